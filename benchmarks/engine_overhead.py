@@ -1,0 +1,102 @@
+"""Engine-layer overhead: the same prompts through raw vLLM, the package's engine, and the endpoint client.
+
+    python benchmarks/engine_overhead.py [--model xplus-tiny] [--prompts 512] [--max-tokens 32] [--repeats 3]
+
+(a) ``vllm.LLM.chat`` directly, (b) ``VLLMEngine.chat`` on the same LLM object, (c) ``OpenAIEndpointEngine``
+at concurrency 64 against a local vLLM server started by ``VLLMServer``. Each of (a) and (b) runs
+``--repeats`` times, interleaved in alternating order, and the best time counts, so background load hits both alike. Prints JSON
+with prompts/s and output tokens/s for each, and the ratios b/a and c/a (targets: ≥ 0.95 and ≥ 0.80).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+
+
+def conversations(n: int):
+    from xplus_release.languages import PAPER_LANGUAGES
+    from xplus_release.prompts import translation_messages
+
+    en = PAPER_LANGUAGES[0]
+    return [translation_messages(f"This is test sentence number {i} for the benchmark.", en,
+                                 PAPER_LANGUAGES[1 + i % 16]) for i in range(n)]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def bench_in_process(model, convs, sampling, repeats):
+    from xplus_release.engines.vllm_local import VLLMEngine, to_sampling_params
+
+    engine = VLLMEngine(model)
+    params = to_sampling_params(sampling)
+    kwargs = dict(model.spec.chat_template_kwargs)
+    raw = lambda: engine.llm.chat(convs, params, use_tqdm=False, chat_template_kwargs=kwargs)  # noqa: E731
+    ours = lambda: engine.chat(convs, sampling, progress=False)  # noqa: E731
+    raw()  # warm-up: first batch pays one-off costs
+    times = {"raw": [], "ours": []}
+    for rep in range(repeats):  # alternate the order so neither side always runs second
+        for name in (("raw", "ours") if rep % 2 == 0 else ("ours", "raw")):
+            seconds, result = timed(raw if name == "raw" else ours)
+            times[name].append(seconds)
+            if name == "ours":
+                gens = result
+    raw_times, our_times = times["raw"], times["ours"]
+    tokens = sum(g.completion_tokens for g in gens)
+    engine.close()
+    return min(raw_times), min(our_times), tokens
+
+
+def bench_endpoint(model, convs, sampling, concurrency):
+    from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine
+    from xplus_release.engines.server import VLLMServer
+
+    with VLLMServer(model) as server:
+        client = OpenAIEndpointEngine(server.base_url, model=model.name, concurrency=concurrency)
+        client.chat(convs[:concurrency], sampling, progress=False)  # warm-up
+        seconds, gens = timed(lambda: client.chat(convs, sampling, progress=False))
+    return seconds, sum(g.completion_tokens or 0 for g in gens)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="xplus-tiny")
+    parser.add_argument("--prompts", type=int, default=512)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+
+    from xplus_release.engines import SamplingConfig
+    from xplus_release.registry import resolve_model
+
+    model = resolve_model(args.model)
+    convs = conversations(args.prompts)
+    sampling = SamplingConfig(max_tokens=args.max_tokens)
+    raw_s, ours_s, tokens = bench_in_process(model, convs, sampling, args.repeats)
+    endpoint_s, endpoint_tokens = bench_endpoint(model, convs, sampling, args.concurrency)
+    n = len(convs)
+    print(json.dumps({
+        "model": args.model, "prompts": n, "max_tokens": args.max_tokens, "cpus": os.cpu_count(),
+        "raw_vllm": {"seconds": round(raw_s, 3), "prompts_per_s": round(n / raw_s, 1),
+                     "output_tokens_per_s": round(tokens / raw_s, 1)},
+        "engine": {"seconds": round(ours_s, 3), "prompts_per_s": round(n / ours_s, 1)},
+        "endpoint": {"seconds": round(endpoint_s, 3), "prompts_per_s": round(n / endpoint_s, 1),
+                     "output_tokens_per_s": round(endpoint_tokens / endpoint_s, 1),
+                     "concurrency": args.concurrency},
+        "ratio_engine_vs_raw": round(raw_s / ours_s, 3),
+        "ratio_endpoint_vs_raw": round(raw_s / endpoint_s, 3),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

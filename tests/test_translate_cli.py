@@ -1,0 +1,40 @@
+"""xplus-translate: a real translation through the server, and one-line errors for bad input."""
+
+import pytest
+
+from xplus_release.engines.server import VLLMServer
+from xplus_release.errors import ServerStartError
+from xplus_release.translate_cli import main
+
+
+def test_translates_each_input_line_through_an_endpoint(vllm_server, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("Hello.\nHow are you?\nGood night.\n")
+    out = tmp_path / "out.txt"
+    code = main(["--endpoint", vllm_server.base_url, "--api-key", "test-key", "--model", "xplus-tiny",
+                 "-s", "en", "-t", "swh_Latn", "--input", str(source), "--output", str(out), "--max-tokens", "6"])
+    assert code == 0
+    lines = out.read_text().split("\n")
+    assert len(lines) == 4 and lines[-1] == ""  # one translation per input line, newline-terminated
+    assert all("\n" not in line for line in lines)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-s", "en", "-t", "xx", "hi"], "error: unknown language 'xx'"),
+    (["-s", "en", "-t", "eng_Latn", "hi"], "error: source and target are both English"),
+    (["-s", "en", "-t", "de", "--input", "/nonexistent.txt"], "error: --input /nonexistent.txt does not exist"),
+    (["-s", "en", "-t", "de", "--model", "nonsense model", "hi"], "error: unknown model 'nonsense model'"),
+    (["-s", "en", "-t", "de", "--endpoint", "http://127.0.0.1:9", "--model", "xplus-tiny", "hi"],
+     "error: endpoint http://127.0.0.1:9/v1 is unreachable"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_server_that_is_not_healthy_in_time_is_stopped(tiny_model, tmp_path):
+    server = VLLMServer(tiny_model, log_path=tmp_path / "log", startup_timeout=2)
+    with pytest.raises(ServerStartError, match="not healthy after 2s"):
+        server.start()
+    assert server.process.poll() is not None  # no orphan left running
