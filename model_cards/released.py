@@ -1,0 +1,65 @@
+"""Cards of the released models (LLaMAX/Qwen3-XPlus-8B and -14B), filled from the paper's reported numbers.
+
+``xplus-publish card --paper LLaMAX/Qwen3-XPlus-8B --output DIR`` regenerates one; the committed copies
+under ``released/`` are these outputs (a test checks they are up to date).
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from xplus_release.model_cards.card import PAPER_DATASETS, CardInputs, build_card
+from xplus_release.model_cards.paper_results import paper_results
+from xplus_release.model_cards.training_recipe import TrainingRecipe, flatten
+from xplus_release.registry import get_spec
+
+# The paper's recipe (§3.2 and Appendix A.4), in the trainer's training.yaml shape.
+PAPER_RECIPE_YAML = """\
+method: layer_selective
+stages:
+  - name: stage 1 (bottom layers)
+    layers: {bottom: 4}
+    epochs: 1
+  - name: stage 2 (top layers)
+    layers: {top: 15}
+    epochs: 1
+optimizer:
+  learning_rate: 1.0e-5
+  lr_scheduler: cosine
+  min_learning_rate: 2.0e-6
+  warmup_ratio: 0.03
+precision: bf16
+per_device_batch_size: 1
+gradient_accumulation_steps: 2
+hardware: 8x NVIDIA H800
+data:
+  sources: [allenai/nllb, Helsinki-NLP/opus-100]
+  languages: [en, zh, hu, es, fr, de, ru, ja, th, sw, bn, te, ar, ko, vi, cs, sr]
+"""
+
+
+def paper_recipe(base_model: str | None) -> TrainingRecipe:
+    text = (f"base_model: {base_model}\n" if base_model else "") + PAPER_RECIPE_YAML
+    raw = yaml.safe_load(text)
+    return TrainingRecipe(
+        path="the paper's recipe (arXiv:2510.09189, §3.2 and Appendix A.4)", raw=raw, text=text,
+        base_model=base_model, method=raw["method"], stages=raw["stages"],
+        hyperparameters=flatten({k: v for k, v in raw.items() if k not in ("stages", "data")}),
+        datasets=list(PAPER_DATASETS),
+    )
+
+
+def paper_card_inputs(model: str) -> CardInputs:
+    """Card inputs of a model the paper reports.
+
+    Raises:
+        UnknownModelError: the paper reports no numbers for ``model``.
+    """
+    results = paper_results(model)
+    base = get_spec(model).base_model
+    return CardInputs(model_id=model, results=results, recipe=paper_recipe(base), base_model=base,
+                      datasets=tuple(PAPER_DATASETS))
+
+
+def paper_card_text(model: str) -> str:
+    return str(build_card(paper_card_inputs(model)))
