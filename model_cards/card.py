@@ -74,7 +74,7 @@ def _source_label(results: RunResults | None) -> str:
     if results.from_paper:
         return results.source
     created = results.meta.get("created")
-    return f"{Path(results.source).name}" + (f", created {created}" if created else "")
+    return f"`{Path(results.source).name}`" + (f" (created {created})" if created else "")
 
 
 def _generated_note(inputs: CardInputs) -> str:
