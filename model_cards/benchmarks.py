@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 
 from huggingface_hub import EvalResult
-
 from xplus_release.model_cards.run_results import RunResults, task_scores, translation_aggregates
 
 PAPER_SOURCE_NAME = "LLaMAX2 paper (arXiv:2510.09189)"
@@ -99,11 +98,11 @@ def _translation_results(suite: dict, from_paper: bool, source: dict) -> list[Ev
 def _task_results(task: str, metrics: dict[str, float], source: dict) -> list[EvalResult]:
     bench = benchmark_for(task)
     if bench is None:
-        described = dict(task_type="text-generation", dataset_type=task, dataset_name=task)
+        described = {"task_type": "text-generation", "dataset_type": task, "dataset_name": task}
     else:  # a variant such as xstorycloze_en keeps its own name as the dataset config
         variant = None if benchmark_key(task) == re.sub(r"[^a-z0-9]", "", task.lower().replace("+", "plus")) else task
-        described = dict(task_type=bench.task_type, task_name=bench.task_name, dataset_type=bench.dataset_type,
-                         dataset_name=bench.name, dataset_split=bench.split, dataset_config=variant)
+        described = {"task_type": bench.task_type, "task_name": bench.task_name, "dataset_type": bench.dataset_type,
+                     "dataset_name": bench.name, "dataset_split": bench.split, "dataset_config": variant}
     return [
         EvalResult(**described, metric_type=METRIC_TYPES.get(metric, metric), metric_name=METRIC_NAMES.get(metric, metric),
                    metric_value=value, **source)

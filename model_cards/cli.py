@@ -15,16 +15,27 @@ import argparse
 import sys
 from pathlib import Path
 
-from xplus_release.cli import run_cli
-from xplus_release.errors import ModelFolderError, RunFolderError, XPlusError
 from xplus_release.model_cards.card import GENERATED_MARKER, CardInputs, build_card
-from xplus_release.model_cards.model_folder import PlannedFile, check_model_folder, model_fingerprint, scan_for_secrets
+from xplus_release.model_cards.model_folder import (
+    PlannedFile,
+    check_model_folder,
+    model_fingerprint,
+    scan_for_secrets,
+)
 from xplus_release.model_cards.publish import (
-    PushTarget, check_target, commit_message, human_size, push, resolve_token,
+    PushTarget,
+    check_target,
+    commit_message,
+    human_size,
+    push,
+    resolve_token,
 )
 from xplus_release.model_cards.released import paper_card_inputs
 from xplus_release.model_cards.run_results import RunResults, read_run
 from xplus_release.model_cards.training_recipe import TrainingRecipe, read_training_recipe
+
+from xplus_release.cli import run_cli
+from xplus_release.errors import ModelFolderError, RunFolderError, XPlusError
 from xplus_release.registry import get_spec, resolve_model
 
 CARD_FILE = "README.md"
@@ -166,9 +177,10 @@ def check_run_model(results: RunResults, model_dir: Path, repo_id: str) -> None:
         evaluated = Path(resolve_model(results.model).path)
     except XPlusError:
         evaluated = None
-    if evaluated is not None and evaluated.is_dir():
-        if evaluated.resolve() == model_dir.resolve() or model_fingerprint(evaluated) == model_fingerprint(model_dir):
-            return
+    same = evaluated is not None and evaluated.is_dir() and (
+        evaluated.resolve() == model_dir.resolve() or model_fingerprint(evaluated) == model_fingerprint(model_dir))
+    if same:
+        return
     raise RunFolderError(
         f"{results.source} is a run of {results.model!r}, not of {model_dir} (nor {repo_id}); "
         f"evaluate this folder with `xplus-eval ... --model {model_dir}` and pass that run to --eval-run"

@@ -7,10 +7,10 @@ under ``released/`` are these outputs (a test checks they are up to date).
 from __future__ import annotations
 
 import yaml
-
 from xplus_release.model_cards.card import PAPER_DATASETS, CardInputs, build_card
 from xplus_release.model_cards.paper_results import paper_results
 from xplus_release.model_cards.training_recipe import TrainingRecipe, flatten
+
 from xplus_release.registry import get_spec
 
 # The paper's recipe (§3.2 and Appendix A.4), in the trainer's training.yaml shape.

@@ -54,7 +54,7 @@ class HubStandIn:
         return {item["value"]["path"]: base64.b64decode(item["value"]["content"])
                 for item in commit.ndjson() if item["key"] == "file"}
 
-    def start(self) -> "HubStandIn":
+    def start(self) -> HubStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,7 +94,7 @@ class HubStandIn:
         match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/(branch|preupload|commit)/(.+)", path)
         if not match:
             return 404, {"error": f"the stand-in does not implement {path}"}
-        repo, route, revision = match.groups()
+        repo, route, _revision = match.groups()
         if route == "branch":
             return 200, {}
         if route == "preupload":

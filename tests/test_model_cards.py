@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 from publish_fixtures import RUN_SCORES, TRAINING_YAML, write_run
-
-from xplus_release.errors import ConfigError, RunFolderError
-from xplus_release.languages import PAPER_CODES
 from xplus_release.model_cards.cli import main
 from xplus_release.model_cards.run_results import other_numbers, read_run, task_scores
 from xplus_release.model_cards.training_recipe import read_training_recipe
+
+from xplus_release.errors import ConfigError, RunFolderError
+from xplus_release.languages import PAPER_CODES
 from xplus_release.paper import load_table
 
 RELEASED = Path(__file__).parents[1] / "model_cards" / "released"
