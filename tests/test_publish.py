@@ -218,3 +218,12 @@ def test_hub_refusal_is_one_line(model_dir, hub, tmp_path):
     assert result.stderr.startswith("error: the Hub refused creating the repo for me/forbidden (HTTP 403")
     assert result.stderr.count("\n") == 1
     assert [r.path for r in hub.requests] == ["/api/repos/create"]
+
+
+def test_run_of_the_folder_itself_or_an_identical_copy_is_accepted(model_dir, tmp_path, capsys):
+    by_path = write_run(tmp_path / "run-by-path", str(model_dir))
+    by_name = write_run(tmp_path / "run-by-name", "xplus-tiny")  # the registry's tiny model: same bytes as the copy
+    by_repo = write_run(tmp_path / "run-by-repo", "me/xplus-tiny")
+    for run in (by_path, by_name, by_repo):
+        assert main(["--model-dir", str(model_dir), "--repo-id", "me/xplus-tiny", "--eval-run", str(run), "--dry-run"]) == 0
+    assert "model card with translation, multilingual, reasoning results" in capsys.readouterr().out
