@@ -57,7 +57,8 @@ def publish_parser() -> argparse.ArgumentParser:
                      help="check everything, write the card to MODEL_DIR/README.md and print the exact files and sizes "
                           "that would be uploaded; contact nothing")
     hub.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its visibility)")
-    hub.add_argument("--revision", metavar="BRANCH", help="push to this branch (created from main if missing); default main")
+    hub.add_argument("--revision", metavar="BRANCH", help="push to this branch (created from main if missing), or to refs/pr/N to add to (or resume) "
+                          "an open pull request; default main")
     hub.add_argument("--create-pr", action="store_true", help="open a pull request against main instead of committing to it")
     hub.add_argument("--commit-message", help="commit summary (default: names the model, weight size and evaluated suites)")
     hub.add_argument("--token", help="Hub token with write access (default: $HF_TOKEN, else the token of `hf auth login`)")

@@ -22,7 +22,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.
 @dataclass(frozen=True)
 class PushTarget:
     repo_id: str
-    revision: str | None = None  # a branch; None = main
+    revision: str | None = None  # a branch, or refs/pr/N of an open pull request; None = main
     create_pr: bool = False
     private: bool = False
 
@@ -78,7 +78,7 @@ def push(folder: str, files: list[PlannedFile], target: PushTarget, token: str, 
     step = "creating the repo"
     try:
         api.create_repo(target.repo_id, private=target.private, exist_ok=True, repo_type="model")
-        if target.revision and target.revision != "main":
+        if target.revision and target.revision != "main" and not target.revision.startswith("refs/pr/"):
             step = f"creating branch {target.revision}"
             api.create_branch(target.repo_id, branch=target.revision, exist_ok=True)
         step = "uploading"
