@@ -46,12 +46,16 @@ METRIC_NAMES = {
 }
 
 
+def _normalise(task: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", task.lower().replace("+", "plus"))
+
+
 def benchmark_key(task: str) -> str:
     """``HumanEval+`` -> ``humanevalplus``, ``xstorycloze_en`` -> ``xstorycloze``: the key into BENCHMARKS."""
-    key = re.sub(r"[^a-z0-9]", "", task.lower().replace("+", "plus"))
+    key = _normalise(task)
     if key in BENCHMARKS:
         return key
-    head = re.sub(r"[^a-z0-9]", "", re.split(r"[_\-.]", task.lower())[0])
+    head = _normalise(re.split(r"[_\-.]", task)[0])
     return head if head in BENCHMARKS else key
 
 
@@ -100,7 +104,7 @@ def _task_results(task: str, metrics: dict[str, float], source: dict) -> list[Ev
     if bench is None:
         described = {"task_type": "text-generation", "dataset_type": task, "dataset_name": task}
     else:  # a variant such as xstorycloze_en keeps its own name as the dataset config
-        variant = None if benchmark_key(task) == re.sub(r"[^a-z0-9]", "", task.lower().replace("+", "plus")) else task
+        variant = None if benchmark_key(task) == _normalise(task) else task
         described = {"task_type": bench.task_type, "task_name": bench.task_name, "dataset_type": bench.dataset_type,
                      "dataset_name": bench.name, "dataset_split": bench.split, "dataset_config": variant}
     return [

@@ -15,7 +15,7 @@ flat list of ``path: value``)::
                    {"tasks": {"xnli": {"metric": "acc", "value": 0.45, "stderr": 0.01}, ...}}
                    (a task may also be {"acc": 0.45, "acc_norm": 0.47} or {"metrics": {...}})
 
-Direction keys are ``src-tgt`` short codes; ``x`` stands for "the 16 other languages" as in the paper.
+Direction keys are ``src-tgt`` (short or FLORES-200 codes, ``->`` and ``→`` accepted); ``x`` stands for "the 16 other languages" as in the paper.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xplus_release.errors import RunFolderError
+from xplus_release.errors import RunFolderError, UnknownLanguageError
+from xplus_release.languages import get_language
 from xplus_release.runs import RUN_FILE, SCORES_FILE
 
 # Keys of a task record that describe the score rather than being one.
@@ -98,8 +99,19 @@ def translation_directions(suite: dict) -> dict[str, dict[str, float]]:
 def _metric_table(table) -> dict[str, dict[str, float]]:
     if not isinstance(table, dict):
         return {}
-    rows = {key: metric_values(record) for key, record in table.items()}
+    rows = {direction_key(key): metric_values(record) for key, record in table.items()}
     return {key: metrics for key, metrics in rows.items() if metrics}
+
+
+def direction_key(key: str) -> str:
+    """``eng_Latn-zho_Hans``, ``en->zh``, ``en→zh`` -> ``en-zh`` (short codes; ``x`` kept), else ``key`` as is."""
+    src, sep, tgt = key.replace("→", "-").replace("->", "-").partition("-")
+    if not sep:
+        return key
+    try:
+        return "-".join(side if side == "x" else get_language(side).code for side in (src, tgt))
+    except UnknownLanguageError:
+        return key
 
 
 def task_scores(suite: dict) -> dict[str, dict[str, float]]:

@@ -11,7 +11,13 @@ import pytest
 from huggingface_hub import ModelCard
 from publish_fixtures import RUN_SCORES, TRAINING_YAML, write_run
 from xplus_release.model_cards.cli import main
-from xplus_release.model_cards.run_results import other_numbers, read_run, task_scores
+from xplus_release.model_cards.run_results import (
+    other_numbers,
+    read_run,
+    task_scores,
+    translation_aggregates,
+    translation_directions,
+)
 from xplus_release.model_cards.training_recipe import read_training_recipe
 
 from xplus_release.errors import ConfigError, RunFolderError
@@ -97,6 +103,13 @@ def test_card_for_a_model_the_paper_does_not_report_is_refused(tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.startswith("error: the paper reports no numbers for 'xplus-tiny'") and err.count("\n") == 1
     assert not (tmp_path / "card").exists()
+
+
+def test_direction_spellings_are_read_as_short_codes():
+    suite = {"aggregates": {"x->en": {"spbleu": 1.0}, "sw→x": {"spbleu": 2.0}},
+             "directions": {"eng_Latn-zho_Hans": {"spbleu": 3.0}, "en-sw": {"label": "no numbers"}, "foo-bar": {"spbleu": 4.0}}}
+    assert translation_aggregates(suite) == {"x-en": {"spbleu": 1.0}, "sw-x": {"spbleu": 2.0}}
+    assert translation_directions(suite) == {"en-zh": {"spbleu": 3.0}, "foo-bar": {"spbleu": 4.0}}
 
 
 def test_task_shapes_and_unknown_numbers_are_all_read():
