@@ -31,6 +31,7 @@ from xplus_release.runs import RUN_FILE, SCORES_FILE
 
 # Keys of a task record that describe the score rather than being one.
 _TASK_INFO_KEYS = ("stderr", "n", "num_samples", "samples", "limit")
+_SCORE_KEYS = ("score", "value", "mean")
 
 
 @dataclass
@@ -81,10 +82,20 @@ def is_number(value) -> bool:
 
 
 def metric_values(record) -> dict[str, float]:
-    """The numeric entries of one record, e.g. ``{"spbleu": 32.8, "xcomet": 85.5}``."""
+    """The numeric entries of one record, e.g. ``{"spbleu": 32.8, "xcomet": 85.5}``.
+
+    A metric stored with its details (``{"spbleu": {"score": 32.8, "signature": ...}}``) counts by its
+    ``score`` (or ``value``/``mean``).
+    """
     if not isinstance(record, dict):
         return {}
-    return {key: value for key, value in record.items() if is_number(value)}
+    values = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            value = next((value[k] for k in _SCORE_KEYS if is_number(value.get(k))), None)
+        if is_number(value):
+            values[key] = value
+    return values
 
 
 def translation_aggregates(suite: dict) -> dict[str, dict[str, float]]:

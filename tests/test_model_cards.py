@@ -64,6 +64,7 @@ def test_run_card_parses_back_and_its_model_index_equals_the_run(tmp_path):
     assert "| elapsed_s | 12.5 |" in text
     assert "tok:flores200" in text and "arXiv:2510.09189" in text and "/v1/translate" in text
     assert str(tmp_path) not in str(card)  # no local paths in a public card
+    assert "{{" not in str(card) and "{%" not in str(card)  # the template is fully rendered
 
 
 def test_run_of_a_released_model_shows_the_papers_numbers_beside(tmp_path):
@@ -106,7 +107,7 @@ def test_card_for_a_model_the_paper_does_not_report_is_refused(tmp_path, capsys)
 
 
 def test_direction_spellings_are_read_as_short_codes():
-    suite = {"aggregates": {"x->en": {"spbleu": 1.0}, "sw→x": {"spbleu": 2.0}},
+    suite = {"aggregates": {"x->en": {"spbleu": 1.0}, "sw→x": {"spbleu": {"score": 2.0, "signature": "nrefs:1"}}},
              "directions": {"eng_Latn-zho_Hans": {"spbleu": 3.0}, "en-sw": {"label": "no numbers"}, "foo-bar": {"spbleu": 4.0}}}
     assert translation_aggregates(suite) == {"x-en": {"spbleu": 1.0}, "sw-x": {"spbleu": 2.0}}
     assert translation_directions(suite) == {"en-zh": {"spbleu": 3.0}, "foo-bar": {"spbleu": 4.0}}

@@ -53,6 +53,9 @@ def plan_lines(out: str) -> dict[str, int]:
 
 
 def test_dry_run_lists_exactly_the_files_and_writes_the_card(model_dir, run_dir, capsys):
+    # huggingface_hub's own resumable-upload state is neither listed nor refused
+    (model_dir / ".cache" / "huggingface" / "upload").mkdir(parents=True)
+    (model_dir / ".cache" / "huggingface" / "upload" / "model.safetensors.metadata").write_text("x")
     before = sorted(p.name for p in model_dir.iterdir())
     assert main(["--model-dir", str(model_dir), "--repo-id", "me/xplus-tiny", "--eval-run", str(run_dir), "--dry-run"]) == 0
     out = capsys.readouterr().out
