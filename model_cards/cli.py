@@ -73,8 +73,8 @@ def card_parser() -> argparse.ArgumentParser:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--paper", metavar="MODEL",
-                        help="a model the paper reports (LLaMAX/Qwen3-XPlus-8B, LLaMAX/Qwen3-XPlus-14B, Qwen/Qwen3-8B, "
-                             "Qwen/Qwen3-14B): card filled from its reported numbers, marked as such")
+                        help="a released model (LLaMAX/Qwen3-XPlus-8B or LLaMAX/Qwen3-XPlus-14B): card filled from the "
+                             "paper's reported numbers, marked as such")
     source.add_argument("--eval-run", type=Path, help="xplus-eval run folder whose scores fill the card")
     parser.add_argument("--model-id", help="repo id the card is for (default: the run's model)")
     parser.add_argument("--training-yaml", type=Path, help="the trainer's provenance training.yaml to describe the recipe")
@@ -106,6 +106,9 @@ def card_main(args: argparse.Namespace) -> int:
     if args.paper:
         inputs = paper_card_inputs(args.paper)
         inputs.license = args.license
+        inputs.model_id = args.model_id or inputs.model_id
+        inputs.base_model = args.base_model or inputs.base_model
+        inputs.recipe = _recipe(args.training_yaml, None) or inputs.recipe
     else:
         results = read_run(args.eval_run)
         inputs = _card_inputs(args.model_id or results.model, results, _recipe(args.training_yaml, None), args)
@@ -199,3 +202,7 @@ def print_plan(folder: Path, files: list[PlannedFile], target: PushTarget, summa
     total = sum(f.size for f in files)
     print(f"  {len(files)} files, {total} bytes ({human_size(total)})")
     print(f"commit message: {summary}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,7 +11,10 @@ from xplus_release.model_cards.card import PAPER_DATASETS, CardInputs, build_car
 from xplus_release.model_cards.paper_results import paper_results
 from xplus_release.model_cards.training_recipe import TrainingRecipe, flatten
 
+from xplus_release.errors import UnknownModelError
 from xplus_release.registry import get_spec
+
+RELEASED_MODELS = ("LLaMAX/Qwen3-XPlus-8B", "LLaMAX/Qwen3-XPlus-14B")
 
 # The paper's recipe (§3.2 and Appendix A.4), in the trainer's training.yaml shape.
 PAPER_RECIPE_YAML = """\
@@ -53,8 +56,13 @@ def paper_card_inputs(model: str) -> CardInputs:
     """Card inputs of a model the paper reports.
 
     Raises:
-        UnknownModelError: the paper reports no numbers for ``model``.
+        UnknownModelError: ``model`` is not a released Qwen3-XPlus model (the paper's baselines are not ours to card).
     """
+    if model not in RELEASED_MODELS:
+        raise UnknownModelError(
+            f"cards from the paper's numbers are for the released models ({', '.join(RELEASED_MODELS)}), "
+            f"not {model!r}; for another model use --eval-run"
+        )
     results = paper_results(model)
     base = get_spec(model).base_model
     return CardInputs(model_id=model, results=results, recipe=paper_recipe(base), base_model=base,

@@ -99,10 +99,12 @@ def test_released_cards_are_the_papers_numbers_and_up_to_date(name, tmp_path):
     assert card.data.base_model == f"Qwen/Qwen3-{name}"
 
 
-def test_card_for_a_model_the_paper_does_not_report_is_refused(tmp_path, capsys):
-    assert main(["card", "--paper", "xplus-tiny", "--output", str(tmp_path / "card")]) == 2
+@pytest.mark.parametrize("model", ["xplus-tiny", "Qwen/Qwen3-8B"])
+def test_paper_card_is_only_for_released_models(model, tmp_path, capsys):
+    assert main(["card", "--paper", model, "--output", str(tmp_path / "card")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: the paper reports no numbers for 'xplus-tiny'") and err.count("\n") == 1
+    assert err.startswith("error: cards from the paper's numbers are for the released models") and err.count("\n") == 1
+    assert f"not {model!r}" in err
     assert not (tmp_path / "card").exists()
 
 
