@@ -91,13 +91,24 @@ def _version() -> str:
         return "unknown"
 
 
+# How the overview describes the tuning, by training.yaml's ``method``.
+METHOD_PHRASES = {
+    "layer_selective": "two-stage layer-selective tuning on a small amount of parallel data: first the bottom "
+                       "layers, then the top layers, with the middle layers frozen, so that its reasoning and "
+                       "instruction following are kept",
+    "full": "full fine-tuning on parallel data (the paper's FFT baseline)",
+    "lora": "LoRA tuning on parallel data (the paper's LoRA baseline)",
+}
+
+
 def _default_overview(inputs: CardInputs) -> str:
     base = inputs.base_model or (inputs.recipe.base_model if inputs.recipe else None)
-    start = f"**{inputs.model_id.split('/')[-1]}** is {base}" if base else f"**{inputs.model_id.split('/')[-1]}** is a Qwen3 instruct model"
+    name = inputs.model_id.split("/")[-1]
+    method = (inputs.recipe.method if inputs.recipe else None) or "layer_selective"
+    how = METHOD_PHRASES.get(method, f"{method} tuning on parallel data")
+    start = f"**{name}** is {base}" if base else f"**{name}** is a Qwen3 instruct model"
     return (
-        f"{start} made a better translator by two-stage layer-selective tuning on a small amount of parallel "
-        f"data: first the bottom layers, then the top layers, with the middle layers frozen, so that its "
-        f"reasoning and instruction following are kept (*LLaMAX2: Your Translation-Enhanced Model also "
+        f"{start} made a better translator by {how} (method of *LLaMAX2: Your Translation-Enhanced Model also "
         f"Performs Well in Reasoning*, [arXiv:2510.09189](https://arxiv.org/abs/2510.09189)). It translates "
         f"between any two of {len(inputs.languages)} languages and remains a general chat model."
     )
