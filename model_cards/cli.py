@@ -19,6 +19,7 @@ from xplus_release.model_cards.card import GENERATED_MARKER, CardInputs, build_c
 from xplus_release.model_cards.model_folder import (
     PlannedFile,
     check_model_folder,
+    list_folder,
     model_fingerprint,
     scan_for_secrets,
 )
@@ -56,6 +57,9 @@ def publish_parser() -> argparse.ArgumentParser:
     hub.add_argument("--dry-run", action="store_true",
                      help="check everything, write the card to MODEL_DIR/README.md and print the exact files and sizes "
                           "that would be uploaded; contact nothing")
+    hub.add_argument("--ignore", action="append", default=[], metavar="GLOB",
+                     help="leave matching files or folders out of the upload (repeatable), e.g. --ignore 'checkpoint-*' "
+                          "--ignore logs; secrets are refused even there")
     hub.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its visibility)")
     hub.add_argument("--revision", metavar="BRANCH", help="push to this branch (created from main if missing), or to refs/pr/N to add to (or resume) "
                           "an open pull request; default main")
@@ -123,7 +127,8 @@ def card_main(args: argparse.Namespace) -> int:
 def publish_main(args: argparse.Namespace) -> int:
     target = PushTarget(args.repo_id, args.revision, args.create_pr, args.private)
     check_target(target)
-    check_model_folder(args.model_dir)
+    ignore = tuple(args.ignore)
+    check_model_folder(args.model_dir, ignore)
     _refuse_foreign_readme(args.model_dir)
     results = read_run(args.eval_run) if args.eval_run else None
     if results:
@@ -133,10 +138,10 @@ def publish_main(args: argparse.Namespace) -> int:
     text = str(build_card(inputs))
     scan_for_secrets(text, "the generated card", assignments=True)
     (args.model_dir / CARD_FILE).write_text(text, encoding="utf-8")
-    files = check_model_folder(args.model_dir)
+    files = check_model_folder(args.model_dir, ignore)
     summary, description = commit_message(args.repo_id, files, list(results.scores) if results else [])
     message = (args.commit_message or summary, description)
-    print_plan(args.model_dir, files, target, message[0])
+    print_plan(args.model_dir, files, target, message[0], left_out=len(list_folder(args.model_dir)) - len(files))
     if args.dry_run:
         print(f"dry run: nothing uploaded; card written to {args.model_dir / CARD_FILE}")
         return 0
@@ -191,7 +196,7 @@ def check_run_model(results: RunResults, model_dir: Path, repo_id: str) -> None:
     )
 
 
-def print_plan(folder: Path, files: list[PlannedFile], target: PushTarget, summary: str) -> None:
+def print_plan(folder: Path, files: list[PlannedFile], target: PushTarget, summary: str, left_out: int = 0) -> None:
     where = "a pull request against main" if target.create_pr else f"branch {target.revision or 'main'}"
     visibility = "private" if target.private else "public"
     print(f"upload plan: {folder} -> {target.repo_id} ({where}; a new repo would be {visibility})")
@@ -200,7 +205,8 @@ def print_plan(folder: Path, files: list[PlannedFile], target: PushTarget, summa
         note = "  (generated model card)" if f.path == CARD_FILE else ""
         print(f"  {f.size:>{width}}  {human_size(f.size):>9}  {f.path}{note}")
     total = sum(f.size for f in files)
-    print(f"  {len(files)} files, {total} bytes ({human_size(total)})")
+    print(f"  {len(files)} files, {total} bytes ({human_size(total)})"
+          + (f"; {left_out} file(s) left out by --ignore" if left_out else ""))
     print(f"commit message: {summary}")
 
 

@@ -60,8 +60,11 @@ def list_folder(folder: Path) -> list[str]:
     return files
 
 
-def check_model_folder(folder: str | Path) -> list[PlannedFile]:
+def check_model_folder(folder: str | Path, ignore: tuple[str, ...] = ()) -> list[PlannedFile]:
     """Check a folder before upload and return what would be uploaded.
+
+    ``ignore`` globs (matched against relative paths) leave files out of the upload; a secret is refused
+    even in an ignored file, since it should not sit in a folder that is being published.
 
     Raises:
         ModelFolderError: not a folder; a secret, pickle weights or a file outside the allow-list; or a
@@ -70,12 +73,19 @@ def check_model_folder(folder: str | Path) -> list[PlannedFile]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFolderError(f"{folder} is not a folder; pass --model-dir the folder xplus-train wrote")
-    files = list_folder(folder)
-    _refuse_secrets(folder, files)
+    every_file = list_folder(folder)
+    _refuse_secrets(folder, every_file)
+    files = [rel for rel in every_file if not is_ignored(rel, ignore)]
     _refuse_pickles(folder, files)
     _refuse_strays(folder, files)
     _require_complete(folder, set(files))
     return [PlannedFile(rel, (folder / rel).stat().st_size) for rel in files]
+
+
+def is_ignored(rel: str, ignore: tuple[str, ...]) -> bool:
+    """``rel`` matches a glob, or lies under a folder that does (``checkpoints`` ignores ``checkpoints/...``)."""
+    parents = [rel] + [p.as_posix() for p in Path(rel).parents if p.as_posix() != "."]
+    return any(fnmatch.fnmatch(path, pattern.rstrip("/")) for pattern in ignore for path in parents)
 
 
 def _refuse_secrets(folder: Path, files: list[str]) -> None:
@@ -83,7 +93,7 @@ def _refuse_secrets(folder: Path, files: list[str]) -> None:
     if named:
         raise ModelFolderError(f"{folder} holds secrets ({', '.join(named)}); move them out of the folder before publishing")
     for rel in files:
-        if not rel.endswith(".safetensors"):
+        if not rel.lower().endswith((".safetensors", *PICKLE_SUFFIXES)):  # tensors, not text
             scan_for_secrets((folder / rel).read_bytes()[:_SCAN_LIMIT].decode("utf-8", "replace"), f"{folder / rel}")
 
 
@@ -111,7 +121,7 @@ def _refuse_strays(folder: Path, files: list[str]) -> None:
     if strays:
         raise ModelFolderError(
             f"{folder} holds files outside the upload allow-list ({', '.join(strays[:8])}"
-            f"{', ...' if len(strays) > 8 else ''}); move them out of the folder"
+            f"{', ...' if len(strays) > 8 else ''}); move them out of the folder, or leave them out with --ignore GLOB"
         )
 
 

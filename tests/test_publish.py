@@ -230,3 +230,17 @@ def test_run_of_the_folder_itself_or_an_identical_copy_is_accepted(model_dir, tm
     for run in (by_path, by_name, by_repo):
         assert main(["--model-dir", str(model_dir), "--repo-id", "me/xplus-tiny", "--eval-run", str(run), "--dry-run"]) == 0
     assert "model card with translation, multilingual, reasoning results" in capsys.readouterr().out
+
+
+def test_ignored_files_stay_out_of_the_upload_but_secrets_do_not(model_dir, capsys):
+    (model_dir / "checkpoint-10").mkdir()
+    (model_dir / "checkpoint-10" / "optimizer.pt").write_bytes(b"\x80\x04")
+    (model_dir / "train_log.jsonl").write_text('{"step": 1}\n')
+    argv = ["--model-dir", str(model_dir), "--repo-id", "me/xplus-tiny", "--dry-run",
+            "--ignore", "checkpoint-*", "--ignore", "*.jsonl"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert sorted(plan_lines(out)) == EXPECTED_FILES and "2 file(s) left out by --ignore" in out
+    (model_dir / "checkpoint-10" / "wandb_token").write_text("x")
+    assert main(argv) == 2
+    assert "holds secrets (checkpoint-10/wandb_token)" in capsys.readouterr().err
