@@ -17,7 +17,7 @@ from xplus_release.model_cards import tables
 from xplus_release.model_cards.benchmarks import eval_results
 from xplus_release.model_cards.paper_results import paper_scores
 from xplus_release.model_cards.run_results import RunResults, task_scores
-from xplus_release.model_cards.training_recipe import TrainingRecipe, describe_layers
+from xplus_release.model_cards.training_recipe import LAYER_KEYS, TrainingRecipe, stage_layers
 
 from xplus_release.languages import PAPER_LANGUAGES, Language
 from xplus_release.paper import paper_name
@@ -104,8 +104,8 @@ METHOD_PHRASES = {
 def _default_overview(inputs: CardInputs) -> str:
     base = inputs.base_model or (inputs.recipe.base_model if inputs.recipe else None)
     name = inputs.model_id.split("/")[-1]
-    method = (inputs.recipe.method if inputs.recipe else None) or "layer_selective"
-    how = METHOD_PHRASES.get(method, f"{method} tuning on parallel data")
+    method = ((inputs.recipe.method if inputs.recipe else None) or "").lower()
+    how = METHOD_PHRASES["full" if method in ("full", "fft") else "lora" if method == "lora" else "layer_selective"]
     start = f"**{name}** is {base}" if base else f"**{name}** is a Qwen3 instruct model"
     return (
         f"{start} made a better translator by {how} (method of *LLaMAX2: Your Translation-Enhanced Model also "
@@ -184,8 +184,7 @@ def training_section(inputs: CardInputs) -> str:
     if recipe.stages:
         parts.append(_stages_table(recipe.stages))
     if recipe.hyperparameters:
-        rows = [[f"`{key}`", f"`{value}`"] for key, value in recipe.hyperparameters.items()
-                if key not in ("base_model", "method")]
+        rows = [[f"`{key}`", f"`{value}`"] for key, value in recipe.hyperparameters.items()]
         parts.append(tables.md_table(["setting", "value"], rows))
     if recipe.datasets:
         parts.append("Training data: " + ", ".join(f"[{d}](https://huggingface.co/datasets/{d})" for d in recipe.datasets))
@@ -194,11 +193,10 @@ def training_section(inputs: CardInputs) -> str:
 
 
 def _stages_table(stages: list[dict]) -> str:
-    keys = [k for k in dict.fromkeys(k for stage in stages for k in stage) if k not in ("name", "layers")]
+    keys = [k for k in dict.fromkeys(k for stage in stages for k in stage) if k not in ("name", *LAYER_KEYS)]
     rows = []
     for number, stage in enumerate(stages, 1):
-        cells = [str(stage.get("name", number)), describe_layers(stage.get("layers", "–"))]
-        cells += [_cell(stage.get(k)) for k in keys]
+        cells = [str(stage.get("name", number)), stage_layers(stage)] + [_cell(stage.get(k)) for k in keys]
         rows.append(cells)
     return tables.md_table(["stage", "layers"] + keys, rows)
 

@@ -6,10 +6,9 @@ under ``released/`` are these outputs (a test checks they are up to date).
 
 from __future__ import annotations
 
-import yaml
 from xplus_release.model_cards.card import PAPER_DATASETS, CardInputs, build_card
 from xplus_release.model_cards.paper_results import paper_results
-from xplus_release.model_cards.training_recipe import TrainingRecipe, flatten
+from xplus_release.model_cards.training_recipe import TrainingRecipe, parse_training_recipe
 
 from xplus_release.errors import UnknownModelError
 from xplus_release.registry import get_spec
@@ -21,10 +20,10 @@ PAPER_RECIPE_YAML = """\
 method: layer_selective
 stages:
   - name: stage 1 (bottom layers)
-    layers: {bottom: 4}
+    bottom: 4
     epochs: 1
   - name: stage 2 (top layers)
-    layers: {top: 15}
+    top: 15
     epochs: 1
 optimizer:
   learning_rate: 1.0e-5
@@ -43,13 +42,7 @@ data:
 
 def paper_recipe(base_model: str | None) -> TrainingRecipe:
     text = (f"base_model: {base_model}\n" if base_model else "") + PAPER_RECIPE_YAML
-    raw = yaml.safe_load(text)
-    return TrainingRecipe(
-        path="the paper's recipe (arXiv:2510.09189, §3.2 and Appendix A.4)", raw=raw, text=text,
-        base_model=base_model, method=raw["method"], stages=raw["stages"],
-        hyperparameters=flatten({k: v for k, v in raw.items() if k not in ("stages", "data")}),
-        datasets=list(PAPER_DATASETS),
-    )
+    return parse_training_recipe(text, "the paper's recipe (arXiv:2510.09189, §3.2 and Appendix A.4)")
 
 
 def paper_card_inputs(model: str) -> CardInputs:

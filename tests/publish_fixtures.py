@@ -61,6 +61,28 @@ data:
   train: [LLaMAX/xplus-parallel-17langs, data/extra.jsonl]
 """
 
+# The provenance shape: the recipe as run under "recipe", the stage that wrote the folder under "stage".
+PROVENANCE_YAML = """\
+# Provenance of this model: the xplus-train recipe and stage that produced it.
+stage:
+  index: 2
+  name: top-15
+  method: layer_selective
+  trainable_layers: [21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35]
+  steps: 1200
+  final_train_loss: 0.912
+recipe_hash: 3f2a9c
+recipe:
+  model: Qwen/Qwen3-8B
+  data: data/xplus-pairs.jsonl
+  precision: bf16
+  global_batch_size: 16
+  optim: {epochs: 1, learning_rate: 1.0e-5, min_learning_rate: 2.0e-6, warmup_ratio: 0.03}
+  stages:
+    - {name: bottom-4, bottom: 4}
+    - {name: top-15, top: 15, skip: [20]}
+"""
+
 
 def write_run(path: Path, model: str, scores: dict = RUN_SCORES) -> Path:
     run = RunFolder.open(path, model)

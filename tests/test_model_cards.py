@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
-from publish_fixtures import RUN_SCORES, TRAINING_YAML, write_run
+from publish_fixtures import PROVENANCE_YAML, RUN_SCORES, TRAINING_YAML, write_run
 from xplus_release.model_cards.cli import main
 from xplus_release.model_cards.run_results import (
     other_numbers,
@@ -18,7 +18,7 @@ from xplus_release.model_cards.run_results import (
     translation_aggregates,
     translation_directions,
 )
-from xplus_release.model_cards.training_recipe import read_training_recipe
+from xplus_release.model_cards.training_recipe import read_training_recipe, stage_layers
 
 from xplus_release.errors import ConfigError, RunFolderError
 from xplus_release.languages import PAPER_CODES
@@ -138,6 +138,19 @@ def test_malformed_run_folders_are_refused(case, message, tmp_path):
         (run / "scores.json").write_text(json.dumps({"translation": [1, 2]}))
     with pytest.raises(RunFolderError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_run(run)
+
+
+def test_provenance_training_yaml_describes_the_recipe_it_holds(tmp_path):
+    (tmp_path / "training.yaml").write_text(PROVENANCE_YAML)
+    recipe = read_training_recipe(tmp_path / "training.yaml")
+    assert (recipe.base_model, recipe.method, recipe.datasets) == ("Qwen/Qwen3-8B", "layer_selective", [])
+    assert [stage_layers(s) for s in recipe.stages] == ["bottom 4", "top 15, skip 20"]
+    assert recipe.hyperparameters["optim.learning_rate"] == 1.0e-5 and recipe.hyperparameters["stage.steps"] == 1200
+    run = write_run(tmp_path / "run", "xplus-tiny")
+    card = write_card(tmp_path, ["--eval-run", str(run), "--training-yaml", str(tmp_path / "training.yaml")])
+    assert card.data.base_model == "Qwen/Qwen3-8B"
+    assert "| top-15 | top 15, skip 20 |" in card.text and "| `stage.final_train_loss` | `0.912` |" in card.text
+    assert "two-stage layer-selective tuning" in card.text
 
 
 @pytest.mark.parametrize("text,message", [
