@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from huggingface_hub import EvalResult
-from xplus_release.model_cards.run_results import RunResults, task_scores, translation_aggregates
+from xplus_release.model_cards.run_results import RunResults, task_name, task_scores, translation_aggregates
 
 PAPER_SOURCE_NAME = "LLaMAX2 paper (arXiv:2510.09189)"
 PAPER_URL = "https://arxiv.org/abs/2510.09189"
@@ -81,7 +81,7 @@ def eval_results(results: RunResults) -> list[EvalResult]:
         if suite_name == "translation":
             entries += _translation_results(suite, results.from_paper, source)
         for task, metrics in task_scores(suite).items():
-            entries += _task_results(task, metrics, source)
+            entries += _task_results(task_name(suite, task), metrics, source)
     return entries
 
 

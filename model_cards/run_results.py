@@ -13,7 +13,12 @@ flat list of ``path: value``)::
                     "signatures": {"spbleu": "nrefs:1|...", ...}}
     "multilingual" / "reasoning" / any suite with tasks:
                    {"tasks": {"xnli": {"metric": "acc", "value": 0.45, "stderr": 0.01}, ...}}
-                   (a task may also be {"acc": 0.45, "acc_norm": 0.47} or {"metrics": {...}})
+                   (or "score" for "value"; "paper_name" names the benchmark; a task may also be
+                   {"acc": 0.45, "acc_norm": 0.47} or {"metrics": {...}})
+
+Counts beside scores (``n``, ``directions``, ``empty``, ``truncated``), ``settings``, ``signature(s)`` and
+``failed`` are not scores. A metric stored with details (``{"spbleu": {"score": 32.8, ...}}``) counts by
+its ``score``.
 
 Direction keys are ``src-tgt`` (short or FLORES-200 codes, ``->`` and ``→`` accepted); ``x`` stands for "the 16 other languages" as in the paper.
 """
@@ -30,7 +35,8 @@ from xplus_release.languages import get_language
 from xplus_release.runs import RUN_FILE, SCORES_FILE
 
 # Keys of a task record that describe the score rather than being one.
-_TASK_INFO_KEYS = ("stderr", "n", "num_samples", "samples", "limit")
+# Counts and details stored beside scores (sample counts, empty/truncated outputs, directions averaged).
+_INFO_KEYS = ("stderr", "n", "num_samples", "samples", "limit", "directions", "empty", "truncated", "count")
 _SCORE_KEYS = ("score", "value", "mean")
 
 
@@ -91,6 +97,8 @@ def metric_values(record) -> dict[str, float]:
         return {}
     values = {}
     for key, value in record.items():
+        if key in _INFO_KEYS:
+            continue
         if isinstance(value, dict):
             value = next((value[k] for k in _SCORE_KEYS if is_number(value.get(k))), None)
         if is_number(value):
@@ -139,11 +147,19 @@ def _task_metrics(record) -> dict[str, float]:
         return {"score": record}
     if not isinstance(record, dict):
         return {}
-    if "value" in record and is_number(record["value"]):
-        return {str(record.get("metric") or "score"): record["value"]}
+    for key in ("value", "score"):  # {"metric": "acc", "value" | "score": 0.45, ...}
+        if is_number(record.get(key)):
+            return {str(record.get("metric") or "score"): record[key]}
     if isinstance(record.get("metrics"), dict):
         return metric_values(record["metrics"])
-    return {key: value for key, value in metric_values(record).items() if key not in _TASK_INFO_KEYS}
+    return metric_values(record)
+
+
+def task_name(suite: dict, task: str) -> str:
+    """The benchmark name a task record gives itself (``paper_name``), else its key."""
+    record = (suite.get("tasks") or {}).get(task)
+    name = record.get("paper_name") if isinstance(record, dict) else None
+    return name if isinstance(name, str) and name else task
 
 
 def task_stderr(suite: dict, task: str) -> float | None:
@@ -152,7 +168,10 @@ def task_stderr(suite: dict, task: str) -> float | None:
     return value if is_number(value) else None
 
 
-def other_numbers(suite: dict, known: tuple[str, ...] = ("aggregates", "directions", "tasks", "signatures")) -> dict[str, float]:
+KNOWN_PARTS = ("aggregates", "directions", "tasks", "signatures", "signature", "settings", "failed")
+
+
+def other_numbers(suite: dict, known: tuple[str, ...] = KNOWN_PARTS) -> dict[str, float]:
     """Every numeric leaf outside the known parts of a suite, by dotted path: nothing a run measured is hidden."""
     found: dict[str, float] = {}
 

@@ -6,6 +6,7 @@ from xplus_release.model_cards.benchmarks import METRIC_NAMES, benchmark_for, be
 from xplus_release.model_cards.run_results import (
     other_numbers,
     signatures,
+    task_name,
     task_scores,
     task_stderr,
     translation_aggregates,
@@ -70,14 +71,14 @@ def tasks_table(suite: dict, beside: list[tuple[str, dict]]) -> str:
     headers = ["task", "metric", "score"] + [label for label, _ in beside]
     rows = []
     for task, metrics in ours.items():
-        bench = benchmark_for(task)
+        bench = benchmark_for(task_name(suite, task))
         for metric, value in metrics.items():
             score = display(value, metric)
             stderr = task_stderr(suite, task)
             if stderr is not None:
                 score += f" ± {display(stderr, metric)}"
-            row = [bench.name if bench else task, METRIC_NAMES.get(metric, metric), score]
-            row += [_paper_task_value(scores, task, metric) for _, scores in beside]
+            row = [bench.name if bench else task_name(suite, task), METRIC_NAMES.get(metric, metric), score]
+            row += [_paper_task_value(scores, task_name(suite, task), metric) for _, scores in beside]
             rows.append(row)
     return md_table(headers, rows)
 

@@ -115,6 +115,28 @@ def test_direction_spellings_are_read_as_short_codes():
     assert translation_directions(suite) == {"en-zh": {"spbleu": 3.0}, "foo-bar": {"spbleu": 4.0}}
 
 
+def test_suite_shapes_with_counts_settings_and_failures(tmp_path):
+    """Counts, settings and failure notes stored beside the scores are neither metrics nor extra numbers."""
+    scores = {
+        "translation": {"settings": {"max_tokens": 256, "langs": ["en", "zh"]},
+                        "aggregates": {"x-en": {"spbleu": 30.0, "xcomet": 80.0, "directions": 16}},
+                        "directions": {"zh-en": {"spbleu": 30.0, "xcomet": 80.0, "empty": 0, "truncated": 1}}},
+        "multilingual": {"tasks": {"xnli": {"score": 44.8, "metric": "acc", "signature": {"n_shot": 0},
+                                            "languages": {"en": {"score": 50.0, "n": 10, "metrics": {"acc": 0.5}}}}}},
+        "reasoning": {"tasks": {"mgsm_oc": {"paper_name": "MGSM", "metric": "accuracy", "score": 50.1,
+                                            "datasets": {"mgsm_en": {"accuracy": 50.1}}, "summary": "summary.csv"}},
+                      "failed": {"xgpqa": "OpenCompass produced no score"}},
+    }
+    run = write_run(tmp_path / "run", "xplus-tiny", scores)
+    card = write_card(tmp_path, ["--eval-run", str(run)])
+    assert card_results(card) == {
+        ("facebook/flores", "x-en", "spbleu"): 30.0, ("facebook/flores", "x-en", "xcomet"): 80.0,
+        ("facebook/xnli", None, "accuracy"): 44.8, ("juletxara/mgsm", None, "accuracy"): 50.1,
+    }
+    assert "| MGSM | accuracy | 50.10 |" in card.text and "| x→en | 30.00 | 80.00 |" in card.text
+    assert all(other_numbers(suite) == {} for suite in scores.values())
+
+
 def test_task_shapes_and_unknown_numbers_are_all_read():
     suite = {"tasks": {"a": {"metric": "acc", "value": 0.5, "stderr": 0.1}, "b": {"metrics": {"f1": 0.25}},
                        "c": {"acc": 0.75, "n": 100, "ok": True}, "d": 0.125, "e": {"metric": "acc", "value": float("nan")}},
