@@ -31,8 +31,8 @@ SECRET_NAMES = (
 )
 # Token formats that never belong in a public repo (Hugging Face, OpenAI, AWS, GitHub, Slack, private keys).
 SECRET_CONTENT = re.compile(
-    r"hf_[A-Za-z0-9]{30,}|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{40,}"
-    r"|xox[abprs]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"\b(?:hf_[A-Za-z0-9]{30,}|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{40,}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,})|-----BEGIN [A-Z ]*PRIVATE KEY-----"
 )
 # In hand-written config (YAML, small JSON) also "api_key: <long value>" and the like.
 SECRET_ASSIGNMENT = re.compile(

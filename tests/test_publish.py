@@ -72,6 +72,13 @@ def test_dry_run_lists_exactly_the_files_and_writes_the_card(model_dir, run_dir,
     assert sorted(plan_lines(capsys.readouterr().out)) == EXPECTED_FILES
 
 
+def test_look_alikes_of_secrets_are_not_refused(model_dir, capsys):
+    with (model_dir / "training.yaml").open("a") as handle:
+        handle.write("eval_task: mask-language-modeling-evaluation-suite\ntokenizer_path: shf_abcdefghijklmnopqrstuvwxyz0123456789\n"
+                     "secret_sauce: none\n")
+    assert main(["--model-dir", str(model_dir), "--repo-id", "me/xplus-tiny", "--dry-run"]) == 0, capsys.readouterr().err
+
+
 def test_sharded_folder_needs_every_shard_of_its_index(model_dir, capsys):
     shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
     for shard in shards:
