@@ -36,7 +36,7 @@ from xplus_release.model_cards.run_results import RunResults, read_run
 from xplus_release.model_cards.training_recipe import TrainingRecipe, read_training_recipe
 
 from xplus_release.cli import run_cli
-from xplus_release.errors import ModelFolderError, RunFolderError, XPlusError
+from xplus_release.errors import ConfigError, ModelFolderError, RunFolderError, XPlusError
 from xplus_release.registry import get_spec, resolve_model
 
 CARD_FILE = "README.md"
@@ -159,7 +159,7 @@ def _card_inputs(model_id: str, results: RunResults | None, recipe: TrainingReci
 def _recipe(explicit: Path | None, model_dir: Path | None) -> TrainingRecipe | None:
     if explicit is not None:
         if not explicit.is_file():
-            raise ModelFolderError(f"--training-yaml {explicit} does not exist; pass the training.yaml xplus-train wrote")
+            raise ConfigError(f"--training-yaml {explicit} does not exist; pass the training.yaml xplus-train wrote")
         return read_training_recipe(explicit)
     default = model_dir / "training.yaml" if model_dir else None
     return read_training_recipe(default) if default and default.is_file() else None

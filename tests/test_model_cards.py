@@ -128,7 +128,10 @@ def test_suite_shapes_with_counts_settings_and_failures(tmp_path):
                       "failed": {"xgpqa": "OpenCompass produced no score"}},
     }
     run = write_run(tmp_path / "run", "xplus-tiny", scores)
-    card = write_card(tmp_path, ["--eval-run", str(run)])
+    (tmp_path / "training.yaml").write_text("model: xplus-tiny\nstages: [{name: bottom, bottom: 2}]\n")
+    card = write_card(tmp_path, ["--eval-run", str(run), "--training-yaml", str(tmp_path / "training.yaml")])
+    assert card.data.base_model is None  # a registry alias is no Hub id to link
+    assert "**xplus-tiny** is xplus-tiny made a better translator" in card.text
     assert card_results(card) == {
         ("facebook/flores", "x-en", "spbleu"): 30.0, ("facebook/flores", "x-en", "xcomet"): 80.0,
         ("facebook/xnli", None, "accuracy"): 44.8, ("juletxara/mgsm", None, "accuracy"): 50.1,
