@@ -89,14 +89,16 @@ def push(folder: str, files: list[PlannedFile], target: PushTarget, token: str, 
         )
     except HfHubHTTPError as err:
         status = err.response.status_code if err.response is not None else "?"
-        raise HubError(f"the Hub refused {step} for {target.repo_id} (HTTP {status}: {_first_line(err)}); "
+        raise HubError(f"the Hub refused {step} for {target.repo_id} (HTTP {status}: {_server_said(err)}); "
                        "check that the token may write to this namespace, then rerun to resume") from None
     except (httpx.TransportError, OSError) as err:  # connection refused, DNS, TLS, timeouts
         raise HubError(f"cannot reach the Hub while {step} ({err}); check the network or HF_ENDPOINT, then rerun") from None
 
 
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+def _server_said(err) -> str:
+    """The Hub's own error message when it sent one, else the first line of the client's."""
+    said = getattr(err, "server_message", None) or str(err).strip() or type(err).__name__
+    return said.strip().splitlines()[0]
 
 
 def human_size(size: int) -> str:

@@ -7,6 +7,7 @@ HTTP server implementing the routes it calls, and check the calls, the files sen
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -171,14 +172,20 @@ def test_push_to_a_branch_sends_the_planned_files_in_one_commit(model_dir, run_d
                        "--private", "--revision", "release-1"], _publish_env(hub, tmp_path))
     assert result.returncode == 0, result.stderr
     # huggingface_hub may ask validate-yaml more than once; the order of the distinct calls is what matters
+    weights_oid = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
     assert list(dict.fromkeys(hub.routes())) == [
         "POST /api/repos/create",
         "POST /api/models/me/xplus-tiny/branch/release-1",
         "POST /api/validate-yaml",
         "POST /api/models/me/xplus-tiny/preupload/release-1",
+        "POST /me/xplus-tiny.git/info/lfs/objects/batch",  # the weights go through LFS, the rest inline
+        f"PUT /lfs-upload/{weights_oid}",
+        "POST /lfs-verify",
         "POST /api/models/me/xplus-tiny/commit/release-1",
     ]
-    assert all(r.headers.get("authorization") == "Bearer hf_standintoken" for r in hub.requests)
+    api_calls = [r for r in hub.requests if r.method == "POST"]
+    assert all(r.headers.get("authorization") == "Bearer hf_standintoken" for r in api_calls)
+    assert all("authorization" not in r.headers for r in hub.lfs_uploads())  # storage URLs get no token
     validated = [r.json()["content"] for r in hub.requests if r.path == "/api/validate-yaml"]
     assert validated and set(validated) == {(model_dir / "README.md").read_text()}
     create = hub.requests[0].json()
@@ -207,6 +214,21 @@ def test_push_as_pull_request_with_explicit_token_and_message(model_dir, hub, tm
     assert commit.ndjson()[0]["value"]["summary"] == "Release candidate 1"
     assert hub.requests[0].json().get("visibility") != "private"
     assert f"uploaded: {hub.url}/me/xplus-tiny/discussions/1" in result.stdout
+
+
+def test_rerun_after_a_failed_push_does_not_upload_the_weights_again(model_dir, hub, tmp_path):
+    hub.fail_commits = 1
+    argv = ["--model-dir", str(model_dir), "--repo-id", "me/xplus-tiny"]
+    failed = _publish(argv, _publish_env(hub, tmp_path))
+    last_line = failed.stderr.strip().splitlines()[-1]  # after huggingface_hub's progress bars
+    assert failed.returncode == 2 and last_line.startswith("error: the Hub refused uploading for me/xplus-tiny (HTTP 409: "
+                                                           "A commit has happened since")
+    assert "rerun to resume" in failed.stderr and len(hub.lfs_uploads()) == 1
+    resumed = _publish(argv, _publish_env(hub, tmp_path))
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(hub.lfs_uploads()) == 1  # the stored weights were not sent again
+    assert len(hub.commits()) == 2
+    assert hub.committed_files(hub.commits()[-1])["model.safetensors"] == (model_dir / "model.safetensors").read_bytes()
 
 
 def test_push_refusals_happen_before_any_request(model_dir, hub, tmp_path):
