@@ -20,7 +20,7 @@ from xplus_release.model_cards.paper_results import paper_scores
 from xplus_release.model_cards.run_results import RunResults, task_scores
 from xplus_release.model_cards.training_recipe import LAYER_KEYS, TrainingRecipe, stage_layers
 
-from xplus_release.languages import PAPER_LANGUAGES, Language
+from xplus_release.languages import PAPER_LANGUAGES, Language, get_language
 from xplus_release.paper import paper_name
 from xplus_release.prompts import translation_prompt
 
@@ -123,8 +123,6 @@ def _languages_table(languages: tuple[Language, ...]) -> str:
 
 
 def _example_prompt() -> str:
-    from xplus_release.languages import get_language
-
     return json.dumps(translation_prompt("The cat sat on the mat.", get_language("en"), get_language("sw")),
                       ensure_ascii=False)
 
