@@ -40,3 +40,11 @@ class ServerStartError(XPlusError):
 
 class RunFolderError(XPlusError):
     """A run folder that is malformed or belongs to another model or configuration."""
+
+
+class ModelFolderError(XPlusError):
+    """A model folder that is incomplete, holds pickle weights, secrets or files outside the upload allow-list."""
+
+
+class HubError(XPlusError):
+    """A Hub operation that cannot start (bad repo id, no token, offline) or that the Hub refused."""
