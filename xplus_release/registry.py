@@ -42,8 +42,10 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("Qwen/Qwen3-14B", "Qwen/Qwen3-14B", params_b=14.8, description="the paper's 14B baseline"),
         ModelSpec("xplus-tiny", "builtin:tiny", dtype="float32", max_model_len=2048,
                   description="random-weight Qwen3 for tests and smoke runs: its outputs are noise",
-                  # compiling a 2M-parameter model costs more start-up time than it could ever save
-                  engine_args={"enforce_eager": True}),
+                  # compiling a 2M-parameter model costs more start-up time than it could ever save; on
+                  # CPU, vLLM refuses to start unless this fraction of RAM is free, and the default (0.92)
+                  # fails as soon as anything else (a second engine, a test server) holds memory
+                  engine_args={"enforce_eager": True, "gpu_memory_utilization": 0.2}),
     )
 }
 

@@ -44,8 +44,8 @@ class VLLMEngine(ChatEngine):
             "max_model_len": model.spec.max_model_len,
             "tensor_parallel_size": tensor_parallel_size,
             "seed": seed,
+            **model.spec.engine_args,  # the registry's defaults; explicit arguments below win
             **({"gpu_memory_utilization": gpu_memory_utilization} if gpu_memory_utilization else {}),
-            **model.spec.engine_args,
             **extra_engine_args,
         }
         self.llm = LLM(**self.engine_args)
