@@ -80,13 +80,21 @@ def compare_runs(path_a: Path, path_b: Path, metrics: list[str], tokenizer: str 
     rows = []
     for direction, hyps_a, hyps_b, refs in tqdm(pairs, desc="compare: bootstrap", unit="direction", disable=not progress):
         for metric, obj in objects.items():
+            if hyps_a == hyps_b:
+                # sacrebleu's test gives identical systems p = 1/(n+1); there is no difference to test
+                score = obj.corpus_score(hyps_a, [refs]).score
+                rows.append(_row(direction, metric, len(refs), score, score, 1.0))
+                continue
             _, results = PairedTest([("A", hyps_a), ("B", hyps_b)], {metric: obj}, [refs],
                                     test_type="bs", n_samples=n_samples)()
             (res_a, res_b), = [v for k, v in results.items() if k != "System"]
-            rows.append({"direction": direction, "metric": metric, "segments": len(refs),
-                         "a": round(res_a.score, 4), "b": round(res_b.score, 4),
-                         "delta": round(res_b.score - res_a.score, 4), "p_value": res_b.p_value})
+            rows.append(_row(direction, metric, len(refs), res_a.score, res_b.score, res_b.p_value))
     return rows
+
+
+def _row(direction: str, metric: str, segments: int, a: float, b: float, p_value: float) -> dict:
+    return {"direction": direction, "metric": metric, "segments": segments, "a": round(a, 4), "b": round(b, 4),
+            "delta": round(b - a, 4), "p_value": p_value}
 
 
 def write_comparison(rows: list[dict], path_a: Path, path_b: Path, output: Path, n_samples: int) -> Path:

@@ -9,7 +9,7 @@ Options (``EvalContext.options``, all optional; see ``TranslationOptions``): ``l
 from __future__ import annotations
 
 from xplus_release.evalsuite.base import EvalContext, Suite
-from xplus_release.evalsuite.translation import comet
+from xplus_release.evalsuite.translation import xcomet
 from xplus_release.evalsuite.translation.aggregate import aggregate
 from xplus_release.evalsuite.translation.data import load_flores
 from xplus_release.evalsuite.translation.generate import build_prompts, generate
@@ -83,11 +83,11 @@ class TranslationSuite(Suite):
         """Fail on a missing metric asset before spending any time generating."""
         if "spbleu" in metrics:
             check_spm_model(opts.tokenizer)
-        return comet.ensure_ready(opts.comet_model) if "xcomet" in metrics else None
+        return xcomet.ensure_ready(opts.comet_model) if "xcomet" in metrics else None
 
     @staticmethod
     def _add_xcomet(ctx: EvalContext, generations, directions, checkpoint, opts: TranslationOptions) -> None:
-        segments = comet.score_xcomet(ctx.run, generations, opts.comet_model, checkpoint,
+        segments = xcomet.score_xcomet(ctx.run, generations, opts.comet_model, checkpoint,
                                       opts.comet_batch_size, ctx.force)
         for direction, records in segments.items():
             directions[direction]["xcomet"] = round(sum(r["score"] for r in records) / len(records), 4)
