@@ -7,12 +7,12 @@ import json
 import shutil
 
 import pytest
-
 from helpers.translation import make_run, point_sacrebleu_at, train_sacrebleu_spm
-from xplus_release.errors import ConfigError, MissingAssetError, UnknownLanguageError
 from xplus_release.evalsuite.translation.aggregate import aggregate
 from xplus_release.evalsuite.translation.data import load_flores
 from xplus_release.evalsuite.translation.options import TranslationOptions, resolve_grid
+
+from xplus_release.errors import ConfigError, MissingAssetError, UnknownLanguageError
 from xplus_release.languages import get_language, parse_language_list
 
 
@@ -107,7 +107,6 @@ def test_hub_dataset_offline_is_one_line_with_the_fetch_command(monkeypatch):
 
 def test_spbleu_equals_sacrebleus_own_corpus_bleu(sacrebleu_home, flores_dir):
     import sacrebleu
-
     from xplus_release.evalsuite.translation.metrics import corpus_score
 
     refs = (flores_dir / "devtest" / "zho_Hans.devtest").read_text(encoding="utf-8").splitlines()[:20]
@@ -161,6 +160,7 @@ def test_aggregation_is_the_papers_mean_into_and_out_of_each_language():
 
 def test_report_puts_the_run_beside_the_paper_with_deltas(tmp_path):
     from xplus_release.evalsuite.translation.suite import TranslationSuite
+
     from xplus_release.runs import RunFolder
 
     run = RunFolder.open(tmp_path / "run", "LLaMAX/Qwen3-XPlus-8B")
@@ -207,3 +207,17 @@ def test_compare_bad_inputs(tmp_path, capsys):
     b = make_run(tmp_path / "b", "m", {"en-fr": ["x"]}, {"en-fr": ["y"]})
     assert main(["compare", str(a), str(b), "--metrics", "chrf"]) == 2
     assert "share no translated direction" in capsys.readouterr().err
+
+
+def test_stored_scores_are_reused_only_for_the_same_input_and_signature(sacrebleu_home, flores_dir):
+    from xplus_release.evalsuite.translation.scoring import score_corpus
+
+    refs = (flores_dir / "devtest" / "deu_Latn.devtest").read_text(encoding="utf-8").splitlines()[:10]
+    gens = {"en-de": [{"hypothesis": h, "reference": r} for h, r in zip(refs[1:] + refs[:1], refs)]}
+    first, sigs = score_corpus(gens, ["spbleu"], "flores200", {}, progress=False)
+    planted = {"directions": {"en-de": {**first["en-de"], "spbleu": 99.0}}, "signatures": sigs}
+    assert score_corpus(gens, ["spbleu"], "flores200", planted, False)[0]["en-de"]["spbleu"] == 99.0
+    # another tokenizer, or other hypotheses: computed afresh
+    assert score_corpus(gens, ["spbleu"], "flores101", planted, False)[0]["en-de"]["spbleu"] == first["en-de"]["spbleu"]
+    gens["en-de"][0] = {"hypothesis": refs[0], "reference": refs[0]}
+    assert score_corpus(gens, ["spbleu"], "flores200", planted, False)[0]["en-de"]["spbleu"] != 99.0

@@ -15,8 +15,9 @@ import re
 import sys
 from pathlib import Path
 
-from xplus_release.cli import add_model_arguments, engine_from_args
 from xplus_release.evalsuite.translation.options import DATASETS, DEFAULT_COMET_MODEL, METRICS
+
+from xplus_release.cli import add_model_arguments, engine_from_args
 
 
 def add_parser(subparsers) -> None:
@@ -63,6 +64,7 @@ def default_output(model: str) -> Path:
 
 def run_translation(args: argparse.Namespace) -> int:
     from xplus_release.evalsuite.base import EvalContext, load_suite, write_report
+
     from xplus_release.runs import RunFolder
 
     output = args.output or default_output(args.model)

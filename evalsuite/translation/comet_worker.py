@@ -33,9 +33,8 @@ def main(argv=None):
     prediction = model.predict(samples, batch_size=args.batch_size, gpus=gpus, progress_bar=True)
     spans = _error_spans(prediction, len(rows))
     with open(args.output, "w", encoding="utf-8") as handle:
-        for row, score, row_spans in zip(rows, prediction.scores, spans):
-            handle.write(json.dumps({"id": row["id"], "score": float(score), "error_spans": row_spans},
-                                    ensure_ascii=False) + "\n")
+        handle.writelines(json.dumps({"id": row["id"], "score": float(score), "error_spans": row_spans},
+                                    ensure_ascii=False) + "\n" for row, score, row_spans in zip(rows, prediction.scores, spans))
     return 0
 
 

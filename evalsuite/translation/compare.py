@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xplus_release.errors import ConfigError, RunFolderError
 from xplus_release.evalsuite.translation.metrics import check_spm_model
+
+from xplus_release.errors import ConfigError, RunFolderError
 from xplus_release.runs import RUN_FILE, GenerationStore, read_json, write_json_atomic
 
 COMPARE_METRICS = ("spbleu", "chrf")
@@ -102,7 +103,7 @@ def write_comparison(rows: list[dict], path_a: Path, path_b: Path, output: Path,
     output.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output / "compare.json", {"a": str(path_a), "b": str(path_b), "bootstrap_samples": n_samples,
                                                 "rows": rows})
-    lines = [f"# Compare translation runs", "", f"- A: `{path_a}`", f"- B: `{path_b}`",
+    lines = ["# Compare translation runs", "", f"- A: `{path_a}`", f"- B: `{path_b}`",
              f"- paired bootstrap resampling (sacrebleu), {n_samples} resamples; * = p < 0.05", "",
              "| direction | metric | segments | A | B | Δ (B − A) | p |", "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:

@@ -26,8 +26,9 @@ def add_parser(subparsers) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from xplus_release.errors import ConfigError
     from xplus_release.evalsuite.translation.compare import compare_runs, write_comparison
+
+    from xplus_release.errors import ConfigError
 
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {args.samples}")

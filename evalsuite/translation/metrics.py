@@ -48,7 +48,7 @@ def check_spm_model(tokenizer: str) -> None:
         raise MissingAssetError(f"sacrebleu's {tokenizer} SentencePiece model is not at {path} and HF_HUB_OFFLINE=1; {fix}")
     try:
         _metric("spbleu", tokenizer)
-    except Exception as err:  # sacrebleu's download raises whatever urllib raised
+    except Exception as err:  # noqa: BLE001 -- sacrebleu's download raises whatever urllib raised
         raise MissingAssetError(f"cannot download sacrebleu's {tokenizer} SentencePiece model ({err}); {fix}") from None
 
 
@@ -56,9 +56,11 @@ def check_spm_model(tokenizer: str) -> None:
 def _metric(kind: str, tokenizer: str):
     from sacrebleu.metrics import BLEU, CHRF
 
-    if kind == "chrf":
-        return CHRF()
-    return BLEU(tokenize=tokenizer)
+    metric = CHRF() if kind == "chrf" else BLEU(tokenize=tokenizer)
+    # sacrebleu's signature lists the reference count, known only after a first evaluation; every score
+    # here has one reference, so settle it now and signatures can be compared before scoring.
+    metric.corpus_score(["."], [["."]])
+    return metric
 
 
 def metric_object(name: str, target_code: str, spm_tokenizer: str):
@@ -70,9 +72,13 @@ def metric_object(name: str, target_code: str, spm_tokenizer: str):
     return _metric("chrf", "")
 
 
+def signature(name: str, target_code: str, spm_tokenizer: str) -> str:
+    return str(metric_object(name, target_code, spm_tokenizer).get_signature())
+
+
 def corpus_score(name: str, hypotheses: list[str], references: list[str], target_code: str,
                  spm_tokenizer: str) -> dict:
     """``{"score": float, "signature": str}`` for one direction, exactly as sacrebleu computes it."""
     metric = metric_object(name, target_code, spm_tokenizer)
     score = metric.corpus_score(hypotheses, [references])
-    return {"score": round(float(score.score), 4), "signature": str(metric.get_signature())}
+    return {"score": round(float(score.score), 4), "signature": signature(name, target_code, spm_tokenizer)}

@@ -6,8 +6,8 @@ Directions are written ``SRC-TGT`` (``en-zh``), ``L-x`` (L into every other chos
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import Iterable
 
 from xplus_release.errors import ConfigError
 from xplus_release.languages import ALL_LANGUAGES, PAPER_CODES, Language, get_language, parse_language_list
@@ -31,7 +31,7 @@ class TranslationOptions:
     chunk_size: int = 2000  # prompts per engine call: a killed run loses at most one chunk
 
     @classmethod
-    def from_mapping(cls, options: dict) -> "TranslationOptions":
+    def from_mapping(cls, options: dict) -> TranslationOptions:
         """Build from a dict such as ``EvalContext.options``; ``None`` values keep the defaults.
 
         Raises:

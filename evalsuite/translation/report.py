@@ -32,8 +32,8 @@ def render_report(run: RunFolder, scores: dict) -> str:
 def _settings_lines(settings: dict, scores: dict) -> list[str]:
     lines = [
         f"- dataset: {settings['dataset']}" + (f" ({settings['data_dir']})" if settings.get("data_dir") else ""),
-        f"- languages: {', '.join(settings['langs'])}; directions: {len(scores['directions'])}; "
-        f"segments per direction: {settings['segments_per_direction']}",
+        (f"- languages: {', '.join(settings['langs'])}; directions: {len(scores['directions'])}; "
+         f"segments per direction: {settings['segments_per_direction']}"),
         f"- greedy, thinking off, up to {settings['max_tokens']} new tokens",
         "- signatures:",
     ]

@@ -6,8 +6,7 @@ import hashlib
 import json
 
 from tqdm.auto import tqdm
-
-from xplus_release.evalsuite.translation.metrics import CORPUS_METRICS, bleu_tokenizer, corpus_score
+from xplus_release.evalsuite.translation.metrics import CORPUS_METRICS, bleu_tokenizer, corpus_score, signature
 
 
 def fingerprint(records: list[dict]) -> str:
@@ -35,7 +34,8 @@ def score_corpus(generations: dict[str, list[dict]], metrics: list[str], spm_tok
         old = old_dirs.get(direction, {})
         for metric in wanted:
             sig_key = _signature_key(metric, tgt)
-            if old.get("fingerprint") == fp and metric in old and sig_key in old_sigs:
+            unchanged = old_sigs.get(sig_key) == signature(metric, tgt, spm_tokenizer)  # e.g. another tokenizer
+            if unchanged and old.get("fingerprint") == fp and metric in old:
                 entry[metric], signatures[sig_key] = old[metric], old_sigs[sig_key]
                 continue
             result = corpus_score(metric, [r["hypothesis"] for r in records], [r["reference"] for r in records],

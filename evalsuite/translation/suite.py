@@ -16,6 +16,7 @@ from xplus_release.evalsuite.translation.generate import build_prompts, generate
 from xplus_release.evalsuite.translation.metrics import check_spm_model
 from xplus_release.evalsuite.translation.options import METRICS, TranslationOptions, resolve_grid
 from xplus_release.evalsuite.translation.scoring import score_corpus
+
 from xplus_release.registry import get_spec
 from xplus_release.runs import RunFolder
 

@@ -48,7 +48,8 @@ def _hub_checkpoint(model: str) -> Path:
         path = Path(snapshot_download(model, local_files_only=hub_offline()))
         if encoder:
             snapshot_download(encoder, local_files_only=hub_offline(), allow_patterns=["*.json", "*.model"])
-    except Exception as err:  # offline-and-uncached, gated, or unknown repo: all need the same fix
+    # offline and not cached, gated, or an unknown repo: all need the same fix
+    except Exception as err:  # noqa: BLE001
         raise MissingAssetError(
             f"xCOMET model {model} is not available here ({type(err).__name__}); fetch it on a connected machine "
             f"(xCOMET is gated: accept its licence on the Hub first) with: {fetch}; or pass --comet-model PATH"
