@@ -6,7 +6,12 @@ import hashlib
 import json
 
 from tqdm.auto import tqdm
-from xplus_release.evalsuite.translation.metrics import CORPUS_METRICS, bleu_tokenizer, corpus_score, signature
+from xplus_release.evalsuite.translation.metrics import (
+    CORPUS_METRICS,
+    bleu_tokenizer,
+    corpus_score,
+    signature,
+)
 
 
 def fingerprint(records: list[dict]) -> str:
