@@ -67,7 +67,7 @@ def bench_generation(args) -> dict:
             ctx = EvalContext(run=RunFolder.open(tmp, args.model), model=args.model, engine_factory=lambda: engine,
                               progress=False)
             start = time.perf_counter()
-            generate(ctx, prompts, args.max_tokens, chunk_size=2000)
+            generate(ctx, prompts, args.max_tokens, chunk_size=TranslationOptions().chunk_size)
             timings["suite"].append(time.perf_counter() - start)
     tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
     raw, suite = min(timings["raw"]), min(timings["suite"])

@@ -115,6 +115,7 @@ def test_xcomet_scored_by_unbabel_comet_in_its_environment(vllm_engine, flores_d
     suite = load_suite("translation")
     scores = suite.run(ctx)
     assert engine.calls == []  # the generations are reused; only the new metric runs
+    assert scores["signatures"]["xcomet"] == f"model:{tiny_xcomet}|unbabel-comet:2.2.7|scale:0-100"
     for direction in DIRECTIONS:
         segments = lines(run_dir, direction, "xcomet")
         assert len(segments) == 3 and all(0.0 <= s["score"] <= 100.0 for s in segments)

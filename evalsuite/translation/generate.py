@@ -2,7 +2,9 @@
 
 vLLM batches across directions (one ``engine.chat`` per chunk, never one per direction); each chunk's
 records are appended to ``generations/translation/<src>-<tgt>.jsonl`` before the next starts, so a killed
-run loses at most one chunk and a rerun sends only what is missing.
+run loses at most one chunk and a rerun sends only what is missing. Chunks are large (20,000 prompts by
+default) because each one ends with a drain, the batch shrinking while its longest outputs finish: on an
+H100 a chunk is about a minute and a half of work, its drain a few seconds.
 """
 
 from __future__ import annotations
@@ -69,11 +71,12 @@ def _generate_pending(ctx, pending: list[Prompt], hashes: dict[str, str], by_dir
     engine = ctx.engine()
     ctx.run.update(engine=engine.describe())
     sampling = SamplingConfig(max_tokens=max_tokens)
-    bar = tqdm(total=len(pending), desc="translation: generating", unit="prompt", disable=not ctx.progress)
+    # the engine's own bar shows each chunk; this one, the whole run when it takes several chunks
+    bar = tqdm(total=len(pending), desc="translation: all chunks", unit="prompt",
+               disable=not ctx.progress or len(pending) <= chunk_size)
     for start in range(0, len(pending), chunk_size):
         chunk = pending[start:start + chunk_size]
-        outputs = engine.chat([p.messages() for p in chunk], sampling, CHAT_TEMPLATE_KWARGS,
-                              progress=ctx.progress and len(pending) > chunk_size)
+        outputs = engine.chat([p.messages() for p in chunk], sampling, CHAT_TEMPLATE_KWARGS, progress=ctx.progress)
         records: dict[str, list[dict]] = {}
         for prompt, gen in zip(chunk, outputs):
             records.setdefault(prompt.direction, []).append(_record(prompt, gen, hashes[prompt.item_id], ctx.model))

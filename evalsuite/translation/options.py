@@ -28,7 +28,7 @@ class TranslationOptions:
     comet_model: str = DEFAULT_COMET_MODEL
     comet_batch_size: int = 16
     max_tokens: int = 512
-    chunk_size: int = 2000  # prompts per engine call: a killed run loses at most one chunk
+    chunk_size: int = 20000  # prompts per engine call: a killed run loses at most one chunk
 
     @classmethod
     def from_mapping(cls, options: dict) -> TranslationOptions:

@@ -63,7 +63,7 @@ class TranslationSuite(Suite):
         directions, signatures = score_corpus(generations, metrics, opts.tokenizer, previous, ctx.progress)
         if checkpoint is not None:
             self._add_xcomet(ctx, generations, directions, checkpoint, opts)
-            signatures["xcomet"] = f"{opts.comet_model}|unbabel-comet:2.2.7|scale:0-100"
+            signatures["xcomet"] = xcomet.signature(opts.comet_model)
         scores = {
             "settings": _settings(opts, dataset, langs, metrics, texts, ctx),
             "signatures": signatures,

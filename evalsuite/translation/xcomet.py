@@ -57,6 +57,12 @@ def _hub_checkpoint(model: str) -> Path:
     return path / "checkpoints" / "model.ckpt"
 
 
+def signature(model: str) -> str:
+    """What an xCOMET score was computed with, in the style of sacrebleu's signatures."""
+    comet_pin = next(r for r in COMET_ENV.requirements if r.startswith("unbabel-comet"))
+    return f"model:{model}|{comet_pin.replace('==', ':')}|scale:0-100"
+
+
 def segment_key(source: str, hypothesis: str, reference: str) -> str:
     payload = json.dumps([source, hypothesis, reference], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
