@@ -99,6 +99,9 @@ def test_rerun_redoes_nothing_and_resumes_a_killed_run(vllm_engine, flores_dir, 
     load_suite("translation").run(context(run_dir, engine, flores_dir))
     assert [c["prompts"] for c in engine.calls] == [1]
     assert [r["index"] for r in lines(run_dir, "en-sw")] == [0, 1, 2]
+    # other decoding settings are other generations, never silently reused
+    load_suite("translation").run(context(run_dir, engine, flores_dir, max_tokens=6, directions="en-zh"))
+    assert [c["prompts"] for c in engine.calls] == [1, 3]
 
 
 def test_force_regenerates_everything_in_durable_chunks(vllm_engine, flores_dir, run_dir, sacrebleu_home):

@@ -59,7 +59,9 @@ def generate(ctx, prompts: list[Prompt], max_tokens: int, chunk_size: int) -> di
     if ctx.force:
         for store in by_direction.values():
             store.clear()
-    hashes = {p.item_id: prompt_hash(p.messages(), CHAT_TEMPLATE_KWARGS) for p in prompts}
+    # the key covers decoding too, so a rerun with another --max-tokens regenerates instead of reusing
+    key_extra = {**CHAT_TEMPLATE_KWARGS, "max_tokens": max_tokens}
+    hashes = {p.item_id: prompt_hash(p.messages(), key_extra) for p in prompts}
     pending = [p for p in prompts if not by_direction[p.direction].has(p.item_id, ctx.model, hashes[p.item_id])]
     if pending:
         _generate_pending(ctx, pending, hashes, by_direction, max_tokens, chunk_size)
