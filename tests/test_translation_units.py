@@ -221,3 +221,16 @@ def test_stored_scores_are_reused_only_for_the_same_input_and_signature(sacreble
     assert score_corpus(gens, ["spbleu"], "flores101", planted, False)[0]["en-de"]["spbleu"] == first["en-de"]["spbleu"]
     gens["en-de"][0] = {"hypothesis": refs[0], "reference": refs[0]}
     assert score_corpus(gens, ["spbleu"], "flores200", planted, False)[0]["en-de"]["spbleu"] != 99.0
+
+
+def test_missing_xcomet_model_is_one_line_with_the_fetch_command(monkeypatch, tmp_path):
+    from xplus_release.evalsuite.translation.xcomet import resolve_checkpoint
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(MissingAssetError) as info:
+        resolve_checkpoint("Unbabel/XCOMET-XXL")
+    message = str(info.value)
+    assert "hf download Unbabel/XCOMET-XXL && hf download facebook/xlm-roberta-xxl" in message and "\n" not in message
+    (tmp_path / "not-a-model").mkdir()
+    with pytest.raises(MissingAssetError, match="has no checkpoints/model.ckpt"):
+        resolve_checkpoint(str(tmp_path / "not-a-model"))
