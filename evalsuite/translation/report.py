@@ -142,6 +142,8 @@ def write_heatmap(folder: Path, directions: dict, langs: list[str], metric: str)
 def _annotate(ax, grid) -> None:
     import numpy as np
 
+    low, high = np.nanmin(grid), np.nanmax(grid)
     for (i, j), value in np.ndenumerate(grid):
         if not np.isnan(value):
-            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7, color="white")
+            bright = high > low and (value - low) / (high - low) > 0.6  # viridis turns yellow at the top
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7, color="black" if bright else "white")
