@@ -85,11 +85,12 @@ def bench_generation(args) -> dict:
 def bench_bookkeeping(args) -> dict:
     """The suite's own cost per prompt (prompt building, hashing, resume lookups, JSONL writes), measured with
     an engine that answers instantly, over the full 17-language grid of the package's 80-sentence sample."""
-    from xplus_release.engines import ChatEngine, Generation
     from xplus_release.evalsuite.base import EvalContext
     from xplus_release.evalsuite.translation.data import load_flores
     from xplus_release.evalsuite.translation.generate import build_prompts, generate
     from xplus_release.evalsuite.translation.options import TranslationOptions, resolve_grid
+
+    from xplus_release.engines import ChatEngine, Generation
     from xplus_release.runs import RunFolder
 
     class InstantEngine(ChatEngine):
