@@ -15,6 +15,8 @@ from xplus_release.cli import run_cli
 
 # subcommand modules, in the order --help lists them; each suite adds its line here
 SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "xplus_release.evalsuite.translation.cli",
+    "xplus_release.evalsuite.translation.compare_cli",
 )
 
 

@@ -1,0 +1,138 @@
+"""``xplus-eval compare RUN_A RUN_B``: per-direction deltas between two translation runs, with sacrebleu's
+paired bootstrap resampling (``sacrebleu.significance.PairedTest``, test_type "bs") for significance.
+
+Only segments both runs generated for the same source and reference are compared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xplus_release.evalsuite.translation.metrics import check_spm_model
+
+from xplus_release.errors import ConfigError, RunFolderError
+from xplus_release.runs import RUN_FILE, GenerationStore, read_json, write_json_atomic
+
+COMPARE_METRICS = ("spbleu", "chrf")
+
+
+def load_run_generations(path: Path) -> dict[str, dict[int, dict]]:
+    """A run's translation records: direction -> sentence index -> record (of the run's own model).
+
+    Raises:
+        RunFolderError: not a run folder, or it has no translation generations.
+    """
+    if not (path / RUN_FILE).is_file():
+        raise RunFolderError(f"{path} is not a run folder (no {RUN_FILE}); pass the --output of xplus-eval translation")
+    model = read_json(path / RUN_FILE).get("model")
+    folder = path / "generations" / "translation"
+    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    if not files:
+        raise RunFolderError(f"{path} has no translation generations; run xplus-eval translation into it first")
+    runs: dict[str, dict[int, dict]] = {}
+    for file in files:
+        records = [r for r in GenerationStore(file).records().values() if r["model"] == model]
+        runs[file.stem] = {r["index"]: r for r in records}
+    return runs
+
+
+def paired_rows(a: dict[str, dict[int, dict]], b: dict[str, dict[int, dict]]):
+    """(direction, hyps_a, hyps_b, refs) for every direction both runs share, aligned by sentence."""
+    for direction in [d for d in a if d in b]:
+        common = sorted(i for i in a[direction] if i in b[direction]
+                        and a[direction][i]["source"] == b[direction][i]["source"]
+                        and a[direction][i]["reference"] == b[direction][i]["reference"])
+        if common:
+            yield (direction, [a[direction][i]["hypothesis"] for i in common],
+                   [b[direction][i]["hypothesis"] for i in common], [a[direction][i]["reference"] for i in common])
+
+
+def _metric_objects(metrics: list[str], tokenizer: str) -> dict:
+    from sacrebleu.metrics import BLEU, CHRF
+
+    objects = {}
+    if "spbleu" in metrics:
+        check_spm_model(tokenizer)
+        objects["spbleu"] = BLEU(tokenize=tokenizer)
+    if "chrf" in metrics:
+        objects["chrf"] = CHRF()
+    return objects
+
+
+def compare_runs(path_a: Path, path_b: Path, metrics: list[str], tokenizer: str = "flores200",
+                 n_samples: int = 1000, progress: bool = True) -> list[dict]:
+    """One row per (direction, metric): A, B, delta (B - A), p-value of the paired bootstrap test.
+
+    Raises:
+        RunFolderError: either path is not a translation run.
+        ConfigError: an unknown metric, or the runs share no direction.
+        MissingAssetError: spBLEU's SentencePiece model is missing.
+    """
+    from sacrebleu.significance import PairedTest
+    from tqdm.auto import tqdm
+
+    bad = [m for m in metrics if m not in COMPARE_METRICS]
+    if bad or not metrics:
+        raise ConfigError(f"compare supports the metrics {', '.join(COMPARE_METRICS)}, not {', '.join(bad) or '(none)'}")
+    pairs = list(paired_rows(load_run_generations(path_a), load_run_generations(path_b)))
+    if not pairs:
+        raise ConfigError(f"{path_a} and {path_b} share no translated direction and sentence; nothing to compare")
+    objects = _metric_objects(metrics, tokenizer)
+    rows = []
+    for direction, hyps_a, hyps_b, refs in tqdm(pairs, desc="compare: bootstrap", unit="direction", disable=not progress):
+        for metric, obj in objects.items():
+            if hyps_a == hyps_b:
+                # sacrebleu's test gives identical systems p = 1/(n+1); there is no difference to test
+                score = obj.corpus_score(hyps_a, [refs]).score
+                rows.append(_row(direction, metric, len(refs), score, score, 1.0))
+                continue
+            _, results = PairedTest([("A", hyps_a), ("B", hyps_b)], {metric: obj}, [refs],
+                                    test_type="bs", n_samples=n_samples)()
+            (res_a, res_b), = [v for k, v in results.items() if k != "System"]
+            rows.append(_row(direction, metric, len(refs), res_a.score, res_b.score, res_b.p_value))
+    return rows
+
+
+def _row(direction: str, metric: str, segments: int, a: float, b: float, p_value: float) -> dict:
+    return {"direction": direction, "metric": metric, "segments": segments, "a": round(a, 4), "b": round(b, 4),
+            "delta": round(b - a, 4), "p_value": p_value}
+
+
+def write_comparison(rows: list[dict], path_a: Path, path_b: Path, output: Path, n_samples: int) -> Path:
+    """compare.json, compare.md and one compare_<metric>.png of deltas into ``output``; returns the .md."""
+    output.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(output / "compare.json", {"a": str(path_a), "b": str(path_b), "bootstrap_samples": n_samples,
+                                                "rows": rows})
+    lines = ["# Compare translation runs", "", f"- A: `{path_a}`", f"- B: `{path_b}`",
+             f"- paired bootstrap resampling (sacrebleu), {n_samples} resamples; * = p < 0.05", "",
+             "| direction | metric | segments | A | B | Δ (B − A) | p |", "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        star = "*" if r["p_value"] < 0.05 else ""
+        lines.append(f"| {r['direction']} | {r['metric']} | {r['segments']} | {r['a']:.2f} | {r['b']:.2f} | "
+                     f"{r['delta']:+.2f}{star} | {r['p_value']:.4f} |")
+    for metric in dict.fromkeys(r["metric"] for r in rows):
+        png = _delta_plot(output, [r for r in rows if r["metric"] == metric], metric)
+        lines += ["", f"![{metric} deltas]({png.name})"]
+    md = output / "compare.md"
+    md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return md
+
+
+def _delta_plot(output: Path, rows: list[dict], metric: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.25 * len(rows)))
+    colours = ["tab:green" if r["delta"] > 0 and r["p_value"] < 0.05 else
+               "tab:red" if r["delta"] < 0 and r["p_value"] < 0.05 else "tab:gray" for r in rows]
+    ax.barh([r["direction"] for r in rows], [r["delta"] for r in rows], color=colours)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metric}: B − A (coloured: p < 0.05)")
+    fig.tight_layout()
+    path = output / f"compare_{metric}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,149 @@
+"""The translation section of report.md: aggregates, the run beside the paper's Table 7 with deltas,
+per-direction scores, warnings (empty or truncated outputs), and one heatmap PNG per metric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xplus_release.paper import load_table, paper_name
+from xplus_release.runs import RunFolder
+
+METRIC_LABELS = {"spbleu": "spBLEU", "chrf": "chrF", "bleu": "BLEU", "xcomet": "xCOMET"}
+PAPER_METRICS = ("spbleu", "xcomet")  # what Table 7 reports
+
+
+def render_report(run: RunFolder, scores: dict) -> str:
+    settings, metrics = scores["settings"], scores["settings"]["metrics"]
+    lines = ["## Translation (FLORES devtest)", "", *_settings_lines(settings, scores), ""]
+    lines += _warning_lines(scores["directions"])
+    lines += ["### Aggregates (paper definition)", "", *_aggregate_table(scores["aggregates"], metrics), ""]
+    for metric in PAPER_METRICS:
+        if metric in metrics:
+            lines += _paper_table(run.meta.get("model", ""), scores["aggregates"], metric, len(settings["langs"]))
+    lines += ["### Per direction", "", "<details><summary>every evaluated direction</summary>", "",
+              *_direction_table(scores["directions"], metrics), "", "</details>", ""]
+    lines += ["### Heatmaps (rows: source, columns: target)", ""]
+    for metric in metrics:
+        path = write_heatmap(run.path, scores["directions"], settings["langs"], metric)
+        lines += [f"![{METRIC_LABELS[metric]}]({path.name})", ""]
+    return "\n".join(lines)
+
+
+def _settings_lines(settings: dict, scores: dict) -> list[str]:
+    lines = [
+        f"- dataset: {settings['dataset']}" + (f" ({settings['data_dir']})" if settings.get("data_dir") else ""),
+        (f"- languages: {', '.join(settings['langs'])}; directions: {len(scores['directions'])}; "
+         f"segments per direction: {settings['segments_per_direction']}"),
+        f"- greedy, thinking off, up to {settings['max_tokens']} new tokens",
+        "- signatures:",
+    ]
+    lines += [f"  - {key}: `{sig}`" for key, sig in sorted(scores["signatures"].items())]
+    return lines
+
+
+def _warning_lines(directions: dict) -> list[str]:
+    lines = []
+    for field, what in (("empty", "empty hypotheses (scored as empty strings)"),
+                        ("truncated", "outputs cut at the max-tokens limit")):
+        total = sum(d.get(field, 0) for d in directions.values())
+        if total:
+            hit = sum(1 for d in directions.values() if d.get(field))
+            lines += [f"> **Warning:** {total} {what} in {hit} of {len(directions)} directions.", ""]
+    return lines
+
+
+def _ordered_aggregates(aggregates: dict) -> list[str]:
+    head = [k for k in ("en-x", "x-en") if k in aggregates]
+    return head + [k for k in aggregates if k not in head]
+
+
+def _aggregate_table(aggregates: dict, metrics: list[str]) -> list[str]:
+    rows = ["| direction | " + " | ".join(METRIC_LABELS[m] for m in metrics) + " | directions averaged |",
+            "|---|" + "---:|" * (len(metrics) + 1)]
+    for key in _ordered_aggregates(aggregates):
+        agg = aggregates[key]
+        rows.append(f"| {key} | " + " | ".join(_fmt(agg.get(m)) for m in metrics) + f" | {agg['directions']} |")
+    return rows
+
+
+def _paper_table(model: str, aggregates: dict, metric: str, n_langs: int) -> list[str]:
+    """Every model and direction of Table 7, with this run's delta (run minus paper) where it has one."""
+    rows = list(load_table("flores_x_to_lang")) + list(load_table("flores_lang_to_x"))
+    directions = list(dict.fromkeys(r["direction"] for r in rows))
+    paper: dict[str, dict[str, float]] = {}
+    for r in rows:
+        paper.setdefault(r["model"], {})[r["direction"]] = float(r[metric])
+    own = paper_name(model)
+    order = ([own] if own in paper else []) + [m for m in paper if m != own]
+    label = METRIC_LABELS[metric]
+    note = ("the paper averages over all 16 other languages; this run over "
+            f"{n_langs - 1}, so deltas compare like with like only on the full grid")
+    out = [f"### Beside the paper: {label} (Table 7, FLORES-101 devtest)", "",
+           f"Cells: paper value (Δ this run − paper). {note if n_langs < 17 else ''}".rstrip(), "",
+           "| model | " + " | ".join(directions) + " |", "|---|" + "---:|" * len(directions),
+           "| **this run** | " + " | ".join(_fmt(aggregates.get(d, {}).get(metric)) for d in directions) + " |"]
+    for name in order:
+        cells = [_paper_cell(paper[name].get(d), aggregates.get(d, {}).get(metric)) for d in directions]
+        out.append(f"| {'**' + name + '**' if name == own else name} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def _paper_cell(paper_value: float | None, run_value: float | None) -> str:
+    if paper_value is None:
+        return "–"
+    if run_value is None:
+        return f"{paper_value:.2f}"
+    return f"{paper_value:.2f} ({run_value - paper_value:+.2f})"
+
+
+def _direction_table(directions: dict, metrics: list[str]) -> list[str]:
+    rows = ["| direction | " + " | ".join(METRIC_LABELS[m] for m in metrics) + " | empty | truncated |",
+            "|---|" + "---:|" * (len(metrics) + 2)]
+    for name, d in directions.items():
+        rows.append(f"| {name} | " + " | ".join(_fmt(d.get(m)) for m in metrics)
+                    + f" | {d.get('empty', 0)} | {d.get('truncated', 0)} |")
+    return rows
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def write_heatmap(folder: Path, directions: dict, langs: list[str], metric: str) -> Path:
+    """``translation_<metric>.png``: a source x target grid, blank where a direction was not evaluated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    grid = np.full((len(langs), len(langs)), np.nan)
+    for name, scores in directions.items():
+        src, tgt = name.split("-")
+        if src in langs and tgt in langs and scores.get(metric) is not None:
+            grid[langs.index(src), langs.index(tgt)] = scores[metric]
+    size = 1.5 + 0.55 * len(langs)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis")
+    ax.set_xticks(range(len(langs)), langs)
+    ax.set_yticks(range(len(langs)), langs)
+    ax.set_xlabel("target")
+    ax.set_ylabel("source")
+    ax.set_title(f"{METRIC_LABELS[metric]} per direction")
+    _annotate(ax, grid)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    path = folder / f"translation_{metric}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _annotate(ax, grid) -> None:
+    import numpy as np
+
+    low, high = np.nanmin(grid), np.nanmax(grid)
+    for (i, j), value in np.ndenumerate(grid):
+        if not np.isnan(value):
+            bright = high > low and (value - low) / (high - low) > 0.6  # viridis turns yellow at the top
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=7, color="black" if bright else "white")

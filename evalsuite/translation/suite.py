@@ -1,0 +1,108 @@
+"""``TranslationSuite``: FLORES devtest over any direction grid, generated in one batched pass, scored
+with sacrebleu (and xCOMET), aggregated as the paper does, reported beside the paper's numbers.
+
+Options (``EvalContext.options``, all optional; see ``TranslationOptions``): ``langs``, ``directions``,
+``metrics``, ``dataset``, ``tokenizer``, ``comet_model``, ``comet_batch_size``, ``max_tokens``,
+``chunk_size``. ``ctx.data_dir`` selects a local FLORES folder, ``ctx.limit`` the first N sentences.
+"""
+
+from __future__ import annotations
+
+from xplus_release.evalsuite.base import EvalContext, Suite
+from xplus_release.evalsuite.translation import xcomet
+from xplus_release.evalsuite.translation.aggregate import aggregate
+from xplus_release.evalsuite.translation.data import load_flores
+from xplus_release.evalsuite.translation.generate import build_prompts, generate
+from xplus_release.evalsuite.translation.metrics import check_spm_model
+from xplus_release.evalsuite.translation.options import METRICS, TranslationOptions, resolve_grid
+from xplus_release.evalsuite.translation.scoring import score_corpus
+
+from xplus_release.registry import get_spec
+from xplus_release.runs import RunFolder
+
+# The random-weight test model gets a default that runs offline on a fresh machine: the FLORES excerpt
+# shipped in the package, and the metrics that need no downloaded model.
+TEST_MODEL_METRICS = ("chrf", "bleu")
+
+
+def is_test_model(model: str) -> bool:
+    return get_spec(model).source == "builtin:tiny"
+
+
+def default_metrics(model: str) -> tuple[str, ...]:
+    return TEST_MODEL_METRICS if is_test_model(model) else METRICS
+
+
+def default_dataset(model: str, data_dir) -> str:
+    if data_dir is not None:
+        return "local"
+    return "flores200-sample" if is_test_model(model) else "benchmax"
+
+
+class TranslationSuite(Suite):
+    name = "translation"
+
+    def run(self, ctx: EvalContext) -> dict:
+        """Generate what is missing, score, write ``scores.json["translation"]``; return the scores.
+
+        Raises:
+            ConfigError, UnknownLanguageError: bad options (unknown language or metric, same source and
+                target, unaligned files).
+            MissingAssetError: FLORES data, sacrebleu's SentencePiece model or the xCOMET model is not on
+                this machine (checked before generating).
+            ManagedEnvError: the comet environment or its worker failed.
+        """
+        opts = TranslationOptions.from_mapping(ctx.options)
+        langs, pairs = resolve_grid(opts)
+        metrics = list(opts.metrics or default_metrics(ctx.model))
+        dataset = opts.dataset or default_dataset(ctx.model, ctx.data_dir)
+        checkpoint = self._preflight(metrics, opts)
+        texts = load_flores(langs, dataset, ctx.data_dir, ctx.limit)
+        generations = generate(ctx, build_prompts(pairs, texts), opts.max_tokens, opts.chunk_size)
+        previous = {} if ctx.force else ctx.run.read_scores().get(self.name, {})
+        directions, signatures = score_corpus(generations, metrics, opts.tokenizer, previous, ctx.progress)
+        if checkpoint is not None:
+            self._add_xcomet(ctx, generations, directions, checkpoint, opts)
+            signatures["xcomet"] = xcomet.signature(opts.comet_model)
+        scores = {
+            "settings": _settings(opts, dataset, langs, metrics, texts, ctx),
+            "signatures": signatures,
+            "directions": directions,
+            "aggregates": aggregate(directions, [lang.code for lang in langs], metrics),
+        }
+        ctx.run.write_scores(self.name, scores)
+        ctx.run.update(signatures={self.name: signatures})
+        return scores
+
+    def report(self, run: RunFolder, scores: dict) -> str:
+        from xplus_release.evalsuite.translation.report import render_report
+
+        return render_report(run, scores)
+
+    @staticmethod
+    def _preflight(metrics: list[str], opts: TranslationOptions):
+        """Fail on a missing metric asset before spending any time generating."""
+        if "spbleu" in metrics:
+            check_spm_model(opts.tokenizer)
+        return xcomet.ensure_ready(opts.comet_model) if "xcomet" in metrics else None
+
+    @staticmethod
+    def _add_xcomet(ctx: EvalContext, generations, directions, checkpoint, opts: TranslationOptions) -> None:
+        segments = xcomet.score_xcomet(ctx.run, generations, opts.comet_model, checkpoint,
+                                      opts.comet_batch_size, ctx.force)
+        for direction, records in segments.items():
+            directions[direction]["xcomet"] = round(sum(r["score"] for r in records) / len(records), 4)
+
+
+def _settings(opts: TranslationOptions, dataset: str, langs, metrics, texts, ctx: EvalContext) -> dict:
+    return {
+        "dataset": dataset,
+        "data_dir": str(ctx.data_dir) if ctx.data_dir else None,
+        "langs": [lang.code for lang in langs],
+        "metrics": metrics,
+        "segments_per_direction": len(next(iter(texts.values()))),
+        "spbleu_tokenizer": opts.tokenizer,
+        "comet_model": opts.comet_model if "xcomet" in metrics else None,
+        "max_tokens": opts.max_tokens,
+        "limit": ctx.limit,
+    }

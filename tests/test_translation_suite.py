@@ -1,0 +1,180 @@
+"""The translation suite on ``xplus-tiny`` with the real vLLM engine (the session's shared one): one
+batched engine call for every direction, resume, --force, chunked durability, sacrebleu-exact scores,
+xCOMET through unbabel-comet in its managed environment, and the ``xplus-eval translation`` CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.translation import point_sacrebleu_at, train_sacrebleu_spm
+from xplus_release.evalsuite.base import EvalContext, load_suite
+
+from xplus_release.engines import ChatEngine, SamplingConfig
+from xplus_release.runs import RunFolder
+
+pytestmark = pytest.mark.slow
+LANGS = "en,zh,sw"
+GREEDY = SamplingConfig()
+DIRECTIONS = ["en-zh", "en-sw", "zh-en", "zh-sw", "sw-en", "sw-zh"]
+
+
+class CountingEngine(ChatEngine):
+    """The shared engine, recording how many prompts each ``chat`` call sent; closing it is a no-op."""
+
+    def __init__(self, inner: ChatEngine):
+        self.inner, self.model_name, self.calls = inner, inner.model_name, []
+
+    def chat(self, conversations, sampling=GREEDY, chat_template_kwargs=None, progress=True):
+        self.calls.append({"prompts": len(conversations), "sampling": sampling, "kwargs": chat_template_kwargs})
+        return self.inner.chat(conversations, sampling, chat_template_kwargs, progress=False)
+
+    def describe(self) -> dict:
+        return self.inner.describe()
+
+
+@pytest.fixture(scope="module")
+def spm_root(tmp_path_factory, flores_dir):
+    return train_sacrebleu_spm(tmp_path_factory.mktemp("sacrebleu"), flores_dir)
+
+
+@pytest.fixture
+def sacrebleu_home(monkeypatch, spm_root):
+    point_sacrebleu_at(monkeypatch, spm_root)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("translation-run")
+
+
+def context(run_dir, engine, flores_dir, force=False, **options) -> EvalContext:
+    options = {"langs": LANGS, "max_tokens": 8, "metrics": "spbleu,chrf,bleu", **options}
+    return EvalContext(run=RunFolder.open(run_dir, "xplus-tiny"), model="xplus-tiny", engine_factory=lambda: engine,
+                       limit=3, force=force, data_dir=flores_dir, progress=False, options=options)
+
+
+def lines(run_dir: Path, direction: str, sub: str = "") -> list[dict]:
+    path = run_dir / "generations" / "translation" / sub / f"{direction}.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_direction_in_one_batched_call_scored_exactly_as_sacrebleu(vllm_engine, flores_dir, run_dir,
+                                                                            sacrebleu_home):
+    import sacrebleu
+
+    engine = CountingEngine(vllm_engine)
+    scores = load_suite("translation").run(context(run_dir, engine, flores_dir))
+    assert engine.calls == [{"prompts": 18, "sampling": SamplingConfig(max_tokens=8),
+                             "kwargs": {"enable_thinking": False}}]
+    assert list(scores["directions"]) == DIRECTIONS
+    for direction in DIRECTIONS:
+        records = lines(run_dir, direction)
+        assert [r["index"] for r in records] == [0, 1, 2]
+        assert all(r["completion_tokens"] <= 8 and r["hypothesis"] == r["hypothesis"].strip() for r in records)
+        hyps, refs = [r["hypothesis"] for r in records], [r["reference"] for r in records]
+        expected = sacrebleu.corpus_bleu(hyps, [refs], tokenize="flores200").score
+        assert scores["directions"][direction]["spbleu"] == pytest.approx(expected, abs=1e-4)
+    src = (flores_dir / "devtest" / "swh_Latn.devtest").read_text(encoding="utf-8").splitlines()
+    assert lines(run_dir, "sw-zh")[2]["source"] == src[2]
+    en_x = (scores["directions"]["en-zh"]["chrf"] + scores["directions"]["en-sw"]["chrf"]) / 2
+    assert scores["aggregates"]["en-x"]["chrf"] == pytest.approx(en_x, abs=1e-3)
+    assert "tok:flores200" in scores["signatures"]["spbleu"] and "bleu:zh" in scores["signatures"]
+    assert json.loads((run_dir / "scores.json").read_text())["translation"] == scores
+    assert json.loads((run_dir / "run.json").read_text())["signatures"]["translation"] == scores["signatures"]
+
+
+def test_rerun_redoes_nothing_and_resumes_a_killed_run(vllm_engine, flores_dir, run_dir, sacrebleu_home):
+    before = json.loads((run_dir / "scores.json").read_text())["translation"]
+    engine = CountingEngine(vllm_engine)
+    assert load_suite("translation").run(context(run_dir, engine, flores_dir)) == before
+    assert engine.calls == []
+    # a run killed while writing: the last record of one direction is half a line
+    path = run_dir / "generations" / "translation" / "en-sw.jsonl"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[: text.rstrip("\n").rfind("\n") + 1] + '{"item_id": "en-sw:2", "mod', encoding="utf-8")
+    load_suite("translation").run(context(run_dir, engine, flores_dir))
+    assert [c["prompts"] for c in engine.calls] == [1]
+    assert [r["index"] for r in lines(run_dir, "en-sw")] == [0, 1, 2]
+    # other decoding settings are other generations, never silently reused
+    load_suite("translation").run(context(run_dir, engine, flores_dir, max_tokens=6, directions="en-zh"))
+    assert [c["prompts"] for c in engine.calls] == [1, 3]
+
+
+def test_force_regenerates_everything_in_durable_chunks(vllm_engine, flores_dir, run_dir, sacrebleu_home):
+    engine = CountingEngine(vllm_engine)
+    scores = load_suite("translation").run(context(run_dir, engine, flores_dir, force=True, chunk_size=5))
+    assert [c["prompts"] for c in engine.calls] == [5, 5, 5, 3]
+    assert all(len(lines(run_dir, d)) == 3 for d in DIRECTIONS)  # the old records are gone, not appended to
+    assert len(scores["directions"]) == 6
+
+
+def test_xcomet_scored_by_unbabel_comet_in_its_environment(vllm_engine, flores_dir, run_dir, tiny_xcomet):
+    engine = CountingEngine(vllm_engine)
+    ctx = context(run_dir, engine, flores_dir, metrics="xcomet", comet_model=str(tiny_xcomet), comet_batch_size=8)
+    suite = load_suite("translation")
+    scores = suite.run(ctx)
+    assert engine.calls == []  # the generations are reused; only the new metric runs
+    assert scores["signatures"]["xcomet"] == f"model:{tiny_xcomet}|unbabel-comet:2.2.7|scale:0-100"
+    for direction in DIRECTIONS:
+        segments = lines(run_dir, direction, "xcomet")
+        assert len(segments) == 3 and all(0.0 <= s["score"] <= 100.0 for s in segments)
+        assert scores["directions"][direction]["xcomet"] == pytest.approx(sum(s["score"] for s in segments) / 3,
+                                                                         abs=1e-3)
+        assert all(isinstance(s["error_spans"], list) for s in segments)
+    spans = [span for d in DIRECTIONS for s in lines(run_dir, d, "xcomet") for span in s["error_spans"]]
+    assert spans and {"text", "severity", "start", "end", "confidence"} <= set(spans[0])
+    assert all(span["severity"] in ("minor", "major", "critical") for span in spans)
+    assert suite.run(ctx) == scores  # a rerun scores nothing new
+    assert len(lines(run_dir, "en-zh", "xcomet")) == 3
+    report = suite.report(ctx.run, scores)
+    assert "### Beside the paper: xCOMET" in report and (run_dir / "translation_xcomet.png").is_file()
+
+
+def test_cli_writes_a_complete_run_folder_with_the_test_model_defaults(vllm_engine, tmp_path, monkeypatch, capsys):
+    """The README's smoke command (fewer sentences and tokens): built-in FLORES sample, chrF and BLEU."""
+    from xplus_release.evalsuite import cli
+    from xplus_release.evalsuite.translation import cli as translation_cli
+
+    engine = CountingEngine(vllm_engine)
+    monkeypatch.setattr(translation_cli, "engine_from_args", lambda args: engine)  # the session's engine
+    out = tmp_path / "run"
+    argv = ["translation", "--model", "xplus-tiny", "--langs", LANGS, "--limit", "3", "--max-tokens", "8",
+            "--output", str(out), "--no-progress"]
+    assert cli.main(argv) == 0
+    assert "6 directions scored; report:" in capsys.readouterr().out
+    scores = json.loads((out / "scores.json").read_text())["translation"]
+    assert scores["settings"]["dataset"] == "flores200-sample" and scores["settings"]["metrics"] == ["chrf", "bleu"]
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Translation: xplus-tiny") and "| en-x |" in report
+    for metric in ("chrf", "bleu"):
+        assert (out / f"translation_{metric}.png").read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(argv) == 0 and [c["prompts"] for c in engine.calls] == [18]  # the rerun sent nothing
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--langs", "en,xx"], "error: unknown language 'xx'"),
+    (["--directions", "en-en"], "error: direction en-en translates English into itself"),
+    (["--dataset", "local"], "error: dataset 'local' needs --data-dir"),
+])
+def test_cli_bad_inputs_are_one_line_errors_before_any_model_loads(tmp_path, extra, words):
+    cmd = [sys.executable, "-m", "xplus_release.evalsuite.cli", "translation", "--output", str(tmp_path / "r"), *extra]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2 and result.stderr.startswith(words)
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="session")
+def tiny_xcomet(tmp_path_factory) -> Path:
+    """A tiny xCOMET-architecture checkpoint (random weights), built by a script in the comet env."""
+    from xplus_release.evalsuite.translation.xcomet import COMET_ENV
+
+    folder = tmp_path_factory.mktemp("tiny-xcomet")
+    builder = Path(__file__).parent / "helpers" / "build_tiny_xcomet.py"
+    corpus = Path(__file__).parents[1] / "xplus_release" / "assets" / "tiny_corpus.txt"
+    subprocess.run([str(COMET_ENV.ensure()), str(builder), str(folder), str(corpus)], check=True,
+                   capture_output=True, timeout=900)
+    return folder
