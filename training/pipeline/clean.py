@@ -8,7 +8,8 @@ they are kept for ar bn te hi ta ur fa and removed elsewhere.
 
 Normalisation: NFC by default (never changes how text reads). NFKC is an option; it folds full-width
 punctuation, which Chinese and Japanese use on purpose, so it is never applied to zh/ja even when asked.
-Punctuation spacing: runs of whitespace become one space; for space-delimited languages a space before
+Punctuation spacing: runs of ASCII whitespace become one space (thin, no-break and ideographic spaces
+are typography, e.g. French ``6\u2009000``, and are kept); for space-delimited languages a space before
 ``, . ) ] }`` and after ``( [ {`` is removed, and before ``; : ! ?`` too except in French, whose
 typography puts a (narrow) space there. zh/ja/th spacing is left alone (Thai spaces are meaningful).
 """
@@ -29,7 +30,7 @@ _JOINERS = "\u200c\u200d"
 _CONTROL = "".join(chr(c) for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)] if chr(c) not in "\t\n\r")
 _INVALID = re.compile(f"[{re.escape(_CONTROL + _INVISIBLE)}\ufffd\ud800-\udfff]")
 _INVALID_WITH_JOINERS = re.compile(f"[{re.escape(_CONTROL + _INVISIBLE + _JOINERS)}\ufffd\ud800-\udfff]")
-_SPACES = re.compile(r"\s+")
+_SPACES = re.compile(r"[ \t\n\r\f\v]+")  # thin/no-break/ideographic spaces are typography: kept
 _SPACE_BEFORE_CLOSING = re.compile(r" ([,.)\]}])")
 _SPACE_BEFORE_HIGH = re.compile(r" ([;:!?])")
 _SPACE_AFTER_OPENING = re.compile(r"([(\[{]) ")

@@ -59,7 +59,10 @@ class AtomicWriter:
         self.count = 0
 
     def write(self, record: dict) -> None:
-        self._handle.write(dumps(record) + "\n")
+        try:
+            self._handle.write(dumps(record) + "\n")
+        except UnicodeEncodeError:  # lone surrogates (from "\ud800" escapes) until clean removes them
+            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
         self.count += 1
 
     def commit(self) -> None:

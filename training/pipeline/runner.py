@@ -92,12 +92,12 @@ class PipelineRun:
         out = self.config.output
         out.mkdir(parents=True, exist_ok=True)
         upstream = ""
+        for step in self.config.steps:  # every folder checked before any work
+            upstream = _signature(self.config, step, upstream)
+            _claim_step_dir(step_dir(out, step), upstream, self.config.params_for(step))
         shards: list[str] = []
         for step in self.config.steps:
-            upstream = _signature(self.config, step, upstream)
-            folder = step_dir(out, step)
-            _claim_step_dir(folder, upstream, self.config.params_for(step))
-            shards = self._run_step(step, folder, shards)
+            shards = self._run_step(step, step_dir(out, step), shards)
         last = step_dir(out, list(self.config.steps)[-1])
         self._merge_final(last, shards)
         report = build_report(self.config, shards, self.processed)

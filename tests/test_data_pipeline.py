@@ -1,0 +1,272 @@
+"""xplus-data: each step on real FLORES sentences with planted faults, the whole YAML pipeline (twice:
+the second run does nothing), the datatrove engine (same output as the local one), bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import shutil
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xplus_release.errors import ConfigError, MissingAssetError
+from xplus_release.languages import get_language
+from xplus_release.prompts import TRAINING_TEMPLATES
+from xplus_release.training.pipeline import simhash
+from xplus_release.training.pipeline.cli import main as xplus_data
+from xplus_release.training.pipeline.config import PipelineConfig, load_pipeline
+from xplus_release.training.pipeline.runner import PipelineRun
+from xplus_release.training.pipeline.tokens import simhash_features, tokenize
+
+EXAMPLES = Path(__file__).parents[1] / "training" / "pipeline" / "examples"
+LID176 = Path(__file__).parent / "data" / "lid" / "lid.176.ftz"
+
+
+def flores(flores_dir: Path, code: str) -> list[str]:
+    path = flores_dir / "devtest" / f"{get_language(code).flores200}.devtest"
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def pair_rows(src: list[str], tgt: list[str], s: str, t: str) -> list[dict]:
+    return [{"src": s, "trg": t, "src_line": a, "tgt_line": b} for a, b in zip(src, tgt)]
+
+
+def run_step(tmp_path: Path, step: str, rows: list[dict], params: dict | None = None, name: str = "in") -> tuple[list[dict], list[dict], dict]:
+    """One step through the real pipeline machinery; returns (kept, drops, report of the step)."""
+    write_jsonl(tmp_path / f"{name}.jsonl", rows)
+    steps = {"unify": {"error_budget": 1.0}, step: params or {}} if step != "unify" else {"unify": params or {}}
+    config = PipelineConfig(output=tmp_path / f"{name}-run", inputs=[], steps=steps)
+    from xplus_release.training.pipeline.unify import InputSpec
+
+    config.inputs = [InputSpec(format="jsonl", path=str(tmp_path / f"{name}.jsonl"), name=name)]
+    report = PipelineRun(config, progress=False).run()
+    folder = next(p for p in config.output.iterdir() if p.name.endswith(step))
+    kept = [r for f in sorted(folder.glob("*.jsonl")) for r in read_jsonl(f)]
+    drops = [r for f in sorted((folder / "drops").glob("*.jsonl")) for r in read_jsonl(f)]
+    return kept, drops, report["steps"][step]
+
+
+# ------------------------------------------------------------------------------------------ unify
+
+def test_unify_reads_every_format_and_sets_malformed_lines_aside(tmp_path, flores_dir):
+    en, de, zh = flores(flores_dir, "en"), flores(flores_dir, "de"), flores(flores_dir, "zh")
+    nllb = tmp_path / "eng_Latn-deu_Latn.gz"
+    with gzip.open(nllb, "wt", encoding="utf-8") as f:
+        f.write(f"{en[0]}\t{de[0]}\t1.1\t0.9\t0.8\n")
+        f.write(f"{en[1]}\t{de[1]}\t1.2\t0.95\t0.85\tCCMatrix\thttp://a\tCCMatrix\thttp://b\n")
+        f.write(f"{en[2]}\t{de[2]}\tnot-a-number\t0.9\t0.9\n")
+        f.write(f"{en[3]}\t{de[3]}\n")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"translation": [{"en": en[4], "zh": zh[4]}, {"en": en[5], "zh": zh[5]}, {"en": en[6], "de": de[6]}]}),
+                   tmp_path / "opus.parquet")
+    (tmp_path / "m.en").write_text(f"{en[7]}\n{en[8]}\n{en[9]}\n", encoding="utf-8")
+    (tmp_path / "m.de").write_text(f"{de[7]}\n{de[8]}\n", encoding="utf-8")
+    (tmp_path / "p.tsv").write_bytes(f"{en[10]}\t{de[10]}\n".encode() + b"\xff\xfe\tbroken\nno tab here\n")
+    (tmp_path / "j.jsonl").write_text(json.dumps({"src": "eng_Latn", "trg": "German", "src_line": en[11], "tgt_line": de[11]})
+                                      + '\n{"src": "en"\n{"src": "en", "trg": "de", "src_line": "x"}\n'
+                                      + json.dumps({"src": "xx", "trg": "de", "src_line": "a", "tgt_line": "b"}) + "\n",
+                                      encoding="utf-8")
+    yaml_text = f"""
+output: {tmp_path / 'out'}
+inputs:
+  - {{format: nllb, path: {nllb}}}
+  - {{format: opus100, path: {tmp_path / 'opus.parquet'}, src: en, trg: zh}}
+  - {{format: moses, src_path: {tmp_path / 'm.en'}, trg_path: {tmp_path / 'm.de'}, src: en, trg: de}}
+  - {{format: tsv, path: {tmp_path / 'p.tsv'}, src: en, trg: de}}
+  - {{format: jsonl, path: {tmp_path / 'j.jsonl'}}}
+steps: [{{unify: {{error_budget: 1.0}}}}]
+"""
+    (tmp_path / "p.yaml").write_text(yaml_text, encoding="utf-8")
+    assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 0
+    unify = tmp_path / "out" / "01-unify"
+    records = {r["provenance"]["source"] + f":{r['provenance']['line']}": r
+               for f in sorted(unify.glob("*.jsonl")) for r in read_jsonl(f)}
+    assert sorted(records) == ["eng_Latn-deu_Latn:1", "eng_Latn-deu_Latn:2", "j:1", "m:1", "m:2", "opus:1", "opus:2", "p:1"]
+    first = records["eng_Latn-deu_Latn:2"]
+    assert (first["src"], first["trg"], first["src_line"], first["tgt_line"]) == ("en", "de", en[1], de[1])
+    assert first["provenance"]["laser_score"] == 1.2 and first["provenance"]["target_url"] == "http://b"
+    assert records["opus:1"]["trg"] == "zh" and records["opus:1"]["tgt_line"] == zh[4]
+    assert (records["j:1"]["src"], records["j:1"]["trg"]) == ("en", "de")  # codes normalised from eng_Latn, German
+    malformed = Counter((m["reason"], Path(m["where"].rsplit(":", 1)[0]).name)
+                        for f in (unify / "malformed").glob("*.jsonl") for m in read_jsonl(f))
+    assert malformed == {("bad_number", nllb.name): 1, ("wrong_column_count", nllb.name): 1,
+                         ("missing_language", "opus.parquet"): 1, ("line_count_mismatch", "m.en"): 1,
+                         ("invalid_utf8", "p.tsv"): 1, ("wrong_column_count", "p.tsv"): 1,
+                         ("bad_json", "j.jsonl"): 1, ("missing_field", "j.jsonl"): 1, ("unknown_language", "j.jsonl"): 1}
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["steps"]["unify"]["kept"] == 8 and sum(report["steps"]["unify"]["malformed"].values()) == 9
+
+
+def test_unify_over_error_budget_is_one_line_error_and_keeps_nothing_half_written(tmp_path, flores_dir, capsys):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    lines = [f"{a}\t{b}" for a, b in zip(en[:8], de[:8])] + ["no tab", "still no tab"]
+    (tmp_path / "x.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(f"output: {tmp_path / 'out'}\ninputs: [{{format: tsv, path: x.tsv, src: en, trg: de}}]\n"
+                                     "steps: [{unify: {error_budget: 0.1}}]\n", encoding="utf-8")
+    assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 of 10 lines are malformed (wrong_column_count=2)" in err[0] and "error_budget" in err[0]
+    assert not list((tmp_path / "out" / "01-unify").glob(".*.tmp"))
+    assert not (tmp_path / "out" / "01-unify" / "stats" / "x.json").exists()  # the input is not marked done
+
+
+# ------------------------------------------------------------------------------------------ clean
+
+def test_clean_removes_invalid_characters_normalises_and_drops_empty_pairs(tmp_path, flores_dir):
+    en, fr, bn, zh = (flores(flores_dir, c) for c in ("en", "fr", "bn", "zh"))
+    zwnj_bn = next(line for line in bn if "\u200c" in line) if any("\u200c" in line for line in bn) else bn[0] + "\u200c"
+    rows = [
+        {"src": "en", "trg": "fr", "src_line": en[0] + "\u0007\u200b", "tgt_line": "\ufeff" + fr[0]},
+        {"src": "en", "trg": "fr", "src_line": en[1].replace(",", " ,", 1) + "\ud800", "tgt_line": fr[1] + "\ufffd"},
+        {"src": "en", "trg": "fr", "src_line": "Cafe\u0301  au   lait ?", "tgt_line": "Quoi ?"},
+        {"src": "en", "trg": "bn", "src_line": en[3], "tgt_line": zwnj_bn},
+        {"src": "en", "trg": "zh", "src_line": en[4], "tgt_line": zh[4] + "\u200d"},
+        {"src": "en", "trg": "fr", "src_line": en[5], "tgt_line": "\u200b\u0003 "},
+        {"src": "en", "trg": "fr", "src_line": "\x00", "tgt_line": fr[6]},
+    ]
+    kept, drops, stats = run_step(tmp_path, "clean", rows)
+    assert [k["src_line"] for k in kept[:2]] == [en[0], en[1]]
+    assert [k["tgt_line"] for k in kept[:2]] == [fr[0], fr[1]]
+    assert (kept[2]["src_line"], kept[2]["tgt_line"]) == ("Caf\u00e9 au lait?", "Quoi ?")  # NFC; French keeps " ?"
+    # ZWNJ matters in Bengali and stays; NFC decomposes U+09DC (a composition exclusion) as the standard says
+    assert kept[3]["tgt_line"] == unicodedata.normalize("NFC", zwnj_bn) and "\u200c" in kept[3]["tgt_line"]
+    assert kept[4]["tgt_line"] == zh[4]  # ZWJ removed outside joining scripts
+    assert sorted((d["reason"], d["record"]["tgt_line"][:5]) for d in drops) == [("empty_source", fr[6][:5]), ("empty_target", "")]
+    assert stats["in"] == 7 and stats["kept"] == 5 and stats["dropped"] == {"empty_target": 1, "empty_source": 1}
+    assert stats["counters"]["invalid_characters_removed"] == 9  # 3 + 2 + 1 (ZWJ) + 2 + 1
+
+
+# ------------------------------------------------------------------------------------------ dedup
+
+def test_tokenisation_rule_per_language():
+    assert tokenize("Hello, World! It's 5.", "en") == ["hello", "world", "its", "5"]
+    assert tokenize("你好，世界。", "zh") == ["你", "好", "世", "界"]
+    assert tokenize("สวัสดี ครับ", "th") == list("สวัสดีครับ")
+    assert tokenize("안녕하세요, 세계", "ko") == ["안녕하세요", "세계"]
+    assert tokenize("বাংলা ভাষা।", "bn") == ["বাংলা", "ভাষা"]  # vowel signs stay inside the word
+    assert simhash_features(["你", "好", "世"], "zh") == ["你好", "好世"]
+
+
+def reference_simhash(features: list[str]) -> int:
+    """A straightforward SimHash, written independently of the vectorised one."""
+    import hashlib
+
+    votes = [0] * 64
+    for feature in features:
+        value = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+        for bit in range(64):
+            votes[bit] += 1 if value >> bit & 1 else -1
+    return sum(1 << bit for bit in range(64) if votes[bit] > 0)
+
+
+def test_simhash_matches_reference_and_table_search_is_exact(flores_dir):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    rng = random.Random(7)
+    features = [tokenize(a, "en") + tokenize(b, "de") for a, b in zip(en, de)]
+    for i in range(120):  # one-word edits of random lines: distances spread over 0..10 bits
+        variant = list(features[rng.randrange(60)])
+        variant[rng.randrange(len(variant))] = f"edit{i}"
+        features.append(variant)
+    fps = simhash.fingerprints(features, simhash.FeatureHasher())
+    assert [int(f) for f in fps] == [reference_simhash(f) for f in features]
+    for hamming in (0, 2, 3, 5):
+        brute = [sum(bin(int(fps[i]) ^ int(fps[j])).count("1") <= hamming for j in range(i)) for i in range(len(fps))]
+        assert simhash.earlier_conflicts(fps, hamming).tolist() == brute
+    assert max(simhash.earlier_conflicts(fps, 3)) > 0
+
+
+def test_dedup_drops_length_faults_and_more_than_two_conflicts(tmp_path, flores_dir):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    rows = pair_rows(en[:30], de[:30], "en", "de")
+    rows += [
+        {"src": "en", "trg": "de", "src_line": en[0], "tgt_line": de[0]},  # 1 earlier conflict: kept
+        {"src": "en", "trg": "de", "src_line": en[0].replace(".", "!"), "tgt_line": de[0]},  # punctuation: 2, kept
+        {"src": "en", "trg": "de", "src_line": en[0].upper(), "tgt_line": de[0]},  # case only: 3 conflicts, dropped
+        {"src": "en", "trg": "de", "src_line": en[1], "tgt_line": de[1]},
+        {"src": "en", "trg": "de", "src_line": en[1], "tgt_line": de[1] + " ..."},
+        {"src": "en", "trg": "de", "src_line": en[1], "tgt_line": de[1].replace(",", "")},  # 3rd copy of line 2
+        {"src": "en", "trg": "zh", "src_line": en[0], "tgt_line": "一个句子，不是同一对语言。"},  # other pair: no conflict
+        {"src": "en", "trg": "de", "src_line": en[2], "tgt_line": " ".join(de[2].split()[:2])},  # truncated target
+        {"src": "en", "trg": "de", "src_line": "Ja", "tgt_line": "Ja"},  # one token each side
+    ]
+    kept, drops, stats = run_step(tmp_path, "dedup", rows)
+    got = sorted((d["record"]["id"].split(":")[1], d["reason"]) for d in drops)
+    assert got == sorted([("32", "simhash_conflicts"), ("35", "simhash_conflicts"), ("37", "length_ratio"),
+                          ("38", "too_few_tokens")])
+    assert {d["conflicts"] for d in drops if d["reason"] == "simhash_conflicts"} == {3}
+    assert len(kept) == 35 and stats["dropped"] == {"simhash_conflicts": 2, "length_ratio": 1, "too_few_tokens": 1}
+
+
+def test_dedup_finds_a_duplicate_in_another_shard(tmp_path, flores_dir):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    rows = pair_rows(en[:20], de[:20], "en", "de") + pair_rows([en[3]] * 3, [de[3]] * 3, "en", "de")
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    (tmp_path / "p.yaml").write_text(f"output: {tmp_path / 'out'}\ninputs: [{{format: jsonl, path: a.jsonl}}]\n"
+                                     "steps: [{unify: {shard_size: 7}}, {dedup: {max_conflicts: 0}}]\n", encoding="utf-8")
+    assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 0
+    drops = [d for f in sorted((tmp_path / "out" / "03-dedup" / "drops").glob("*.jsonl")) for d in read_jsonl(f)]
+    assert [(d["record"]["id"], d["conflicts"]) for d in drops] == [("a-00002:6", 1), ("a-00003:0", 2), ("a-00003:1", 3)]
+
+
+# ------------------------------------------------------------------------------------------ langid
+
+def test_langid_with_lid176_drops_swapped_and_mislabelled_pairs(tmp_path, flores_dir):
+    en, de, ru, fr = (flores(flores_dir, c) for c in ("en", "de", "ru", "fr"))
+    rows = pair_rows(en[:10], de[:10], "en", "de") + pair_rows(en[:5], ru[:5], "en", "ru") + [
+        {"src": "en", "trg": "de", "src_line": de[20], "tgt_line": en[20]},  # swapped
+        {"src": "en", "trg": "de", "src_line": en[21], "tgt_line": fr[21]},  # target is French
+        {"src": "en", "trg": "ru", "src_line": fr[22], "tgt_line": ru[22]},  # source is French
+        {"src": "en", "trg": "ru", "src_line": de[23], "tgt_line": fr[23]},  # neither side
+    ]
+    kept, drops, stats = run_step(tmp_path, "langid", rows, {"model": str(LID176)})
+    assert [(d["record"]["id"].split(":")[1], d["reason"]) for d in drops] == [
+        ("15", "lid_swapped"), ("16", "lid_target_mismatch"), ("17", "lid_source_mismatch"), ("18", "lid_both_mismatch")]
+    assert drops[1]["target_label"] == "__label__fr" and drops[1]["target_prob"] > 0.5
+    assert len(kept) == 15
+    _, strict_drops, _ = run_step(tmp_path, "langid", rows[:15], {"model": str(LID176), "threshold": 0.9999}, name="strict")
+    assert strict_drops and {d["reason"] for d in strict_drops} <= {"lid_source_mismatch", "lid_target_mismatch", "lid_both_mismatch"}
+    assert all(min(d["source_prob"], d["target_prob"]) < 0.9999 for d in strict_drops)
+
+
+# ------------------------------------------------------------------------------------------ instruct
+
+def test_instruct_is_chat_jsonl_in_both_directions_and_deterministic(tmp_path, flores_dir):
+    en, zh = flores(flores_dir, "en"), flores(flores_dir, "zh")
+    rows = pair_rows(en[:12], zh[:12], "en", "zh")
+    first, _, stats = run_step(tmp_path, "instruct", rows, {"directions": "both", "seed": 3}, name="a")
+    again, _, _ = run_step(tmp_path, "instruct", rows, {"directions": "both", "seed": 3}, name="b")
+    other, _, _ = run_step(tmp_path, "instruct", rows, {"directions": "both", "seed": 4}, name="c")
+    assert stats["in"] == 12 and stats["kept"] == 24
+    assert [r["messages"] for r in first] == [r["messages"] for r in again]
+    assert [r["messages"] for r in first] != [r["messages"] for r in other]
+    forward, reverse = first[0], first[1]
+    assert [m["role"] for m in forward["messages"]] == ["user", "assistant"]
+    assert forward["messages"][1]["content"] == zh[0] and en[0] in forward["messages"][0]["content"]
+    assert reverse["messages"][1]["content"] == en[0] and "Simplified Chinese" in reverse["messages"][0]["content"]
+    used = Counter()
+    for r in first:
+        src_code, tgt_code = r["direction"].split("-")
+        src_text = r["messages"][0]["content"]
+        names = {"src_lang": get_language(src_code).name, "tgt_lang": get_language(tgt_code).name}
+        source = en if src_code == "en" else zh
+        matches = [i for i, t in enumerate(TRAINING_TEMPLATES)
+                   if any(t.format(src=line, **names) == src_text for line in source[:12])]
+        assert len(matches) == 1, src_text
+        used[matches[0]] += 1
+    assert len(used) >= 5  # diverse templates, not one phrasing
