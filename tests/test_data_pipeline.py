@@ -270,3 +270,208 @@ def test_instruct_is_chat_jsonl_in_both_directions_and_deterministic(tmp_path, f
         assert len(matches) == 1, src_text
         used[matches[0]] += 1
     assert len(used) >= 5  # diverse templates, not one phrasing
+
+
+# ------------------------------------------------------------------------------------------ quality
+
+@pytest.fixture(scope="module")
+def tiny_seq2seq(tmp_path_factory, flores_dir):
+    """A random-weight M2M100 (the NLLB architecture) with a BPE tokenizer trained on FLORES lines."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-nllb")
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    bpe.train_from_iterator(flores(flores_dir, "en") + flores(flores_dir, "de"),
+                            trainers.BpeTrainer(vocab_size=600, special_tokens=specials,
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 2)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", bos_token="<s>",
+                                        eos_token="</s>", unk_token="<unk>")
+    tokenizer.save_pretrained(folder)
+    config = M2M100Config(vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1,
+                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                          decoder_ffn_dim=64, max_position_embeddings=256, pad_token_id=0, bos_token_id=1,
+                          eos_token_id=2, decoder_start_token_id=2)
+    torch.manual_seed(0)
+    M2M100ForConditionalGeneration(config).save_pretrained(folder)
+    return folder
+
+
+def quality_params(model: Path, flores_dir: Path, cache: Path, **extra) -> dict:
+    return {"model": str(model), "dev": str(flores_dir), "dev_split": "devtest", "cache": str(cache), **extra}
+
+
+def test_quality_batches_by_length_and_losses_do_not_depend_on_batching(tiny_seq2seq, flores_dir):
+    from xplus_release.training.pipeline.config import build_step_config
+    from xplus_release.training.pipeline.quality import LossScorer
+
+    en, de = flores(flores_dir, "en")[:20], flores(flores_dir, "de")[:20]
+    small = LossScorer(tiny_seq2seq, build_step_config("quality", quality_params(tiny_seq2seq, flores_dir, Path("."), batch_tokens=300)))
+    large = LossScorer(tiny_seq2seq, build_step_config("quality", quality_params(tiny_seq2seq, flores_dir, Path("."), batch_tokens=10**6)))
+    lengths = [(len(a) + len(b)) // 2 + 2 for a, b in zip(en, de)]
+    batches = small.batches(lengths)
+    assert sorted(i for b in batches for i in b) == list(range(20)) and len(batches) > 3
+    assert all(len(b) == 1 or max(lengths[i] for i in b) * len(b) <= 300 for b in batches)
+    assert all(max(lengths[i] for i in a) <= min(lengths[i] for i in b) for a, b in zip(batches, batches[1:]))
+    assert len(large.batches(lengths)) == 1
+    np.testing.assert_allclose(small.losses(en, de, "en", "de"), large.losses(en, de, "en", "de"), rtol=1e-4)
+
+
+def test_quality_drops_pairs_above_the_dev_percentile_and_caches_dev_losses(tmp_path, tiny_seq2seq, flores_dir):
+    from xplus_release.training.pipeline.config import build_step_config
+    from xplus_release.training.pipeline.quality import LossScorer
+
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    cache = tmp_path / "cache"
+    params = quality_params(tiny_seq2seq, flores_dir, cache, batch_tokens=2000, chunk=16)
+    kept, drops, stats = run_step(tmp_path, "quality", pair_rows(en, de, "en", "de"), params)  # the dev set itself
+    losses = LossScorer(tiny_seq2seq, build_step_config("quality", params)).losses(en, de, "en", "de")
+    threshold = float(np.percentile(losses, 90))
+    highest = sorted(range(60), key=lambda i: -losses[i])[:6]
+    assert sorted(int(d["record"]["id"].split(":")[1]) for d in drops) == sorted(highest)
+    assert {d["reason"] for d in drops} == {"quality_loss_above_dev_percentile"} and len(kept) == 54
+    assert all(d["loss"] > d["threshold"] == round(threshold, 4) for d in drops)
+    cached = list(cache.glob("en-de-*.json"))
+    assert len(cached) == 1 and np.allclose(json.loads(cached[0].read_text())["losses"], losses, rtol=1e-4)
+    thresholds = json.loads(next(tmp_path.glob("in-run/05-quality/thresholds.json")).read_text())
+    assert thresholds["en-de"]["from_cache"] is False and thresholds["en-de"]["dev_pairs"] == 60
+    # A second run (new output folder) takes the dev losses from the cache instead of scoring them again.
+    _, drops_again, _ = run_step(tmp_path, "quality", pair_rows(en, de, "en", "de"), params, name="again")
+    assert json.loads(next(tmp_path.glob("again-run/05-quality/thresholds.json")).read_text())["en-de"]["from_cache"] is True
+    assert [d["record"]["src_line"] for d in drops_again] == [d["record"]["src_line"] for d in drops]
+
+
+def test_quality_model_missing_offline_is_one_line_error_before_any_work(tmp_path, flores_dir, capsys):
+    (tmp_path / "x.tsv").write_text("a b\tc d\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        f"output: {tmp_path / 'out'}\ninputs: [{{format: tsv, path: x.tsv, src: en, trg: de}}]\n"
+        f"steps: [unify, {{quality: {{model: facebook/nllb-200-distilled-600M, dev: {flores_dir}, dev_split: devtest}}}}]\n",
+        encoding="utf-8")
+    assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "facebook/nllb-200-distilled-600M is not in the Hugging Face cache" in err[0]
+    assert "hf download facebook/nllb-200-distilled-600M" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------ the whole pipeline
+
+def all_drops(output: Path) -> dict[tuple[str, int], tuple[str, str]]:
+    """(input, raw line) -> (step, reason) for every pair any step dropped."""
+    found = {}
+    for path in sorted(output.glob("0*-*/drops/*.jsonl")):
+        step = path.parts[-3].split("-", 1)[1]
+        for d in read_jsonl(path):
+            provenance = d["record"]["provenance"]
+            found[(provenance["source"], provenance["line"])] = (step, d["reason"])
+    return found
+
+
+def snapshot(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The shipped FLORES demo, run once with the local engine (2 workers)."""
+    output = tmp_path_factory.mktemp("demo") / "local"
+    assert xplus_data(["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(output), "--no-progress"]) == 0
+    return output
+
+
+def test_demo_pipeline_drops_exactly_the_planted_faults(demo_run):
+    manifest = json.loads((EXAMPLES / "raw" / "faults.json").read_text(encoding="utf-8"))
+    names = {"en-zh": "en-zh", "en-de": "en-de", "en-ja": "eng_Latn-jpn_Jpan", "en-ru": "en-ru"}
+    expected = {(names[pair], f["line"]): (f["step"], f["reason"])
+                for pair, info in manifest.items() for f in info["faults"] if f["reason"]}
+    assert all_drops(demo_run) == expected
+    report = json.loads((demo_run / "report.json").read_text())
+    assert report["steps"]["unify"]["malformed"] == {"wrong_column_count": 2, "invalid_utf8": 1, "bad_json": 1}
+    total = sum(info["pairs"] for info in manifest.values())
+    kept = total - len(expected)
+    assert report["steps"]["unify"]["kept"] == total and report["steps"]["langid"]["kept"] == kept
+    rows = read_jsonl(demo_run / "train.jsonl")
+    assert len(rows) == 2 * kept and all([m["role"] for m in r["messages"]] == ["user", "assistant"] for r in rows)
+    cleaned = [r for r in rows if r["id"].startswith("en-de-00001:") and "\u200b" in r["messages"][0]["content"]]
+    assert not cleaned  # the planted zero-width characters were removed, the pair kept
+
+
+def test_second_run_does_nothing(demo_run, capsys):
+    before = snapshot(demo_run)
+    assert xplus_data(["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(demo_run), "--no-progress"]) == 0
+    report = json.loads((demo_run / "report.json").read_text())
+    assert set(report["processed_this_run"].values()) == {0}
+    after = snapshot(demo_run)
+    assert {k: v for k, v in after.items() if k != "report.json"} == {k: v for k, v in before.items() if k != "report.json"}
+    assert "instruct" in capsys.readouterr().out  # the summary table is printed every time
+
+
+def test_datatrove_engine_gives_the_same_output_as_the_local_one(demo_run, tmp_path):
+    output = tmp_path / "datatrove"
+    assert xplus_data(["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(output), "--engine", "datatrove",
+                       "--workers", "2", "--tasks", "3", "--no-progress"]) == 0
+    assert (output / "train.jsonl").read_bytes() == (demo_run / "train.jsonl").read_bytes()
+    assert all_drops(output) == all_drops(demo_run)
+    assert list((output / "datatrove-logs" / "dedup-index" / "completions").iterdir())  # datatrove ran the ranks
+
+
+def test_interrupted_step_resumes_only_unfinished_shards(demo_run, tmp_path):
+    output = tmp_path / "resumed"
+    shutil.copytree(demo_run, output)
+    langid = output / "04-langid"
+    victims = sorted((langid / "stats").glob("*.json"))[:2]
+    for stats in victims:
+        (langid / f"{stats.stem}.jsonl").unlink()
+        stats.unlink()
+    (output / "train.jsonl").unlink()
+    assert xplus_data(["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(output), "--no-progress"]) == 0
+    report = json.loads((output / "report.json").read_text())
+    assert report["processed_this_run"]["langid"] == 2 and report["processed_this_run"]["clean"] == 0
+    assert (output / "train.jsonl").read_bytes() == (demo_run / "train.jsonl").read_bytes()
+
+
+# ------------------------------------------------------------------------------------------ bad input, one-step commands
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("steps: [unify, cleen]", "unknown step 'cleen' (did you mean 'clean'?)"),
+    ("steps: [unify, {dedup: {hamm: 3}}]", "unknown dedup parameter 'hamm' (did you mean 'hamming'?)"),
+    ("steps: [unify, {langid: {model: nowhere/lid.bin}}]", "language-ID model file"),
+    ("steps: [unify, {langid: {model: facebook/fasttext-language-identification}}]", "hf download facebook/fasttext-language-identification model.bin"),
+    ("steps: [clean, unify]", "steps must start with unify"),
+    ("steps: [unify]\nworkerz: 2", "unknown pipeline key 'workerz' (did you mean 'workers'?)"),
+    ("steps: [unify, {instruct: {directions: sideways}}]", "directions must be one of"),
+])
+def test_bad_pipeline_yaml_is_one_line_error_before_any_work(tmp_path, capsys, yaml_text, message):
+    (tmp_path / "x.tsv").write_text("a b\tc d\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(f"output: {tmp_path / 'out'}\ninputs: [{{format: tsv, path: x.tsv, src: en, trg: de}}]\n"
+                                     f"{yaml_text}\n", encoding="utf-8")
+    assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_step_commands_on_a_file(tmp_path, flores_dir, capsys):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    (tmp_path / "raw.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in zip(en[:5], de[:5])) + "broken line\n", encoding="utf-8")
+    unify = ["unify", "--format", "tsv", "--src", "en", "--trg", "German", str(tmp_path / "raw.tsv"),
+             "-o", str(tmp_path / "pairs.jsonl"), "--drops", str(tmp_path / "bad.jsonl")]
+    assert xplus_data(unify) == 2  # 1 of 6 lines is over the default budget (1%)
+    assert f"the malformed lines are in {tmp_path / 'bad.jsonl'}" in capsys.readouterr().err
+    assert xplus_data(unify + ["--set", "error_budget=0.2"]) == 0
+    pairs = read_jsonl(tmp_path / "pairs.jsonl")
+    assert [(p["src"], p["trg"], p["tgt_line"]) for p in pairs] == [("en", "de", line) for line in de[:5]]
+    assert [b["reason"] for b in read_jsonl(tmp_path / "bad.jsonl")] == ["wrong_column_count"]
+    pairs[1]["tgt_line"] = "\u200b"
+    write_jsonl(tmp_path / "pairs.jsonl", pairs)
+    assert xplus_data(["clean", str(tmp_path / "pairs.jsonl"), "-o", str(tmp_path / "clean.jsonl"),
+                       "--drops", str(tmp_path / "drops.jsonl"), "--set", "normalization=NFKC"]) == 0
+    assert len(read_jsonl(tmp_path / "clean.jsonl")) == 4
+    assert [d["reason"] for d in read_jsonl(tmp_path / "drops.jsonl")] == ["empty_target"]
+    assert "clean" in capsys.readouterr().out
+    assert xplus_data(["dedup", str(tmp_path / "clean.jsonl"), "-o", str(tmp_path / "d.jsonl"), "--set", "hamming=65"]) == 2
+    assert "dedup needs 0 <= hamming < blocks <= 64" in capsys.readouterr().err

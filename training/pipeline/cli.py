@@ -19,6 +19,7 @@ import yaml
 from xplus_release.cli import run_cli
 from xplus_release.errors import ConfigError
 from xplus_release.training.pipeline.config import STEP_ORDER, PipelineConfig, build_step_config, load_pipeline
+from xplus_release.training.pipeline.records import PipelineDataError
 from xplus_release.training.pipeline.runner import PipelineRun, summary_table
 from xplus_release.training.pipeline.unify import FORMATS, InputSpec
 
@@ -111,7 +112,14 @@ def run_step_command(args) -> int:
         if args.command != "unify":
             steps[args.command] = params
         config = PipelineConfig(output=scratch / "run", inputs=[spec], steps=steps, write_drops=bool(args.drops))
-        report = PipelineRun(config, progress=False).run()
+        try:
+            report = PipelineRun(config, progress=False).run()
+        except PipelineDataError as err:  # the scratch folder goes away: keep the malformed lines
+            if args.command != "unify" or not args.drops:
+                raise
+            _concat(sorted((config.output / "01-unify" / "malformed").glob("*.jsonl")), args.drops)
+            raise PipelineDataError(f"{str(err).split('; see ')[0]}; the malformed lines are in {args.drops}; fix "
+                                    f"the input or pass --set error_budget=FRACTION") from None
         _copy_outputs(config, args)
     print(summary_table({"steps": {args.command: report["steps"][args.command]}}))
     return 0

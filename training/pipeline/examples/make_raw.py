@@ -28,7 +28,7 @@ def _lines(flores_dir: Path, code: str) -> list[str]:
 
 
 def _truncate(text: str, lang: str) -> str:
-    return text[: len(text) // 10] if lang in ("zh", "ja", "th") else " ".join(text.split()[:3])
+    return text[: max(2, len(text) // 20)] if lang in ("zh", "ja", "th") else " ".join(text.split()[:3])
 
 
 def _swapped_expectation(trg: str) -> tuple[str, str]:
