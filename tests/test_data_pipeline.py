@@ -163,28 +163,58 @@ def test_tokenisation_rule_per_language():
     assert simhash_features(["你", "好", "世"], "zh") == ["你好", "好世"]
 
 
-def reference_simhash(features: list[str]) -> int:
-    """A straightforward SimHash, written independently of the vectorised one."""
-    import hashlib
+MASK64 = 2**64 - 1
 
+
+def reference_feature_hash(feature: str) -> int:
+    """The documented feature hash, written out in plain Python (independent of the numpy version)."""
+    value, power = 0, 1
+    for ch in feature:
+        value = (value + ord(ch) * power) & MASK64
+        power = (power * 0x100000001B3) & MASK64
+    value ^= (len(feature) * 0x9E3779B97F4A7C15) & MASK64
+    value ^= value >> 33
+    value = (value * 0xFF51AFD7ED558CCD) & MASK64
+    value ^= value >> 33
+    value = (value * 0xC4CEB9FE1A85EC53) & MASK64
+    return value ^ (value >> 33)
+
+
+def reference_simhash(features: list[str]) -> int:
     votes = [0] * 64
     for feature in features:
-        value = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+        value = reference_feature_hash(feature)
         for bit in range(64):
             votes[bit] += 1 if value >> bit & 1 else -1
     return sum(1 << bit for bit in range(64) if votes[bit] > 0)
 
 
-def test_simhash_matches_reference_and_table_search_is_exact(flores_dir):
+def test_vectorised_tokens_and_fingerprints_match_the_rule_in_every_language(flores_dir):
+    en = flores(flores_dir, "en")
+    for lang in get_language("en"), *(get_language(c) for c in ("zh", "ja", "th", "bn", "ar", "ko", "sr", "fr")):
+        tgt = flores(flores_dir, lang.code)
+        src_texts, tgt_texts = en[:15] + ["Hi", "¿Qué?"], tgt[:15] + ["你", "a\x00b"]
+        src_langs, tgt_langs = ["en"] * 17, [lang.code] * 15 + ["zh", lang.code]
+        batch = simhash.BatchFeatures(src_texts, tgt_texts, src_langs, tgt_langs)
+        fps = batch.fingerprints()
+        for i in range(17):
+            src_tokens, tgt_tokens = tokenize(src_texts[i], src_langs[i]), tokenize(tgt_texts[i].replace("\x00", " "), tgt_langs[i])
+            assert batch.token_counts[i].tolist() == [len(src_tokens), len(tgt_tokens)]
+            features = simhash_features(src_tokens, src_langs[i]) + simhash_features(tgt_tokens, tgt_langs[i])
+            assert int(fps[i]) == reference_simhash(features), (lang.code, i)
+
+
+def test_simhash_table_search_is_exact(flores_dir):
     en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
     rng = random.Random(7)
-    features = [tokenize(a, "en") + tokenize(b, "de") for a, b in zip(en, de)]
+    src, tgt = list(en), list(de)
     for i in range(120):  # one-word edits of random lines: distances spread over 0..10 bits
-        variant = list(features[rng.randrange(60)])
-        variant[rng.randrange(len(variant))] = f"edit{i}"
-        features.append(variant)
-    fps = simhash.fingerprints(features, simhash.FeatureHasher())
-    assert [int(f) for f in fps] == [reference_simhash(f) for f in features]
+        line = rng.randrange(60)
+        words = en[line].split()
+        words[rng.randrange(len(words))] = f"edit{i}"
+        src.append(" ".join(words))
+        tgt.append(de[line])
+    fps = simhash.BatchFeatures(src, tgt, ["en"] * len(src), ["de"] * len(src)).fingerprints()
     for hamming in (0, 2, 3, 5):
         brute = [sum(bin(int(fps[i]) ^ int(fps[j])).count("1") <= hamming for j in range(i)) for i in range(len(fps))]
         assert simhash.earlier_conflicts(fps, hamming).tolist() == brute

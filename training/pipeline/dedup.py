@@ -22,8 +22,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from xplus_release.errors import ConfigError
-from xplus_release.training.pipeline.simhash import FeatureHasher, earlier_conflicts, fingerprints
-from xplus_release.training.pipeline.tokens import simhash_features, tokenize
+from xplus_release.training.pipeline.simhash import BatchFeatures, earlier_conflicts
 
 STATUS_OK, STATUS_TOO_FEW, STATUS_RATIO = 0, 1, 2
 STATUS_REASONS = {STATUS_TOO_FEW: "too_few_tokens", STATUS_RATIO: "length_ratio"}
@@ -46,45 +45,50 @@ class DedupConfig:
             raise ConfigError(f"dedup.min_length_ratio must be within [0, 1], not {self.min_length_ratio}")
 
 
-def length_status(src_tokens: list[str], tgt_tokens: list[str], config: DedupConfig) -> int:
-    shorter, longer = sorted((len(src_tokens), len(tgt_tokens)))
-    if shorter < config.min_tokens:
-        return STATUS_TOO_FEW
-    if shorter < config.min_length_ratio * longer:
-        return STATUS_RATIO
-    return STATUS_OK
+def length_status(src_counts: np.ndarray, tgt_counts: np.ndarray, min_tokens: np.ndarray, min_ratio: np.ndarray) -> np.ndarray:
+    """Status of each pair under the length rules, from its token counts."""
+    shorter, longer = np.minimum(src_counts, tgt_counts), np.maximum(src_counts, tgt_counts)
+    status = np.full(len(shorter), STATUS_OK, dtype=np.int8)
+    status[shorter < min_ratio * longer] = STATUS_RATIO
+    status[shorter < min_tokens] = STATUS_TOO_FEW
+    return status
 
 
-def shard_index(records: Iterable[dict], configs_by_pair, hasher: FeatureHasher, batch_size: int = 8192) -> dict[str, np.ndarray]:
+def _index_batch(batch: list[dict], configs_by_pair) -> tuple[np.ndarray, list[str], np.ndarray]:
+    pairs = [f"{r['src']}-{r['trg']}" for r in batch]
+    configs = [configs_by_pair(p) for p in pairs]
+    features = BatchFeatures([r["src_line"] for r in batch], [r["tgt_line"] for r in batch],
+                             [r["src"] for r in batch], [r["trg"] for r in batch])
+    counts = features.token_counts
+    status = length_status(counts[:, 0], counts[:, 1], np.array([c.min_tokens for c in configs]),
+                           np.array([c.min_length_ratio for c in configs]))
+    fps = features.fingerprints()
+    fps[status != STATUS_OK] = 0
+    return status, pairs, fps
+
+
+def shard_index(records: Iterable[dict], configs_by_pair, batch_size: int = 8192) -> dict[str, np.ndarray]:
     """Phase 1 on one shard's records: status, pair name and fingerprint of every record, in order.
     ``configs_by_pair("en-zh")`` is the pair's ``DedupConfig`` (its length rules)."""
     statuses, pairs, fps = [], [], []
-    batch: list[list[str]] = []
-    batch_rows: list[int] = []
-
-    def flush():
-        fps_batch = fingerprints(batch, hasher)
-        for row, fp in zip(batch_rows, fps_batch):
-            fps[row] = fp
-        batch.clear()
-        batch_rows.clear()
-
-    for record in records:
-        src_tokens, tgt_tokens = tokenize(record["src_line"], record["src"]), tokenize(record["tgt_line"], record["trg"])
-        pair = f"{record['src']}-{record['trg']}"
-        status = length_status(src_tokens, tgt_tokens, configs_by_pair(pair))
+    for batch in _batches(records, batch_size):
+        status, batch_pairs, batch_fps = _index_batch(batch, configs_by_pair)
         statuses.append(status)
-        pairs.append(pair)
-        fps.append(np.uint64(0))
-        if status == STATUS_OK:
-            batch.append(simhash_features(src_tokens, record["src"]) + simhash_features(tgt_tokens, record["trg"]))
-            batch_rows.append(len(fps) - 1)
-            if len(batch) >= batch_size:
-                flush()
+        pairs += batch_pairs
+        fps.append(batch_fps)
+    return {"status": np.concatenate(statuses or [np.zeros(0, np.int8)]), "pair": np.array(pairs, dtype=str),
+            "fingerprint": np.concatenate(fps or [np.zeros(0, np.uint64)])}
+
+
+def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
     if batch:
-        flush()
-    return {"status": np.array(statuses, dtype=np.int8), "pair": np.array(pairs, dtype=str),
-            "fingerprint": np.array(fps, dtype=np.uint64)}
+        yield batch
 
 
 def save_index(path: Path, index: dict[str, np.ndarray]) -> None:

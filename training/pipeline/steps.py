@@ -18,7 +18,6 @@ from xplus_release.training.pipeline.config import build_step_config
 from xplus_release.training.pipeline.instruct import format_pairs
 from xplus_release.training.pipeline.langid import identify_pairs, load_lid_model, resolve_lid_model
 from xplus_release.training.pipeline.records import PipelineDataError, ShardOutput, read_records
-from xplus_release.training.pipeline.simhash import FeatureHasher
 from xplus_release.training.pipeline.unify import InputSpec, pair_record, read_input
 
 
@@ -195,7 +194,7 @@ def dedup_index_shard(step_dir: str, in_path: str, params: dict) -> None:
     target = Path(step_dir) / "index" / f"{in_path.stem}.npz"
     if target.is_file():
         return
-    index = dedup.shard_index(read_records(in_path), configs_by_pair("dedup", params), FeatureHasher())
+    index = dedup.shard_index(read_records(in_path), configs_by_pair("dedup", params))
     dedup.save_index(target, index)
 
 
