@@ -25,13 +25,13 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-
-from xplus_release.languages import PAPER_LANGUAGES
 from xplus_release.training.pipeline import simhash
 from xplus_release.training.pipeline.clean import CleanConfig, clean_pairs
 from xplus_release.training.pipeline.dedup import DedupConfig, shard_index
 from xplus_release.training.pipeline.langid import identify_pairs, load_lid_model
 from xplus_release.training.pipeline.tokens import CHARACTER_LANGUAGES, simhash_features, tokenize
+
+from xplus_release.languages import PAPER_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 FLORES = ROOT / "tests" / "data" / "flores200" / "devtest"
@@ -39,8 +39,10 @@ LID176 = ROOT / "tests" / "data" / "lid" / "lid.176.ftz"
 
 
 def load_flores() -> dict[str, list[str]]:
-    return {lang.code: (FLORES / f"{lang.flores200}.devtest").read_text(encoding="utf-8").splitlines()
-            for lang in PAPER_LANGUAGES}
+    return {
+        lang.code: (FLORES / f"{lang.flores200}.devtest").read_text(encoding="utf-8").splitlines()
+        for lang in PAPER_LANGUAGES
+    }
 
 
 def _units(text: str, lang: str) -> list[str]:
@@ -57,7 +59,10 @@ class Corpus:
     def __init__(self, flores: dict[str, list[str]], seed: int = 0, near_dup_share: float = 0.05):
         self.flores = flores
         self.targets = [code for code in flores if code != "en"]
-        self.vocab = {code: sorted({u for line in lines for u in _units(line, code) if u.strip()}) for code, lines in flores.items()}
+        self.vocab = {
+            code: sorted({u for line in lines for u in _units(line, code) if u.strip()})
+            for code, lines in flores.items()
+        }
         self.rng = random.Random(seed)
         self.share = near_dup_share
         self.recent: list[dict] = []
@@ -73,8 +78,12 @@ class Corpus:
     def _fresh(self) -> dict:
         trg = self.rng.choice(self.targets)
         i = self.rng.randrange(len(self.flores["en"]))
-        return {"src": "en", "trg": trg, "src_line": self._mutate(self.flores["en"][i], "en", 3),
-                "tgt_line": self._mutate(self.flores[trg][i], trg, 3)}
+        return {
+            "src": "en",
+            "trg": trg,
+            "src_line": self._mutate(self.flores["en"][i], "en", 3),
+            "tgt_line": self._mutate(self.flores[trg][i], trg, 3),
+        }
 
     def _near_duplicate(self) -> dict:
         base = dict(self.rng.choice(self.recent))
@@ -131,8 +140,10 @@ def python_fingerprint(features: list[str]) -> int:
 def python_conflicts(fps: list[int], hamming: int, blocks: int) -> list[int]:
     """Same definition as simhash.earlier_conflicts, with dict buckets per permuted table."""
     edges = [round(i * 64 / blocks) for i in range(blocks + 1)]
-    masks = [sum(((1 << (edges[b + 1] - edges[b])) - 1) << edges[b] for b in combo)
-             for combo in itertools.combinations(range(blocks), blocks - hamming)]
+    masks = [
+        sum(((1 << (edges[b + 1] - edges[b])) - 1) << edges[b] for b in combo)
+        for combo in itertools.combinations(range(blocks), blocks - hamming)
+    ]
     seen = [set() for _ in fps]
     tables = [dict() for _ in masks]
     for i, fp in enumerate(fps):
@@ -154,6 +165,7 @@ def python_simhash_dedup(rows: list[dict], config: DedupConfig) -> list[int]:
 
 
 # ------------------------------------------------------------------ the steps
+
 
 def max_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -181,21 +193,36 @@ def run_steps(total: int, chunk: int, lid_model, config: DedupConfig) -> dict:
     rss_after_first_chunk = None
     for start in range(0, total, chunk):
         rows = timer.run("generate", corpus.chunk, min(chunk, total - start))
-        cleaned = timer.run("clean", lambda: [r for r, reason in clean_pairs(rows, clean_config, counters) if reason is None])
+        cleaned = timer.run(
+            "clean", lambda: [r for r, reason in clean_pairs(rows, clean_config, counters) if reason is None]
+        )
         index = timer.run("simhash_dedup", shard_index, cleaned, lookup)
         fps.append(index["fingerprint"][index["status"] == 0])
         ok.append(index["status"] == 0)
         planted.append(np.array([bool(r.get("planted")) for r in cleaned]))
-        lid_kept += timer.run("langid", lambda: sum(reason is None for _, reason, _ in identify_pairs(cleaned, lid_model, lambda p: LID_CONFIG)))
+        lid_kept += timer.run(
+            "langid",
+            lambda: sum(
+                reason is None for _, reason, _ in identify_pairs(cleaned, lid_model, lambda p: LID_CONFIG)
+            ),
+        )
         if rss_after_first_chunk is None:
             rss_after_first_chunk = max_rss_mib()
     all_fps = np.concatenate(fps)
     conflicts = timer.run("simhash_dedup", simhash.earlier_conflicts, all_fps, config.hamming, config.blocks)
     planted_ok = np.concatenate(planted)[np.concatenate(ok)]
-    return {"timer": timer, "pairs": total, "conflicts": conflicts, "planted": int(planted_ok.sum()),
-            "planted_found": int((conflicts[planted_ok] > 0).sum()), "dropped": int((conflicts > config.max_conflicts).sum()),
-            "indexed": int(len(all_fps)), "index_bytes": int(all_fps.nbytes), "lid_kept": lid_kept,
-            "rss_after_first_chunk_mib": rss_after_first_chunk}
+    return {
+        "timer": timer,
+        "pairs": total,
+        "conflicts": conflicts,
+        "planted": int(planted_ok.sum()),
+        "planted_found": int((conflicts[planted_ok] > 0).sum()),
+        "dropped": int((conflicts > config.max_conflicts).sum()),
+        "indexed": int(len(all_fps)),
+        "index_bytes": int(all_fps.nbytes),
+        "lid_kept": lid_kept,
+        "rss_after_first_chunk_mib": rss_after_first_chunk,
+    }
 
 
 class _LidConfig:
@@ -207,7 +234,11 @@ LID_CONFIG = _LidConfig()
 
 def baseline_comparison(pairs: int, config: DedupConfig) -> dict:
     """Pure-Python SimHash vs the vectorised one on the same rows (same fingerprints, same conflicts)."""
-    rows = [r for r, reason in clean_pairs(Corpus(load_flores(), seed=1).chunk(pairs), CleanConfig(), Counter()) if reason is None]
+    rows = [
+        r
+        for r, reason in clean_pairs(Corpus(load_flores(), seed=1).chunk(pairs), CleanConfig(), Counter())
+        if reason is None
+    ]
     start = time.process_time()
     reference = python_simhash_dedup(rows, config)
     python_s = time.process_time() - start
@@ -218,36 +249,63 @@ def baseline_comparison(pairs: int, config: DedupConfig) -> dict:
     ours[mask] = simhash.earlier_conflicts(index["fingerprint"][mask], config.hamming, config.blocks)
     vector_s = time.process_time() - start
     reference = [c if m else -1 for c, m in zip(reference, mask)]
-    return {"pairs": len(rows), "pure_python_pairs_per_s": round(len(rows) / python_s),
-            "vectorised_pairs_per_s": round(len(rows) / vector_s), "speedup": round(python_s / vector_s, 1),
-            "same_conflicts": reference == ours.tolist()}
+    return {
+        "pairs": len(rows),
+        "pure_python_pairs_per_s": round(len(rows) / python_s),
+        "vectorised_pairs_per_s": round(len(rows) / vector_s),
+        "speedup": round(python_s / vector_s, 1),
+        "same_conflicts": reference == ours.tolist(),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=1_000_000, help="synthetic pairs (default 1,000,000)")
     parser.add_argument("--chunk", type=int, default=50_000, help="pairs generated and processed at a time")
-    parser.add_argument("--baseline-pairs", type=int, default=20_000, help="pairs for the pure-Python comparison")
+    parser.add_argument(
+        "--baseline-pairs", type=int, default=20_000, help="pairs for the pure-Python comparison"
+    )
     args = parser.parse_args()
     config = DedupConfig()
     result = run_steps(args.pairs, args.chunk, load_lid_model(LID176), config)
     timer = result.pop("timer")
-    per_step = {name: {"cpu_s": round(timer.cpu[name], 2), "wall_s": round(timer.wall[name], 2),
-                       "pairs_per_s_per_core": round(args.pairs / timer.cpu[name])}
-                for name in ("clean", "simhash_dedup", "langid")}
+    per_step = {
+        name: {
+            "cpu_s": round(timer.cpu[name], 2),
+            "wall_s": round(timer.wall[name], 2),
+            "pairs_per_s_per_core": round(args.pairs / timer.cpu[name]),
+        }
+        for name in ("clean", "simhash_dedup", "langid")
+    }
     steps_cpu = sum(timer.cpu[name] for name in per_step)
-    print(json.dumps({
-        "benchmark": "data_throughput", "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "pairs": args.pairs, "workers": 1, "steps": per_step,
-        "steps_2_to_4_pairs_per_s_per_core": round(args.pairs / steps_cpu),
-        "generation_cpu_s": round(timer.cpu["generate"], 2),
-        "dedup": {"hamming": config.hamming, "blocks": config.hamming + 2, "max_conflicts": config.max_conflicts,
-                  "indexed": result["indexed"], "dropped": result["dropped"], "planted_near_duplicates": result["planted"],
-                  "planted_found": result["planted_found"], "index_mib": round(result["index_bytes"] / 2**20, 1)},
-        "langid_kept": result["lid_kept"],
-        "peak_rss_mib": round(max_rss_mib(), 1), "rss_after_first_chunk_mib": round(result["rss_after_first_chunk_mib"], 1),
-        "vs_pure_python_simhash": baseline_comparison(args.baseline_pairs, config),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "data_throughput",
+                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                "pairs": args.pairs,
+                "workers": 1,
+                "steps": per_step,
+                "steps_2_to_4_pairs_per_s_per_core": round(args.pairs / steps_cpu),
+                "generation_cpu_s": round(timer.cpu["generate"], 2),
+                "dedup": {
+                    "hamming": config.hamming,
+                    "blocks": config.hamming + 2,
+                    "max_conflicts": config.max_conflicts,
+                    "indexed": result["indexed"],
+                    "dropped": result["dropped"],
+                    "planted_near_duplicates": result["planted"],
+                    "planted_found": result["planted_found"],
+                    "index_mib": round(result["index_bytes"] / 2**20, 1),
+                },
+                "langid_kept": result["lid_kept"],
+                "peak_rss_mib": round(max_rss_mib(), 1),
+                "rss_after_first_chunk_mib": round(result["rss_after_first_chunk_mib"], 1),
+                "vs_pure_python_simhash": baseline_comparison(args.baseline_pairs, config),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -65,7 +65,9 @@ def clean_text(text: str, lang: str, config: CleanConfig, counters: Counter) -> 
     return text
 
 
-def clean_pairs(records: Iterable[dict], config: CleanConfig, counters: Counter) -> Iterator[tuple[dict, str | None]]:
+def clean_pairs(
+    records: Iterable[dict], config: CleanConfig, counters: Counter
+) -> Iterator[tuple[dict, str | None]]:
     """Yield ``(record, None)`` with cleaned texts, or ``(record, reason)`` for an empty side."""
     for record in records:
         src = clean_text(record["src_line"], record["src"], config, counters)

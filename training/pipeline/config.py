@@ -1,22 +1,22 @@
 """The pipeline YAML, parsed into typed step configs; unknown keys are errors before any work starts.
 
-    # xplus-data run pipeline.yaml
-    output: runs/my-data          # relative to the working directory (--output overrides)
-    workers: 2                    # processes on this machine
-    write_drops: true             # dropped pairs go to <step>/drops/ with their reason
-    engine: local                 # local, or datatrove (its LocalPipelineExecutor; see README)
-    inputs:                       # paths relative to this file
-      - {format: nllb, path: raw/eng_Latn-zho_Hans.gz}
-      - {format: moses, src_path: raw/x.en, trg_path: raw/x.de, src: en, trg: de}
-    steps:                        # in this order; any subset that starts with unify
-      - unify: {shard_size: 100000, error_budget: 0.01}
-      - clean: {}
-      - dedup: {hamming: 3, max_conflicts: 2}
-      - langid: {model: facebook/fasttext-language-identification, threshold: 0.5}
-      - quality: {model: facebook/nllb-200-distilled-600M, dev: /data/flores200, percentile: 90}
-      - instruct: {directions: both, seed: 0}
-    pairs:                        # per language pair: step parameters that differ from the above
-      en-sw: {langid: {threshold: 0.3}}
+# xplus-data run pipeline.yaml
+output: runs/my-data          # relative to the working directory (--output overrides)
+workers: 2                    # processes on this machine
+write_drops: true             # dropped pairs go to <step>/drops/ with their reason
+engine: local                 # local, or datatrove (its LocalPipelineExecutor; see README)
+inputs:                       # paths relative to this file
+  - {format: nllb, path: raw/eng_Latn-zho_Hans.gz}
+  - {format: moses, src_path: raw/x.en, trg_path: raw/x.de, src: en, trg: de}
+steps:                        # in this order; any subset that starts with unify
+  - unify: {shard_size: 100000, error_budget: 0.01}
+  - clean: {}
+  - dedup: {hamming: 3, max_conflicts: 2}
+  - langid: {model: facebook/fasttext-language-identification, threshold: 0.5}
+  - quality: {model: facebook/nllb-200-distilled-600M, dev: /data/flores200, percentile: 90}
+  - instruct: {directions: both, seed: 0}
+pairs:                        # per language pair: step parameters that differ from the above
+  en-sw: {langid: {threshold: 0.3}}
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-
-from xplus_release.errors import ConfigError
 from xplus_release.training.pipeline.clean import CleanConfig
 from xplus_release.training.pipeline.dedup import DedupConfig
 from xplus_release.training.pipeline.instruct import InstructConfig
 from xplus_release.training.pipeline.langid import LangIdConfig
 from xplus_release.training.pipeline.quality import QualityConfig
 from xplus_release.training.pipeline.unify import InputSpec
+
+from xplus_release.errors import ConfigError
 
 
 @dataclass
@@ -43,8 +43,14 @@ class UnifyConfig:
     error_budget: float = 0.01  # share of malformed lines per input above which the run stops
 
 
-STEP_CONFIGS = {"unify": UnifyConfig, "clean": CleanConfig, "dedup": DedupConfig, "langid": LangIdConfig,
-                "quality": QualityConfig, "instruct": InstructConfig}
+STEP_CONFIGS = {
+    "unify": UnifyConfig,
+    "clean": CleanConfig,
+    "dedup": DedupConfig,
+    "langid": LangIdConfig,
+    "quality": QualityConfig,
+    "instruct": InstructConfig,
+}
 STEP_ORDER = tuple(STEP_CONFIGS)
 ENGINES = ("local", "datatrove")
 TOP_KEYS = ("output", "workers", "write_drops", "engine", "inputs", "steps", "pairs")
@@ -116,7 +122,13 @@ def _parse_steps(raw, base: Path) -> dict[str, dict]:
         raise ConfigError("steps must be a non-empty list such as [unify, clean, dedup]")
     steps: dict[str, dict] = {}
     for item in raw:
-        name, params = (item, {}) if isinstance(item, str) else next(iter(item.items())) if isinstance(item, dict) and len(item) == 1 else (None, None)
+        name, params = (
+            (item, {})
+            if isinstance(item, str)
+            else next(iter(item.items()))
+            if isinstance(item, dict) and len(item) == 1
+            else (None, None)
+        )
         if name is None:
             raise ConfigError(f"a step must be a name or {{name: {{parameters}}}}, not {item!r}")
         if name in steps:
@@ -186,6 +198,12 @@ def load_pipeline(path: Path, output: Path | None = None) -> PipelineConfig:
     out = output or raw.get("output")
     if not out:
         raise ConfigError("no output folder: set output: in the YAML or pass --output")
-    return PipelineConfig(output=Path(out).expanduser(), inputs=_parse_inputs(raw.get("inputs"), base), steps=steps,
-                          pairs=_parse_pairs(raw.get("pairs"), steps, base), workers=int(raw.get("workers", 1)),
-                          write_drops=bool(raw.get("write_drops", True)), engine=engine)
+    return PipelineConfig(
+        output=Path(out).expanduser(),
+        inputs=_parse_inputs(raw.get("inputs"), base),
+        steps=steps,
+        pairs=_parse_pairs(raw.get("pairs"), steps, base),
+        workers=int(raw.get("workers", 1)),
+        write_drops=bool(raw.get("write_drops", True)),
+        engine=engine,
+    )

@@ -6,7 +6,6 @@ executor runs (``steps.py``), so outputs are identical whichever engine ran them
 from __future__ import annotations
 
 from datatrove.pipeline.base import PipelineStep
-
 from xplus_release.training.pipeline.executors import run_task
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+from xplus_release.training.pipeline.simhash import BatchFeatures, earlier_conflicts
 
 from xplus_release.errors import ConfigError
-from xplus_release.training.pipeline.simhash import BatchFeatures, earlier_conflicts
 
 STATUS_OK, STATUS_TOO_FEW, STATUS_RATIO = 0, 1, 2
 STATUS_REASONS = {STATUS_TOO_FEW: "too_few_tokens", STATUS_RATIO: "length_ratio"}
@@ -40,12 +40,16 @@ class DedupConfig:
     def __post_init__(self):
         blocks = self.hamming + 2 if self.blocks is None else self.blocks
         if not 0 <= self.hamming < blocks <= 64:
-            raise ConfigError(f"dedup needs 0 <= hamming < blocks <= 64 (hamming={self.hamming}, blocks={blocks})")
+            raise ConfigError(
+                f"dedup needs 0 <= hamming < blocks <= 64 (hamming={self.hamming}, blocks={blocks})"
+            )
         if not 0 <= self.min_length_ratio <= 1:
             raise ConfigError(f"dedup.min_length_ratio must be within [0, 1], not {self.min_length_ratio}")
 
 
-def length_status(src_counts: np.ndarray, tgt_counts: np.ndarray, min_tokens: np.ndarray, min_ratio: np.ndarray) -> np.ndarray:
+def length_status(
+    src_counts: np.ndarray, tgt_counts: np.ndarray, min_tokens: np.ndarray, min_ratio: np.ndarray
+) -> np.ndarray:
     """Status of each pair under the length rules, from its token counts."""
     shorter, longer = np.minimum(src_counts, tgt_counts), np.maximum(src_counts, tgt_counts)
     status = np.full(len(shorter), STATUS_OK, dtype=np.int8)
@@ -57,11 +61,19 @@ def length_status(src_counts: np.ndarray, tgt_counts: np.ndarray, min_tokens: np
 def _index_batch(batch: list[dict], configs_by_pair) -> tuple[np.ndarray, list[str], np.ndarray]:
     pairs = [f"{r['src']}-{r['trg']}" for r in batch]
     configs = [configs_by_pair(p) for p in pairs]
-    features = BatchFeatures([r["src_line"] for r in batch], [r["tgt_line"] for r in batch],
-                             [r["src"] for r in batch], [r["trg"] for r in batch])
+    features = BatchFeatures(
+        [r["src_line"] for r in batch],
+        [r["tgt_line"] for r in batch],
+        [r["src"] for r in batch],
+        [r["trg"] for r in batch],
+    )
     counts = features.token_counts
-    status = length_status(counts[:, 0], counts[:, 1], np.array([c.min_tokens for c in configs]),
-                           np.array([c.min_length_ratio for c in configs]))
+    status = length_status(
+        counts[:, 0],
+        counts[:, 1],
+        np.array([c.min_tokens for c in configs]),
+        np.array([c.min_length_ratio for c in configs]),
+    )
     fps = features.fingerprints()
     fps[status != STATUS_OK] = 0
     return status, pairs, fps
@@ -76,8 +88,11 @@ def shard_index(records: Iterable[dict], configs_by_pair, batch_size: int = 8192
         statuses.append(status)
         pairs += batch_pairs
         fps.append(batch_fps)
-    return {"status": np.concatenate(statuses or [np.zeros(0, np.int8)]), "pair": np.array(pairs, dtype=str),
-            "fingerprint": np.concatenate(fps or [np.zeros(0, np.uint64)])}
+    return {
+        "status": np.concatenate(statuses or [np.zeros(0, np.int8)]),
+        "pair": np.array(pairs, dtype=str),
+        "fingerprint": np.concatenate(fps or [np.zeros(0, np.uint64)]),
+    }
 
 
 def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
@@ -115,15 +130,20 @@ def count_conflicts(index_paths: list[Path], configs_by_pair, out_dir: Path) -> 
     for pair in all_pairs:
         config = configs_by_pair(pair)
         masks = [(ix["pair"] == pair) & (ix["status"] == STATUS_OK) for ix in indexes]
-        fps = np.concatenate([ix["fingerprint"][m] for ix, m in zip(indexes, masks)] or [np.zeros(0, np.uint64)])
+        fps = np.concatenate(
+            [ix["fingerprint"][m] for ix, m in zip(indexes, masks)] or [np.zeros(0, np.uint64)]
+        )
         counts = earlier_conflicts(fps, config.hamming, config.blocks)
         offset = 0
         for mask, shard_conflicts in zip(masks, conflicts):
             n = int(mask.sum())
-            shard_conflicts[mask] = counts[offset:offset + n]
+            shard_conflicts[mask] = counts[offset : offset + n]
             offset += n
-        summary[pair] = {"indexed": int(len(fps)), "with_conflicts": int((counts > 0).sum()),
-                         "over_limit": int((counts > config.max_conflicts).sum())}
+        summary[pair] = {
+            "indexed": int(len(fps)),
+            "with_conflicts": int((counts > 0).sum()),
+            "over_limit": int((counts > config.max_conflicts).sum()),
+        }
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, shard_conflicts in zip(index_paths, conflicts):
         target = conflicts_path(path)
@@ -137,8 +157,9 @@ def conflicts_path(index_path: Path) -> Path:
     return index_path.with_name(index_path.name.replace(".npz", ".conflicts.npy"))
 
 
-def filter_shard(records: Iterable[dict], index: dict[str, np.ndarray], conflicts: np.ndarray,
-                 configs_by_pair) -> Iterator[tuple[dict, str | None, dict]]:
+def filter_shard(
+    records: Iterable[dict], index: dict[str, np.ndarray], conflicts: np.ndarray, configs_by_pair
+) -> Iterator[tuple[dict, str | None, dict]]:
     """Phase 3: yield ``(record, reason or None, detail)`` for one shard."""
     for row, record in enumerate(records):
         status = int(index["status"][row])
@@ -148,6 +169,10 @@ def filter_shard(records: Iterable[dict], index: dict[str, np.ndarray], conflict
         count = int(conflicts[row])
         config = configs_by_pair(str(index["pair"][row]))
         if count > config.max_conflicts:
-            yield record, "simhash_conflicts", {"conflicts": count, "fingerprint": f"{int(index['fingerprint'][row]):016x}"}
+            yield (
+                record,
+                "simhash_conflicts",
+                {"conflicts": count, "fingerprint": f"{int(index['fingerprint'][row]):016x}"},
+            )
         else:
             yield record, None, {}

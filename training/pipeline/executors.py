@@ -14,7 +14,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
-
 from xplus_release.training.pipeline import steps
 
 Task = tuple[str, dict]
@@ -34,7 +33,13 @@ class LocalExecutor:
         self.progress = progress
 
     def run(self, label: str, tasks: list[Task], needs_torch: bool = False) -> None:
-        bar = tqdm(total=len(tasks), desc=label, unit="shard", disable=not self.progress or not tasks, file=sys.stderr)
+        bar = tqdm(
+            total=len(tasks),
+            desc=label,
+            unit="shard",
+            disable=not self.progress or not tasks,
+            file=sys.stderr,
+        )
         if self.workers == 1 or len(tasks) <= 1:
             for task in tasks:
                 run_task(task)
@@ -61,19 +66,24 @@ class DatatroveExecutor:
         if not tasks:
             return
         from datatrove.executor import LocalPipelineExecutor
-
         from xplus_release.training.pipeline.datatrove_step import TaskStep
 
         ranks = max(1, min(self.tasks, len(tasks)))
         executor = LocalPipelineExecutor(
-            pipeline=[TaskStep(tasks)], tasks=ranks, workers=min(self.workers, ranks),
-            logging_dir=str(self.logging_dir / label), skip_completed=False,
-            start_method="spawn" if needs_torch else "fork")
+            pipeline=[TaskStep(tasks)],
+            tasks=ranks,
+            workers=min(self.workers, ranks),
+            logging_dir=str(self.logging_dir / label),
+            skip_completed=False,
+            start_method="spawn" if needs_torch else "fork",
+        )
         executor.run()
         failed = [t for t in tasks if not _task_finished(t)]
         if failed:
-            raise RuntimeError(f"datatrove ran {label} but {len(failed)} task(s) did not finish; "
-                               f"see the logs under {self.logging_dir / label}")
+            raise RuntimeError(
+                f"datatrove ran {label} but {len(failed)} task(s) did not finish; "
+                f"see the logs under {self.logging_dir / label}"
+            )
 
 
 def _task_finished(task: Task) -> bool:

@@ -29,7 +29,9 @@ class InstructConfig:
 
 def _rng(record: dict, seed: int, salt: str) -> random.Random:
     # Seeding from a string hashes it with SHA-512: stable across processes, unlike hash().
-    return random.Random(f"{seed}\x1f{record['src']}\x1f{record['trg']}\x1f{record['src_line']}\x1f{record['tgt_line']}\x1f{salt}")
+    return random.Random(
+        f"{seed}\x1f{record['src']}\x1f{record['trg']}\x1f{record['src_line']}\x1f{record['tgt_line']}\x1f{salt}"
+    )
 
 
 def _directions(record: dict, config: InstructConfig) -> list[str]:
@@ -48,4 +50,8 @@ def format_pairs(records: Iterable[dict], config: InstructConfig) -> Iterator[di
                 src, tgt, src_lang, tgt_lang = tgt, src, tgt_lang, src_lang
             rng = _rng(record, config.seed, direction)
             messages = training_messages(src, tgt, get_language(src_lang), get_language(tgt_lang), rng)
-            yield {"messages": messages, "id": f"{record['id']}:{direction}", "direction": f"{src_lang}-{tgt_lang}"}
+            yield {
+                "messages": messages,
+                "id": f"{record['id']}:{direction}",
+                "direction": f"{src_lang}-{tgt_lang}",
+            }

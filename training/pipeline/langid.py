@@ -36,8 +36,10 @@ def resolve_lid_model(model: str) -> Path:
     if path.is_file():
         return path
     if path.suffix in (".bin", ".ftz") or model.startswith((".", "/", "~")):
-        raise MissingAssetError(f"language-ID model file {path} does not exist; set langid.model to a fastText "
-                                f".bin/.ftz file (e.g. lid.176.ftz) or to {NLLB_LID_REPO}")
+        raise MissingAssetError(
+            f"language-ID model file {path} does not exist; set langid.model to a fastText "
+            f".bin/.ftz file (e.g. lid.176.ftz) or to {NLLB_LID_REPO}"
+        )
     from huggingface_hub import hf_hub_download
 
     try:
@@ -66,8 +68,12 @@ def _label_code(label: str) -> str | None:
 def _verdict(record: dict, predictions, threshold: float) -> tuple[str | None, dict]:
     (src_label, src_p), (tgt_label, tgt_p) = predictions
     src_code, tgt_code = _label_code(src_label), _label_code(tgt_label)
-    detail = {"source_label": src_label, "source_prob": round(src_p, 4),
-              "target_label": tgt_label, "target_prob": round(tgt_p, 4)}
+    detail = {
+        "source_label": src_label,
+        "source_prob": round(src_p, 4),
+        "target_label": tgt_label,
+        "target_prob": round(tgt_p, 4),
+    }
     src_ok = src_code == record["src"] and src_p >= threshold
     tgt_ok = tgt_code == record["trg"] and tgt_p >= threshold
     if src_ok and tgt_ok:
@@ -79,7 +85,9 @@ def _verdict(record: dict, predictions, threshold: float) -> tuple[str | None, d
     return ("lid_source_mismatch" if not src_ok else "lid_target_mismatch"), detail
 
 
-def identify_pairs(records: Iterable[dict], model, configs_by_pair, batch_size: int = 2048) -> Iterator[tuple[dict, str | None, dict]]:
+def identify_pairs(
+    records: Iterable[dict], model, configs_by_pair, batch_size: int = 2048
+) -> Iterator[tuple[dict, str | None, dict]]:
     """Yield ``(record, reason or None, detail)``; fastText runs on batches of ``batch_size`` pairs.
     ``configs_by_pair("en-zh")`` gives the pair's ``LangIdConfig`` (its threshold)."""
     batch: list[dict] = []
@@ -93,7 +101,9 @@ def identify_pairs(records: Iterable[dict], model, configs_by_pair, batch_size: 
 
 
 def _identify_batch(batch: list[dict], model, configs_by_pair):
-    texts = [r["src_line"].replace("\n", " ") for r in batch] + [r["tgt_line"].replace("\n", " ") for r in batch]
+    texts = [r["src_line"].replace("\n", " ") for r in batch] + [
+        r["tgt_line"].replace("\n", " ") for r in batch
+    ]
     labels, probs = model.predict(texts, k=1)
     top = [(label[0], float(prob[0])) for label, prob in zip(labels, probs)]
     half = len(batch)

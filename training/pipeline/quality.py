@@ -55,15 +55,19 @@ def resolve_seq2seq(model: str) -> Path:
     if path.is_dir():
         return path
     if model.startswith((".", "/", "~")):
-        raise MissingAssetError(f"quality model folder {path} does not exist; set quality.model to a seq2seq "
-                                f"model folder or a hub id such as {NLLB_600M}")
+        raise MissingAssetError(
+            f"quality model folder {path} does not exist; set quality.model to a seq2seq "
+            f"model folder or a hub id such as {NLLB_600M}"
+        )
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(model, local_files_only=True))
     except Exception:  # noqa: BLE001 - any hub failure offline means: not cached here
-        raise MissingAssetError(f"quality model {model} is not in the Hugging Face cache; on a connected machine "
-                                f"run `hf download {model}`, or set quality.model to a local folder") from None
+        raise MissingAssetError(
+            f"quality model {model} is not in the Hugging Face cache; on a connected machine "
+            f"run `hf download {model}`, or set quality.model to a local folder"
+        ) from None
 
 
 def dev_files(config: QualityConfig, src: str, trg: str) -> tuple[Path, Path]:
@@ -76,11 +80,16 @@ def dev_files(config: QualityConfig, src: str, trg: str) -> tuple[Path, Path]:
     for code in (src, trg):
         flores = get_language(code).flores200
         base = Path(config.dev).expanduser()
-        candidates = [base / config.dev_split / f"{flores}.{config.dev_split}", base / f"{flores}.{config.dev_split}"]
+        candidates = [
+            base / config.dev_split / f"{flores}.{config.dev_split}",
+            base / f"{flores}.{config.dev_split}",
+        ]
         hit = next((c for c in candidates if c.is_file()), None)
         if hit is None:
-            raise ConfigError(f"no FLORES {config.dev_split} file for {code} (looked for {candidates[0]} and "
-                              f"{candidates[1]}); point quality.dev at a FLORES-200 folder")
+            raise ConfigError(
+                f"no FLORES {config.dev_split} file for {code} (looked for {candidates[0]} and "
+                f"{candidates[1]}); point quality.dev at a FLORES-200 folder"
+            )
         found.append(hit)
     return found[0], found[1]
 
@@ -108,8 +117,14 @@ class LossScorer:
         if hasattr(tokenizer, "src_lang"):  # NLLB/M2M tokenizers prefix the language codes
             tokenizer.src_lang = get_language(src).flores200
             tokenizer.tgt_lang = get_language(trg).flores200
-        return tokenizer(src_texts, text_target=tgt_texts, max_length=self.config.max_length,
-                         truncation=True, padding=True, return_tensors="pt")
+        return tokenizer(
+            src_texts,
+            text_target=tgt_texts,
+            max_length=self.config.max_length,
+            truncation=True,
+            padding=True,
+            return_tensors="pt",
+        )
 
     def _batch_losses(self, src_texts, tgt_texts, src, trg) -> list[float]:
         torch = self.torch
@@ -117,11 +132,15 @@ class LossScorer:
         pad = self.tokenizer.pad_token_id
         labels = enc["labels"].masked_fill(enc["labels"] == pad, -100)
         with torch.inference_mode():
-            logits = self.model(input_ids=enc["input_ids"].to(self.device),
-                                attention_mask=enc["attention_mask"].to(self.device),
-                                labels=labels.to(self.device)).logits.float()
+            logits = self.model(
+                input_ids=enc["input_ids"].to(self.device),
+                attention_mask=enc["attention_mask"].to(self.device),
+                labels=labels.to(self.device),
+            ).logits.float()
         labels = labels.to(self.device)
-        token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        token_loss = torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2), labels, ignore_index=-100, reduction="none"
+        )
         counts = (labels != -100).sum(dim=1).clamp(min=1)
         return (token_loss.sum(dim=1) / counts).tolist()
 
@@ -142,10 +161,14 @@ class LossScorer:
 
     def losses(self, src_texts: list[str], tgt_texts: list[str], src: str, trg: str) -> list[float]:
         # Character length is a cheap stand-in for token length when grouping.
-        lengths = [min(self.config.max_length * 2, (len(s) + len(t)) // 2 + 2) for s, t in zip(src_texts, tgt_texts)]
+        lengths = [
+            min(self.config.max_length * 2, (len(s) + len(t)) // 2 + 2) for s, t in zip(src_texts, tgt_texts)
+        ]
         result = [0.0] * len(src_texts)
         for batch in self.batches(lengths):
-            values = self._batch_losses([src_texts[i] for i in batch], [tgt_texts[i] for i in batch], src, trg)
+            values = self._batch_losses(
+                [src_texts[i] for i in batch], [tgt_texts[i] for i in batch], src, trg
+            )
             for i, value in zip(batch, values):
                 result[i] = value
         return result
@@ -168,7 +191,8 @@ def _model_identity(model_dir: Path) -> str:
 def dev_cache_path(config: QualityConfig, model_dir: Path, src: str, trg: str) -> Path:
     src_file, trg_file = dev_files(config, src, trg)
     key = hashlib.sha256(
-        f"{_model_identity(model_dir)}|{src}-{trg}|{_file_digest([src_file, trg_file])}|{config.max_length}".encode()
+        f"{_model_identity(model_dir)}|{src}-{trg}|{_file_digest([src_file, trg_file])}|"
+        f"{config.max_length}".encode()
     ).hexdigest()[:20]
     root = Path(config.cache).expanduser() if config.cache else cache_dir() / "quality-dev-losses"
     return root / f"{src}-{trg}-{key}.json"
@@ -187,16 +211,30 @@ def dev_threshold(config: QualityConfig, model_dir: Path, src: str, trg: str, sc
         tgt_lines = trg_file.read_text(encoding="utf-8").splitlines()
         losses = scorer_factory().losses(src_lines, tgt_lines, src, trg)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {"model": str(model_dir), "pair": f"{src}-{trg}", "files": [str(src_file), str(trg_file)],
-                                 "max_length": config.max_length, "losses": losses})
+        write_json_atomic(
+            path,
+            {
+                "model": str(model_dir),
+                "pair": f"{src}-{trg}",
+                "files": [str(src_file), str(trg_file)],
+                "max_length": config.max_length,
+                "losses": losses,
+            },
+        )
         cached = False
     threshold = float(np.percentile(losses, config.percentile))
-    return {"threshold": threshold, "percentile": config.percentile, "dev_pairs": len(losses),
-            "cache": str(path), "from_cache": cached}
+    return {
+        "threshold": threshold,
+        "percentile": config.percentile,
+        "dev_pairs": len(losses),
+        "cache": str(path),
+        "from_cache": cached,
+    }
 
 
-def filter_pairs(records: Iterable[dict], scorer: LossScorer, thresholds: dict[str, float],
-                 chunk: int) -> Iterator[tuple[dict, str | None, dict]]:
+def filter_pairs(
+    records: Iterable[dict], scorer: LossScorer, thresholds: dict[str, float], chunk: int
+) -> Iterator[tuple[dict, str | None, dict]]:
     """Yield ``(record, reason or None, {"loss", "threshold"})`` in input order, ``chunk`` pairs at a time."""
     buffer: list[dict] = []
     for record in records:
@@ -214,7 +252,9 @@ def _filter_chunk(chunk: list[dict], scorer: LossScorer, thresholds: dict[str, f
         by_pair.setdefault((record["src"], record["trg"]), []).append(i)
     losses = [0.0] * len(chunk)
     for (src, trg), indices in by_pair.items():
-        values = scorer.losses([chunk[i]["src_line"] for i in indices], [chunk[i]["tgt_line"] for i in indices], src, trg)
+        values = scorer.losses(
+            [chunk[i]["src_line"] for i in indices], [chunk[i]["tgt_line"] for i in indices], src, trg
+        )
         for i, value in zip(indices, values):
             losses[i] = value
     for record, loss in zip(chunk, losses):

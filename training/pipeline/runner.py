@@ -22,12 +22,13 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from xplus_release.errors import ConfigError
-from xplus_release.runs import write_json_atomic
 from xplus_release.training.pipeline import quality, steps
 from xplus_release.training.pipeline.config import STEP_ORDER, PipelineConfig
 from xplus_release.training.pipeline.executors import LocalExecutor
 from xplus_release.training.pipeline.langid import resolve_lid_model
+
+from xplus_release.errors import ConfigError
+from xplus_release.runs import write_json_atomic
 
 FINAL_FILE = "train.jsonl"
 
@@ -49,7 +50,9 @@ def check_assets(config: PipelineConfig) -> None:
     for spec in config.inputs:
         for path in spec.files():
             if not path.is_file():
-                raise PipelineDataError(f"input file {path} does not exist; fix the path in the pipeline YAML")
+                raise PipelineDataError(
+                    f"input file {path} does not exist; fix the path in the pipeline YAML"
+                )
     declared = {f"{s.src}-{s.trg}" for s in config.inputs if s.src and s.trg}
     for pair in sorted(declared) + ["default"]:
         if "langid" in config.steps:
@@ -72,8 +75,10 @@ def _claim_step_dir(folder: Path, signature: str, params: dict) -> None:
     marker = folder / "step.json"
     if marker.is_file():
         if json.loads(marker.read_text(encoding="utf-8")).get("signature") != signature:
-            raise ConfigError(f"{folder} was made with other parameters or inputs; delete it and the step folders "
-                              f"after it to redo them, or choose another output folder")
+            raise ConfigError(
+                f"{folder} was made with other parameters or inputs; delete it and the step folders "
+                f"after it to redo them, or choose another output folder"
+            )
         return
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(marker, {"signature": signature, "params": params})
@@ -112,9 +117,21 @@ class PipelineRun:
             self._dedup(folder, previous, shards)
         else:
             extra = {"thresholds": self._thresholds(folder, shards)} if step == "quality" else {}
-            tasks = [("run_shard", {"step": step, "step_dir": str(folder), "in_path": str(previous / f"{s}.jsonl"),
-                                    "params": self.config.params_for(step), "write_drops": self.config.write_drops,
-                                    "extra": extra}) for s in shards if not steps.shard_done(folder, s)]
+            tasks = [
+                (
+                    "run_shard",
+                    {
+                        "step": step,
+                        "step_dir": str(folder),
+                        "in_path": str(previous / f"{s}.jsonl"),
+                        "params": self.config.params_for(step),
+                        "write_drops": self.config.write_drops,
+                        "extra": extra,
+                    },
+                )
+                for s in shards
+                if not steps.shard_done(folder, s)
+            ]
             self._execute(step, tasks, needs_torch=step == "quality")
         return shards
 
@@ -128,9 +145,19 @@ class PipelineRun:
 
     def _unify(self, folder: Path) -> list[str]:
         params = self.config.params_for("unify")
-        tasks = [("unify_input", {"spec": asdict(spec), "step_dir": str(folder), "params": params,
-                                  "write_drops": self.config.write_drops})
-                 for spec in self.config.inputs if not steps.shard_done(folder, spec.name)]
+        tasks = [
+            (
+                "unify_input",
+                {
+                    "spec": asdict(spec),
+                    "step_dir": str(folder),
+                    "params": params,
+                    "write_drops": self.config.write_drops,
+                },
+            )
+            for spec in self.config.inputs
+            if not steps.shard_done(folder, spec.name)
+        ]
         self._execute("unify", tasks)
         shards = []
         for spec in self.config.inputs:
@@ -139,17 +166,34 @@ class PipelineRun:
 
     def _dedup(self, folder: Path, previous: Path, shards: list[str]) -> None:
         params = self.config.params_for("dedup")
-        index_tasks = [("dedup_index_shard", {"step_dir": str(folder), "in_path": str(previous / f"{s}.jsonl"),
-                                              "params": params})
-                       for s in shards if not (folder / "index" / f"{s}.npz").is_file()]
+        index_tasks = [
+            (
+                "dedup_index_shard",
+                {"step_dir": str(folder), "in_path": str(previous / f"{s}.jsonl"), "params": params},
+            )
+            for s in shards
+            if not (folder / "index" / f"{s}.npz").is_file()
+        ]
         self._execute("dedup-index", index_tasks)
         if not (folder / "index" / "conflicts.json").is_file():
-            self._execute("dedup-conflicts", [("dedup_conflicts", {"step_dir": str(folder), "shards": shards,
-                                                                   "params": params})])
-        filter_tasks = [("run_shard", {"step": "dedup", "step_dir": str(folder),
-                                       "in_path": str(previous / f"{s}.jsonl"), "params": params,
-                                       "write_drops": self.config.write_drops})
-                        for s in shards if not steps.shard_done(folder, s)]
+            self._execute(
+                "dedup-conflicts",
+                [("dedup_conflicts", {"step_dir": str(folder), "shards": shards, "params": params})],
+            )
+        filter_tasks = [
+            (
+                "run_shard",
+                {
+                    "step": "dedup",
+                    "step_dir": str(folder),
+                    "in_path": str(previous / f"{s}.jsonl"),
+                    "params": params,
+                    "write_drops": self.config.write_drops,
+                },
+            )
+            for s in shards
+            if not steps.shard_done(folder, s)
+        ]
         self._execute("dedup", filter_tasks)
 
     def _thresholds(self, folder: Path, shards: list[str]) -> dict[str, float]:
@@ -175,7 +219,8 @@ class PipelineRun:
 
     def _merge_final(self, last: Path, shards: list[str]) -> None:
         final = self.config.output / FINAL_FILE
-        if final.is_file() and final.stat().st_mtime >= max((last / f"{s}.jsonl").stat().st_mtime for s in shards):
+        newest = max(((last / f"{s}.jsonl").stat().st_mtime for s in shards), default=0.0)
+        if final.is_file() and final.stat().st_mtime >= newest:
             return
         tmp = final.with_name(f".{final.name}.tmp")
         with open(tmp, "wb") as target:
@@ -194,7 +239,12 @@ def pair_counts(output: Path, unify_dir: Path) -> Counter:
 
 
 def build_report(config: PipelineConfig, shards: list[str], processed: Counter) -> dict:
-    report = {"output": str(config.output), "shards": len(shards), "processed_this_run": dict(processed), "steps": {}}
+    report = {
+        "output": str(config.output),
+        "shards": len(shards),
+        "processed_this_run": dict(processed),
+        "steps": {},
+    }
     for step in config.steps:
         folder = step_dir(config.output, step)
         names = [spec.name for spec in config.inputs] if step == "unify" else shards
@@ -215,7 +265,17 @@ def summary_table(report: dict) -> str:
     for step, s in report["steps"].items():
         reasons = {**s["dropped"], **{f"malformed:{k}": v for k, v in s["malformed"].items()}}
         dropped = sum(s["dropped"].values()) + sum(s["malformed"].values())
-        rows.append((step, str(s["in"]), str(s["kept"]), str(dropped),
-                     ", ".join(f"{k}={v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "-"))
+        rows.append(
+            (
+                step,
+                str(s["in"]),
+                str(s["kept"]),
+                str(dropped),
+                ", ".join(f"{k}={v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "-",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}" for r in rows)
+    return "\n".join(
+        f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}"
+        for r in rows
+    )

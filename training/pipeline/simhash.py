@@ -25,7 +25,6 @@ import unicodedata
 from functools import lru_cache
 
 import numpy as np
-
 from xplus_release.training.pipeline.tokens import CHARACTER_LANGUAGES
 
 FINGERPRINT_BITS = 64
@@ -63,7 +62,9 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(over="ignore"):
             one = np.ones(1, np.uint64)
             _POWERS[0] = np.cumprod(np.concatenate((one, np.full(size - 1, _P, np.uint64))), dtype=np.uint64)
-            _POWERS[1] = np.cumprod(np.concatenate((one, np.full(size - 1, _P_INV, np.uint64))), dtype=np.uint64)
+            _POWERS[1] = np.cumprod(
+                np.concatenate((one, np.full(size - 1, _P_INV, np.uint64))), dtype=np.uint64
+            )
     return _POWERS[0][:n], _POWERS[1][:n]
 
 
@@ -81,7 +82,9 @@ def feature_hashes(cps: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.
     """Hash of each feature ``cps[start:end]``: fmix64(sum(cp_i * P**i) xor length * golden ratio)."""
     powers, inverse = _powers(len(cps) + 1)
     with np.errstate(over="ignore"):
-        prefix = np.concatenate((np.zeros(1, np.uint64), np.cumsum(cps.astype(np.uint64) * powers[: len(cps)], dtype=np.uint64)))
+        prefix = np.concatenate(
+            (np.zeros(1, np.uint64), np.cumsum(cps.astype(np.uint64) * powers[: len(cps)], dtype=np.uint64))
+        )
         raw = (prefix[ends] - prefix[starts]) * inverse[starts]
         lengths = (ends - starts).astype(np.uint64)
         return fmix64(raw ^ (lengths * np.uint64(_LENGTH_MIX)))
@@ -96,7 +99,9 @@ class BatchFeatures:
     Python touches each pair once (to join its texts); everything after is numpy over the whole batch.
     """
 
-    def __init__(self, src_texts: list[str], tgt_texts: list[str], src_langs: list[str], tgt_langs: list[str]):
+    def __init__(
+        self, src_texts: list[str], tgt_texts: list[str], src_langs: list[str], tgt_langs: list[str]
+    ):
         self.size = n = len(src_texts)
         texts = [t for pair in zip(src_texts, tgt_texts) for t in pair]
         joined = "\x00".join(texts).casefold() + "\x00"
@@ -107,14 +112,18 @@ class BatchFeatures:
         keep = kinds != PUNCTUATION
         self.cps, kinds = cps[keep], kinds[keep]
         self.side_ends = np.flatnonzero(kinds == SENTINEL)  # text k (2i source, 2i+1 target) ends here
-        char_side = np.array([lang in CHARACTER_LANGUAGES for pair in zip(src_langs, tgt_langs) for lang in pair], dtype=bool)
+        char_side = np.array(
+            [lang in CHARACTER_LANGUAGES for pair in zip(src_langs, tgt_langs) for lang in pair], dtype=bool
+        )
         lengths = np.diff(self.side_ends, prepend=-1)
         self._sides = np.repeat(np.arange(2 * n, dtype=np.int32), lengths)  # the text each position is in
         on_char_side = char_side[self._sides]
         token_char = kinds == TOKEN
         self._word_features(token_char & ~on_char_side)
         self._char_features(np.flatnonzero(token_char & on_char_side))
-        counts = np.bincount(self.word_sides, minlength=2 * n) + np.bincount(self._sides[self.chars], minlength=2 * n)
+        counts = np.bincount(self.word_sides, minlength=2 * n) + np.bincount(
+            self._sides[self.chars], minlength=2 * n
+        )
         self.token_counts = counts.reshape(n, 2)
 
     def _word_features(self, on_word: np.ndarray) -> None:
@@ -129,13 +138,20 @@ class BatchFeatures:
         sides = self._sides[chars]
         same_side = sides[:-1] == sides[1:]
         first = chars[:-1][same_side]
-        single = np.bincount(sides, minlength=2 * self.size)[sides] == 1  # a one-character side: the character
+        single = (
+            np.bincount(sides, minlength=2 * self.size)[sides] == 1
+        )  # a one-character side: the character
         lonely = chars[single]
         codes = np.empty(2 * len(first) + len(lonely), np.uint32)
-        codes[0:2 * len(first):2], codes[1:2 * len(first):2] = self.cps[first], self.cps[chars[1:][same_side]]
-        codes[2 * len(first):] = self.cps[lonely]
+        codes[0 : 2 * len(first) : 2], codes[1 : 2 * len(first) : 2] = (
+            self.cps[first],
+            self.cps[chars[1:][same_side]],
+        )
+        codes[2 * len(first) :] = self.cps[lonely]
         starts = np.concatenate((np.arange(0, 2 * len(first), 2), np.arange(len(lonely)) + 2 * len(first)))
-        ends = starts + np.concatenate((np.full(len(first), 2), np.ones(len(lonely), np.int64))).astype(starts.dtype)
+        ends = starts + np.concatenate((np.full(len(first), 2), np.ones(len(lonely), np.int64))).astype(
+            starts.dtype
+        )
         order = np.argsort(np.concatenate((sides[:-1][same_side], sides[single])), kind="stable")
         self.char_hashes = feature_hashes(codes, starts, ends)[order]
         self.char_pairs = (np.concatenate((sides[:-1][same_side], sides[single])) // 2)[order]
@@ -147,7 +163,9 @@ class BatchFeatures:
         Bits are counted in SIMD-within-a-register lanes: hash >> k & 0x0101...01 puts bits k, k+8, ...
         in the eight byte lanes of one uint64, so summing 8 such words per feature counts all 64 bits
         (16-bit lanes, 16 words, when a pair has 256 features or more; 65536 is the limit)."""
-        per_pair = np.bincount(self.word_pairs, minlength=self.size) + np.bincount(self.char_pairs, minlength=self.size)
+        per_pair = np.bincount(self.word_pairs, minlength=self.size) + np.bincount(
+            self.char_pairs, minlength=self.size
+        )
         fps = np.zeros(self.size, dtype=np.uint64)
         if not per_pair.any():
             return fps

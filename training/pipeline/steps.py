@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from xplus_release.runs import write_json_atomic
 from xplus_release.training.pipeline import dedup, quality
 from xplus_release.training.pipeline.clean import clean_pairs
 from xplus_release.training.pipeline.config import build_step_config
@@ -19,6 +18,8 @@ from xplus_release.training.pipeline.instruct import format_pairs
 from xplus_release.training.pipeline.langid import identify_pairs, load_lid_model, resolve_lid_model
 from xplus_release.training.pipeline.records import PipelineDataError, ShardOutput, read_records
 from xplus_release.training.pipeline.unify import InputSpec, pair_record, read_input
+
+from xplus_release.runs import write_json_atomic
 
 
 def stats_path(step_dir: Path, shard: str) -> Path:
@@ -37,19 +38,24 @@ def shard_done(step_dir: Path, shard: str) -> bool:
 
 def configs_by_pair(step: str, params: dict):
     """``pair -> typed config`` for a step, from ``PipelineConfig.params_for`` (memoised per pair)."""
+
     @functools.lru_cache(maxsize=None)
     def lookup(pair: str):
         return build_step_config(step, {**params["default"], **params["pairs"].get(pair, {})})
+
     return lookup
 
 
 def _shard_output(step_dir: Path, shard: str, write_drops: bool, malformed: bool = False) -> ShardOutput:
-    return ShardOutput(step_dir / f"{shard}.jsonl",
-                       step_dir / "drops" / f"{shard}.jsonl" if write_drops else None,
-                       step_dir / "malformed" / f"{shard}.jsonl" if malformed else None)
+    return ShardOutput(
+        step_dir / f"{shard}.jsonl",
+        step_dir / "drops" / f"{shard}.jsonl" if write_drops else None,
+        step_dir / "malformed" / f"{shard}.jsonl" if malformed else None,
+    )
 
 
 # ---------------------------------------------------------------- unify (one task per input)
+
 
 def unify_input(spec: dict, step_dir: str, params: dict, write_drops: bool) -> None:
     """Read one input and write its shards ``<name>-<n>.jsonl`` (and malformed lines aside).
@@ -78,28 +84,45 @@ def unify_input(spec: dict, step_dir: str, params: dict, write_drops: bool) -> N
     _check_error_budget(spec, malformed, sum(counts.values()), config.error_budget, step_dir)
     for shard in shards:
         write_stats(step_dir, shard, {"shard": shard})
-    write_stats(step_dir, spec.name, {
-        "input": spec.name, "in": sum(counts.values()) + sum(malformed.values()), "kept": sum(counts.values()),
-        "dropped": {}, "malformed": dict(malformed), "pairs": dict(counts), "shards": shards})
+    write_stats(
+        step_dir,
+        spec.name,
+        {
+            "input": spec.name,
+            "in": sum(counts.values()) + sum(malformed.values()),
+            "kept": sum(counts.values()),
+            "dropped": {},
+            "malformed": dict(malformed),
+            "pairs": dict(counts),
+            "shards": shards,
+        },
+    )
 
 
-def _next_unify_shard(writer: ShardOutput | None, step_dir: Path, name: str, shards: list[str]) -> ShardOutput:
+def _next_unify_shard(
+    writer: ShardOutput | None, step_dir: Path, name: str, shards: list[str]
+) -> ShardOutput:
     if writer is not None:
         writer.commit()
     shards.append(f"{name}-{len(shards):05d}")
     return _shard_output(step_dir, shards[-1], write_drops=False, malformed=True)
 
 
-def _check_error_budget(spec: InputSpec, malformed: Counter, good: int, budget: float, step_dir: Path) -> None:
+def _check_error_budget(
+    spec: InputSpec, malformed: Counter, good: int, budget: float, step_dir: Path
+) -> None:
     bad = sum(malformed.values())
     if bad and bad > budget * (bad + good):
         reasons = ", ".join(f"{k}={v}" for k, v in malformed.most_common())
         raise PipelineDataError(
-            f"input {spec.name}: {bad} of {bad + good} lines are malformed ({reasons}), over the error budget "
-            f"{budget:g}; see {step_dir / 'malformed'}, fix the input or raise unify.error_budget")
+            f"input {spec.name}: {bad} of {bad + good} lines are malformed ({reasons}), "
+            "over the error budget "
+            f"{budget:g}; see {step_dir / 'malformed'}, fix the input or raise unify.error_budget"
+        )
 
 
 # ---------------------------------------------------------------- per-shard filters
+
 
 def _write_results(results: Iterator[tuple[dict, str | None, dict]], out: ShardOutput, stats: dict) -> None:
     dropped, kept = Counter(), 0
@@ -119,7 +142,9 @@ def _counting(records, stats: dict):
         yield record
 
 
-def run_shard(step: str, step_dir: str, in_path: str, params: dict, write_drops: bool, extra: dict | None = None) -> None:
+def run_shard(
+    step: str, step_dir: str, in_path: str, params: dict, write_drops: bool, extra: dict | None = None
+) -> None:
     """One shard of clean, langid, quality, instruct, or phase 3 of dedup."""
     step_dir, in_path = Path(step_dir), Path(in_path)
     shard = in_path.stem
@@ -129,7 +154,9 @@ def run_shard(step: str, step_dir: str, in_path: str, params: dict, write_drops:
     out = _shard_output(step_dir, shard, write_drops)
     try:
         records = _counting(read_records(in_path), stats)
-        _write_results(_STEP_RESULTS[step](records, step_dir, shard, params, extra or {}, counters), out, stats)
+        _write_results(
+            _STEP_RESULTS[step](records, step_dir, shard, params, extra or {}, counters), out, stats
+        )
     except BaseException:
         out.abort()
         raise
@@ -182,11 +209,17 @@ def _dedup_results(records, step_dir, shard, params, extra, counters):
     yield from dedup.filter_shard(records, index, conflicts, configs_by_pair("dedup", params))
 
 
-_STEP_RESULTS = {"clean": _clean_results, "langid": _langid_results, "quality": _quality_results,
-                 "instruct": _instruct_results, "dedup": _dedup_results}
+_STEP_RESULTS = {
+    "clean": _clean_results,
+    "langid": _langid_results,
+    "quality": _quality_results,
+    "instruct": _instruct_results,
+    "dedup": _dedup_results,
+}
 
 
 # ---------------------------------------------------------------- dedup phases 1 and 2
+
 
 def dedup_index_shard(step_dir: str, in_path: str, params: dict) -> None:
     """Phase 1: the shard's fingerprints and length-rule statuses, ``index/<shard>.npz``."""

@@ -22,9 +22,7 @@ import unicodedata
 CHARACTER_LANGUAGES = frozenset({"zh", "ja", "th"})
 
 # Punctuation lives in the first two planes; scanning them once costs ~50 ms per process.
-PUNCTUATION_TABLE = {
-    cp: None for cp in range(0x20000) if unicodedata.category(chr(cp)).startswith("P")
-}
+PUNCTUATION_TABLE = {cp: None for cp in range(0x20000) if unicodedata.category(chr(cp)).startswith("P")}
 
 
 def is_character_language(code: str) -> bool:

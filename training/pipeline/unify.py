@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from xplus_release.training.pipeline.records import PipelineDataError
+
 from xplus_release.errors import ConfigError, UnknownLanguageError
 from xplus_release.languages import get_language
-from xplus_release.training.pipeline.records import PipelineDataError
 
 FORMATS = ("nllb", "opus100", "tsv", "moses", "jsonl")
 _NLLB_NAME = re.compile(r"([a-z]{3}_[A-Z][a-z]{3})-([a-z]{3}_[A-Z][a-z]{3})")
@@ -101,7 +102,9 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
                 yield number, None, raw.decode("utf-8", "backslashreplace")
 
 
-def _tsv_rows(spec: InputSpec, expected_columns: tuple[int, ...] | None = None) -> Iterator[tuple[int, list[str] | None, Row | None]]:
+def _tsv_rows(
+    spec: InputSpec, expected_columns: tuple[int, ...] | None = None
+) -> Iterator[tuple[int, list[str] | None, Row | None]]:
     for number, text, raw in _decoded_lines(spec.files()[0]):
         if text is None:
             yield number, None, Row(number, bad="invalid_utf8", raw=raw)
@@ -130,7 +133,11 @@ def read_nllb(spec: InputSpec) -> Iterator[Row]:
             yield bad
             continue
         try:
-            extra = {"laser_score": float(cells[2]), "source_lid": float(cells[3]), "target_lid": float(cells[4])}
+            extra = {
+                "laser_score": float(cells[2]),
+                "source_lid": float(cells[3]),
+                "target_lid": float(cells[4]),
+            }
         except ValueError:
             yield Row(number, bad="bad_number", raw="\t".join(cells))
             continue
@@ -168,7 +175,9 @@ def read_moses(spec: InputSpec) -> Iterator[Row]:
         if src_line is None or trg_line is None:
             yield Row(number, bad="line_count_mismatch", raw=(src_line or trg_line)[1] or "")
         elif src_line[1] is None or trg_line[1] is None:
-            yield Row(number, bad="invalid_utf8", raw=f"{src_line[2] or src_line[1]}\t{trg_line[2] or trg_line[1]}")
+            yield Row(
+                number, bad="invalid_utf8", raw=f"{src_line[2] or src_line[1]}\t{trg_line[2] or trg_line[1]}"
+            )
         else:
             yield Row(number, src_line[1], trg_line[1])
 
@@ -187,7 +196,11 @@ def read_jsonl(spec: InputSpec) -> Iterator[Row]:
 
 
 def _jsonl_row(number: int, item, spec: InputSpec, text: str) -> Row:
-    if not isinstance(item, dict) or not isinstance(item.get("src_line"), str) or not isinstance(item.get("tgt_line"), str):
+    if (
+        not isinstance(item, dict)
+        or not isinstance(item.get("src_line"), str)
+        or not isinstance(item.get("tgt_line"), str)
+    ):
         return Row(number, bad="missing_field", raw=text)
     try:
         src = get_language(item.get("src") or spec.src or "").code
@@ -198,7 +211,13 @@ def _jsonl_row(number: int, item, spec: InputSpec, text: str) -> Row:
     return Row(number, item["src_line"], item["tgt_line"], src=src, trg=trg, extra=extra)
 
 
-READERS = {"nllb": read_nllb, "opus100": read_opus100, "tsv": read_tsv, "moses": read_moses, "jsonl": read_jsonl}
+READERS = {
+    "nllb": read_nllb,
+    "opus100": read_opus100,
+    "tsv": read_tsv,
+    "moses": read_moses,
+    "jsonl": read_jsonl,
+}
 
 
 def read_input(spec: InputSpec) -> Iterator[Row]:
@@ -216,5 +235,11 @@ def read_input(spec: InputSpec) -> Iterator[Row]:
 def pair_record(row: Row, spec: InputSpec, record_id: str) -> dict:
     provenance = {"source": spec.name, "format": spec.format, "file": str(spec.files()[0]), "line": row.line}
     provenance.update(row.extra)
-    return {"id": record_id, "src": row.src or spec.src, "trg": row.trg or spec.trg,
-            "src_line": row.src_text, "tgt_line": row.tgt_text, "provenance": provenance}
+    return {
+        "id": record_id,
+        "src": row.src or spec.src,
+        "trg": row.trg or spec.trg,
+        "src_line": row.src_text,
+        "tgt_line": row.tgt_text,
+        "provenance": provenance,
+    }
