@@ -35,12 +35,15 @@ class QualityConfig:
     batch_tokens: int = 8192  # padded source+target tokens per batch
     max_length: int = 256
     device: str = "auto"  # auto (cuda when available), cpu, cuda, cuda:1 ...
+    dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16, float16
     cache: str | None = None  # where dev losses are cached (default <xplus cache>/quality-dev-losses)
     chunk: int = 4096  # pairs read ahead and sorted by length (bounded memory)
 
     def __post_init__(self):
         if not 0 < self.percentile <= 100:
             raise ConfigError(f"quality.percentile must be in (0, 100], not {self.percentile}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"quality.dtype must be auto, float32, bfloat16 or float16, not {self.dtype!r}")
         if self.dev is None:
             raise ConfigError("the quality step needs dev: a FLORES folder with <split>/<code>.<split> files")
 
@@ -108,7 +111,10 @@ class LossScorer:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        dtype = config.dtype
+        if dtype == "auto":
+            dtype = "bfloat16" if self.device.type == "cuda" else "float32"
+        dtype = getattr(torch, dtype)
         self.model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
         self.model_dir = model_dir
 
