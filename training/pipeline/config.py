@@ -117,23 +117,25 @@ def _resolve_paths(step: str, params: dict, base: Path) -> dict:
     return resolved
 
 
+def _step_item(item) -> tuple[str, dict]:
+    """``clean`` or ``{clean: {parameters}}`` -> (name, parameters)."""
+    if isinstance(item, str):
+        return item, {}
+    if isinstance(item, dict) and len(item) == 1:
+        name, params = next(iter(item.items()))
+        if params is None or isinstance(params, dict):
+            return name, params or {}
+    raise ConfigError(f"a step must be a name or {{name: {{parameters}}}}, not {item!r}")
+
+
 def _parse_steps(raw, base: Path) -> dict[str, dict]:
     if not isinstance(raw, list) or not raw:
         raise ConfigError("steps must be a non-empty list such as [unify, clean, dedup]")
     steps: dict[str, dict] = {}
     for item in raw:
-        name, params = (
-            (item, {})
-            if isinstance(item, str)
-            else next(iter(item.items()))
-            if isinstance(item, dict) and len(item) == 1
-            else (None, None)
-        )
-        if name is None:
-            raise ConfigError(f"a step must be a name or {{name: {{parameters}}}}, not {item!r}")
+        name, params = _step_item(item)
         if name in steps:
             raise ConfigError(f"step {name!r} is listed twice")
-        params = params or {}
         build_step_config(name, params)
         steps[name] = _resolve_paths(name, params, base)
     order = [STEP_ORDER.index(name) for name in steps]

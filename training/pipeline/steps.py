@@ -11,6 +11,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
+from xplus_release.runs import write_json_atomic
 from xplus_release.training.pipeline import dedup, quality
 from xplus_release.training.pipeline.clean import clean_pairs
 from xplus_release.training.pipeline.config import build_step_config
@@ -18,8 +21,6 @@ from xplus_release.training.pipeline.instruct import format_pairs
 from xplus_release.training.pipeline.langid import identify_pairs, load_lid_model, resolve_lid_model
 from xplus_release.training.pipeline.records import PipelineDataError, ShardOutput, read_records
 from xplus_release.training.pipeline.unify import InputSpec, pair_record, read_input
-
-from xplus_release.runs import write_json_atomic
 
 
 def stats_path(step_dir: Path, shard: str) -> Path:
@@ -205,7 +206,7 @@ def _instruct_results(records, step_dir, shard, params, extra, counters):
 def _dedup_results(records, step_dir, shard, params, extra, counters):
     index_path = step_dir / "index" / f"{shard}.npz"
     index = dedup.load_index(index_path)
-    conflicts = dedup.np.load(dedup.conflicts_path(index_path))
+    conflicts = np.load(dedup.conflicts_path(index_path))
     yield from dedup.filter_shard(records, index, conflicts, configs_by_pair("dedup", params))
 
 
