@@ -1,0 +1,769 @@
+"""xplus-data: each step on real FLORES sentences with planted faults, the whole YAML pipeline (twice:
+the second run does nothing), the datatrove engine (same output as the local one), bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import shutil
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from xplus_release.training.pipeline import simhash
+from xplus_release.training.pipeline.cli import main as xplus_data
+from xplus_release.training.pipeline.config import PipelineConfig
+from xplus_release.training.pipeline.runner import PipelineRun
+from xplus_release.training.pipeline.tokens import simhash_features, tokenize
+
+from xplus_release.languages import get_language
+from xplus_release.prompts import TRAINING_TEMPLATES
+
+EXAMPLES = Path(__file__).parents[1] / "training" / "pipeline" / "examples"
+LID176 = Path(__file__).parent / "data" / "lid" / "lid.176.ftz"
+
+
+def flores(flores_dir: Path, code: str) -> list[str]:
+    path = flores_dir / "devtest" / f"{get_language(code).flores200}.devtest"
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def pair_rows(src: list[str], tgt: list[str], s: str, t: str) -> list[dict]:
+    return [{"src": s, "trg": t, "src_line": a, "tgt_line": b} for a, b in zip(src, tgt)]
+
+
+def run_step(
+    tmp_path: Path, step: str, rows: list[dict], params: dict | None = None, name: str = "in"
+) -> tuple[list[dict], list[dict], dict]:
+    """One step through the real pipeline machinery; returns (kept, drops, report of the step)."""
+    write_jsonl(tmp_path / f"{name}.jsonl", rows)
+    steps = (
+        {"unify": {"error_budget": 1.0}, step: params or {}} if step != "unify" else {"unify": params or {}}
+    )
+    config = PipelineConfig(output=tmp_path / f"{name}-run", inputs=[], steps=steps)
+    from xplus_release.training.pipeline.unify import InputSpec
+
+    config.inputs = [InputSpec(format="jsonl", path=str(tmp_path / f"{name}.jsonl"), name=name)]
+    report = PipelineRun(config, progress=False).run()
+    folder = next(p for p in config.output.iterdir() if p.name.endswith(step))
+    kept = [r for f in sorted(folder.glob("*.jsonl")) for r in read_jsonl(f)]
+    drops = [r for f in sorted((folder / "drops").glob("*.jsonl")) for r in read_jsonl(f)]
+    return kept, drops, report["steps"][step]
+
+
+# ------------------------------------------------------------------------------------------ unify
+
+
+def test_unify_reads_every_format_and_sets_malformed_lines_aside(tmp_path, flores_dir):
+    en, de, zh = flores(flores_dir, "en"), flores(flores_dir, "de"), flores(flores_dir, "zh")
+    nllb = tmp_path / "eng_Latn-deu_Latn.gz"
+    with gzip.open(nllb, "wt", encoding="utf-8") as f:
+        f.write(f"{en[0]}\t{de[0]}\t1.1\t0.9\t0.8\n")
+        f.write(f"{en[1]}\t{de[1]}\t1.2\t0.95\t0.85\tCCMatrix\thttp://a\tCCMatrix\thttp://b\n")
+        f.write(f"{en[2]}\t{de[2]}\tnot-a-number\t0.9\t0.9\n")
+        f.write(f"{en[3]}\t{de[3]}\n")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table(
+            {
+                "translation": [
+                    {"en": en[4], "zh": zh[4]},
+                    {"en": en[5], "zh": zh[5]},
+                    {"en": en[6], "de": de[6]},
+                ]
+            }
+        ),
+        tmp_path / "opus.parquet",
+    )
+    (tmp_path / "m.en").write_text(f"{en[7]}\n{en[8]}\n{en[9]}\n", encoding="utf-8")
+    (tmp_path / "m.de").write_text(f"{de[7]}\n{de[8]}\n", encoding="utf-8")
+    (tmp_path / "p.tsv").write_bytes(f"{en[10]}\t{de[10]}\n".encode() + b"\xff\xfe\tbroken\nno tab here\n")
+    (tmp_path / "j.jsonl").write_text(
+        json.dumps({"src": "eng_Latn", "trg": "German", "src_line": en[11], "tgt_line": de[11]})
+        + '\n{"src": "en"\n{"src": "en", "trg": "de", "src_line": "x"}\n'
+        + json.dumps({"src": "xx", "trg": "de", "src_line": "a", "tgt_line": "b"})
+        + "\n",
+        encoding="utf-8",
+    )
+    yaml_text = f"""
+output: {tmp_path / "out"}
+inputs:
+  - {{format: nllb, path: {nllb}}}
+  - {{format: opus100, path: {tmp_path / "opus.parquet"}, src: en, trg: zh}}
+  - {{format: moses, src_path: {tmp_path / "m.en"}, trg_path: {tmp_path / "m.de"}, src: en, trg: de}}
+  - {{format: tsv, path: {tmp_path / "p.tsv"}, src: en, trg: de}}
+  - {{format: jsonl, path: {tmp_path / "j.jsonl"}}}
+steps: [{{unify: {{error_budget: 1.0}}}}]
+"""
+    (tmp_path / "p.yaml").write_text(yaml_text, encoding="utf-8")
+    assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 0
+    unify = tmp_path / "out" / "01-unify"
+    records = {
+        r["provenance"]["source"] + f":{r['provenance']['line']}": r
+        for f in sorted(unify.glob("*.jsonl"))
+        for r in read_jsonl(f)
+    }
+    assert sorted(records) == [
+        "eng_Latn-deu_Latn:1",
+        "eng_Latn-deu_Latn:2",
+        "j:1",
+        "m:1",
+        "m:2",
+        "opus:1",
+        "opus:2",
+        "p:1",
+    ]
+    first = records["eng_Latn-deu_Latn:2"]
+    assert (first["src"], first["trg"], first["src_line"], first["tgt_line"]) == ("en", "de", en[1], de[1])
+    assert first["provenance"]["laser_score"] == 1.2 and first["provenance"]["target_url"] == "http://b"
+    assert records["opus:1"]["trg"] == "zh" and records["opus:1"]["tgt_line"] == zh[4]
+    assert (records["j:1"]["src"], records["j:1"]["trg"]) == (
+        "en",
+        "de",
+    )  # codes normalised from eng_Latn, German
+    malformed = Counter(
+        (m["reason"], Path(m["where"].rsplit(":", 1)[0]).name)
+        for f in (unify / "malformed").glob("*.jsonl")
+        for m in read_jsonl(f)
+    )
+    assert malformed == {
+        ("bad_number", nllb.name): 1,
+        ("wrong_column_count", nllb.name): 1,
+        ("missing_language", "opus.parquet"): 1,
+        ("line_count_mismatch", "m.en"): 1,
+        ("invalid_utf8", "p.tsv"): 1,
+        ("wrong_column_count", "p.tsv"): 1,
+        ("bad_json", "j.jsonl"): 1,
+        ("missing_field", "j.jsonl"): 1,
+        ("unknown_language", "j.jsonl"): 1,
+    }
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["steps"]["unify"]["kept"] == 8 and sum(report["steps"]["unify"]["malformed"].values()) == 9
+
+
+def test_unify_over_error_budget_is_one_line_error_and_keeps_nothing_half_written(
+    tmp_path, flores_dir, capsys
+):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    lines = [f"{a}\t{b}" for a, b in zip(en[:8], de[:8])] + ["no tab", "still no tab"]
+    (tmp_path / "x.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        f"output: {tmp_path / 'out'}\ninputs: [{{format: tsv, path: x.tsv, src: en, trg: de}}]\n"
+        "steps: [{unify: {error_budget: 0.1}}]\n",
+        encoding="utf-8",
+    )
+    assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(err) == 1
+        and "2 of 10 lines are malformed (wrong_column_count=2)" in err[0]
+        and "error_budget" in err[0]
+    )
+    assert not list((tmp_path / "out" / "01-unify").glob(".*.tmp"))
+    assert not (tmp_path / "out" / "01-unify" / "stats" / "x.json").exists()  # the input is not marked done
+
+
+# ------------------------------------------------------------------------------------------ clean
+
+
+def test_clean_removes_invalid_characters_normalises_and_drops_empty_pairs(tmp_path, flores_dir):
+    en, fr, bn, zh = (flores(flores_dir, c) for c in ("en", "fr", "bn", "zh"))
+    zwnj_bn = (
+        next(line for line in bn if "\u200c" in line)
+        if any("\u200c" in line for line in bn)
+        else bn[0] + "\u200c"
+    )
+    rows = [
+        {"src": "en", "trg": "fr", "src_line": en[0] + "\u0007\u200b", "tgt_line": "\ufeff" + fr[0]},
+        {
+            "src": "en",
+            "trg": "fr",
+            "src_line": en[1].replace(",", " ,", 1) + "\ud800",
+            "tgt_line": fr[1] + "\ufffd",
+        },
+        {"src": "en", "trg": "fr", "src_line": "Cafe\u0301  au   lait ?", "tgt_line": "Quoi ?"},
+        {"src": "en", "trg": "bn", "src_line": en[3], "tgt_line": zwnj_bn},
+        {"src": "en", "trg": "zh", "src_line": en[4], "tgt_line": zh[4] + "\u200d"},
+        {"src": "en", "trg": "fr", "src_line": en[5], "tgt_line": "\u200b\u0003 "},
+        {"src": "en", "trg": "fr", "src_line": "\x00", "tgt_line": fr[6]},
+    ]
+    kept, drops, stats = run_step(tmp_path, "clean", rows)
+    assert [k["src_line"] for k in kept[:2]] == [en[0], en[1]]
+    assert [k["tgt_line"] for k in kept[:2]] == [fr[0], fr[1]]
+    assert (kept[2]["src_line"], kept[2]["tgt_line"]) == (
+        "Caf\u00e9 au lait?",
+        "Quoi ?",
+    )  # NFC; French keeps " ?"
+    # ZWNJ matters in Bengali and stays; NFC decomposes U+09DC (a composition exclusion) as the standard says
+    assert kept[3]["tgt_line"] == unicodedata.normalize("NFC", zwnj_bn) and "\u200c" in kept[3]["tgt_line"]
+    assert kept[4]["tgt_line"] == zh[4]  # ZWJ removed outside joining scripts
+    assert sorted((d["reason"], d["record"]["tgt_line"][:5]) for d in drops) == [
+        ("empty_source", fr[6][:5]),
+        ("empty_target", ""),
+    ]
+    assert (
+        stats["in"] == 7 and stats["kept"] == 5 and stats["dropped"] == {"empty_target": 1, "empty_source": 1}
+    )
+    assert stats["counters"]["invalid_characters_removed"] == 9  # 3 + 2 + 1 (ZWJ) + 2 + 1
+
+
+# ------------------------------------------------------------------------------------------ dedup
+
+
+def test_tokenisation_rule_per_language():
+    assert tokenize("Hello, World! It's 5.", "en") == ["hello", "world", "its", "5"]
+    assert tokenize("你好，世界。", "zh") == ["你", "好", "世", "界"]
+    assert tokenize("สวัสดี ครับ", "th") == list("สวัสดีครับ")
+    assert tokenize("안녕하세요, 세계", "ko") == ["안녕하세요", "세계"]
+    assert tokenize("বাংলা ভাষা।", "bn") == ["বাংলা", "ভাষা"]  # vowel signs stay inside the word
+    assert simhash_features(["你", "好", "世"], "zh") == ["你好", "好世"]
+
+
+MASK64 = 2**64 - 1
+
+
+def reference_feature_hash(feature: str) -> int:
+    """The documented feature hash, written out in plain Python (independent of the numpy version)."""
+    value, power = 0, 1
+    for ch in feature:
+        value = (value + ord(ch) * power) & MASK64
+        power = (power * 0x100000001B3) & MASK64
+    value ^= (len(feature) * 0x9E3779B97F4A7C15) & MASK64
+    value ^= value >> 33
+    value = (value * 0xFF51AFD7ED558CCD) & MASK64
+    value ^= value >> 33
+    value = (value * 0xC4CEB9FE1A85EC53) & MASK64
+    return value ^ (value >> 33)
+
+
+def reference_simhash(features: list[str]) -> int:
+    votes = [0] * 64
+    for feature in features:
+        value = reference_feature_hash(feature)
+        for bit in range(64):
+            votes[bit] += 1 if value >> bit & 1 else -1
+    return sum(1 << bit for bit in range(64) if votes[bit] > 0)
+
+
+def test_vectorised_tokens_and_fingerprints_match_the_rule_in_every_language(flores_dir):
+    en = flores(flores_dir, "en")
+    for lang in (
+        get_language("en"),
+        *(get_language(c) for c in ("zh", "ja", "th", "bn", "ar", "ko", "sr", "fr")),
+    ):
+        tgt = flores(flores_dir, lang.code)
+        src_texts, tgt_texts = en[:15] + ["Hi", "¿Qué?"], tgt[:15] + ["你", "a\x00b"]
+        src_langs, tgt_langs = ["en"] * 17, [lang.code] * 15 + ["zh", lang.code]
+        batch = simhash.BatchFeatures(src_texts, tgt_texts, src_langs, tgt_langs)
+        fps = batch.fingerprints()
+        for i in range(17):
+            src_tokens, tgt_tokens = (
+                tokenize(src_texts[i], src_langs[i]),
+                tokenize(tgt_texts[i].replace("\x00", " "), tgt_langs[i]),
+            )
+            assert batch.token_counts[i].tolist() == [len(src_tokens), len(tgt_tokens)]
+            features = simhash_features(src_tokens, src_langs[i]) + simhash_features(tgt_tokens, tgt_langs[i])
+            assert int(fps[i]) == reference_simhash(features), (lang.code, i)
+
+
+def test_simhash_table_search_is_exact(flores_dir):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    rng = random.Random(7)
+    src, tgt = list(en), list(de)
+    for i in range(120):  # one-word edits of random lines: distances spread over 0..10 bits
+        line = rng.randrange(60)
+        words = en[line].split()
+        words[rng.randrange(len(words))] = f"edit{i}"
+        src.append(" ".join(words))
+        tgt.append(de[line])
+    fps = simhash.BatchFeatures(src, tgt, ["en"] * len(src), ["de"] * len(src)).fingerprints()
+    for hamming in (0, 2, 3, 5):
+        brute = [
+            sum(bin(int(fps[i]) ^ int(fps[j])).count("1") <= hamming for j in range(i))
+            for i in range(len(fps))
+        ]
+        assert simhash.earlier_conflicts(fps, hamming).tolist() == brute
+    assert max(simhash.earlier_conflicts(fps, 3)) > 0
+
+
+def test_dedup_drops_length_faults_and_more_than_two_conflicts(tmp_path, flores_dir):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    rows = pair_rows(en[:30], de[:30], "en", "de")
+    rows += [
+        {"src": "en", "trg": "de", "src_line": en[0], "tgt_line": de[0]},  # 1 earlier conflict: kept
+        {
+            "src": "en",
+            "trg": "de",
+            "src_line": en[0].replace(".", "!"),
+            "tgt_line": de[0],
+        },  # punctuation: 2, kept
+        {
+            "src": "en",
+            "trg": "de",
+            "src_line": en[0].upper(),
+            "tgt_line": de[0],
+        },  # case only: 3 conflicts, dropped
+        {"src": "en", "trg": "de", "src_line": en[1], "tgt_line": de[1]},
+        {"src": "en", "trg": "de", "src_line": en[1], "tgt_line": de[1] + " ..."},
+        {
+            "src": "en",
+            "trg": "de",
+            "src_line": en[1],
+            "tgt_line": de[1].replace(",", ""),
+        },  # 3rd copy of line 2
+        {
+            "src": "en",
+            "trg": "zh",
+            "src_line": en[0],
+            "tgt_line": "一个句子，不是同一对语言。",
+        },  # other pair: no conflict
+        {
+            "src": "en",
+            "trg": "de",
+            "src_line": en[2],
+            "tgt_line": " ".join(de[2].split()[:2]),
+        },  # truncated target
+        {"src": "en", "trg": "de", "src_line": "Ja", "tgt_line": "Ja"},  # one token each side
+    ]
+    kept, drops, stats = run_step(tmp_path, "dedup", rows)
+    got = sorted((d["record"]["id"].split(":")[1], d["reason"]) for d in drops)
+    assert got == sorted(
+        [
+            ("32", "simhash_conflicts"),
+            ("35", "simhash_conflicts"),
+            ("37", "length_ratio"),
+            ("38", "too_few_tokens"),
+        ]
+    )
+    assert {d["conflicts"] for d in drops if d["reason"] == "simhash_conflicts"} == {3}
+    assert len(kept) == 35 and stats["dropped"] == {
+        "simhash_conflicts": 2,
+        "length_ratio": 1,
+        "too_few_tokens": 1,
+    }
+
+
+def test_dedup_finds_a_duplicate_in_another_shard(tmp_path, flores_dir):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    rows = pair_rows(en[:20], de[:20], "en", "de") + pair_rows([en[3]] * 3, [de[3]] * 3, "en", "de")
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    (tmp_path / "p.yaml").write_text(
+        f"output: {tmp_path / 'out'}\ninputs: [{{format: jsonl, path: a.jsonl}}]\n"
+        "steps: [{unify: {shard_size: 7}}, {dedup: {max_conflicts: 0}}]\n",
+        encoding="utf-8",
+    )
+    assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 0
+    drops = [
+        d for f in sorted((tmp_path / "out" / "03-dedup" / "drops").glob("*.jsonl")) for d in read_jsonl(f)
+    ]
+    assert [(d["record"]["id"], d["conflicts"]) for d in drops] == [
+        ("a-00002:6", 1),
+        ("a-00003:0", 2),
+        ("a-00003:1", 3),
+    ]
+
+
+# ------------------------------------------------------------------------------------------ langid
+
+
+def test_langid_with_lid176_drops_swapped_and_mislabelled_pairs(tmp_path, flores_dir):
+    en, de, ru, fr = (flores(flores_dir, c) for c in ("en", "de", "ru", "fr"))
+    rows = (
+        pair_rows(en[:10], de[:10], "en", "de")
+        + pair_rows(en[:5], ru[:5], "en", "ru")
+        + [
+            {"src": "en", "trg": "de", "src_line": de[20], "tgt_line": en[20]},  # swapped
+            {"src": "en", "trg": "de", "src_line": en[21], "tgt_line": fr[21]},  # target is French
+            {"src": "en", "trg": "ru", "src_line": fr[22], "tgt_line": ru[22]},  # source is French
+            {"src": "en", "trg": "ru", "src_line": de[23], "tgt_line": fr[23]},  # neither side
+        ]
+    )
+    kept, drops, stats = run_step(tmp_path, "langid", rows, {"model": str(LID176)})
+    assert [(d["record"]["id"].split(":")[1], d["reason"]) for d in drops] == [
+        ("15", "lid_swapped"),
+        ("16", "lid_target_mismatch"),
+        ("17", "lid_source_mismatch"),
+        ("18", "lid_both_mismatch"),
+    ]
+    assert drops[1]["target_label"] == "__label__fr" and drops[1]["target_prob"] > 0.5
+    assert len(kept) == 15
+    _, strict_drops, _ = run_step(
+        tmp_path, "langid", rows[:15], {"model": str(LID176), "threshold": 0.9999}, name="strict"
+    )
+    assert strict_drops and {d["reason"] for d in strict_drops} <= {
+        "lid_source_mismatch",
+        "lid_target_mismatch",
+        "lid_both_mismatch",
+    }
+    assert all(min(d["source_prob"], d["target_prob"]) < 0.9999 for d in strict_drops)
+
+
+# ------------------------------------------------------------------------------------------ instruct
+
+
+def test_instruct_is_chat_jsonl_in_both_directions_and_deterministic(tmp_path, flores_dir):
+    en, zh = flores(flores_dir, "en"), flores(flores_dir, "zh")
+    rows = pair_rows(en[:12], zh[:12], "en", "zh")
+    first, _, stats = run_step(tmp_path, "instruct", rows, {"directions": "both", "seed": 3}, name="a")
+    again, _, _ = run_step(tmp_path, "instruct", rows, {"directions": "both", "seed": 3}, name="b")
+    other, _, _ = run_step(tmp_path, "instruct", rows, {"directions": "both", "seed": 4}, name="c")
+    assert stats["in"] == 12 and stats["kept"] == 24
+    assert [r["messages"] for r in first] == [r["messages"] for r in again]
+    assert [r["messages"] for r in first] != [r["messages"] for r in other]
+    forward, reverse = first[0], first[1]
+    assert [m["role"] for m in forward["messages"]] == ["user", "assistant"]
+    assert forward["messages"][1]["content"] == zh[0] and en[0] in forward["messages"][0]["content"]
+    assert (
+        reverse["messages"][1]["content"] == en[0]
+        and "Simplified Chinese" in reverse["messages"][0]["content"]
+    )
+    used = Counter()
+    for r in first:
+        src_code, tgt_code = r["direction"].split("-")
+        src_text = r["messages"][0]["content"]
+        names = {"src_lang": get_language(src_code).name, "tgt_lang": get_language(tgt_code).name}
+        source = en if src_code == "en" else zh
+        matches = [
+            i
+            for i, t in enumerate(TRAINING_TEMPLATES)
+            if any(t.format(src=line, **names) == src_text for line in source[:12])
+        ]
+        assert len(matches) == 1, src_text
+        used[matches[0]] += 1
+    assert len(used) >= 5  # diverse templates, not one phrasing
+
+
+# ------------------------------------------------------------------------------------------ quality
+
+
+@pytest.fixture(scope="module")
+def tiny_seq2seq(tmp_path_factory, flores_dir):
+    """A random-weight M2M100 (the NLLB architecture) with a BPE tokenizer trained on FLORES lines."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-nllb")
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    bpe.train_from_iterator(
+        flores(flores_dir, "en") + flores(flores_dir, "de"),
+        trainers.BpeTrainer(
+            vocab_size=600, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    bpe.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 2)])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+    tokenizer.save_pretrained(folder)
+    config = M2M100Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=256,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+    )
+    torch.manual_seed(0)
+    M2M100ForConditionalGeneration(config).save_pretrained(folder)
+    return folder
+
+
+def quality_params(model: Path, flores_dir: Path, cache: Path, **extra) -> dict:
+    # float32 on every device: bfloat16 on a GPU would make losses depend on the padding of a batch
+    return {"model": str(model), "dev": str(flores_dir), "dev_split": "devtest", "cache": str(cache),
+            "dtype": "float32", **extra}
+
+
+def test_quality_batches_by_length_and_losses_do_not_depend_on_batching(tiny_seq2seq, flores_dir):
+    from xplus_release.training.pipeline.config import build_step_config
+    from xplus_release.training.pipeline.quality import LossScorer
+
+    en, de = flores(flores_dir, "en")[:20], flores(flores_dir, "de")[:20]
+    small = LossScorer(
+        tiny_seq2seq,
+        build_step_config("quality", quality_params(tiny_seq2seq, flores_dir, Path("."), batch_tokens=300)),
+    )
+    large = LossScorer(
+        tiny_seq2seq,
+        build_step_config("quality", quality_params(tiny_seq2seq, flores_dir, Path("."), batch_tokens=10**6)),
+    )
+    lengths = [(len(a) + len(b)) // 2 + 2 for a, b in zip(en, de)]
+    batches = small.batches(lengths)
+    assert sorted(i for b in batches for i in b) == list(range(20)) and len(batches) > 3
+    assert all(len(b) == 1 or max(lengths[i] for i in b) * len(b) <= 300 for b in batches)
+    assert all(max(lengths[i] for i in a) <= min(lengths[i] for i in b) for a, b in zip(batches, batches[1:]))
+    assert len(large.batches(lengths)) == 1
+    np.testing.assert_allclose(small.losses(en, de, "en", "de"), large.losses(en, de, "en", "de"), rtol=1e-4)
+
+
+def test_quality_drops_pairs_above_the_dev_percentile_and_caches_dev_losses(
+    tmp_path, tiny_seq2seq, flores_dir
+):
+    from xplus_release.training.pipeline.config import build_step_config
+    from xplus_release.training.pipeline.quality import LossScorer
+
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    cache = tmp_path / "cache"
+    params = quality_params(tiny_seq2seq, flores_dir, cache, batch_tokens=2000, chunk=16)
+    kept, drops, stats = run_step(
+        tmp_path, "quality", pair_rows(en, de, "en", "de"), params
+    )  # the dev set itself
+    losses = LossScorer(tiny_seq2seq, build_step_config("quality", params)).losses(en, de, "en", "de")
+    threshold = float(np.percentile(losses, 90))
+    highest = sorted(range(60), key=lambda i: -losses[i])[:6]
+    assert sorted(int(d["record"]["id"].split(":")[1]) for d in drops) == sorted(highest)
+    assert {d["reason"] for d in drops} == {"quality_loss_above_dev_percentile"} and len(kept) == 54
+    assert all(d["loss"] > d["threshold"] == round(threshold, 4) for d in drops)
+    cached = list(cache.glob("en-de-*.json"))
+    assert len(cached) == 1 and np.allclose(json.loads(cached[0].read_text())["losses"], losses, rtol=1e-4)
+    thresholds = json.loads(next(tmp_path.glob("in-run/05-quality/thresholds.json")).read_text())
+    assert thresholds["en-de"]["from_cache"] is False and thresholds["en-de"]["dev_pairs"] == 60
+    # A second run (new output folder) takes the dev losses from the cache instead of scoring them again.
+    _, drops_again, _ = run_step(tmp_path, "quality", pair_rows(en, de, "en", "de"), params, name="again")
+    assert (
+        json.loads(next(tmp_path.glob("again-run/05-quality/thresholds.json")).read_text())["en-de"][
+            "from_cache"
+        ]
+        is True
+    )
+    assert [d["record"]["src_line"] for d in drops_again] == [d["record"]["src_line"] for d in drops]
+
+
+def test_quality_model_missing_offline_is_one_line_error_before_any_work(tmp_path, flores_dir, capsys):
+    (tmp_path / "x.tsv").write_text("a b\tc d\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        f"output: {tmp_path / 'out'}\ninputs: [{{format: tsv, path: x.tsv, src: en, trg: de}}]\n"
+        "steps: [unify, {quality: {model: facebook/nllb-200-distilled-600M, "
+        f"dev: {flores_dir}, dev_split: devtest}}}}]\n",
+        encoding="utf-8",
+    )
+    assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "facebook/nllb-200-distilled-600M is not in the Hugging Face cache" in err[0]
+    assert "hf download facebook/nllb-200-distilled-600M" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------- the whole pipeline
+
+
+def all_drops(output: Path) -> dict[tuple[str, int], tuple[str, str]]:
+    """(input, raw line) -> (step, reason) for every pair any step dropped."""
+    found = {}
+    for path in sorted(output.glob("0*-*/drops/*.jsonl")):
+        step = path.parts[-3].split("-", 1)[1]
+        for d in read_jsonl(path):
+            provenance = d["record"]["provenance"]
+            found[(provenance["source"], provenance["line"])] = (step, d["reason"])
+    return found
+
+
+def snapshot(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The shipped FLORES demo, run once with the local engine (2 workers)."""
+    output = tmp_path_factory.mktemp("demo") / "local"
+    assert (
+        xplus_data(["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(output), "--no-progress"]) == 0
+    )
+    return output
+
+
+def test_demo_pipeline_drops_exactly_the_planted_faults(demo_run):
+    manifest = json.loads((EXAMPLES / "raw" / "faults.json").read_text(encoding="utf-8"))
+    names = {"en-zh": "en-zh", "en-de": "en-de", "en-ja": "eng_Latn-jpn_Jpan", "en-ru": "en-ru"}
+    expected = {
+        (names[pair], f["line"]): (f["step"], f["reason"])
+        for pair, info in manifest.items()
+        for f in info["faults"]
+        if f["reason"]
+    }
+    assert all_drops(demo_run) == expected
+    report = json.loads((demo_run / "report.json").read_text())
+    assert report["steps"]["unify"]["malformed"] == {
+        "wrong_column_count": 2,
+        "invalid_utf8": 1,
+        "bad_json": 1,
+    }
+    total = sum(info["pairs"] for info in manifest.values())
+    kept = total - len(expected)
+    assert report["steps"]["unify"]["kept"] == total and report["steps"]["langid"]["kept"] == kept
+    rows = read_jsonl(demo_run / "train.jsonl")
+    assert len(rows) == 2 * kept and all(
+        [m["role"] for m in r["messages"]] == ["user", "assistant"] for r in rows
+    )
+    cleaned = [
+        r for r in rows if r["id"].startswith("en-de-00001:") and "\u200b" in r["messages"][0]["content"]
+    ]
+    assert not cleaned  # the planted zero-width characters were removed, the pair kept
+
+
+def test_second_run_does_nothing(demo_run, capsys):
+    before = snapshot(demo_run)
+    assert (
+        xplus_data(["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(demo_run), "--no-progress"])
+        == 0
+    )
+    report = json.loads((demo_run / "report.json").read_text())
+    assert set(report["processed_this_run"].values()) == {0}
+    after = snapshot(demo_run)
+    assert {k: v for k, v in after.items() if k != "report.json"} == {
+        k: v for k, v in before.items() if k != "report.json"
+    }
+    assert "instruct" in capsys.readouterr().out  # the summary table is printed every time
+
+
+def test_datatrove_engine_gives_the_same_output_as_the_local_one(demo_run, tmp_path):
+    output = tmp_path / "datatrove"
+    assert (
+        xplus_data(
+            [
+                "run",
+                str(EXAMPLES / "flores-demo.yaml"),
+                "--output",
+                str(output),
+                "--engine",
+                "datatrove",
+                "--workers",
+                "2",
+                "--tasks",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (output / "train.jsonl").read_bytes() == (demo_run / "train.jsonl").read_bytes()
+    assert all_drops(output) == all_drops(demo_run)
+    assert list(
+        (output / "datatrove-logs" / "dedup-index" / "completions").iterdir()
+    )  # datatrove ran the ranks
+
+
+def test_interrupted_step_resumes_only_unfinished_shards(demo_run, tmp_path):
+    output = tmp_path / "resumed"
+    shutil.copytree(demo_run, output)
+    langid = output / "04-langid"
+    victims = sorted((langid / "stats").glob("*.json"))[:2]
+    for stats in victims:
+        (langid / f"{stats.stem}.jsonl").unlink()
+        stats.unlink()
+    (output / "train.jsonl").unlink()
+    assert (
+        xplus_data(["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(output), "--no-progress"]) == 0
+    )
+    report = json.loads((output / "report.json").read_text())
+    assert report["processed_this_run"]["langid"] == 2 and report["processed_this_run"]["clean"] == 0
+    assert (output / "train.jsonl").read_bytes() == (demo_run / "train.jsonl").read_bytes()
+
+
+# ---------------------------------------------------------------- bad input, one-step commands
+
+
+@pytest.mark.parametrize(
+    "yaml_text, message",
+    [
+        ("steps: [unify, cleen]", "unknown step 'cleen' (did you mean 'clean'?)"),
+        ("steps: [unify, {dedup: {hamm: 3}}]", "unknown dedup parameter 'hamm' (did you mean 'hamming'?)"),
+        ("steps: [unify, {langid: {model: nowhere/lid.bin}}]", "language-ID model file"),
+        (
+            "steps: [unify, {langid: {model: facebook/fasttext-language-identification}}]",
+            "hf download facebook/fasttext-language-identification model.bin",
+        ),
+        ("steps: [clean, unify]", "steps must start with unify"),
+        ("steps: [unify]\nworkerz: 2", "unknown pipeline key 'workerz' (did you mean 'workers'?)"),
+        ("steps: [unify, {instruct: {directions: sideways}}]", "directions must be one of"),
+    ],
+)
+def test_bad_pipeline_yaml_is_one_line_error_before_any_work(tmp_path, capsys, yaml_text, message):
+    (tmp_path / "x.tsv").write_text("a b\tc d\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        f"output: {tmp_path / 'out'}\ninputs: [{{format: tsv, path: x.tsv, src: en, trg: de}}]\n"
+        f"{yaml_text}\n",
+        encoding="utf-8",
+    )
+    assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_step_commands_on_a_file(tmp_path, flores_dir, capsys):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    (tmp_path / "raw.tsv").write_text(
+        "".join(f"{a}\t{b}\n" for a, b in zip(en[:5], de[:5])) + "broken line\n", encoding="utf-8"
+    )
+    unify = [
+        "unify",
+        "--format",
+        "tsv",
+        "--src",
+        "en",
+        "--trg",
+        "German",
+        str(tmp_path / "raw.tsv"),
+        "-o",
+        str(tmp_path / "pairs.jsonl"),
+        "--drops",
+        str(tmp_path / "bad.jsonl"),
+    ]
+    assert xplus_data(unify) == 2  # 1 of 6 lines is over the default budget (1%)
+    assert f"the malformed lines are in {tmp_path / 'bad.jsonl'}" in capsys.readouterr().err
+    assert xplus_data(unify + ["--set", "error_budget=0.2"]) == 0
+    pairs = read_jsonl(tmp_path / "pairs.jsonl")
+    assert [(p["src"], p["trg"], p["tgt_line"]) for p in pairs] == [("en", "de", line) for line in de[:5]]
+    assert [b["reason"] for b in read_jsonl(tmp_path / "bad.jsonl")] == ["wrong_column_count"]
+    pairs[1]["tgt_line"] = "\u200b"
+    write_jsonl(tmp_path / "pairs.jsonl", pairs)
+    assert (
+        xplus_data(
+            [
+                "clean",
+                str(tmp_path / "pairs.jsonl"),
+                "-o",
+                str(tmp_path / "clean.jsonl"),
+                "--drops",
+                str(tmp_path / "drops.jsonl"),
+                "--set",
+                "normalization=NFKC",
+            ]
+        )
+        == 0
+    )
+    assert len(read_jsonl(tmp_path / "clean.jsonl")) == 4
+    assert [d["reason"] for d in read_jsonl(tmp_path / "drops.jsonl")] == ["empty_target"]
+    assert "clean" in capsys.readouterr().out
+    assert (
+        xplus_data(
+            ["dedup", str(tmp_path / "clean.jsonl"), "-o", str(tmp_path / "d.jsonl"), "--set", "hamming=65"]
+        )
+        == 2
+    )
+    assert "dedup needs 0 <= hamming < blocks <= 64" in capsys.readouterr().err

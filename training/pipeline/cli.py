@@ -1,0 +1,207 @@
+"""``xplus-data``: build training data from raw parallel corpora with the paper's six steps.
+
+xplus-data run pipeline.yaml                         # the whole pipeline (resumable)
+xplus-data clean pairs.jsonl -o clean.jsonl          # one step on one file, to try it
+xplus-data unify --format tsv --src en --trg de raw.tsv -o pairs.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+from xplus_release.training.pipeline.config import (
+    STEP_ORDER,
+    PipelineConfig,
+    build_step_config,
+    load_pipeline,
+)
+from xplus_release.training.pipeline.records import PipelineDataError
+from xplus_release.training.pipeline.runner import PipelineRun, summary_table
+from xplus_release.training.pipeline.unify import FORMATS, InputSpec
+
+from xplus_release.cli import run_cli
+from xplus_release.errors import ConfigError
+
+STEP_HELP = {
+    "unify": "read one raw input (nllb, opus100, tsv, moses, jsonl) into pair-record JSONL",
+    "clean": "remove invalid characters, normalise Unicode and punctuation spacing, drop empty pairs",
+    "dedup": "length rules, then SimHash near-duplicate removal (per language pair)",
+    "langid": "fastText language ID of both sides; drop mismatches",
+    "quality": "drop pairs whose target loss under a seq2seq model is above the FLORES dev percentile",
+    "instruct": "wrap pairs in training instruction templates (chat JSONL for xplus-train)",
+}
+
+
+def _parse_set(items: list[str]) -> dict:
+    params = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        params[key.strip()] = yaml.safe_load(value)
+    return params
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xplus-data",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a pipeline YAML end to end (finished shards are skipped on rerun)")
+    run.add_argument(
+        "pipeline", type=Path, help="pipeline YAML (see training/pipeline/examples/flores-demo.yaml)"
+    )
+    run.add_argument("--output", type=Path, help="output folder (default: the YAML's output:)")
+    run.add_argument(
+        "--workers", type=int, help="processes on this machine (default: the YAML's workers:, else 1)"
+    )
+    run.add_argument(
+        "--engine",
+        choices=("local", "datatrove"),
+        help="local process pool, or datatrove's LocalPipelineExecutor (default: the YAML's engine:)",
+    )
+    run.add_argument(
+        "--tasks",
+        type=int,
+        default=None,
+        help="datatrove tasks (ranks) per stage (default: the number of workers)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    for step in STEP_ORDER:
+        _add_step_parser(sub, step)
+    return parser
+
+
+def _add_step_parser(sub, step: str) -> None:
+    p = sub.add_parser(step, help=STEP_HELP[step], description=STEP_HELP[step])
+    p.add_argument(
+        "input",
+        type=Path,
+        nargs="?" if step == "unify" else None,
+        help="input file" + (" (not for --format moses)" if step == "unify" else ": pair-record JSONL"),
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="output JSONL")
+    p.add_argument("--drops", type=Path, help="write dropped (or malformed) lines here, each with its reason")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help=f"a {step} parameter, as in the pipeline YAML (repeatable), e.g. "
+        + {
+            "unify": "error_budget=0.05",
+            "clean": "normalization=NFKC",
+            "dedup": "hamming=4",
+            "langid": "model=tests/data/lid/lid.176.ftz",
+            "quality": "dev=/data/flores200",
+            "instruct": "directions=forward",
+        }[step],
+    )
+    if step == "unify":
+        p.add_argument("--format", choices=FORMATS, required=True, help="input format")
+        p.add_argument("--src", help="source language code (any of en, eng_Latn, English ...)")
+        p.add_argument("--trg", help="target language code")
+        p.add_argument("--src-path", help="moses: the source-side file")
+        p.add_argument("--trg-path", help="moses: the target-side file")
+
+
+def run_pipeline_command(args) -> int:
+    config = load_pipeline(args.pipeline, args.output)
+    if args.workers:
+        config.workers = args.workers
+    if args.engine:
+        config.engine = args.engine
+    report = PipelineRun(
+        config, executor=_executor(config, args.tasks, not args.no_progress), progress=not args.no_progress
+    ).run()
+    print(summary_table(report))
+    print(f"report: {config.output / 'report.json'}   data: {config.output / 'train.jsonl'}")
+    return 0
+
+
+def _executor(config: PipelineConfig, tasks: int | None, progress: bool):
+    from xplus_release.training.pipeline.executors import DatatroveExecutor, LocalExecutor
+
+    if config.engine == "datatrove":
+        return DatatroveExecutor(
+            config.output / "datatrove-logs", tasks=tasks or config.workers, workers=config.workers
+        )
+    return LocalExecutor(config.workers, progress)
+
+
+def run_step_command(args) -> int:
+    """One step on one file: a one-input pipeline in a scratch folder, outputs copied where asked."""
+    params = _parse_set(args.set)
+    build_step_config(args.command, params)
+    with tempfile.TemporaryDirectory(prefix="xplus-data-") as scratch:
+        scratch = Path(scratch)
+        spec = _single_input(args, scratch)
+        steps = {"unify": {"error_budget": 1.0}} if args.command != "unify" else {"unify": params}
+        if args.command != "unify":
+            steps[args.command] = params
+        config = PipelineConfig(
+            output=scratch / "run", inputs=[spec], steps=steps, write_drops=bool(args.drops)
+        )
+        try:
+            report = PipelineRun(config, progress=False).run()
+        except PipelineDataError as err:  # the scratch folder goes away: keep the malformed lines
+            if args.command != "unify" or not args.drops:
+                raise
+            _concat(sorted((config.output / "01-unify" / "malformed").glob("*.jsonl")), args.drops)
+            raise PipelineDataError(
+                f"{str(err).split('; see ')[0]}; the malformed lines are in {args.drops}; fix "
+                f"the input or pass --set error_budget=FRACTION"
+            ) from None
+        _copy_outputs(config, args)
+    print(summary_table({"steps": {args.command: report["steps"][args.command]}}))
+    return 0
+
+
+def _single_input(args, scratch: Path) -> InputSpec:
+    if args.command == "unify":
+        return InputSpec(
+            format=args.format,
+            path=str(args.input) if args.input else None,
+            src=args.src,
+            trg=args.trg,
+            src_path=args.src_path,
+            trg_path=args.trg_path,
+            name="input",
+        )
+    return InputSpec(format="jsonl", path=str(args.input), name="input")
+
+
+def _copy_outputs(config: PipelineConfig, args) -> None:
+    from xplus_release.training.pipeline.runner import step_dir
+
+    folder = step_dir(config.output, args.command)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    _concat(sorted(folder.glob("*.jsonl")), args.output)
+    if args.drops:
+        aside = "malformed" if args.command == "unify" else "drops"
+        _concat(sorted((folder / aside).glob("*.jsonl")), args.drops)
+
+
+def _concat(parts: list[Path], target: Path) -> None:
+    with open(target, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as source:
+                shutil.copyfileobj(source, out)
+
+
+@run_cli
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return run_pipeline_command(args)
+    return run_step_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Step 1, unify: read every input format and write pair-record shards (``records.py``).
+
+Formats (``format:`` of an input in the pipeline YAML):
+
+- ``nllb``: the allenai/nllb files (``eng_Latn-zho_Hans.gz``): gzipped TSV rows ``source, target,
+  laser_score, source_lid, target_lid`` optionally followed by ``source_source, source_url,
+  target_source, target_url``; the numbers and sources go into the provenance.
+- ``opus100``: OPUS-100 parquet with a ``translation: {lang: text}`` column.
+- ``tsv``: plain ``source<TAB>target`` lines (``columns:`` picks other columns), optionally gzipped.
+- ``moses``: two aligned plain-text files (``src_path``, ``trg_path``), one sentence per line.
+- ``jsonl``: objects with ``src_line`` and ``tgt_line`` (and ``src``/``trg`` unless the input sets them).
+
+A malformed line (invalid UTF-8, wrong column count, bad JSON, a missing field, unaligned Moses files) is
+counted, written to ``malformed/`` with its reason and never stops the run unless the input's share of
+malformed lines exceeds the error budget.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from xplus_release.training.pipeline.records import PipelineDataError
+
+from xplus_release.errors import ConfigError, UnknownLanguageError
+from xplus_release.languages import get_language
+
+FORMATS = ("nllb", "opus100", "tsv", "moses", "jsonl")
+_NLLB_NAME = re.compile(r"([a-z]{3}_[A-Z][a-z]{3})-([a-z]{3}_[A-Z][a-z]{3})")
+
+
+@dataclass
+class InputSpec:
+    format: str
+    path: str | None = None
+    src_path: str | None = None
+    trg_path: str | None = None
+    src: str | None = None
+    trg: str | None = None
+    name: str | None = None
+    columns: list[int] = field(default_factory=lambda: [0, 1])
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise ConfigError(f"input format {self.format!r} is unknown; use one of {', '.join(FORMATS)}")
+        if self.format == "moses":
+            if not (self.src_path and self.trg_path):
+                raise ConfigError("a moses input needs src_path and trg_path (two aligned files)")
+        elif not self.path:
+            raise ConfigError(f"a {self.format} input needs path")
+        if self.format == "nllb" and not (self.src and self.trg):
+            match = _NLLB_NAME.search(Path(self.path).name)
+            if not match:
+                raise ConfigError(f"cannot tell the languages of {self.path} from its name; set src and trg")
+            self.src, self.trg = match.groups()
+        if self.format != "jsonl" and not (self.src and self.trg):
+            raise ConfigError(f"input {self.path or self.src_path} needs src and trg language codes")
+        for code in (self.src, self.trg):
+            if code:
+                get_language(code)
+        self.src = get_language(self.src).code if self.src else None
+        self.trg = get_language(self.trg).code if self.trg else None
+        if self.name is None:
+            stem = Path(self.path or self.src_path).name.split(".")[0]
+            self.name = re.sub(r"[^A-Za-z0-9_-]+", "-", stem)
+
+    def files(self) -> list[Path]:
+        return [Path(p).expanduser() for p in (self.path, self.src_path, self.trg_path) if p]
+
+
+@dataclass
+class Row:
+    """One line of an input: a pair (``bad`` is None) or a malformed line (``bad`` is the reason)."""
+
+    line: int
+    src_text: str = ""
+    tgt_text: str = ""
+    src: str | None = None
+    trg: str | None = None
+    extra: dict = field(default_factory=dict)
+    bad: str | None = None
+    raw: str = ""
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
+    """(line number, text or None when not UTF-8, printable raw) for each line."""
+    with _open_binary(path) as handle:
+        for number, raw in enumerate(handle, 1):
+            raw = raw.rstrip(b"\r\n")
+            try:
+                yield number, raw.decode("utf-8"), ""
+            except UnicodeDecodeError:
+                yield number, None, raw.decode("utf-8", "backslashreplace")
+
+
+def _tsv_rows(
+    spec: InputSpec, expected_columns: tuple[int, ...] | None = None
+) -> Iterator[tuple[int, list[str] | None, Row | None]]:
+    for number, text, raw in _decoded_lines(spec.files()[0]):
+        if text is None:
+            yield number, None, Row(number, bad="invalid_utf8", raw=raw)
+            continue
+        cells = text.split("\t")
+        if expected_columns and len(cells) not in expected_columns:
+            yield number, None, Row(number, bad="wrong_column_count", raw=text)
+        elif not expected_columns and len(cells) <= max(spec.columns):
+            yield number, None, Row(number, bad="wrong_column_count", raw=text)
+        else:
+            yield number, cells, None
+
+
+def read_tsv(spec: InputSpec) -> Iterator[Row]:
+    src_col, tgt_col = spec.columns
+    for number, cells, bad in _tsv_rows(spec):
+        yield bad or Row(number, cells[src_col], cells[tgt_col])
+
+
+NLLB_EXTRA = ("source_source", "source_url", "target_source", "target_url")
+
+
+def read_nllb(spec: InputSpec) -> Iterator[Row]:
+    for number, cells, bad in _tsv_rows(spec, expected_columns=(5, 9)):
+        if bad:
+            yield bad
+            continue
+        try:
+            extra = {
+                "laser_score": float(cells[2]),
+                "source_lid": float(cells[3]),
+                "target_lid": float(cells[4]),
+            }
+        except ValueError:
+            yield Row(number, bad="bad_number", raw="\t".join(cells))
+            continue
+        extra.update(zip(NLLB_EXTRA, cells[5:]))
+        yield Row(number, cells[0], cells[1], extra=extra)
+
+
+def read_opus100(spec: InputSpec) -> Iterator[Row]:
+    import pyarrow.parquet as pq
+
+    number = 0
+    for batch in pq.ParquetFile(spec.files()[0]).iter_batches(columns=["translation"], batch_size=8192):
+        for item in batch.column(0).to_pylist():
+            number += 1
+            texts = {get_language(k).code: v for k, v in (item or {}).items() if _known(k)}
+            if not isinstance(texts.get(spec.src), str) or not isinstance(texts.get(spec.trg), str):
+                yield Row(number, bad="missing_language", raw=json.dumps(item, ensure_ascii=False))
+            else:
+                yield Row(number, texts[spec.src], texts[spec.trg])
+
+
+def _known(code: str) -> bool:
+    try:
+        get_language(code)
+        return True
+    except UnknownLanguageError:
+        return False
+
+
+def read_moses(spec: InputSpec) -> Iterator[Row]:
+    src_path, trg_path = spec.files()
+    pairs = itertools.zip_longest(_decoded_lines(src_path), _decoded_lines(trg_path))
+    for src_line, trg_line in pairs:
+        number = (src_line or trg_line)[0]
+        if src_line is None or trg_line is None:
+            yield Row(number, bad="line_count_mismatch", raw=(src_line or trg_line)[1] or "")
+        elif src_line[1] is None or trg_line[1] is None:
+            yield Row(
+                number, bad="invalid_utf8", raw=f"{src_line[2] or src_line[1]}\t{trg_line[2] or trg_line[1]}"
+            )
+        else:
+            yield Row(number, src_line[1], trg_line[1])
+
+
+def read_jsonl(spec: InputSpec) -> Iterator[Row]:
+    for number, text, raw in _decoded_lines(spec.files()[0]):
+        if text is None:
+            yield Row(number, bad="invalid_utf8", raw=raw)
+            continue
+        try:
+            item = json.loads(text)
+        except json.JSONDecodeError:
+            yield Row(number, bad="bad_json", raw=text)
+            continue
+        yield _jsonl_row(number, item, spec, text)
+
+
+def _jsonl_row(number: int, item, spec: InputSpec, text: str) -> Row:
+    if (
+        not isinstance(item, dict)
+        or not isinstance(item.get("src_line"), str)
+        or not isinstance(item.get("tgt_line"), str)
+    ):
+        return Row(number, bad="missing_field", raw=text)
+    try:
+        src = get_language(item.get("src") or spec.src or "").code
+        trg = get_language(item.get("trg") or spec.trg or "").code
+    except UnknownLanguageError:
+        return Row(number, bad="unknown_language", raw=text)
+    extra = item.get("provenance") if isinstance(item.get("provenance"), dict) else {}
+    return Row(number, item["src_line"], item["tgt_line"], src=src, trg=trg, extra=extra)
+
+
+READERS = {
+    "nllb": read_nllb,
+    "opus100": read_opus100,
+    "tsv": read_tsv,
+    "moses": read_moses,
+    "jsonl": read_jsonl,
+}
+
+
+def read_input(spec: InputSpec) -> Iterator[Row]:
+    """Rows of one input, in file order.
+
+    Raises:
+        PipelineDataError: an input file does not exist.
+    """
+    for path in spec.files():
+        if not path.is_file():
+            raise PipelineDataError(f"input file {path} does not exist; fix the path in the pipeline YAML")
+    yield from READERS[spec.format](spec)
+
+
+def pair_record(row: Row, spec: InputSpec, record_id: str) -> dict:
+    provenance = {"source": spec.name, "format": spec.format, "file": str(spec.files()[0]), "line": row.line}
+    provenance.update(row.extra)
+    return {
+        "id": record_id,
+        "src": row.src or spec.src,
+        "trg": row.trg or spec.trg,
+        "src_line": row.src_text,
+        "tgt_line": row.tgt_text,
+        "provenance": provenance,
+    }
