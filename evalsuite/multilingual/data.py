@@ -1,0 +1,76 @@
+"""Where each task's dataset comes from: a ``--data-dir`` copy, or the Hugging Face datasets cache.
+
+A data dir holds plain JSONL copies laid out as ``<data_dir>/<dataset path>/<config>/<split>.jsonl``
+(``config`` is ``default`` for a dataset without configs), e.g. ``facebook/xnli/en/validation.jsonl``.
+Such a folder can be written on a connected machine (``export_dataset``) and copied; a task whose copy is
+there reads it through the ``json`` loader instead of the Hub. Without a copy the Hub dataset is used,
+which offline (``HF_HUB_OFFLINE=1``) means the datasets cache.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from xplus_release.errors import MissingAssetError
+from xplus_release.registry import hub_offline
+
+SPLIT_KEYS = ("training_split", "validation_split", "test_split", "fewshot_split")
+
+
+def local_copy(data_dir: Path | None, path: str, config: str | None) -> Path | None:
+    """The folder of a dataset config's JSONL splits under ``data_dir``, if there is one."""
+    if data_dir is None:
+        return None
+    folder = Path(data_dir) / path / (config or "default")
+    return folder if folder.is_dir() and any(folder.glob("*.jsonl")) else None
+
+
+def point_at_local_copy(cfg: dict, folder: Path) -> dict:
+    """Rewrite an lm-eval task config to read its splits from ``folder``'s JSONL files."""
+    splits = {cfg[key] for key in SPLIT_KEYS if cfg.get(key)}
+    files = {split: str(folder / f"{split}.jsonl") for split in sorted(splits) if (folder / f"{split}.jsonl").exists()}
+    missing = sorted(splits - files.keys())
+    needed = cfg.get("test_split") or cfg.get("validation_split")
+    if needed in missing:
+        raise MissingAssetError(f"{folder} has no {needed}.jsonl, which task {cfg['task']} evaluates on; "
+                                f"add it (export_dataset writes every split)")
+    for key in SPLIT_KEYS:  # splits without a local file are dropped rather than fetched
+        if cfg.get(key) in missing:
+            cfg[key] = None
+    cfg.update(dataset_path="json", dataset_name=None, dataset_kwargs={"data_files": files})
+    return cfg
+
+
+def check_cached(path: str, config: str | None, task: str) -> None:
+    """Offline, make sure the datasets cache holds ``path``/``config``; online there is nothing to check.
+
+    Raises:
+        MissingAssetError: offline and not cached; names the dataset and the command that fetches it.
+    """
+    if not hub_offline():
+        return
+    import datasets
+
+    try:
+        datasets.load_dataset_builder(path, config)
+    except Exception:  # datasets raises several types (ConnectionError, DatasetNotFoundError, ...) for this
+        name = f"{path}" + (f" (config {config})" if config else "")
+        raise MissingAssetError(
+            f"dataset {name} for task {task} is not in the Hugging Face cache and HF_HUB_OFFLINE=1; on a "
+            f"connected machine run `xplus-eval fetch-data` (or `hf download --repo-type dataset {path}`) "
+            f"and copy the cache, or pass --data-dir with a JSONL copy"
+        ) from None
+
+
+def export_dataset(path: str, config: str | None, data_dir: Path) -> Path:
+    """Download one dataset config (needs the Hub) and write every split as JSONL in the data-dir layout."""
+    import datasets
+
+    folder = Path(data_dir) / path / (config or "default")
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in datasets.load_dataset(path, config).items():
+        with open(folder / f"{split}.jsonl", "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    return folder
