@@ -8,6 +8,7 @@ template (applied by the server), greedy, thinking off unless asked for.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -45,11 +46,9 @@ class Harness:
     def __init__(self, config: HarnessConfig):
         self.config = config
 
-    @cached_property
+    @property
     def manager(self):
-        from lm_eval.tasks import TaskManager
-
-        return TaskManager(include_path=str(LM_TASKS_DIR))
+        return task_manager()
 
     def task_config(self, lm_task: str) -> dict:
         """The full lm-eval config of one task, pointed at a local copy when ``--data-dir`` has one.
@@ -134,6 +133,14 @@ class Harness:
             gen["chat_template_kwargs"] = self.config.chat_template_kwargs
         cfg["generation_kwargs"] = gen
         return cfg
+
+
+@functools.cache
+def task_manager():
+    """lm-eval's task index plus ours; building it parses every task YAML lm-eval ships, so once per process."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=str(LM_TASKS_DIR))
 
 
 class _code_eval_allowed:

@@ -38,7 +38,8 @@ def report_section(run: RunFolder, scores: dict) -> str:
              "Scores are 0-100, the mean over each task's languages; paper columns are Table 2/8 of the paper.",
              "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in tasks.values():
-        cells = [entry["paper_name"], entry["metric"], str(len(entry["languages"])), f"{entry['score']:.2f}"]
+        cells = [entry["paper_name"], _metric_label(entry["metric"]), str(len(entry["languages"])),
+                 f"{entry['score']:.2f}"]
         cells += [_fmt(paper.get(r, {}).get(entry["paper_name"])) for r in refs]
         lines.append("| " + " | ".join(cells) + " |")
     limit = next(iter(tasks.values()))["request"].get("limit")
@@ -71,6 +72,12 @@ def write_plot(path: Path, model: str, tasks: dict, paper: dict, refs: list[str]
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _metric_label(key: str) -> str:
+    """lm-eval's ``"exact_match,flexible-extract"`` -> ``"exact_match (flexible-extract)"``."""
+    metric, _, filter_name = key.partition(",")
+    return metric if filter_name in ("", "none") else f"{metric} ({filter_name})"
 
 
 def _fmt(value: float | None) -> str:

@@ -75,7 +75,7 @@ class MultilingualSuite(Suite):
             languages[code] = {
                 "lm_eval_task": lm_task,
                 "score": 100.0 * float(metrics[spec.metric]),
-                "n": len(samples),
+                "n": len({sample["doc_id"] for sample in samples}),  # samples repeat per filter
                 "metrics": {k: v for k, v in jsonable(metrics).items() if k != "alias" and "stderr" not in k},
             }
         return {
@@ -119,7 +119,8 @@ def _harness_config(ctx: EvalContext) -> HarnessConfig:
 
 def _sample_record(model: str, prompt_hash: str, spec: TaskSpec, lang: str, lm_task: str, sample: dict) -> dict:
     record = jsonable(sample)
-    return {"item_id": f"{lm_task}/{sample['doc_id']}", "model": model, "prompt_hash": prompt_hash,
+    item_id = f"{lm_task}/{sample['doc_id']}/{sample.get('filter', 'none')}"
+    return {"item_id": item_id, "model": model, "prompt_hash": prompt_hash,
             "task": spec.name, "lang": lang, "lm_eval_task": lm_task, **record}
 
 
