@@ -75,6 +75,31 @@ def test_required_datasets_name_hub_datasets():
     assert ("juletxara/mgsm", "ja") in required_datasets("mgsm")
 
 
+def test_data_dir_with_a_fetched_hub_cache(tmp_path):
+    """``--data-dir`` as ``xplus-eval fetch-data`` fills it: a hub cache under hf/hub, read from its snapshot."""
+    import shutil
+
+    import datasets
+
+    from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig
+
+    repo = tmp_path / "hf" / "hub" / "datasets--facebook--xnli"
+    snapshot = repo / "snapshots" / "0123abcd"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abcd")
+    (snapshot / "en").mkdir(parents=True)
+    for split in ("train", "validation"):
+        shutil.copy(MULTILINGUAL_DATA / "facebook" / "xnli" / "en" / "validation.jsonl", snapshot / "en" / f"{split}.jsonl")
+    (snapshot / "README.md").write_text(
+        "---\nconfigs:\n- config_name: en\n  data_files:\n  - split: train\n    path: en/train.jsonl\n"
+        "  - split: validation\n    path: en/validation.jsonl\n---\n")
+
+    cfg = Harness(HarnessConfig(endpoint="", model="", tokenizer="", data_dir=tmp_path)).task_config("xnli_en")
+    assert cfg["dataset_path"] == str(snapshot)
+    rows = datasets.load_dataset(cfg["dataset_path"], cfg["dataset_name"])[cfg["validation_split"]]
+    assert rows[3]["hypothesis"] == "He visited Paris last year." and len(rows) == 5
+
+
 def test_cli_unknown_task_is_one_line(capsys):
     code = xplus_eval(["multilingual", "--endpoint", "http://127.0.0.1:9/v1", "--tasks", "xnli,nope"])
     err = capsys.readouterr().err

@@ -1,10 +1,12 @@
 """Where each task's dataset comes from: a ``--data-dir`` copy, or the Hugging Face datasets cache.
 
-A data dir holds plain JSONL copies laid out as ``<data_dir>/<dataset path>/<config>/<split>.jsonl``
-(``config`` is ``default`` for a dataset without configs), e.g. ``facebook/xnli/en/validation.jsonl``.
-Such a folder can be written on a connected machine (``export_dataset``) and copied; a task whose copy is
-there reads it through the ``json`` loader instead of the Hub. Without a copy the Hub dataset is used,
-which offline (``HF_HUB_OFFLINE=1``) means the datasets cache.
+A data dir may hold, for each dataset, either
+- plain JSONL copies laid out as ``<data_dir>/<dataset path>/<config>/<split>.jsonl`` (``config`` is
+  ``default`` for a dataset without configs), e.g. ``facebook/xnli/en/validation.jsonl``, as
+  ``export_dataset`` writes them; the task then reads them through the ``json`` loader; or
+- a Hugging Face hub cache under ``<data_dir>/hf/hub`` (what ``xplus-eval fetch-data`` fills with
+  ``snapshot_download``); the task then loads the dataset from its local snapshot folder.
+Without either, the Hub dataset is used, which offline (``HF_HUB_OFFLINE=1``) means the datasets cache.
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ def local_copy(data_dir: Path | None, path: str, config: str | None) -> Path | N
         return None
     folder = Path(data_dir) / path / (config or "default")
     return folder if folder.is_dir() and any(folder.glob("*.jsonl")) else None
+
+
+def hub_snapshot(data_dir: Path | None, path: str) -> Path | None:
+    """The local snapshot folder of hub dataset ``path`` in ``<data_dir>/hf/hub``, if it was fetched there."""
+    if data_dir is None or not (Path(data_dir) / "hf" / "hub").is_dir():
+        return None
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(path, repo_type="dataset", cache_dir=Path(data_dir) / "hf" / "hub",
+                                      local_files_only=True))
+    except Exception:  # not in that cache (huggingface_hub raises LocalEntryNotFoundError and friends)
+        return None
 
 
 def point_at_local_copy(cfg: dict, folder: Path) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from xplus_release.errors import ConfigError, MissingAssetError
 
-from xplus_release.evalsuite.multilingual.data import check_cached, local_copy, point_at_local_copy
+from xplus_release.evalsuite.multilingual.data import check_cached, hub_snapshot, local_copy, point_at_local_copy
 from xplus_release.evalsuite.multilingual.tasks import LM_TASKS_DIR, TaskSpec
 
 
@@ -69,6 +69,10 @@ class Harness:
         folder = local_copy(self.config.data_dir, cfg["dataset_path"], cfg.get("dataset_name"))
         if folder is not None:
             return point_at_local_copy(cfg, folder)
+        snapshot = hub_snapshot(self.config.data_dir, cfg["dataset_path"])
+        if snapshot is not None:
+            cfg["dataset_path"] = str(snapshot)  # datasets reads a snapshot's README configs like the Hub's
+            return cfg
         check_cached(cfg["dataset_path"], cfg.get("dataset_name"), lm_task)
         return cfg
 

@@ -5,6 +5,7 @@ Options (``EvalContext.options``):
     langs         "all" (default: each task's full language set, as lm-eval defines it, comparable with
                   the paper), "paper" (only the paper's 17 languages) or a list of language codes
     max_gen_toks  cap on generated tokens for every generation task (smoke runs); default: the task's own
+                  (``max_out_len``, the name ``xplus-eval all`` passes to every suite, is read as the same)
     thinking      Qwen3 thinking for generation tasks (default False, the registry's default)
     concurrency   requests lm-eval keeps in flight (default 8)
 
@@ -61,6 +62,15 @@ class MultilingualSuite(Suite):
     def report(self, run: RunFolder, scores: dict) -> str:
         return report_section(run, scores)
 
+    def check_options(self, options: dict) -> None:
+        """Validate options before a server starts (the same errors as ``run``)."""
+        select(options.get("tasks"), options.get("langs"))
+
+    @property
+    def hf_datasets(self) -> list[str]:
+        """Hub dataset ids every task (all languages) reads, for ``xplus-eval fetch-data``."""
+        return list(dict.fromkeys(path for path, _ in required_datasets()))
+
     def _run_task(self, ctx, harness: Harness, spec: TaskSpec, pairs: list[tuple[str, str]], request: dict) -> dict:
         result = harness.evaluate(spec, [lm_task for _, lm_task in pairs])
         store = ctx.run.generations(self.name, spec.name)
@@ -111,7 +121,7 @@ def _harness_config(ctx: EvalContext) -> HarnessConfig:
         max_length=ctx.options.get("max_model_len") or spec.max_model_len,
         concurrency=int(ctx.options.get("concurrency") or 8),
         limit=ctx.limit,
-        max_gen_toks=ctx.options.get("max_gen_toks"),
+        max_gen_toks=ctx.options.get("max_gen_toks") or ctx.options.get("max_out_len"),
         chat_template_kwargs=template_kwargs,
         data_dir=ctx.data_dir,
     )
