@@ -131,6 +131,9 @@ def test_multiple_choice_scores_follow_loglikelihoods(vllm_server, tmp_path):
         assert xnli["languages"][lang]["score"] == pytest.approx(100 * correct / len(rows))
     assert xnli["score"] == pytest.approx((xnli["languages"]["en"]["score"] + xnli["languages"]["sw"]["score"]) / 2)
     assert xnli["signature"]["backend"] == "local-completions"
+    first = samples[0]
+    for (context, continuation), resp in zip(first["arguments"], first["resps"]):
+        assert resp[0][0] == pytest.approx(_server_loglikelihood(vllm_server, context, continuation), abs=1e-3)
     assert json.loads((run.path / "scores.json").read_text())["multilingual"]["tasks"]["xnli"] == xnli
 
 
@@ -197,6 +200,27 @@ def test_endpoint_not_serving_the_model(vllm_server, tmp_path):
     with pytest.raises(EndpointError, match="serves xplus-tiny, not 'LLaMAX/Qwen3-XPlus-8B'"):
         load_suite("multilingual").run(_context(run, vllm_server, tasks="xnli", langs="en",
                                                 model="LLaMAX/Qwen3-XPlus-8B"))
+
+
+def _server_loglikelihood(server, context: str, continuation: str) -> float:
+    """The continuation's loglikelihood from vLLM's own ``prompt_logprobs`` (not the echo path lm-eval uses),
+    tokenised as lm-eval does: an empty context becomes the BOS (else EOS) token."""
+    import httpx
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(server.model.path)
+    if context:
+        whole = tokenizer.encode(context + continuation, add_special_tokens=False)
+        context_ids = tokenizer.encode(context, add_special_tokens=False)
+    else:
+        prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        context_ids = [prefix]
+        whole = context_ids + tokenizer.encode(continuation, add_special_tokens=False)
+    response = httpx.post(f"{server.base_url}/completions", headers={"Authorization": f"Bearer {API_KEY}"},
+                          json={"model": "xplus-tiny", "prompt": whole, "max_tokens": 1, "temperature": 0,
+                                "prompt_logprobs": 0}, timeout=60)
+    positions = response.json()["choices"][0]["prompt_logprobs"]
+    return sum(positions[i][str(whole[i])]["logprob"] for i in range(len(context_ids), len(whole)))
 
 
 def _normalise(text: str) -> str:

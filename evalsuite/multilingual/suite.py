@@ -16,8 +16,6 @@ metric, per-language numbers and the lm-eval signature; lm-eval's logged samples
 
 from __future__ import annotations
 
-import hashlib
-import json
 from statistics import mean
 
 from xplus_release.errors import ConfigError
@@ -76,12 +74,11 @@ class MultilingualSuite(Suite):
         store = ctx.run.generations(self.name, spec.name)
         if ctx.force:
             store.clear()
-        prompt_hash = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
         languages = {}
         for code, lm_task in pairs:
             metrics = result["results"][lm_task]
             samples = result["samples"].get(lm_task, [])
-            store.append([_sample_record(ctx.model, prompt_hash, spec, code, lm_task, s) for s in samples])
+            store.append([_sample_record(ctx.model, spec, code, lm_task, s) for s in samples])
             languages[code] = {
                 "lm_eval_task": lm_task,
                 "score": 100.0 * float(metrics[spec.metric]),
@@ -127,11 +124,11 @@ def _harness_config(ctx: EvalContext) -> HarnessConfig:
     )
 
 
-def _sample_record(model: str, prompt_hash: str, spec: TaskSpec, lang: str, lm_task: str, sample: dict) -> dict:
-    record = jsonable(sample)
+def _sample_record(model: str, spec: TaskSpec, lang: str, lm_task: str, sample: dict) -> dict:
+    """lm-eval's logged sample (its own ``prompt_hash`` included) keyed for the run folder's store."""
     item_id = f"{lm_task}/{sample['doc_id']}/{sample.get('filter', 'none')}"
-    return {"item_id": item_id, "model": model, "prompt_hash": prompt_hash,
-            "task": spec.name, "lang": lang, "lm_eval_task": lm_task, **record}
+    return {"item_id": item_id, "model": model, "task": spec.name, "lang": lang, "lm_eval_task": lm_task,
+            **jsonable(sample)}
 
 
 def _harness_signature() -> dict:
