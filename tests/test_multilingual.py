@@ -12,14 +12,13 @@ import math
 from pathlib import Path
 
 import pytest
-
-from xplus_release.errors import ConfigError, EndpointError, MissingAssetError
-from xplus_release.runs import RunFolder
-
 from xplus_release.evalsuite.base import EvalContext, load_suite
 from xplus_release.evalsuite.cli import main as xplus_eval
 from xplus_release.evalsuite.multilingual import required_datasets, resolve_tasks
 from xplus_release.evalsuite.multilingual.tasks import TASKS, select
+
+from xplus_release.errors import ConfigError, EndpointError, MissingAssetError
+from xplus_release.runs import RunFolder
 
 API_KEY = "test-key"
 MULTILINGUAL_DATA = Path(__file__).parent / "data" / "multilingual"
@@ -43,7 +42,6 @@ def _samples(run: RunFolder, task: str) -> list[dict]:
 def test_task_table_matches_installed_lm_eval():
     """Every lm-eval task we name exists in the pinned lm-eval (or in our own task folder)."""
     from lm_eval.tasks import TaskManager
-
     from xplus_release.evalsuite.multilingual.tasks import LM_TASKS_DIR
 
     known = set(TaskManager(include_path=str(LM_TASKS_DIR)).all_tasks)
@@ -80,7 +78,6 @@ def test_data_dir_with_a_fetched_hub_cache(tmp_path):
     import shutil
 
     import datasets
-
     from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig
 
     repo = tmp_path / "hf" / "hub" / "datasets--facebook--xnli"
@@ -98,6 +95,16 @@ def test_data_dir_with_a_fetched_hub_cache(tmp_path):
     assert cfg["dataset_path"] == str(snapshot)
     rows = datasets.load_dataset(cfg["dataset_path"], cfg["dataset_name"])[cfg["validation_split"]]
     assert rows[3]["hypothesis"] == "He visited Paris last year." and len(rows) == 5
+
+
+def test_xifeval_without_nltk_data_names_the_fix(tmp_path, monkeypatch):
+    import nltk
+    from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])  # a machine that never fetched punkt_tab
+    harness = Harness(HarnessConfig(endpoint="", model="", tokenizer="", data_dir=MULTILINGUAL_DATA))
+    with pytest.raises(MissingAssetError, match=r"punkt_tab.*python -m nltk.downloader punkt_tab"):
+        harness.task_config("xifeval_en")
 
 
 def test_cli_unknown_task_is_one_line(capsys):

@@ -2,7 +2,7 @@
 
 from xplus_release.evalsuite.multilingual.tasks import TASKS, TaskSpec, resolve_tasks
 
-__all__ = ["TASKS", "TaskSpec", "resolve_tasks", "required_datasets"]
+__all__ = ["TASKS", "TaskSpec", "required_datasets", "resolve_tasks"]
 
 
 def required_datasets(tasks=None, langs: str = "all") -> list[tuple[str, str | None]]:

@@ -13,9 +13,9 @@ import secrets
 import sys
 from pathlib import Path
 
-from xplus_release.cli import add_model_arguments
-
 from xplus_release.evalsuite.multilingual.tasks import TASKS
+
+from xplus_release.cli import add_model_arguments
 
 EXAMPLE = """examples:
   xplus-eval multilingual --model LLaMAX/Qwen3-XPlus-8B
@@ -58,11 +58,11 @@ def default_output(model: str) -> Path:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from xplus_release.runs import RunFolder
-
     from xplus_release.evalsuite.base import EvalContext, write_report
     from xplus_release.evalsuite.multilingual.suite import MultilingualSuite
     from xplus_release.evalsuite.multilingual.tasks import select
+
+    from xplus_release.runs import RunFolder
 
     logging.getLogger("lm_eval").setLevel(logging.WARNING)  # its INFO lines drown the progress bars
     options = {"tasks": args.tasks, "langs": args.langs, "max_gen_toks": args.max_gen_toks,

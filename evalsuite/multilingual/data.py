@@ -33,11 +33,12 @@ def hub_snapshot(data_dir: Path | None, path: str) -> Path | None:
     if data_dir is None or not (Path(data_dir) / "hf" / "hub").is_dir():
         return None
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
         return Path(snapshot_download(path, repo_type="dataset", cache_dir=Path(data_dir) / "hf" / "hub",
                                       local_files_only=True))
-    except Exception:  # not in that cache (huggingface_hub raises LocalEntryNotFoundError and friends)
+    except LocalEntryNotFoundError:  # not fetched into that cache
         return None
 
 
@@ -66,10 +67,11 @@ def check_cached(path: str, config: str | None, task: str) -> None:
     if not hub_offline():
         return
     import datasets
+    from datasets.exceptions import DatasetNotFoundError
 
     try:
         datasets.load_dataset_builder(path, config)
-    except Exception:  # datasets raises several types (ConnectionError, DatasetNotFoundError, ...) for this
+    except (OSError, DatasetNotFoundError):  # offline and uncached: ConnectionError (an OSError) in datasets 5
         name = f"{path}" + (f" (config {config})" if config else "")
         raise MissingAssetError(
             f"dataset {name} for task {task} is not in the Hugging Face cache and HF_HUB_OFFLINE=1; on a "
@@ -86,6 +88,5 @@ def export_dataset(path: str, config: str | None, data_dir: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for split, rows in datasets.load_dataset(path, config).items():
         with open(folder / f"{split}.jsonl", "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            handle.writelines(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
     return folder

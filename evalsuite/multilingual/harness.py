@@ -15,10 +15,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from xplus_release.errors import ConfigError, MissingAssetError
-
-from xplus_release.evalsuite.multilingual.data import check_cached, hub_snapshot, local_copy, point_at_local_copy
+from xplus_release.evalsuite.multilingual.data import (
+    check_cached,
+    hub_snapshot,
+    local_copy,
+    point_at_local_copy,
+)
 from xplus_release.evalsuite.multilingual.tasks import LM_TASKS_DIR, TaskSpec
+
+from xplus_release.errors import ConfigError, MissingAssetError
 
 
 @dataclass
@@ -63,7 +68,7 @@ class Harness:
         if entry is None or entry.yaml_path is None:
             raise ConfigError(f"lm-eval does not define task {lm_task!r}; install the pinned version "
                               f"(pip install 'lm-eval[api]==0.4.13')")
-        cfg = load_yaml(entry.yaml_path, resolve_func=True)
+        cfg = _load_with_functions(load_yaml, entry.yaml_path, lm_task)
         for key in ("tag", "group"):
             cfg.pop(key, None)
         folder = local_copy(self.config.data_dir, cfg["dataset_path"], cfg.get("dataset_name"))
@@ -137,6 +142,24 @@ class Harness:
             gen["chat_template_kwargs"] = self.config.chat_template_kwargs
         cfg["generation_kwargs"] = gen
         return cfg
+
+
+def _load_with_functions(load_yaml, path: Path, lm_task: str) -> dict:
+    """Load a task YAML, importing the functions it names, whose modules have needs of their own.
+
+    Raises:
+        ConfigError: a Python package the task's code imports is not installed.
+        MissingAssetError: a metric HumanEval+ loads from the Hub at import is not cached.
+    """
+    try:
+        return load_yaml(path, resolve_func=True)
+    except ModuleNotFoundError as err:
+        raise ConfigError(f"task {lm_task} needs the Python package {err.name!r}; install it "
+                          f"(pip install 'lm-eval[api,ifeval]==0.4.13')") from None
+    except FileNotFoundError as err:  # evaluate.load("code_eval") offline, in lm-eval's humaneval utils
+        raise MissingAssetError(
+            f"task {lm_task} scores with Hugging Face evaluate's code_eval metric, which is not cached ({err}); on a "
+            "connected machine run `python -c \"import evaluate; evaluate.load('code_eval')\"`") from None
 
 
 @functools.cache

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from statistics import mean
 
-from xplus_release.errors import ConfigError
-from xplus_release.registry import get_spec, resolve_model
-from xplus_release.runs import RunFolder
-
 from xplus_release.evalsuite.base import EvalContext, Suite
 from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig, jsonable
 from xplus_release.evalsuite.multilingual.report import report_section
 from xplus_release.evalsuite.multilingual.tasks import TaskSpec, select
+
+from xplus_release.errors import ConfigError
+from xplus_release.registry import get_spec, resolve_model
+from xplus_release.runs import RunFolder
+
 
 class MultilingualSuite(Suite):
     name = "multilingual"

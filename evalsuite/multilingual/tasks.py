@@ -8,8 +8,8 @@ metric (the paper's Table 2/8 reports one number per task).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Collection
 from pathlib import Path
 
 from xplus_release.errors import ConfigError
