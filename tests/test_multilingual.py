@@ -188,6 +188,8 @@ def test_report_beside_paper_numbers(vllm_server, tmp_path, capsys):
     assert "| XNLI | acc | 1 |" in report
     assert "42.44" in report and "44.79" in report  # Table 2: Qwen3-8B and Qwen3-XPlus-8B on XNLI
     assert (out / "multilingual.png").read_bytes()[:4] == b"\x89PNG"
+    xnli_en = json.loads((out / "scores.json").read_text())["multilingual"]["tasks"]["xnli"]["languages"]["en"]
+    assert f"- XNLI: en {xnli_en['score']:.1f}" in report
     assert "XNLI" in capsys.readouterr().out
 
 

@@ -3,7 +3,8 @@
 Multiple-choice tasks need loglikelihoods: ``local-completions`` sends the tokenised context+continuation
 to ``/v1/completions`` with ``echo=True, logprobs=1, max_tokens=1`` and sums the returned prompt-token
 logprobs of the continuation. Generation tasks go through ``local-chat-completions`` with the model's chat
-template (applied by the server), greedy, thinking off unless asked for.
+template (applied by the server), greedy, thinking off unless asked for; HumanEval+ continues its
+function heads through ``local-completions``, as lm-eval defines the task.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class HarnessConfig:
     def request_signature(self) -> dict:
         """What, besides the model, decides a task's numbers; a stored task is reused only if it matches."""
         return {"limit": self.limit, "max_gen_toks": self.max_gen_toks,
-                "chat_template_kwargs": self.chat_template_kwargs, "max_length": self.max_length}
+                "chat_template_kwargs": self.chat_template_kwargs, "max_length": self.max_length,
+                "data_dir": str(self.data_dir) if self.data_dir else None}
 
 
 class Harness:
@@ -115,15 +117,15 @@ class Harness:
         import lm_eval
 
         configs = [self._with_generation_overrides(self.task_config(t), spec) for t in lm_tasks]
-        generate = spec.kind == "generate"
+        chat = spec.kind == "chat"
         with _code_eval_allowed(spec.unsafe_code):
             try:
                 return lm_eval.simple_evaluate(
-                    model=self.chat_lm if generate else self.completions_lm,
+                    model=self.chat_lm if chat else self.completions_lm,
                     tasks=configs,
                     limit=self.config.limit,
                     log_samples=True,
-                    apply_chat_template=generate,
+                    apply_chat_template=chat,
                     confirm_run_unsafe_code=spec.unsafe_code,
                     task_manager=self.manager,
                     bootstrap_iters=0,
@@ -133,12 +135,12 @@ class Harness:
                                         f"connected machine, or pass --data-dir") from None
 
     def _with_generation_overrides(self, cfg: dict, spec: TaskSpec) -> dict:
-        if spec.kind != "generate":
+        if spec.kind == "loglikelihood":
             return cfg
         gen = dict(cfg.get("generation_kwargs") or {})
         if self.config.max_gen_toks is not None:
             gen["max_gen_toks"] = self.config.max_gen_toks
-        if self.config.chat_template_kwargs:
+        if spec.kind == "chat" and self.config.chat_template_kwargs:
             gen["chat_template_kwargs"] = self.config.chat_template_kwargs
         cfg["generation_kwargs"] = gen
         return cfg

@@ -42,6 +42,10 @@ def report_section(run: RunFolder, scores: dict) -> str:
                  f"{entry['score']:.2f}"]
         cells += [_fmt(paper.get(r, {}).get(entry["paper_name"])) for r in refs]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Per language:", ""]
+    for entry in tasks.values():
+        per_lang = " · ".join(f"{code} {lang['score']:.1f}" for code, lang in entry["languages"].items())
+        lines.append(f"- {entry['paper_name']}: {per_lang}")
     limit = next(iter(tasks.values()))["request"].get("limit")
     if limit:
         lines += ["", f"Smoke run: at most {limit} items per language (`--limit`); not comparable with the paper."]

@@ -95,7 +95,7 @@ class MultilingualSuite(Suite):
             "signature": {
                 "lm_eval_versions": {t: result["versions"].get(t) for _, t in pairs},
                 "n_shot": {t: result.get("n-shot", {}).get(t) for _, t in pairs},
-                "backend": "local-chat-completions" if spec.kind == "generate" else "local-completions",
+                "backend": "local-chat-completions" if spec.kind == "chat" else "local-completions",
             },
         }
 

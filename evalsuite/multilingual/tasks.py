@@ -27,7 +27,10 @@ class TaskSpec:
     lm_eval_task: str  # lm-eval task name; "{lang}" is replaced by the task's own language code
     languages: tuple[str, ...]  # language codes as lm-eval names them
     metric: str  # lm-eval result key "<metric>,<filter>"
-    kind: str  # "loglikelihood" (multiple choice, raw completions) or "generate" (chat, greedy)
+    # "loglikelihood": multiple choice scored through /v1/completions; "chat": greedy generation through
+    # /v1/chat/completions with the model's chat template; "completion": greedy raw continuation through
+    # /v1/completions (HumanEval+, whose prompt is a function head to continue, as lm-eval defines it)
+    kind: str
     lang_alias: tuple[tuple[str, str], ...] = ()  # lm-eval code -> our code where they differ
     unsafe_code: bool = False  # executes model-written code (HumanEval+)
     description: str = ""
@@ -65,15 +68,15 @@ TASKS: dict[str, TaskSpec] = {
                  description="Winograd schemas, 6 languages"),
         TaskSpec("mgsm", "MGSM", "mgsm_native_cot_{lang}",
                  ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh"),
-                 "exact_match,flexible-extract", "generate",
+                 "exact_match,flexible-extract", "chat",
                  description="grade-school math, chain of thought in the question's language"),
         TaskSpec("xifeval", "xIFEval", "xifeval_{lang}", BENCHMAX_LANGS, "prompt_level_strict_acc,none",
-                 "generate", description="BenchMAX instruction following (IFEval checkers), 17 languages"),
-        TaskSpec("xgpqa", "XGPQA", "xgpqa_{lang}", BENCHMAX_LANGS, "exact_match,flexible-extract", "generate",
+                 "chat", description="BenchMAX instruction following (IFEval checkers), 17 languages"),
+        TaskSpec("xgpqa", "XGPQA", "xgpqa_{lang}", BENCHMAX_LANGS, "exact_match,flexible-extract", "chat",
                  description="BenchMAX GPQA (main), zero-shot chain of thought, 17 languages"),
         TaskSpec("mathqa", "MathQA", "mathqa", ("en",), "acc,none", "loglikelihood",
                  description="math word problems, multiple choice (English)"),
-        TaskSpec("humaneval_plus", "HumanEval+", "humaneval_plus", ("en",), "pass@1,create_test", "generate",
+        TaskSpec("humaneval_plus", "HumanEval+", "humaneval_plus", ("en",), "pass@1,create_test", "completion",
                  unsafe_code=True, description="Python function completion with EvalPlus tests (runs model code)"),
     )
 }
