@@ -97,6 +97,16 @@ def test_data_dir_with_a_fetched_hub_cache(tmp_path):
     assert rows[3]["hypothesis"] == "He visited Paris last year." and len(rows) == 5
 
 
+def test_local_copy_without_the_evaluated_split(tmp_path):
+    from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig
+
+    (tmp_path / "facebook" / "xnli" / "en").mkdir(parents=True)
+    (tmp_path / "facebook" / "xnli" / "en" / "train.jsonl").write_text('{"premise": "a", "hypothesis": "b", "label": 0}\n')
+    harness = Harness(HarnessConfig(endpoint="", model="", tokenizer="", data_dir=tmp_path))
+    with pytest.raises(MissingAssetError, match=r"has no validation.jsonl, which task xnli_en evaluates on"):
+        harness.task_config("xnli_en")
+
+
 def test_xifeval_without_nltk_data_names_the_fix(tmp_path, monkeypatch):
     import nltk
     from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig

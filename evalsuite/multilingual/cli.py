@@ -45,8 +45,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="run folder (default: runs/<model>); a rerun skips tasks already there")
     parser.add_argument("--force", action="store_true", help="rerun tasks the run folder already has")
     parser.add_argument("--data-dir", type=Path,
-                        help="folder of JSONL dataset copies (<path>/<config>/<split>.jsonl) to use instead of the "
-                             "Hugging Face cache")
+                        help="datasets for offline runs: a folder `xplus-eval fetch-data` filled (hub cache under "
+                             "hf/hub) or JSONL copies as <dataset>/<config>/<split>.jsonl (default: the Hugging "
+                             "Face cache)")
     parser.add_argument("--startup-timeout", type=float, default=900.0,
                         help="seconds to wait for the vLLM server this command starts (default 900)")
     parser.set_defaults(func=run_command)

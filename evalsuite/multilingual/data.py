@@ -2,8 +2,8 @@
 
 A data dir may hold, for each dataset, either
 - plain JSONL copies laid out as ``<data_dir>/<dataset path>/<config>/<split>.jsonl`` (``config`` is
-  ``default`` for a dataset without configs), e.g. ``facebook/xnli/en/validation.jsonl``, as
-  ``export_dataset`` writes them; the task then reads them through the ``json`` loader; or
+  ``default`` for a dataset without configs), e.g. ``facebook/xnli/en/validation.jsonl``, in the Hub
+  dataset's own columns; the task then reads them through the ``json`` loader; or
 - a Hugging Face hub cache under ``<data_dir>/hf/hub`` (what ``xplus-eval fetch-data`` fills with
   ``snapshot_download``); the task then loads the dataset from its local snapshot folder.
 Without either, the Hub dataset is used, which offline (``HF_HUB_OFFLINE=1``) means the datasets cache.
@@ -11,7 +11,6 @@ Without either, the Hub dataset is used, which offline (``HF_HUB_OFFLINE=1``) me
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from xplus_release.errors import MissingAssetError
@@ -50,7 +49,7 @@ def point_at_local_copy(cfg: dict, folder: Path) -> dict:
     needed = cfg.get("test_split") or cfg.get("validation_split")
     if needed in missing:
         raise MissingAssetError(f"{folder} has no {needed}.jsonl, which task {cfg['task']} evaluates on; "
-                                f"add it (export_dataset writes every split)")
+                                f"add it, in the columns of the Hub dataset {cfg['dataset_path']}")
     for key in SPLIT_KEYS:  # splits without a local file are dropped rather than fetched
         if cfg.get(key) in missing:
             cfg[key] = None
@@ -78,15 +77,3 @@ def check_cached(path: str, config: str | None, task: str) -> None:
             f"connected machine run `xplus-eval fetch-data` (or `hf download --repo-type dataset {path}`) "
             f"and copy the cache, or pass --data-dir with a JSONL copy"
         ) from None
-
-
-def export_dataset(path: str, config: str | None, data_dir: Path) -> Path:
-    """Download one dataset config (needs the Hub) and write every split as JSONL in the data-dir layout."""
-    import datasets
-
-    folder = Path(data_dir) / path / (config or "default")
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in datasets.load_dataset(path, config).items():
-        with open(folder / f"{split}.jsonl", "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
-    return folder
