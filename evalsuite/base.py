@@ -21,6 +21,7 @@ from xplus_release.runs import RunFolder, write_json_atomic
 # suite name -> "module:Class"; each suite module adds its line here.
 SUITES: dict[str, str] = {
     "translation": "xplus_release.evalsuite.translation.suite:TranslationSuite",
+    "multilingual": "xplus_release.evalsuite.multilingual.suite:MultilingualSuite",
 }
 
 

@@ -17,6 +17,7 @@ from xplus_release.cli import run_cli
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "xplus_release.evalsuite.translation.cli",
     "xplus_release.evalsuite.translation.compare_cli",
+    "xplus_release.evalsuite.multilingual.cli",
 )
 
 

@@ -1,0 +1,1 @@
+"""lm-eval task YAMLs this project defines (BenchMAX xIFEval and XGPQA); lm-eval indexes this folder."""
