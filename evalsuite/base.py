@@ -20,6 +20,7 @@ from xplus_release.runs import RunFolder, write_json_atomic
 
 # suite name -> "module:Class"; each suite module adds its line here.
 SUITES: dict[str, str] = {
+    "reasoning": "xplus_release.evalsuite.reasoning.suite:ReasoningSuite",
 }
 
 

@@ -15,6 +15,9 @@ from xplus_release.cli import run_cli
 
 # subcommand modules, in the order --help lists them; each suite adds its line here
 SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "xplus_release.evalsuite.all",
+    "xplus_release.evalsuite.reasoning.cli",
+    "xplus_release.evalsuite.fetch",
 )
 
 
