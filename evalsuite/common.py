@@ -93,7 +93,7 @@ def _run_one(run: RunFolder, suite: Suite, ctx: EvalContext) -> str | None:
         suite.run(ctx)
         error = None
     except XPlusError as err:
-        error = str(err).partition("\n")[0]
+        error = _one_line(str(err))
     except Exception as err:  # a bug in one suite must not lose the others' results
         traceback.print_exc()
         error = f"{type(err).__name__}: {err}"
@@ -104,6 +104,14 @@ def _run_one(run: RunFolder, suite: Suite, ctx: EvalContext) -> str | None:
     if error:
         print(f"error: suite {suite.name} failed: {error}", file=sys.stderr)
     return error
+
+
+def _one_line(message: str) -> str:
+    """The first line, plus the last line of a log tail the message may carry (where the cause usually is)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) > 1:
+        return f"{lines[0]} {lines[-1]}"
+    return lines[0] if lines else message
 
 
 def _write_outputs(run: RunFolder, suites: dict[str, Suite], names: list[str], failed: dict, title: str) -> None:

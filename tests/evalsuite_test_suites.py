@@ -49,9 +49,3 @@ class BrokenSuite(Suite):
     def report(self, run: RunFolder, scores: dict) -> str:
         return "## broken\n"
 
-
-def register() -> None:
-    from xplus_release.evalsuite.base import SUITES
-
-    SUITES.setdefault("count", "evalsuite_test_suites:CountSuite")
-    SUITES.setdefault("broken", "evalsuite_test_suites:BrokenSuite")

@@ -21,10 +21,16 @@ from xplus_release.evalsuite.fetch import fetch
 
 TESTS = Path(__file__).parent
 REASONING_DATA = TESTS / "data" / "reasoning"
-sys.path.insert(0, str(TESTS))
-import evalsuite_test_suites  # noqa: E402
 
-evalsuite_test_suites.register()
+
+@pytest.fixture
+def test_suites(monkeypatch):
+    """Register the count and broken suites for one test (they live in tests/evalsuite_test_suites.py)."""
+    from xplus_release.evalsuite.base import SUITES
+
+    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setitem(SUITES, "count", "evalsuite_test_suites:CountSuite")
+    monkeypatch.setitem(SUITES, "broken", "evalsuite_test_suites:BrokenSuite")
 
 
 def _all_args(server, out: Path, suites: str, *extra: str) -> list[str]:
@@ -48,7 +54,7 @@ def test_fetch_data_offline_is_one_clear_error(monkeypatch, capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_endpoint_serving_another_model_is_refused(vllm_server, capsys, tmp_path):
+def test_endpoint_serving_another_model_is_refused(vllm_server, test_suites, capsys, tmp_path):
     code = main(["all", "--model", "Qwen/Qwen3-8B", "--endpoint", vllm_server.base_url, "--api-key", "test-key",
                  "--suites", "count", "-o", str(tmp_path / "r")])
     assert code == 2
@@ -56,10 +62,11 @@ def test_endpoint_serving_another_model_is_refused(vllm_server, capsys, tmp_path
 
 
 @pytest.mark.slow
-def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, tmp_path, capsys):
+def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, test_suites, tmp_path, capsys):
     out = tmp_path / "run"
     # 1. a real kill: `all` in a subprocess, SIGKILLed while the count suite is half way
-    script = ("import sys; sys.path.insert(0, %r); import evalsuite_test_suites as s; s.register();"
+    script = ("import sys; sys.path.insert(0, %r); from xplus_release.evalsuite.base import SUITES;"
+              "SUITES['count'] = 'evalsuite_test_suites:CountSuite';"
               "from xplus_release.evalsuite.cli import main; sys.exit(main(sys.argv[1:]))" % str(TESTS))
     args = _all_args(vllm_server, out, "reasoning,count")
     env = {**os.environ, "COUNT_SUITE_DELAY": "1.5"}

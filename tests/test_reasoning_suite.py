@@ -42,7 +42,7 @@ def test_config_points_model_and_judge_at_their_servers(tmp_path):
     text = render_config([TASKS["math"], TASKS["aime2025"]], model, judge, limit=3, work_dir=tmp_path)
     compile(text, "config.py", "exec")  # valid Python, as OpenCompass will exec it
     assert "'enable_thinking': False" in text and "openai_api_base='http://127.0.0.1:9/v1'" in text
-    assert "path='judge-model'" in text and "'[0:3]'" in text
+    assert "path='judge-model'" in text and "_LIMIT = 3" in text
     assert "aime2025.aime2025_cascade_eval_gen_5e9f4f import aime2025_datasets as _aime2025" in text
 
 
@@ -91,7 +91,7 @@ def test_opencompass_runs_math_and_mbpp_against_the_server(vllm_server, tmp_path
     predictions = json.loads((out / "opencompass" / "run" / "predictions" / "model" / "math__math-500.json").read_text())
     assert len(predictions) == 2 and all(isinstance(p["prediction"], str) for p in predictions.values())
     config = (out / "opencompass" / "xplus_config.py").read_text()
-    assert "'enable_thinking': False" in config and "max_out_len'] = 16" in config
+    assert "'enable_thinking': False" in config and "_MAX_OUT_LEN = 16" in config
     report = (out / "report.md").read_text()
     assert "## Reasoning (OpenCompass)" in report and "| MBPP | pass@1 |" in report
 

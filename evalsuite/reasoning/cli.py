@@ -45,8 +45,11 @@ def add_reasoning_arguments(parser: argparse.ArgumentParser, prefix: str = "") -
                        help="address-space limit per process while scoring model-written code (default 16)")
     group.add_argument("--code-cpu-seconds", type=int, default=3600,
                        help="CPU-time limit per process while scoring (default 3600)")
-    group.add_argument("--score-timeout", type=float, default=7200.0, metavar="SECONDS",
-                       help="wall-clock limit of the whole scoring phase (default 7200)")
+    group.add_argument("--score-timeout", type=float, default=14400.0, metavar="SECONDS",
+                       help="wall-clock limit of the whole OpenCompass run, generation and scoring (default 14400)")
+    group.add_argument("--in-process", choices=("on", "off"),
+                       help="run OpenCompass's per-dataset tasks in its main process: faster start, but one failing "
+                            "dataset stops the run (default: on with --limit, off otherwise)")
 
 
 def reasoning_options(args: argparse.Namespace) -> dict:
@@ -56,6 +59,7 @@ def reasoning_options(args: argparse.Namespace) -> dict:
         "judge_api_key": args.judge_api_key, "tokenizer": args.tokenizer, "memory_gb": args.code_memory_gb,
         "cpu_seconds": args.code_cpu_seconds, "score_timeout_s": args.score_timeout,
         "concurrency": args.concurrency,
+        "in_process": None if args.in_process is None else args.in_process == "on",
     }
 
 

@@ -42,14 +42,19 @@ def task_abbr(task: str, dataset_abbr: str) -> str:
 
 
 def render_config(tasks: list[ReasoningTask], model: ModelSettings, judge: JudgeSettings | None,
-                  limit: int | None, work_dir: Path) -> str:
-    """The text of an OpenCompass config file for ``tasks``."""
+                  limit: int | None, work_dir: Path, in_process: bool = False) -> str:
+    """The text of an OpenCompass config file for ``tasks``.
+
+    ``in_process`` runs OpenCompass's tasks in its main process (its ``debug`` mode): no process start-up
+    per dataset, which dominates smoke runs, but one failing dataset then stops the run.
+    """
     imports = "\n".join(
         f"    from opencompass.configs.datasets.{t.config} import {t.variable} as _{t.name}" for t in tasks
     )
     task_list = ", ".join(f"({t.name!r}, _{t.name})" for t in tasks)
     return _TEMPLATE.format(
-        imports=imports, task_list=task_list, limit=limit, sep=ABBR_SEP,
+        imports=imports, task_list=task_list, limit=limit, sep=ABBR_SEP, debug=in_process,
+        aliases=", ".join(f"_{t.name}" for t in tasks),
         max_out_len=model.max_out_len, work_dir=str(work_dir),
         model=_openai_model(MODEL_ABBR, model.served_name, model.base_url, model.api_key, model.tokenizer,
                             model.max_seq_len, model.concurrency,
@@ -72,8 +77,8 @@ def _openai_model(abbr, path, base_url, key, tokenizer, max_seq_len, concurrency
 
 _TEMPLATE = '''\
 # Written by xplus-eval reasoning; rerunning the command rewrites it.
-import copy
-
+# mmengine reads this file in its lazy-import mode: imported names are placeholders, so the code below
+# only copies and edits plain dicts and lists (no stdlib calls).
 from mmengine.config import read_base
 from opencompass.models import OpenAISDK
 from opencompass.partitioners import NaivePartitioner
@@ -87,27 +92,27 @@ with read_base():
 _judge = {judge}
 
 
-def _point_judges(node):
-    # every GenericLLMEvaluator (also inside a CascadeEvaluator) carries an empty judge_cfg to fill
+def _copy(node):
+    # a copy of the nested dicts and lists in which every judge_cfg (GenericLLMEvaluator, also inside a
+    # CascadeEvaluator, ships an empty one) is the judge model
     if isinstance(node, dict):
-        for key, value in node.items():
-            if key == 'judge_cfg':
-                node[key] = copy.deepcopy(_judge)
-            else:
-                _point_judges(value)
-    elif isinstance(node, list):
-        for value in node:
-            _point_judges(value)
+        return {{key: (_judge if key == 'judge_cfg' else _copy(value)) for key, value in node.items()}}
+    if isinstance(node, list):
+        return [_copy(value) for value in node]
+    return node
+
+
+_LIMIT = {limit!r}  # items per dataset (--limit)
+_MAX_OUT_LEN = {max_out_len!r}  # generated tokens per item (--max-out-len)
 
 
 def _prepare(task, dataset):
-    dataset = copy.deepcopy(dataset)
+    dataset = _copy(dataset)
     dataset['abbr'] = task + {sep!r} + dataset['abbr']
-    if {limit!r} is not None:
-        dataset['reader_cfg']['test_range'] = '[0:{limit}]'
-    if {max_out_len!r} is not None:
-        dataset['infer_cfg']['inferencer']['max_out_len'] = {max_out_len!r}
-    _point_judges(dataset['eval_cfg'])
+    if _LIMIT is not None:
+        dataset['reader_cfg']['test_range'] = '[0:%d]' % _LIMIT
+    if _MAX_OUT_LEN is not None:
+        dataset['infer_cfg']['inferencer']['max_out_len'] = _MAX_OUT_LEN
     return dataset
 
 
@@ -120,11 +125,14 @@ models = [{model}]
 
 infer = dict(
     partitioner=dict(type=NaivePartitioner),
-    runner=dict(type=LocalRunner, max_num_workers=1, task=dict(type=OpenICLInferTask)),
+    runner=dict(type=LocalRunner, max_num_workers=1, debug={debug!r}, task=dict(type=OpenICLInferTask)),
 )
 eval = dict(
     partitioner=dict(type=NaivePartitioner),
-    runner=dict(type=LocalRunner, max_num_workers=1, task=dict(type=OpenICLEvalTask)),
+    runner=dict(type=LocalRunner, max_num_workers=1, debug={debug!r}, task=dict(type=OpenICLEvalTask)),
 )
 work_dir = {work_dir!r}
+
+# OpenCompass dumps this config and reads the dump back: only plain settings may remain
+del _copy, _prepare, _judge, _LIMIT, _MAX_OUT_LEN, _task, _defs, _dataset, {aliases}
 '''

@@ -1,10 +1,10 @@
 """Runs OpenCompass inside its managed environment (a plain script: this package is not installed there).
 
-Input rows (one): ``{"config": path, "work_dir": dir, "mode": "infer"|"eval", "limits": {...}}``.
-``mode=eval`` is where OpenCompass's evaluators execute model-written code, so before starting it this
-process lowers its own resource limits (address space, CPU seconds, open files, core dumps); every
-process OpenCompass spawns inherits them. Output rows: the summary table OpenCompass wrote, one row per
-(dataset, metric), plus a last row ``{"summary": path}``.
+Input row (one): ``{"config": path, "work_dir": dir, "limits": {...}}``. Generation (``--mode infer``) runs
+first; then, because scoring is where OpenCompass's evaluators execute model-written code, this process
+lowers its own resource limits (address space, CPU seconds, core dumps), which every process it spawns
+inherits, and runs ``--mode eval``. Output rows: the summary table OpenCompass wrote, one row per
+(dataset, metric), then ``{"summary": path}`` and ``{"timings": {"generation_s", "scoring_s"}}``.
 """
 
 import argparse
@@ -13,6 +13,7 @@ import json
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 
 REUSE = "run"  # a fixed experiment name: OpenCompass skips datasets whose outputs are already there
@@ -55,16 +56,17 @@ def main() -> None:
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     job = json.loads(Path(args.input).read_text(encoding="utf-8").splitlines()[0])
-    if job["mode"] == "eval":
-        apply_limits(job.get("limits", {}))
     os.makedirs(job["work_dir"], exist_ok=True)
-    run_opencompass(job["config"], job["work_dir"], job["mode"])
-    rows = []
-    summary = latest_summary(job["work_dir"]) if job["mode"] == "eval" else None
-    if summary is not None:
-        rows = summary_rows(summary) + [{"summary": str(summary)}]
+    start = time.perf_counter()
+    run_opencompass(job["config"], job["work_dir"], "infer")
+    middle = time.perf_counter()
+    apply_limits(job.get("limits", {}))
+    run_opencompass(job["config"], job["work_dir"], "eval")
+    timings = {"generation_s": middle - start, "scoring_s": time.perf_counter() - middle}
+    summary = latest_summary(job["work_dir"])
+    rows = (summary_rows(summary) + [{"summary": str(summary)}]) if summary else []
     with open(args.output, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows + [{"timings": timings}])
 
 
 if __name__ == "__main__":

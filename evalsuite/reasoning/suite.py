@@ -14,12 +14,12 @@ itself reuses the predictions a killed run left in ``opencompass/run/``.
 
 from __future__ import annotations
 
+import os
 import shutil
-import time
 from pathlib import Path
 from statistics import mean
 
-from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError
+from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError, XPlusError
 from xplus_release.evalsuite.base import EvalContext, Suite
 from xplus_release.evalsuite.reasoning.config import ABBR_SEP, JudgeSettings, ModelSettings, render_config
 from xplus_release.evalsuite.reasoning.harness import (
@@ -33,6 +33,10 @@ from xplus_release.runs import RunFolder
 NAME = "reasoning"
 
 
+class ReasoningTaskError(XPlusError):
+    """OpenCompass ran but produced no score for some tasks; the message names them and their logs."""
+
+
 class ReasoningSuite(Suite):
     name = NAME
 
@@ -43,6 +47,7 @@ class ReasoningSuite(Suite):
             ConfigError: no endpoint, an unknown task, a judge task without --judge-endpoint, a bad option.
             MissingAssetError: a selected task's data is not on this machine.
             ManagedEnvError: OpenCompass itself failed (its last log lines are in the message).
+            ReasoningTaskError: some tasks got no score (the others are kept in scores.json; rerun retries).
         """
         if not ctx.endpoint:
             raise ConfigError("the reasoning suite runs OpenCompass against a server: pass --endpoint URL, "
@@ -60,15 +65,18 @@ class ReasoningSuite(Suite):
         done = {n: s for n, s in previous.get("tasks", {}).items() if n in {t.name for t in tasks}}
         pending = [t for t in tasks if t.name not in done]
         scores = {"tasks": done, "failed": {}, "skipped": notes, "signature": signature}
+        times = PhaseTimes()
         if pending:
             data_root, hf_cache = _data_locations(ctx.data_dir)
             _check_data(pending, data_root, hf_cache)
-            times = PhaseTimes()
             rows = self._opencompass(ctx, pending, work_dir, data_root, hf_cache, times)
             _collect(pending, rows, scores, work_dir)
-            ctx.run.update(timings={NAME: {"generation_s": round(times.generation_s, 3),
-                                           "scoring_s": round(times.scoring_s, 3)}})
+        ctx.run.update(timings={NAME: {"generation_s": round(times.generation_s, 3),
+                                       "scoring_s": round(times.scoring_s, 3),
+                                       "harness_start_s": round(times.harness_s, 3)}})
         ctx.run.write_scores(NAME, scores)
+        if scores["failed"]:
+            raise ReasoningTaskError(f"reasoning tasks failed: {'; '.join(f'{k}: {v}' for k, v in scores['failed'].items())}")
         return scores
 
     def report(self, run: RunFolder, scores: dict) -> str:
@@ -112,11 +120,13 @@ class ReasoningSuite(Suite):
         opts = ctx.options
         work_dir.mkdir(parents=True, exist_ok=True)
         config = work_dir / "xplus_config.py"
-        config.write_text(render_config(tasks, _model_settings(ctx), _judge_settings(opts), ctx.limit, work_dir),
-                          encoding="utf-8")
+        in_process = opts.get("in_process")
+        in_process = ctx.limit is not None if in_process is None else bool(in_process)
+        config.write_text(render_config(tasks, _model_settings(ctx), _judge_settings(opts), ctx.limit, work_dir,
+                                        in_process=in_process), encoding="utf-8")
         limits = SandboxLimits(memory_gb=float(opts.get("memory_gb") or 16.0),
                                cpu_seconds=int(opts.get("cpu_seconds") or 3600),
-                               wall_seconds=float(opts.get("score_timeout_s") or 7200.0))
+                               wall_seconds=float(opts.get("score_timeout_s") or 14400.0))
         return run_opencompass(config, work_dir, opencompass_env(data_root, hf_cache), limits, times)
 
 
@@ -169,10 +179,10 @@ def _drop_remote_scorers(tasks, notes, explicit: bool):
     return [t for t in tasks if not t.remote_scorer], notes
 
 
-def _data_locations(data_dir: Path | None) -> tuple[Path | None, Path | None]:
+def _data_locations(data_dir: Path | None) -> tuple[Path, Path | None]:
     """OpenCompass data root and hub cache: ``--data-dir`` (fetch-data's layout) or their own defaults."""
     if data_dir is None:
-        return None, None
+        return Path(os.environ.get("COMPASS_DATA_CACHE") or Path.home() / ".cache" / "opencompass"), None
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise MissingAssetError(f"--data-dir {data_dir} is not a folder; create it with xplus-eval fetch-data")
@@ -180,12 +190,9 @@ def _data_locations(data_dir: Path | None) -> tuple[Path | None, Path | None]:
     return data_dir / "opencompass", hf if hf.is_dir() else None
 
 
-def _check_data(tasks: list[ReasoningTask], data_root: Path | None, hf_cache: Path | None) -> None:
+def _check_data(tasks: list[ReasoningTask], data_root: Path, hf_cache: Path | None) -> None:
     """Fail before any generation if a task's data is missing (offline, OpenCompass would try to download)."""
-    import os
-
-    root = data_root or Path(os.environ.get("COMPASS_DATA_CACHE") or Path.home() / ".cache" / "opencompass")
-    missing = [f"{t.name} ({root / p})" for t in tasks for p in t.data if not (root / p).exists()]
+    missing = [f"{t.name} ({data_root / p})" for t in tasks for p in t.data if not (data_root / p).exists()]
     if hub_offline():
         from huggingface_hub import scan_cache_dir
 
