@@ -88,6 +88,8 @@ def test_opencompass_runs_math_and_mbpp_against_the_server(vllm_server, tmp_path
     # OpenCompass's own per-item results agree with the score: MBPP's code really ran (and 2 items only)
     details = json.loads((out / "opencompass" / "run" / "results" / "model" / "mbpp__mbpp.json").read_text())
     assert details["score"] == pytest.approx(scores["tasks"]["mbpp"]["score"])
+    assert details["pass"] + details["failed"] + details["timeout"] + details["wrong_answer"] == 2
+    assert scores["tasks"]["mbpp"]["datasets"]["mbpp"]["failed"] == details["failed"]
     predictions = json.loads((out / "opencompass" / "run" / "predictions" / "model" / "math__math-500.json").read_text())
     assert len(predictions) == 2 and all(isinstance(p["prediction"], str) for p in predictions.values())
     config = (out / "opencompass" / "xplus_config.py").read_text()
