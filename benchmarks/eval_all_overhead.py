@@ -32,7 +32,8 @@ def run_all(out: Path, limit: int, max_out_len: int) -> float:
            "reasoning", "--reasoning-tasks", "math", "--limit", str(limit), "--max-out-len", str(max_out_len),
            "--thinking", "off", "--data-dir", str(DATA), "-o", str(out), "--no-progress"]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"})
+    subprocess.run(cmd, check=True, stdout=sys.stderr,  # its logs must not mix with the JSON on stdout
+                   env={**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"})
     return time.perf_counter() - start
 
 

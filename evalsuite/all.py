@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from xplus_release.errors import ConfigError
 from xplus_release.evalsuite.base import SUITES
+
+from xplus_release.errors import ConfigError
 
 
 def add_parser(subparsers) -> None:
@@ -20,9 +21,10 @@ def add_parser(subparsers) -> None:
                     "one run folder: scores.json, report.md beside the paper's numbers, plots. A failed suite "
                     "does not stop the others; the exit status is non-zero and names it. Rerun to resume.",
     )
-    from xplus_release.cli import add_model_arguments
     from xplus_release.evalsuite.common import add_run_arguments
     from xplus_release.evalsuite.reasoning.cli import add_reasoning_arguments
+
+    from xplus_release.cli import add_model_arguments
 
     add_model_arguments(parser)
     add_run_arguments(parser, default_output="runs/all")

@@ -15,10 +15,11 @@ import time
 import traceback
 from pathlib import Path
 
-from xplus_release.errors import XPlusError
 from xplus_release.evalsuite.base import EvalContext, Suite, load_suite, write_report
 from xplus_release.evalsuite.endpoint import serve_or_attach
 from xplus_release.evalsuite.plots import comparison_plot
+
+from xplus_release.errors import XPlusError
 from xplus_release.runs import RunFolder
 
 
@@ -94,7 +95,7 @@ def _run_one(run: RunFolder, suite: Suite, ctx: EvalContext) -> str | None:
         error = None
     except XPlusError as err:
         error = _one_line(str(err))
-    except Exception as err:  # a bug in one suite must not lose the others' results
+    except Exception as err:  # noqa: BLE001 - a bug in one suite must not lose the others' results
         traceback.print_exc()
         error = f"{type(err).__name__}: {err}"
     total = time.perf_counter() - start

@@ -10,8 +10,8 @@ import argparse
 import contextlib
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine, normalise_base_url
 

@@ -18,8 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from xplus_release.errors import MissingAssetError
 from xplus_release.evalsuite.base import SUITES, load_suite
+
+from xplus_release.errors import MissingAssetError
 from xplus_release.registry import hub_offline
 
 
@@ -44,7 +45,7 @@ def fetch_hf_datasets(repo_ids: list[str], out_dir: Path) -> list[str]:
         print(f"fetching hub dataset {repo_id}", file=sys.stderr)
         try:
             snapshot_download(repo_id, repo_type="dataset", cache_dir=out_dir / "hf" / "hub")
-        except Exception as err:  # network, auth or a gated set: report it and go on with the rest
+        except Exception as err:  # noqa: BLE001 - network, auth or a gated set: report it and go on with the rest
             failures.append(f"{repo_id}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
     return failures
 

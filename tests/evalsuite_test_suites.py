@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import time
 
-from xplus_release.engines import SamplingConfig
 from xplus_release.evalsuite.base import EvalContext, Suite
+
+from xplus_release.engines import SamplingConfig
 from xplus_release.runs import RunFolder
 
 ITEMS = 6

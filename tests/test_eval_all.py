@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from xplus_release.evalsuite.cli import main
 from xplus_release.evalsuite.fetch import fetch
 
@@ -65,9 +64,9 @@ def test_endpoint_serving_another_model_is_refused(vllm_server, test_suites, cap
 def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, test_suites, tmp_path, capsys):
     out = tmp_path / "run"
     # 1. a real kill: `all` in a subprocess, SIGKILLed while the count suite is half way
-    script = ("import sys; sys.path.insert(0, %r); from xplus_release.evalsuite.base import SUITES;"
+    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); from xplus_release.evalsuite.base import SUITES;"
               "SUITES['count'] = 'evalsuite_test_suites:CountSuite';"
-              "from xplus_release.evalsuite.cli import main; sys.exit(main(sys.argv[1:]))" % str(TESTS))
+              "from xplus_release.evalsuite.cli import main; sys.exit(main(sys.argv[1:]))")
     args = _all_args(vllm_server, out, "reasoning,count")
     env = {**os.environ, "COUNT_SUITE_DELAY": "1.5"}
     proc = subprocess.Popen([sys.executable, "-c", script, *args], env=env, start_new_session=True)

@@ -17,8 +17,9 @@ def add_parser(subparsers) -> None:
         description="Run the paper's reasoning benchmarks with OpenCompass 0.5.4 (in its own managed environment) "
                     "against one vLLM server: started here, or --endpoint. Writes a run folder and resumes it.",
     )
-    from xplus_release.cli import add_model_arguments
     from xplus_release.evalsuite.common import add_run_arguments
+
+    from xplus_release.cli import add_model_arguments
 
     add_model_arguments(parser)
     add_run_arguments(parser, default_output="runs/reasoning")

@@ -16,7 +16,7 @@ def fetch(path: str, root: str) -> dict:
         return {"path": path, "ok": True, "error": None}
     try:
         download_dataset("./" + path, root)
-    except Exception as err:  # reported per archive; the caller turns failures into one error
+    except Exception as err:  # noqa: BLE001 - reported per archive; the caller turns failures into one error
         return {"path": path, "ok": False, "error": f"{type(err).__name__}: {err}"}
     return {"path": path, "ok": os.path.exists(os.path.join(root, path)), "error": None}
 
@@ -30,8 +30,7 @@ def main() -> None:
     with open(args.input, encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
     with open(args.output, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(fetch(row["path"], root)) + "\n")
+        handle.writelines(json.dumps(fetch(row["path"], root)) + "\n" for row in rows)
 
 
 if __name__ == "__main__":

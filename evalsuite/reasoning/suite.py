@@ -19,13 +19,18 @@ import shutil
 from pathlib import Path
 from statistics import mean
 
-from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError, XPlusError
 from xplus_release.evalsuite.base import EvalContext, Suite
 from xplus_release.evalsuite.reasoning.config import ABBR_SEP, JudgeSettings, ModelSettings, render_config
 from xplus_release.evalsuite.reasoning.harness import (
-    OPENCOMPASS_VERSION, PhaseTimes, SandboxLimits, opencompass_env, run_opencompass,
+    OPENCOMPASS_VERSION,
+    PhaseTimes,
+    SandboxLimits,
+    opencompass_env,
+    run_opencompass,
 )
 from xplus_release.evalsuite.reasoning.tasks import TASKS, ReasoningTask, select_tasks
+
+from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError, XPlusError
 from xplus_release.paper import load_table
 from xplus_release.registry import hub_offline, resolve_model
 from xplus_release.runs import RunFolder
@@ -206,9 +211,11 @@ def _check_data(tasks: list[ReasoningTask], data_root: Path, hf_cache: Path | No
 
 
 def _cached_datasets(scan, hf_cache: Path | None) -> set[str]:
+    from huggingface_hub.errors import CacheNotFound
+
     try:
         info = scan(hf_cache) if hf_cache else scan()
-    except Exception:  # no cache folder at all: nothing is cached
+    except CacheNotFound:  # no cache folder at all: nothing is cached
         return set()
     return {r.repo_id for r in info.repos if r.repo_type == "dataset"}
 
@@ -274,8 +281,8 @@ def render_report(run: RunFolder, scores: dict) -> str:
         lines.append(f"- **{name} failed**: {reason}")
     for note in scores.get("skipped", []):
         lines.append(f"- {note}")
-    lines += ["", "Paper numbers: Table 5 (code tasks, Qwen3-8B); the other reasoning results are only plotted "
-              "(Figure 7).", ""]
+    lines += ["", ("Paper numbers: Table 5 (code tasks, Qwen3-8B); the other reasoning results are only "
+                   "plotted (Figure 7)."), ""]
     return "\n".join(lines)
 
 

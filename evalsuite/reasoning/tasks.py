@@ -56,9 +56,9 @@ TASKS: dict[str, ReasoningTask] = {t.name: t for t in (
                   data=("data/humaneval/human-eval-v2-20210705.jsonl",), executes_code=True),
 )}
 
-# Not runnable here: HumanEval+ (OpenCompass's HumanEvalPlusEvaluator imports evalplus, whose pins conflict
-# with opencompass 0.5.4's; no pip resolution exists). Its pass@1 is in the multilingual suite's Table 8
-# comparison instead. The paper's "15 datasets" count AIME, LiveCodeBench and HumanEval(+) variants apart.
+# Not runnable here: HumanEval+ (OpenCompass's HumanEvalPlusEvaluator imports evalplus 0.3.1, which pip
+# cannot install beside opencompass 0.5.4's pins). The paper's "15 datasets" count the AIME years, the
+# LiveCodeBench versions and HumanEval/HumanEval+ apart; the 12 tasks above cover the rest of them.
 
 
 def select_tasks(names: str | None, judge_available: bool) -> tuple[list[ReasoningTask], list[str]]:
