@@ -22,6 +22,7 @@ from xplus_release.runs import RunFolder, write_json_atomic
 SUITES: dict[str, str] = {
     "translation": "xplus_release.evalsuite.translation.suite:TranslationSuite",
     "multilingual": "xplus_release.evalsuite.multilingual.suite:MultilingualSuite",
+    "reasoning": "xplus_release.evalsuite.reasoning.suite:ReasoningSuite",
 }
 
 

@@ -18,6 +18,9 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "xplus_release.evalsuite.translation.cli",
     "xplus_release.evalsuite.translation.compare_cli",
     "xplus_release.evalsuite.multilingual.cli",
+    "xplus_release.evalsuite.reasoning.cli",
+    "xplus_release.evalsuite.all",
+    "xplus_release.evalsuite.fetch",
 )
 
 

@@ -1,0 +1,1 @@
+"""xplus_release.evalsuite.reasoning: the paper's reasoning benchmarks through OpenCompass."""

@@ -1,0 +1,138 @@
+"""Writes the OpenCompass config (a Python file, OpenCompass's own format) for one reasoning run.
+
+The config imports each task's dataset definitions from ``opencompass.configs.datasets`` unchanged, then
+only renames them (``<task>__<abbr>``, so two tasks never collide and summary rows map back to tasks),
+cuts them to ``--limit`` items, caps the output length when asked, and points every LLM judge at the
+judge endpoint. The model is OpenCompass's ``OpenAISDK`` client of the vLLM server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xplus_release.evalsuite.reasoning.tasks import ReasoningTask
+
+MODEL_ABBR = "model"  # the column name in OpenCompass's summary; the real name is in run.json
+ABBR_SEP = "__"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    served_name: str
+    base_url: str
+    api_key: str | None
+    tokenizer: str  # a local tokenizer folder (OpenCompass counts prompt tokens with it)
+    thinking: bool
+    max_out_len: int | None = None  # None: each dataset's own
+    max_seq_len: int = 32768
+    concurrency: int = 16
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    base_url: str
+    model: str
+    api_key: str | None
+    tokenizer: str
+
+
+def task_abbr(task: str, dataset_abbr: str) -> str:
+    return f"{task}{ABBR_SEP}{dataset_abbr}"
+
+
+def render_config(tasks: list[ReasoningTask], model: ModelSettings, judge: JudgeSettings | None,
+                  limit: int | None, work_dir: Path, in_process: bool = False) -> str:
+    """The text of an OpenCompass config file for ``tasks``.
+
+    ``in_process`` runs OpenCompass's tasks in its main process (its ``debug`` mode): no process start-up
+    per dataset, which dominates smoke runs, but one failing dataset then stops the run.
+    """
+    imports = "\n".join(
+        f"    from opencompass.configs.datasets.{t.config} import {t.variable} as _{t.name}" for t in tasks
+    )
+    task_list = ", ".join(f"({t.name!r}, _{t.name})" for t in tasks)
+    return _TEMPLATE.format(
+        imports=imports, task_list=task_list, limit=limit, sep=ABBR_SEP, debug=in_process,
+        aliases=", ".join(f"_{t.name}" for t in tasks),
+        max_out_len=model.max_out_len, work_dir=str(work_dir),
+        model=_openai_model(MODEL_ABBR, model.served_name, model.base_url, model.api_key, model.tokenizer,
+                            model.max_seq_len, model.concurrency,
+                            {"chat_template_kwargs": {"enable_thinking": model.thinking}},
+                            model.max_out_len or 32768),
+        judge=_openai_model("judge", judge.model, judge.base_url, judge.api_key, judge.tokenizer, 32768, 16,
+                            {"chat_template_kwargs": {"enable_thinking": False}}, 4096) if judge else "None",
+    )
+
+
+def _openai_model(abbr, path, base_url, key, tokenizer, max_seq_len, concurrency, extra_body, max_out_len) -> str:
+    return (
+        f"dict(type=OpenAISDK, abbr={abbr!r}, path={path!r}, openai_api_base={base_url!r}, "
+        f"key={key or 'EMPTY'!r}, tokenizer_path={tokenizer!r}, max_seq_len={max_seq_len}, "
+        f"max_out_len={max_out_len}, batch_size={concurrency}, query_per_second={concurrency}, "
+        f"retry=3, temperature=0.0, extra_body={extra_body!r}, "
+        "pred_postprocessor=dict(type=extract_non_reasoning_content))"
+    )
+
+
+_TEMPLATE = '''\
+# Written by xplus-eval reasoning; rerunning the command rewrites it.
+# mmengine reads this file in its lazy-import mode: imported names are placeholders, so the code below
+# only copies and edits plain dicts and lists (no stdlib calls).
+from mmengine.config import read_base
+from opencompass.models import OpenAISDK
+from opencompass.partitioners import NaivePartitioner
+from opencompass.runners import LocalRunner
+from opencompass.tasks import OpenICLEvalTask, OpenICLInferTask
+from opencompass.utils.text_postprocessors import extract_non_reasoning_content
+
+with read_base():
+{imports}
+
+_judge = {judge}
+
+
+def _copy(node):
+    # a copy of the nested dicts and lists in which every judge_cfg (GenericLLMEvaluator, also inside a
+    # CascadeEvaluator, ships an empty one) is the judge model
+    if isinstance(node, dict):
+        return {{key: (_judge if key == 'judge_cfg' else _copy(value)) for key, value in node.items()}}
+    if isinstance(node, list):
+        return [_copy(value) for value in node]
+    return node
+
+
+_LIMIT = {limit!r}  # items per dataset (--limit)
+_MAX_OUT_LEN = {max_out_len!r}  # generated tokens per item (--max-out-len)
+
+
+def _prepare(task, dataset):
+    dataset = _copy(dataset)
+    dataset['abbr'] = task + {sep!r} + dataset['abbr']
+    if _LIMIT is not None:
+        dataset['reader_cfg']['test_range'] = '[0:%d]' % _LIMIT
+    if _MAX_OUT_LEN is not None:
+        dataset['infer_cfg']['inferencer']['max_out_len'] = _MAX_OUT_LEN
+    return dataset
+
+
+datasets = []
+for _task, _defs in [{task_list}]:
+    for _dataset in (_defs if isinstance(_defs, list) else [_defs]):
+        datasets.append(_prepare(_task, _dataset))
+
+models = [{model}]
+
+infer = dict(
+    partitioner=dict(type=NaivePartitioner),
+    runner=dict(type=LocalRunner, max_num_workers=1, debug={debug!r}, task=dict(type=OpenICLInferTask)),
+)
+eval = dict(
+    partitioner=dict(type=NaivePartitioner),
+    runner=dict(type=LocalRunner, max_num_workers=1, debug={debug!r}, task=dict(type=OpenICLEvalTask)),
+)
+work_dir = {work_dir!r}
+
+# OpenCompass dumps this config and reads the dump back: only plain settings may remain
+del _copy, _prepare, _judge, _LIMIT, _MAX_OUT_LEN, _task, _defs, _dataset, {aliases}
+'''

@@ -1,0 +1,290 @@
+"""The reasoning suite: the paper's reasoning benchmarks through OpenCompass, against the vLLM server.
+
+Options (``ctx.options``, mirrored by ``xplus-eval reasoning`` flags):
+    tasks            comma-separated task names (default: every task that can run; see ``tasks.TASKS``)
+    thinking         "on" | "off" (default "on", Qwen3's own default for reasoning)
+    max_out_len      cap on generated tokens per item (default: each dataset's own)
+    judge_endpoint, judge_model, judge_api_key    the LLM judge some tasks need
+    tokenizer        local tokenizer folder OpenCompass counts prompt tokens with (default: the model's)
+    memory_gb, cpu_seconds, score_timeout_s       sandbox limits on scoring (model code runs there)
+
+Resumable per task: a task already in ``scores.json`` is not rerun (``--force`` reruns it), and OpenCompass
+itself reuses the predictions a killed run left in ``opencompass/run/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from statistics import mean
+
+from xplus_release.evalsuite.base import EvalContext, Suite
+from xplus_release.evalsuite.reasoning.config import ABBR_SEP, JudgeSettings, ModelSettings, render_config
+from xplus_release.evalsuite.reasoning.harness import (
+    OPENCOMPASS_VERSION,
+    PhaseTimes,
+    SandboxLimits,
+    opencompass_env,
+    run_opencompass,
+)
+from xplus_release.evalsuite.reasoning.tasks import TASKS, ReasoningTask, select_tasks
+
+from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError, XPlusError
+from xplus_release.paper import load_table
+from xplus_release.registry import hub_offline, resolve_model
+from xplus_release.runs import RunFolder
+
+NAME = "reasoning"
+
+
+class ReasoningTaskError(XPlusError):
+    """OpenCompass ran but produced no score for some tasks; the message names them and their logs."""
+
+
+class ReasoningSuite(Suite):
+    name = NAME
+
+    def run(self, ctx: EvalContext) -> dict:
+        """Run every pending task through OpenCompass and return the suite's scores.
+
+        Raises:
+            ConfigError: no endpoint, an unknown task, a judge task without --judge-endpoint, a bad option.
+            MissingAssetError: a selected task's data is not on this machine.
+            ManagedEnvError: OpenCompass itself failed (its last log lines are in the message).
+            ReasoningTaskError: some tasks got no score (the others are kept in scores.json; rerun retries).
+        """
+        if not ctx.endpoint:
+            raise ConfigError("the reasoning suite runs OpenCompass against a server: pass --endpoint URL, "
+                              "or run it through xplus-eval reasoning/all, which start one")
+        opts = ctx.options
+        tasks, notes = select_tasks(opts.get("tasks"), judge_available=bool(opts.get("judge_endpoint")))
+        tasks, notes = _drop_remote_scorers(tasks, notes, explicit=bool(opts.get("tasks")))
+        signature = _signature(ctx)
+        previous = ctx.run.read_scores().get(NAME, {})
+        work_dir = ctx.run.path / "opencompass"
+        if ctx.force or previous.get("signature", signature) != signature:
+            # OpenCompass would reuse predictions made with other settings: start its folder afresh
+            previous = {}
+            shutil.rmtree(work_dir, ignore_errors=True)
+        done = {n: s for n, s in previous.get("tasks", {}).items() if n in {t.name for t in tasks}}
+        pending = [t for t in tasks if t.name not in done]
+        scores = {"tasks": done, "failed": {}, "skipped": notes, "signature": signature}
+        times = PhaseTimes()
+        if pending:
+            data_root, hf_cache = _data_locations(ctx.data_dir)
+            _check_data(pending, data_root, hf_cache)
+            rows = self._opencompass(ctx, pending, work_dir, data_root, hf_cache, times)
+            _collect(pending, rows, scores, work_dir)
+        ctx.run.update(timings={NAME: {"generation_s": round(times.generation_s, 3),
+                                       "scoring_s": round(times.scoring_s, 3),
+                                       "harness_start_s": round(times.harness_s, 3)}})
+        ctx.run.write_scores(NAME, scores)
+        if scores["failed"]:
+            raise ReasoningTaskError(f"reasoning tasks failed: {'; '.join(f'{k}: {v}' for k, v in scores['failed'].items())}")
+        return scores
+
+    def report(self, run: RunFolder, scores: dict) -> str:
+        return render_report(run, scores)
+
+    def paper_comparison(self, run: RunFolder, scores: dict) -> list[dict]:
+        """Rows for the combined report's bar plot: our score beside the paper's, where the paper has one."""
+        paper = _paper_scores()
+        return [{"task": t["paper_name"], "ours": t["score"], "paper": paper.get(t["paper_name"], {})}
+                for t in scores.get("tasks", {}).values() if t.get("score") is not None]
+
+    @property
+    def hf_datasets(self) -> tuple[str, ...]:
+        """Hub datasets some tasks load through `datasets` (``xplus-eval fetch-data`` downloads them)."""
+        return tuple(dict.fromkeys(d for t in TASKS.values() for d in t.hf_datasets))
+
+    def check_options(self, options: dict) -> None:
+        """Validate options before a server starts (same errors as ``run``)."""
+        select_tasks(options.get("tasks"), judge_available=bool(options.get("judge_endpoint")))
+        _thinking(options.get("thinking"))
+        _judge_settings(options)
+        if options.get("max_out_len") is not None and int(options["max_out_len"]) < 1:
+            raise ConfigError("--max-out-len must be a positive number of tokens")
+
+    def fetch_data(self, out_dir: Path) -> list[str]:
+        """Download OpenCompass's data archives into ``out_dir/opencompass`` (OpenCompass's own downloader).
+
+        Returns the paths that could not be fetched, with the reason.
+        """
+        from xplus_release.evalsuite.reasoning.harness import OPENCOMPASS_ENV
+
+        root = out_dir / "opencompass"
+        root.mkdir(parents=True, exist_ok=True)
+        paths = list(dict.fromkeys(p for t in TASKS.values() for p in t.data))
+        worker = Path(__file__).with_name("oc_fetch_worker.py")
+        rows = OPENCOMPASS_ENV.run_worker(worker, [{"path": p} for p in paths], env={"COMPASS_DATA_CACHE": str(root)})
+        return [f"{r['path']}: {r['error'] or 'not found after download'}" for r in rows if not r["ok"]]
+
+    def _opencompass(self, ctx: EvalContext, tasks: list[ReasoningTask], work_dir: Path, data_root: Path | None,
+                     hf_cache: Path | None, times: PhaseTimes) -> list[dict]:
+        opts = ctx.options
+        work_dir.mkdir(parents=True, exist_ok=True)
+        config = work_dir / "xplus_config.py"
+        in_process = opts.get("in_process")
+        in_process = ctx.limit is not None if in_process is None else bool(in_process)
+        config.write_text(render_config(tasks, _model_settings(ctx), _judge_settings(opts), ctx.limit, work_dir,
+                                        in_process=in_process), encoding="utf-8")
+        limits = SandboxLimits(memory_gb=float(opts.get("memory_gb") or 16.0),
+                               cpu_seconds=int(opts.get("cpu_seconds") or 3600),
+                               wall_seconds=float(opts.get("score_timeout_s") or 14400.0))
+        return run_opencompass(config, work_dir, opencompass_env(data_root, hf_cache), limits, times)
+
+
+def _thinking(value) -> bool:
+    if value in (None, "on", True):
+        return True
+    if value in ("off", False):
+        return False
+    raise ConfigError(f"thinking must be on or off, not {value!r}")
+
+
+def _model_settings(ctx: EvalContext) -> ModelSettings:
+    opts = ctx.options
+    max_out = opts.get("max_out_len")
+    if max_out is not None and int(max_out) < 1:
+        raise ConfigError("--max-out-len must be a positive number of tokens")
+    return ModelSettings(
+        served_name=ctx.model, base_url=ctx.endpoint, api_key=ctx.api_key,
+        tokenizer=opts.get("tokenizer") or _tokenizer_for(ctx.model), thinking=_thinking(opts.get("thinking")),
+        max_out_len=int(max_out) if max_out is not None else None,
+        max_seq_len=int(opts.get("max_seq_len") or 32768), concurrency=int(opts.get("concurrency") or 16),
+    )
+
+
+def _judge_settings(opts: dict) -> JudgeSettings | None:
+    if not opts.get("judge_endpoint"):
+        return None
+    if not opts.get("judge_model"):
+        raise ConfigError("--judge-endpoint needs --judge-model (the judge's served model name)")
+    return JudgeSettings(base_url=opts["judge_endpoint"], model=opts["judge_model"],
+                         api_key=opts.get("judge_api_key"), tokenizer=opts.get("judge_tokenizer") or "gpt-4")
+
+
+def _tokenizer_for(model: str) -> str:
+    """The model's local folder, so OpenCompass never fetches a tokenizer; a hub id when it is not local."""
+    try:
+        return resolve_model(model).path
+    except (MissingAssetError, UnknownModelError):
+        return model
+
+
+def _drop_remote_scorers(tasks, notes, explicit: bool):
+    if not hub_offline():
+        return tasks, notes
+    remote = [t for t in tasks if t.remote_scorer]
+    if remote and explicit:
+        raise ConfigError(f"{', '.join(t.name for t in remote)} are scored by a remote service "
+                          f"({remote[0].remote_scorer}), unreachable offline; leave them out of --tasks")
+    notes = notes + [f"{t.name}: skipped, scored by {t.remote_scorer}, unreachable offline" for t in remote]
+    return [t for t in tasks if not t.remote_scorer], notes
+
+
+def _data_locations(data_dir: Path | None) -> tuple[Path, Path | None]:
+    """OpenCompass data root and hub cache: ``--data-dir`` (fetch-data's layout) or their own defaults."""
+    if data_dir is None:
+        return Path(os.environ.get("COMPASS_DATA_CACHE") or Path.home() / ".cache" / "opencompass"), None
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise MissingAssetError(f"--data-dir {data_dir} is not a folder; create it with xplus-eval fetch-data")
+    hf = data_dir / "hf" / "hub"
+    return data_dir / "opencompass", hf if hf.is_dir() else None
+
+
+def _check_data(tasks: list[ReasoningTask], data_root: Path, hf_cache: Path | None) -> None:
+    """Fail before any generation if a task's data is missing (offline, OpenCompass would try to download)."""
+    missing = [f"{t.name} ({data_root / p})" for t in tasks for p in t.data if not (data_root / p).exists()]
+    if hub_offline():
+        from huggingface_hub import scan_cache_dir
+
+        cached = _cached_datasets(scan_cache_dir, hf_cache)
+        missing += [f"{t.name} (hub dataset {d})" for t in tasks for d in t.hf_datasets if d not in cached]
+    if missing:
+        raise MissingAssetError(
+            f"reasoning data missing: {'; '.join(missing)}; run `xplus-eval fetch-data --output DIR` on a "
+            "connected machine, copy DIR here and pass --data-dir DIR"
+        )
+
+
+def _cached_datasets(scan, hf_cache: Path | None) -> set[str]:
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        info = scan(hf_cache) if hf_cache else scan()
+    except CacheNotFound:  # no cache folder at all: nothing is cached
+        return set()
+    return {r.repo_id for r in info.repos if r.repo_type == "dataset"}
+
+
+def _collect(tasks: list[ReasoningTask], rows: list[dict], scores: dict, work_dir: Path) -> None:
+    """Turn OpenCompass's summary rows into per-task scores; a task without numbers is recorded as failed."""
+    summary = next((r["summary"] for r in rows if "summary" in r), None)
+    by_task: dict[str, dict[str, dict[str, float]]] = {}
+    for row in rows:
+        if "dataset" not in row or ABBR_SEP not in row["dataset"]:
+            continue
+        task, _, dataset = row["dataset"].partition(ABBR_SEP)
+        value = _number(row["value"])
+        if value is not None:
+            by_task.setdefault(task, {}).setdefault(dataset, {})[row["metric"]] = value
+    for task in tasks:
+        datasets = by_task.get(task.name)
+        if not datasets:
+            scores["failed"][task.name] = (f"OpenCompass produced no score (summary: {summary}); "
+                                           f"see the logs under {work_dir / 'run' / 'logs'}")
+            continue
+        # the summary lists a dataset's main metric first; a task's score is the mean over its datasets
+        primary = {name: next(iter(metrics.values())) for name, metrics in datasets.items()}
+        scores["tasks"][task.name] = {
+            "paper_name": task.paper_name, "metric": task.metric, "score": round(mean(primary.values()), 4),
+            "datasets": datasets, "summary": summary,
+        }
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None  # OpenCompass writes "-" for a dataset it could not score
+
+
+def _signature(ctx: EvalContext) -> dict:
+    opts = ctx.options
+    return {
+        "harness": f"opencompass=={OPENCOMPASS_VERSION}", "thinking": opts.get("thinking") or "on",
+        "max_out_len": opts.get("max_out_len"), "limit": ctx.limit,
+        "judge": opts.get("judge_model") if opts.get("judge_endpoint") else None,
+    }
+
+
+def _paper_scores() -> dict[str, dict[str, float]]:
+    """Paper numbers by benchmark name: Table 5 reports Qwen3-8B on the code tasks (Figure 7 is a plot)."""
+    return {row["benchmark"]: {"Qwen3-8B": float(row["qwen3_8b"])} for row in load_table("code_tasks")}
+
+
+def render_report(run: RunFolder, scores: dict) -> str:
+    paper = _paper_scores()
+    sig = scores.get("signature", {})
+    lines = ["## Reasoning (OpenCompass)", "",
+             f"{sig.get('harness')}, thinking {sig.get('thinking')}, max_out_len {sig.get('max_out_len') or 'dataset default'}"
+             + (f", limit {sig['limit']} items per dataset (smoke run: not comparable)" if sig.get("limit") else ""),
+             "", "| task | metric | score | paper Qwen3-8B |", "|---|---|---:|---:|"]
+    for name, task in scores.get("tasks", {}).items():
+        ref = paper.get(task["paper_name"], {}).get("Qwen3-8B")
+        lines.append(f"| {task['paper_name']} | {task['metric']} | {task['score']:.2f} | "
+                     f"{'' if ref is None else f'{ref:.2f}'} |")
+    for name, reason in scores.get("failed", {}).items():
+        lines.append(f"- **{name} failed**: {reason}")
+    for note in scores.get("skipped", []):
+        lines.append(f"- {note}")
+    lines += ["", ("Paper numbers: Table 5 (code tasks, Qwen3-8B); the other reasoning results are only "
+                   "plotted (Figure 7)."), ""]
+    return "\n".join(lines)
+
+
+def known_tasks() -> list[str]:
+    return list(TASKS)

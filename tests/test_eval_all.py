@@ -1,0 +1,114 @@
+"""``xplus-eval all``: one server, several suites, one run folder; resume after a kill; failure isolation.
+
+Runs the real reasoning suite (OpenCompass, MATH-500 format, 2 items) beside small suites registered here
+(tests/evalsuite_test_suites.py) against the session's vLLM server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from xplus_release.evalsuite.cli import main
+from xplus_release.evalsuite.fetch import fetch
+
+TESTS = Path(__file__).parent
+REASONING_DATA = TESTS / "data" / "reasoning"
+
+
+@pytest.fixture
+def test_suites(monkeypatch):
+    """Register the count and broken suites for one test (they live in tests/evalsuite_test_suites.py)."""
+    from xplus_release.evalsuite.base import SUITES
+
+    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setitem(SUITES, "count", "evalsuite_test_suites:CountSuite")
+    monkeypatch.setitem(SUITES, "broken", "evalsuite_test_suites:BrokenSuite")
+
+
+def _all_args(server, out: Path, suites: str, *extra: str) -> list[str]:
+    return ["all", "--model", "xplus-tiny", "--endpoint", server.base_url, "--api-key", "test-key",
+            "--suites", suites, "--limit", "2", "--reasoning-tasks", "math", "--max-out-len", "8",
+            "--data-dir", str(REASONING_DATA), "-o", str(out), "--no-progress", *extra]
+
+
+def test_unknown_suite_lists_the_valid_ones(capsys, tmp_path):
+    assert main(["all", "--suites", "reasoning,nope", "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown suite nope; choose from: " in err and "reasoning" in err.partition("choose from: ")[2]
+
+
+def test_fetch_data_offline_is_one_clear_error(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["fetch-data", "--output", str(tmp_path / "d")]) == 2
+    assert "run it on a connected machine" in capsys.readouterr().err
+    with pytest.raises(Exception, match="HF_HUB_OFFLINE=1"):
+        fetch(["reasoning"], tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_endpoint_serving_another_model_is_refused(vllm_server, test_suites, capsys, tmp_path):
+    code = main(["all", "--model", "Qwen/Qwen3-8B", "--endpoint", vllm_server.base_url, "--api-key", "test-key",
+                 "--suites", "count", "-o", str(tmp_path / "r")])
+    assert code == 2
+    assert "serves xplus-tiny, not 'Qwen/Qwen3-8B'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, test_suites, tmp_path, capsys):
+    out = tmp_path / "run"
+    # 1. a real kill: `all` in a subprocess, SIGKILLed while the count suite is half way
+    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); from xplus_release.evalsuite.base import SUITES;"
+              "SUITES['count'] = 'evalsuite_test_suites:CountSuite';"
+              "from xplus_release.evalsuite.cli import main; sys.exit(main(sys.argv[1:]))")
+    args = _all_args(vllm_server, out, "reasoning,count")
+    env = {**os.environ, "COUNT_SUITE_DELAY": "1.5"}
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], env=env, start_new_session=True)
+    echo = out / "generations" / "count" / "echo.jsonl"
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and proc.poll() is None:
+        if echo.exists() and len(echo.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the first run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = len(echo.read_text().splitlines())
+    assert 2 <= before < 6
+    summaries = sorted((out / "opencompass" / "run" / "summary").glob("summary_*.csv"))
+    assert len(summaries) == 1  # reasoning finished before the kill
+
+    # 2. rerun with a failing suite added: only what is left is done, the failure is named, nothing lost
+    code = main(_all_args(vllm_server, out, "reasoning,count,broken"))
+    err = capsys.readouterr().err
+    assert code == 1 and "suites failed: broken" in err
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["count"] == {"items": 6, "generated_this_run": 6 - before}
+    assert sorted((out / "opencompass" / "run" / "summary").glob("summary_*.csv")) == summaries  # not rerun
+    assert set(scores["reasoning"]["tasks"]) == {"math"}
+    report = (out / "report.md").read_text()
+    assert "## Reasoning (OpenCompass)" in report and "## count" in report
+    assert "## broken: FAILED" in report and "RuntimeError: this suite always fails" in report
+    assert (out / "reasoning_vs_paper.png").stat().st_size > 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["failed"] == {"broken": "RuntimeError: this suite always fails"}
+    assert {"generation_s", "scoring_s", "total_s"} <= set(run["timings"]["reasoning"])
+
+    # 3. per task: adding mbpp runs OpenCompass on mbpp only; math's predictions are reused untouched
+    math_predictions = out / "opencompass" / "run" / "predictions" / "model" / "math__math-500.json"
+    stamp = math_predictions.stat().st_mtime_ns
+    args = _all_args(vllm_server, out, "reasoning,count")
+    args[args.index("--reasoning-tasks") + 1] = "math,mbpp"
+    assert main(args) == 0
+    scores = json.loads((out / "scores.json").read_text())
+    assert set(scores["reasoning"]["tasks"]) == {"math", "mbpp"}
+    assert math_predictions.stat().st_mtime_ns == stamp
+    assert scores["count"]["generated_this_run"] == 6 - before  # count was done: not run again
+    assert len(sorted((out / "opencompass" / "run" / "summary").glob("summary_*.csv"))) == 2

@@ -1,0 +1,109 @@
+"""The reasoning suite: OpenCompass 0.5.4 really runs, in its managed env, against the vLLM server.
+
+The data are tiny files in OpenCompass's own layout (tests/data/reasoning/opencompass/data): the real
+MATH-500 (rule-scored) and MBPP (executes the model's code) task configs read them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from xplus_release.evalsuite.cli import main
+from xplus_release.evalsuite.reasoning.config import JudgeSettings, ModelSettings, render_config
+from xplus_release.evalsuite.reasoning.harness import OPENCOMPASS_ENV
+from xplus_release.evalsuite.reasoning.tasks import TASKS, select_tasks
+
+from xplus_release.errors import ConfigError
+
+REASONING_DATA = Path(__file__).parent / "data" / "reasoning"
+
+
+def test_unknown_task_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="choose from: bbeh, aime2024"):
+        select_tasks("math,nope", judge_available=False)
+
+
+def test_judge_tasks_need_a_judge_when_named_and_are_skipped_by_default():
+    with pytest.raises(ConfigError, match="aime2025 are scored by an LLM judge; pass --judge-endpoint"):
+        select_tasks("math,aime2025", judge_available=False)
+    tasks, notes = select_tasks(None, judge_available=False)
+    assert {t.name for t in tasks} == {n for n, t in TASKS.items() if not t.judge}
+    assert len(notes) == 2 and all("--judge-endpoint" in n for n in notes)
+    assert {t.name for t in select_tasks(None, judge_available=True)[0]} == set(TASKS)
+
+
+def test_config_points_model_and_judge_at_their_servers(tmp_path):
+    model = ModelSettings("xplus-tiny", "http://127.0.0.1:9/v1", "k", "/tok", thinking=False, max_out_len=16)
+    judge = JudgeSettings("http://judge:8000/v1", "judge-model", None, "gpt-4")
+    text = render_config([TASKS["math"], TASKS["aime2025"]], model, judge, limit=3, work_dir=tmp_path)
+    compile(text, "config.py", "exec")  # valid Python, as OpenCompass will exec it
+    assert "'enable_thinking': False" in text and "openai_api_base='http://127.0.0.1:9/v1'" in text
+    assert "path='judge-model'" in text and "_LIMIT = 3" in text
+    assert "aime2025.aime2025_cascade_eval_gen_5e9f4f import aime2025_datasets as _aime2025" in text
+
+
+def test_cli_bad_inputs_fail_before_any_server_starts(capsys, tmp_path):
+    assert main(["reasoning", "--tasks", "olymmath", "-o", str(tmp_path / "r")]) == 2
+    assert "olymmath are scored by an LLM judge" in capsys.readouterr().err
+    assert main(["reasoning", "--tasks", "math,bogus", "-o", str(tmp_path / "r")]) == 2
+    assert "unknown reasoning task bogus; choose from:" in capsys.readouterr().err
+    assert main(["reasoning", "--judge-endpoint", "http://x/v1", "-o", str(tmp_path / "r")]) == 2
+    assert "--judge-endpoint needs --judge-model" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # nothing written for a command that never started
+
+
+def test_scoring_sandbox_limits_memory_in_the_opencompass_env():
+    """The limits oc_worker applies before scoring stop a program that allocates past them."""
+    worker = Path(__file__).parents[1] / "evalsuite" / "reasoning"
+    code = (f"import sys; sys.path.insert(0, {str(worker)!r}); import oc_worker;"
+            "oc_worker.apply_limits({'memory_gb': 1})\n"
+            "try:\n    bytearray(3 * 1024 ** 3)\nexcept MemoryError:\n    print('blocked')")
+    out = subprocess.run([str(OPENCOMPASS_ENV.ensure()), "-c", code], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.stdout.strip() == "blocked", out.stderr
+
+
+@pytest.mark.slow
+def test_missing_data_is_one_line_naming_fetch_data(vllm_server, tmp_path, capsys):
+    code = main(["reasoning", "--model", "xplus-tiny", "--endpoint", vllm_server.base_url, "--api-key", "test-key",
+                 "--tasks", "math", "--data-dir", str(tmp_path), "-o", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 1 and "reasoning data missing: math" in err and "xplus-eval fetch-data" in err
+
+
+@pytest.mark.slow
+def test_opencompass_runs_math_and_mbpp_against_the_server(vllm_server, tmp_path):
+    out = tmp_path / "run"
+    code = main(["reasoning", "--model", "xplus-tiny", "--endpoint", vllm_server.base_url, "--api-key", "test-key",
+                 "--tasks", "math,mbpp", "--limit", "2", "--max-out-len", "16", "--thinking", "off",
+                 "--data-dir", str(REASONING_DATA), "-o", str(out), "--no-progress"])
+    assert code == 0
+    scores = json.loads((out / "scores.json").read_text())["reasoning"]
+    assert set(scores["tasks"]) == {"math", "mbpp"} and scores["failed"] == {}
+    summary = _summary(Path(scores["tasks"]["math"]["summary"]))
+    assert scores["tasks"]["math"]["score"] == pytest.approx(summary["math__math-500"])
+    assert scores["tasks"]["mbpp"]["score"] == pytest.approx(summary["mbpp__mbpp"])
+    # OpenCompass's own per-item results agree with the score: MBPP's code really ran (and 2 items only)
+    details = json.loads((out / "opencompass" / "run" / "results" / "model" / "mbpp__mbpp.json").read_text())
+    assert details["score"] == pytest.approx(scores["tasks"]["mbpp"]["score"])
+    assert details["pass"] + details["failed"] + details["timeout"] + details["wrong_answer"] == 2
+    assert scores["tasks"]["mbpp"]["datasets"]["mbpp"]["failed"] == details["failed"]
+    predictions = json.loads((out / "opencompass" / "run" / "predictions" / "model" / "math__math-500.json").read_text())
+    assert len(predictions) == 2 and all(isinstance(p["prediction"], str) for p in predictions.values())
+    config = (out / "opencompass" / "xplus_config.py").read_text()
+    assert "'enable_thinking': False" in config and "_MAX_OUT_LEN = 16" in config
+    report = (out / "report.md").read_text()
+    assert "## Reasoning (OpenCompass)" in report and "| MBPP | pass@1 |" in report
+
+
+def _summary(path: Path) -> dict[str, float]:
+    """First (main) metric per dataset from OpenCompass's summary csv."""
+    values: dict[str, float] = {}
+    with open(path) as handle:
+        for row in csv.DictReader(handle):
+            values.setdefault(row["dataset"], float(row["model"]))
+    return values
