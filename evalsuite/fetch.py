@@ -36,6 +36,20 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=_main)
 
 
+def hub_snapshot(data_dir: Path | None, path: str) -> Path | None:
+    """The local snapshot folder of hub dataset ``path`` in ``<data_dir>/hf/hub``, if it was fetched there."""
+    if data_dir is None or not (Path(data_dir) / "hf" / "hub").is_dir():
+        return None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(path, repo_type="dataset", cache_dir=Path(data_dir) / "hf" / "hub",
+                                      local_files_only=True))
+    except LocalEntryNotFoundError:  # not fetched into that cache
+        return None
+
+
 def fetch_hf_datasets(repo_ids: list[str], out_dir: Path) -> list[str]:
     """``snapshot_download`` each dataset into ``out_dir/hf/hub``; return the failures as lines."""
     from huggingface_hub import snapshot_download

@@ -27,20 +27,6 @@ def local_copy(data_dir: Path | None, path: str, config: str | None) -> Path | N
     return folder if folder.is_dir() and any(folder.glob("*.jsonl")) else None
 
 
-def hub_snapshot(data_dir: Path | None, path: str) -> Path | None:
-    """The local snapshot folder of hub dataset ``path`` in ``<data_dir>/hf/hub``, if it was fetched there."""
-    if data_dir is None or not (Path(data_dir) / "hf" / "hub").is_dir():
-        return None
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(path, repo_type="dataset", cache_dir=Path(data_dir) / "hf" / "hub",
-                                      local_files_only=True))
-    except LocalEntryNotFoundError:  # not fetched into that cache
-        return None
-
-
 def point_at_local_copy(cfg: dict, folder: Path) -> dict:
     """Rewrite an lm-eval task config to read its splits from ``folder``'s JSONL files."""
     splits = {cfg[key] for key in SPLIT_KEYS if cfg.get(key)}

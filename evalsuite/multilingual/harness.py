@@ -16,12 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from xplus_release.evalsuite.multilingual.data import (
-    check_cached,
-    hub_snapshot,
-    local_copy,
-    point_at_local_copy,
-)
+from xplus_release.evalsuite.fetch import hub_snapshot
+from xplus_release.evalsuite.multilingual.data import check_cached, local_copy, point_at_local_copy
 from xplus_release.evalsuite.multilingual.tasks import LM_TASKS_DIR, TaskSpec
 
 from xplus_release.errors import ConfigError, MissingAssetError

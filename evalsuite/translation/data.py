@@ -35,7 +35,7 @@ def load_flores(langs: list[Language], dataset: str, data_dir: Path | None = Non
             raise ConfigError("dataset 'local' needs --data-dir DIR (a folder with devtest/<code>.devtest files)")
         texts = {lang.code: _read_local(lang, Path(data_dir)) for lang in langs}
     elif dataset == "benchmax":
-        texts = {lang.code: _read_benchmax(lang) for lang in langs}
+        texts = {lang.code: _read_benchmax(lang, data_dir) for lang in langs}
     elif dataset == "flores200-sample":
         texts = _read_sample(langs)
     else:
@@ -57,12 +57,16 @@ def _read_local(lang: Language, data_dir: Path) -> list[str]:
     )
 
 
-def _read_benchmax(lang: Language) -> list[str]:
+def _read_benchmax(lang: Language, data_dir: Path | None = None) -> list[str]:
+    """From the hub cache ``xplus-eval fetch-data`` fills under ``data_dir``, else the datasets cache."""
     import datasets
 
+    from xplus_release.evalsuite.fetch import hub_snapshot
+
     config = f"flores_{lang.code}"
+    source = hub_snapshot(data_dir, BENCHMAX_REPO) or BENCHMAX_REPO
     try:
-        rows = datasets.load_dataset(BENCHMAX_REPO, config, split="train")
+        rows = datasets.load_dataset(str(source), config, split="train")
     # datasets raises many types for "not cached offline" and "no such config"; all need the same fix
     except Exception as err:  # noqa: BLE001
         raise MissingAssetError(

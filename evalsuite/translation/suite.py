@@ -8,10 +8,12 @@ Options (``EvalContext.options``, all optional; see ``TranslationOptions``): ``l
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from xplus_release.evalsuite.base import EvalContext, Suite
 from xplus_release.evalsuite.translation import xcomet
 from xplus_release.evalsuite.translation.aggregate import aggregate
-from xplus_release.evalsuite.translation.data import load_flores
+from xplus_release.evalsuite.translation.data import BENCHMAX_REPO, load_flores
 from xplus_release.evalsuite.translation.generate import build_prompts, generate
 from xplus_release.evalsuite.translation.metrics import check_spm_model
 from xplus_release.evalsuite.translation.options import METRICS, TranslationOptions, resolve_grid
@@ -34,13 +36,15 @@ def default_metrics(model: str) -> tuple[str, ...]:
 
 
 def default_dataset(model: str, data_dir) -> str:
-    if data_dir is not None:
+    """A --data-dir of FLORES files means "local"; one filled by ``xplus-eval fetch-data`` (hf/hub) does not."""
+    if data_dir is not None and not (Path(data_dir) / "hf" / "hub").is_dir():
         return "local"
     return "flores200-sample" if is_test_model(model) else "benchmax"
 
 
 class TranslationSuite(Suite):
     name = "translation"
+    hf_datasets = (BENCHMAX_REPO,)  # what ``xplus-eval fetch-data`` downloads for this suite
 
     def run(self, ctx: EvalContext) -> dict:
         """Generate what is missing, score, write ``scores.json["translation"]``; return the scores.
