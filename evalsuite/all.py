@@ -50,7 +50,12 @@ def _main(args: argparse.Namespace) -> int:
     from xplus_release.evalsuite.reasoning.cli import reasoning_options
 
     names = parse_suites(args.suites)
-    options = {name: {"max_out_len": args.max_out_len, "concurrency": args.concurrency} for name in names}
+    # each suite takes its own option names; a suite not listed here runs on its defaults
+    options = {name: {} for name in names}
+    if "translation" in names and args.max_out_len:
+        options["translation"] = {"max_tokens": args.max_out_len}
+    if "multilingual" in names:
+        options["multilingual"] = {"max_out_len": args.max_out_len, "concurrency": args.concurrency}
     if "reasoning" in names:
         options["reasoning"] = reasoning_options(args)
     return run_suites(args, names, options, title=f"Evaluation of {args.model}")

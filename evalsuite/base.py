@@ -8,6 +8,7 @@ their sections into one report.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Callable
 
 from xplus_release.engines import ChatEngine
 from xplus_release.errors import ConfigError
+from xplus_release.registry import is_test_model
 from xplus_release.runs import RunFolder, write_json_atomic
 
 # suite name -> "module:Class"; each suite module adds its line here.
@@ -46,6 +48,16 @@ class EvalContext:
         if self._engine is None:
             self._engine = self.engine_factory()
         return self._engine
+
+
+def with_sample_defaults(ctx: EvalContext, sample_dir: Path, **option_defaults) -> EvalContext:
+    """For the built-in test model without --data-dir: the suite's embedded sample data and option defaults
+    that fit it, so a smoke run (``xplus-eval all --model xplus-tiny``) works offline on a fresh machine.
+    Options the user gave still win; any other model is left as it is."""
+    if ctx.data_dir is not None or not is_test_model(ctx.model):
+        return ctx
+    given = {key: value for key, value in ctx.options.items() if value is not None}
+    return dataclasses.replace(ctx, data_dir=sample_dir, options={**option_defaults, **given})
 
 
 class Suite(ABC):

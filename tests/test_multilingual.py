@@ -21,7 +21,7 @@ from xplus_release.errors import ConfigError, EndpointError, MissingAssetError
 from xplus_release.runs import RunFolder
 
 API_KEY = "test-key"
-MULTILINGUAL_DATA = Path(__file__).parent / "data" / "multilingual"
+from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA as MULTILINGUAL_DATA  # noqa: E402
 
 
 def _context(run, server, **options) -> EvalContext:

@@ -19,7 +19,7 @@ from xplus_release.evalsuite.reasoning.tasks import TASKS, select_tasks
 
 from xplus_release.errors import ConfigError
 
-REASONING_DATA = Path(__file__).parent / "data" / "reasoning"
+from xplus_release.evalsuite.reasoning.suite import SAMPLE_DATA as REASONING_DATA  # noqa: E402
 
 
 def test_unknown_task_lists_the_valid_ones():

@@ -74,6 +74,11 @@ def get_spec(name_or_path: str) -> ModelSpec:
     return ModelSpec(name=name_or_path, source=name_or_path)
 
 
+def is_test_model(name: str) -> bool:
+    """The built-in random-weight model: suites run it on small embedded samples, offline."""
+    return get_spec(name).source == "builtin:tiny"
+
+
 def resolve_model(name_or_path: str, max_model_len: int | None = None) -> ResolvedModel:
     """Turn a model name into a loadable location.
 

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from statistics import mean
 
-from xplus_release.evalsuite.base import EvalContext, Suite
+from xplus_release.evalsuite.base import EvalContext, Suite, with_sample_defaults
 from xplus_release.evalsuite.reasoning.config import ABBR_SEP, JudgeSettings, ModelSettings, render_config
 from xplus_release.evalsuite.reasoning.harness import (
     OPENCOMPASS_VERSION,
@@ -34,6 +34,10 @@ from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelErr
 from xplus_release.paper import load_table
 from xplus_release.registry import hub_offline, resolve_model
 from xplus_release.runs import RunFolder
+
+# Tiny MATH-500 and MBPP files in OpenCompass's data layout (see its README): what xplus-tiny runs on.
+SAMPLE_DATA = Path(__file__).parent / "sample_data"
+SAMPLE_DEFAULTS = {"tasks": "math,mbpp"}
 
 NAME = "reasoning"
 
@@ -57,6 +61,7 @@ class ReasoningSuite(Suite):
         if not ctx.endpoint:
             raise ConfigError("the reasoning suite runs OpenCompass against a server: pass --endpoint URL, "
                               "or run it through xplus-eval reasoning/all, which start one")
+        ctx = with_sample_defaults(ctx, SAMPLE_DATA, **SAMPLE_DEFAULTS)
         opts = ctx.options
         tasks, notes = select_tasks(opts.get("tasks"), judge_available=bool(opts.get("judge_endpoint")))
         tasks, notes = _drop_remote_scorers(tasks, notes, explicit=bool(opts.get("tasks")))

@@ -19,16 +19,12 @@ from xplus_release.evalsuite.translation.metrics import check_spm_model
 from xplus_release.evalsuite.translation.options import METRICS, TranslationOptions, resolve_grid
 from xplus_release.evalsuite.translation.scoring import score_corpus
 
-from xplus_release.registry import get_spec
+from xplus_release.registry import is_test_model
 from xplus_release.runs import RunFolder
 
 # The random-weight test model gets a default that runs offline on a fresh machine: the FLORES excerpt
 # shipped in the package, and the metrics that need no downloaded model.
 TEST_MODEL_METRICS = ("chrf", "bleu")
-
-
-def is_test_model(model: str) -> bool:
-    return get_spec(model).source == "builtin:tiny"
 
 
 def default_metrics(model: str) -> tuple[str, ...]:
