@@ -1,0 +1,138 @@
+"""Load benchmark of xplus-serve: /v1/translate against raw /v1/chat/completions with the same prompts.
+
+    .venv/bin/python benchmarks/serve_load.py                       # starts xplus-serve --model xplus-tiny
+    .venv/bin/python benchmarks/serve_load.py --url http://127.0.0.1:8000 --api-key KEY --model M
+
+For each concurrency (1, 16, 64) both routes get the same requests (the paper's prompt on FLORES English
+sentences, greedy, the same max_tokens), in alternating rounds so drift in the machine's load hits both
+alike. Prints JSON: p50/p95 latency (ms), requests/s, and the overhead ratio translate/chat of p50 latency
+and of throughput time (1/rps). The tiny model's outputs are noise: the figures measure the serving path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from xplus_release.engines.server import free_port
+from xplus_release.languages import get_language
+from xplus_release.prompts import translation_messages
+
+ROOT = Path(__file__).resolve().parents[1]
+FLORES_EN = ROOT / "tests" / "data" / "flores200" / "devtest" / "eng_Latn.devtest"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a running xplus-serve (default: start one with --model)")
+    parser.add_argument("--api-key", default="bench-key")
+    parser.add_argument("--model", default="xplus-tiny")
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--requests", type=int, default=128, help="requests per route and concurrency (default 128)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per route (default 2)")
+    parser.add_argument("--max-tokens", type=int, default=8)
+    return parser.parse_args()
+
+
+def payloads(max_tokens: int, model: str, n: int) -> tuple[list[dict], list[dict]]:
+    sentences = FLORES_EN.read_text(encoding="utf-8").splitlines()
+    en, de = get_language("en"), get_language("de")
+    texts = [sentences[i % len(sentences)] for i in range(n)]
+    translate = [{"q": t, "source": "en", "target": "de", "max_tokens": max_tokens} for t in texts]
+    chat = [{"model": model, "messages": translation_messages(t, en, de), "temperature": 0.0,
+             "max_tokens": max_tokens} for t in texts]
+    return translate, chat
+
+
+async def run_load(client: httpx.AsyncClient, path: str, bodies: list[dict], concurrency: int) -> dict:
+    queue = list(reversed(bodies))
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        while queue:
+            body = queue.pop()
+            started = time.perf_counter()
+            reply = await client.post(path, json=body)
+            latencies.append(time.perf_counter() - started)
+            errors += reply.status_code != 200
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return {"latencies": latencies, "seconds": time.perf_counter() - started, "errors": errors}
+
+
+def summarise(runs: list[dict]) -> dict:
+    latencies = sorted(x for run in runs for x in run["latencies"])
+    seconds = sum(run["seconds"] for run in runs)
+    return {"requests": len(latencies), "errors": sum(run["errors"] for run in runs),
+            "p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 2),
+            "rps": round(len(latencies) / seconds, 2)}
+
+
+async def bench(url: str, args: argparse.Namespace) -> list[dict]:
+    translate, chat = payloads(args.max_tokens, args.model, args.requests)
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    headers = {"Authorization": f"Bearer {args.api_key}"}
+    results = []
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600, limits=limits) as client:
+        await run_load(client, "/v1/chat/completions", chat[:8], 8)  # warm-up
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            runs = {"translate": [], "chat": []}
+            for _ in range(args.rounds):
+                runs["chat"].append(await run_load(client, "/v1/chat/completions", chat, concurrency))
+                runs["translate"].append(await run_load(client, "/v1/translate", translate, concurrency))
+            t, c = summarise(runs["translate"]), summarise(runs["chat"])
+            results.append({"concurrency": concurrency, "translate": t, "chat_completions": c,
+                            "p50_ratio": round(t["p50_ms"] / c["p50_ms"], 3),
+                            "throughput_time_ratio": round(c["rps"] / t["rps"], 3)})
+    return results
+
+
+def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "xplus_release.serve.cli", "--model", args.model,
+                                "--port", str(port), "--api-key", args.api_key, "--no-demo",
+                                "--lid-model", str(ROOT / "tests" / "data" / "lid" / "lid.176.ftz")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/health", headers={"Authorization": f"Bearer {args.api_key}"}).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    process.kill()
+    sys.exit("xplus-serve did not become healthy; run it by hand to see why")
+
+
+def main() -> None:
+    args = parse_args()
+    process, url = (None, args.url) if args.url else start_server(args)
+    try:
+        results = asyncio.run(bench(url, args))
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(120)
+    print(json.dumps({"benchmark": "serve_load", "model": args.model, "max_tokens": args.max_tokens,
+                      "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                      "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
