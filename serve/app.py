@@ -19,7 +19,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount
-
 from xplus_release.serve.gate import Gate
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
@@ -59,7 +58,6 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
 
 def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: ServeLimits) -> None:
     import gradio as gr
-
     from xplus_release.serve.demo import DemoBackend, build_demo
 
     blocks = build_demo(DemoBackend(translator, backend, limits), backend.model)

@@ -20,9 +20,10 @@ import signal
 import socket
 import sys
 
+from xplus_release.serve.limits import ServeLimits
+
 from xplus_release.cli import run_cli
 from xplus_release.errors import ConfigError, MissingAssetError
-from xplus_release.serve.limits import ServeLimits
 
 log = logging.getLogger("xplus_release.serve")
 
@@ -124,13 +125,18 @@ def _terminate(signum, _frame):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is the access log's job
     limits = limits_from_args(args)
     extra = vllm_extra_args(args.vllm_args)
     check_port_free(args.host, args.port)
     detector, detector_error = load_detector(args.lid_model)
-    signal.signal(signal.SIGTERM, _terminate)  # until uvicorn installs its own: never orphan vLLM
-    vllm_server = start_vllm(args, extra)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _terminate)  # until uvicorn installs its own: never orphan vLLM
+    vllm_server = vllm_for(args, extra)
     try:
+        log.info("starting vLLM for %s on %s (log: %s)", vllm_server.model.name, vllm_server.root_url,
+                 vllm_server.log_path)
+        vllm_server.start()
         serve(args, limits, vllm_server, detector, detector_error)
     finally:
         log.info("stopping vLLM")
@@ -138,22 +144,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def start_vllm(args: argparse.Namespace, extra: list[str]):
+def vllm_for(args: argparse.Namespace, extra: list[str]):
+    """The vLLM server (not started): loopback only, with a random key that only this process knows."""
     from xplus_release.engines.server import VLLMServer
     from xplus_release.registry import resolve_model
 
     model = resolve_model(args.model, max_model_len=args.max_model_len)
-    server = VLLMServer(model, host="127.0.0.1", api_key=secrets.token_urlsafe(24),
-                        tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
-                        extra_args=extra, log_path=args.vllm_log,
-                        startup_timeout=args.startup_timeout)
-    log.info("starting vLLM for %s on %s (log: %s)", model.name, server.root_url, server.log_path)
-    return server.start()
+    return VLLMServer(model, host="127.0.0.1", api_key=secrets.token_urlsafe(24),
+                      tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
+                      extra_args=extra, log_path=args.vllm_log, startup_timeout=args.startup_timeout)
 
 
 def serve(args, limits: ServeLimits, vllm_server, detector, detector_error) -> None:
     import uvicorn
-
     from xplus_release.serve.app import DEMO_PATH, build_app
     from xplus_release.serve.translation import Backend
 

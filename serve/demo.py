@@ -8,15 +8,15 @@ up other users, and refuses new ones past ``demo_queue_size``.
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import gradio as gr
 from openai import AsyncOpenAI
+from xplus_release.serve.limits import ServeLimits
+from xplus_release.serve.translation import ApiError, Backend, Translator
 
 from xplus_release.languages import ALL_LANGUAGES, get_language
 from xplus_release.prompts import strip_thinking, translation_messages
-from xplus_release.serve.limits import ServeLimits
-from xplus_release.serve.translation import ApiError, Backend, Translator
 
 AUTO = "auto"
 EXAMPLES = [  # (text, source, target)

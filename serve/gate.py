@@ -30,10 +30,6 @@ access_log = logging.getLogger("xplus_release.serve.access")
 COOKIE = "xplus_session"
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class Gate:
     """Access log + authentication + request-body limit for every HTTP and WebSocket request."""
 
@@ -70,11 +66,7 @@ class Gate:
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return await _json(send, 413, self._too_large())
-        try:
-            await self.app(scope, self._bounded(receive), send)
-        except _BodyTooLarge:
-            if status["code"] == 0:
-                await _json(send, 413, self._too_large())
+        await _BodyLimit(self.max_body_bytes, self._too_large(), receive, send).run(self.app, scope)
 
     def _authorised(self, headers: Headers) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -110,20 +102,6 @@ class Gate:
                                 (b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
 
-    def _bounded(self, receive: Receive) -> Receive:
-        seen = 0
-
-        async def bounded_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    raise _BodyTooLarge()
-            return message
-
-        return bounded_receive
-
     def _too_large(self) -> dict:
         return {"error": f"request body over {self.max_body_bytes} bytes; send less (or raise --max-body-bytes)"}
 
@@ -133,6 +111,42 @@ class Gate:
         elapsed_ms = (time.perf_counter() - started) * 1000
         # the path only: a query string may carry ?api_key=
         access_log.info('%s "%s %s" %s %.1fms', client[0], method, scope["path"], status or "-", elapsed_ms)
+
+
+class _BodyLimit:
+    """Counts a body sent without Content-Length; past the limit it answers 413 itself, tells the app the
+    client left, and drops whatever the app still sends (frameworks swallow exceptions raised from receive).
+    """
+
+    def __init__(self, limit: int, error: dict, receive: Receive, send: Send):
+        self.limit, self.error, self._receive, self._send = limit, error, receive, send
+        self.seen = 0
+        self.refused = False
+        self.started = False
+
+    async def run(self, app: ASGIApp, scope: Scope) -> None:
+        try:
+            await app(scope, self.receive, self.send)
+        except Exception:
+            if not self.refused:
+                raise
+
+    async def receive(self) -> Message:
+        if self.refused:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit and not self.started:
+                self.refused = True
+                await _json(self._send, 413, self.error)
+                return {"type": "http.disconnect"}
+        return message
+
+    async def send(self, message: Message) -> None:
+        if not self.refused:
+            self.started = self.started or message["type"] == "http.response.start"
+            await self._send(message)
 
 
 async def _json(send: Send, status: int, body: dict) -> None:

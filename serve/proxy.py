@@ -10,7 +10,6 @@ from __future__ import annotations
 import anyio
 import httpx
 from starlette.types import Receive, Scope, Send
-
 from xplus_release.serve.translation import Backend
 
 # Per-connection headers (RFC 9110 §7.6.1) and those the proxy sets itself.
@@ -30,6 +29,8 @@ class VLLMProxy:
         if scope["type"] != "http":
             return
         body = await _read_body(receive)
+        if body is None:
+            return  # the client left (or the gate refused the body) before it was complete
         request = self.client.build_request(
             scope["method"], scope["path"], params=scope.get("query_string", b"").decode() or None,
             headers=self._headers(scope), content=body)
@@ -52,12 +53,12 @@ class VLLMProxy:
         return headers
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
     chunks = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             break

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator, Literal
+from typing import Literal
 
 import httpx
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from xplus_release.serve.lid import LanguageDetector
+from xplus_release.serve.limits import ServeLimits
 
 from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import ALL_LANGUAGES, Language, get_language
 from xplus_release.prompts import strip_thinking, translation_messages
-from xplus_release.serve.lid import LanguageDetector
-from xplus_release.serve.limits import ServeLimits
 
 SUPPORTED_CODES = ", ".join(lang.code for lang in ALL_LANGUAGES)
 
