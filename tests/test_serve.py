@@ -95,6 +95,42 @@ def _assert_alive(served: Served) -> None:
     assert served.process.poll() is None
 
 
+# --- without a server: bad command lines, the demo's swap -------------------------------------------------
+
+@pytest.mark.parametrize("args,needle", [
+    (["--max-batch", "0"], "--max-batch is 0"),
+    (["--vllm-args", "--api-key other"], "--vllm-args may not set --api-key"),
+    (["--lid-model", "/no/such/lid.bin"], "/no/such/lid.bin does not exist"),
+    (["--model", "not a model"], "unknown model 'not a model'"),
+])
+def test_bad_command_line_is_one_line_and_exit_2(args, needle):
+    result = subprocess.run([sys.executable, "-m", "xplus_release.serve.cli", "--port", str(free_port()), *args],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and needle in errors[0] and "Traceback" not in result.stderr
+
+
+def test_bad_port_is_reported_before_vllm_starts():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "xplus_release.serve.cli", "--port", str(port)],
+                                capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_demo_swap():
+    from xplus_release.serve.demo import AUTO, DemoBackend
+
+    assert DemoBackend.swap("en", "zh", "cat", "mao", "") == ("zh", "en", "mao", "cat")
+    assert DemoBackend.swap(AUTO, "zh", "cat", "mao", "en") == ("zh", "en", "mao", "cat")  # detected en
+    assert DemoBackend.swap(AUTO, "zh", "cat", "", "") == (AUTO, "zh", "cat", "")  # nothing to swap yet
+
+
 # --- vLLM's OpenAI API through the front app ---------------------------------------------------------------
 
 def test_openai_client_chat_completion(served):
