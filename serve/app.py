@@ -1,10 +1,10 @@
 """The front app: translation routes and the demo of its own, every other route proxied to vLLM.
 
-Why a front process rather than routes added inside vLLM's app: vLLM 0.32 builds its FastAPI app inside
-``run_server`` (``build_app`` + engine client set-up in one coroutine) and takes extra behaviour only as
-``--middleware`` import strings with no arguments, so routes, the LID model, the Gradio mount and the
-limits could only be attached through module-level state or a fork of ``run_server``, both tied to
-vLLM's private layout. A front process uses vLLM exactly as released (the same server ``xplus-eval``
+Why a front process rather than routes added inside vLLM's app: vLLM 0.32 builds its FastAPI app and
+serves it in one coroutine (``build_and_serve`` in ``vllm.entrypoints.launchers.api_server.entry``, which
+``openai/api_server.py`` re-exports) and takes extra behaviour only as ``--middleware`` import strings
+with no arguments, so routes, the LID model, the Gradio mount and the limits could only be attached
+through module-level state or a fork of that launcher, both tied to vLLM's private layout. A front process uses vLLM exactly as released (the same server ``xplus-eval``
 starts), owns every route's auth, limits and access log, and costs one loopback hop with a keep-alive
 pool (``benchmarks/serve_load.py`` measures it).
 """
