@@ -1,1 +1,7 @@
-"""xplus_release.serve"""
+"""xplus_release.serve: ``xplus-serve``, vLLM's OpenAI server behind a front app with a translation API and a demo.
+
+Modules: ``cli`` (the command: starts vLLM on loopback, then the front app in uvicorn), ``app`` (assembles
+the front app), ``gate`` (access log, API key, body limit for every route), ``proxy`` (streaming
+pass-through to vLLM), ``translation`` (``/v1/translate``, ``/v1/languages``), ``lid`` (fastText language
+ID), ``demo`` (Gradio), ``limits`` (request limits).
+"""

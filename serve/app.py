@@ -1,0 +1,78 @@
+"""The front app: translation routes and the demo of its own, every other route proxied to vLLM.
+
+Why a front process rather than routes added inside vLLM's app: vLLM 0.32 builds its FastAPI app and
+serves it in one coroutine (``build_and_serve`` in ``vllm.entrypoints.launchers.api_server.entry``, which
+``openai/api_server.py`` re-exports) and takes extra behaviour only as ``--middleware`` import strings
+with no arguments, so routes, the LID model, the Gradio mount and the limits could only be attached
+through module-level state or a fork of that launcher, both tied to vLLM's private layout. A front process uses vLLM exactly as released (the same server ``xplus-eval``
+starts), owns every route's auth, limits and access log, and costs one loopback hop with a keep-alive
+pool (``benchmarks/serve_load.py`` measures it).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.routing import Mount
+from xplus_release.serve.gate import Gate
+from xplus_release.serve.lid import LanguageDetector
+from xplus_release.serve.limits import ServeLimits
+from xplus_release.serve.proxy import VLLMProxy
+from xplus_release.serve.translation import ApiError, Backend, Translator, translation_router
+
+DEMO_PATH = "/demo"
+
+
+def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
+    """One keep-alive pool to vLLM for the proxy, the translation route and nothing else."""
+    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+    return httpx.AsyncClient(base_url=backend.root_url, limits=limits, timeout=httpx.Timeout(None, connect=10.0))
+
+
+def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detector: LanguageDetector | None,
+              detector_error: str | None = None, demo: bool = True) -> Gate:
+    """The whole server as one ASGI app (wrap it in uvicorn)."""
+    client = backend_client(backend)
+    translator = Translator(backend, client, limits, detector, detector_error)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        await client.aclose()
+
+    app = FastAPI(title="xplus-serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(translation_router(translator))
+    if demo:
+        _mount_demo(app, translator, backend, limits)
+    # Last, so it only sees what no route above claimed.
+    app.router.routes.append(Mount("", app=VLLMProxy(backend, client)))
+    return Gate(app, api_key, limits.max_body_bytes, DEMO_PATH if demo else None)
+
+
+def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: ServeLimits) -> None:
+    import gradio as gr
+    from xplus_release.serve.demo import DemoBackend, build_demo
+
+    blocks = build_demo(DemoBackend(translator, backend, limits), backend.model)
+    gr.mount_gradio_app(app, blocks, path=DEMO_PATH, footer_links=["api"])
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse(f"{DEMO_PATH}/")
+
+
+async def _api_error(_request: Request, err: ApiError) -> JSONResponse:
+    return JSONResponse({"error": err.message}, status_code=err.status)
+
+
+async def _validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in err.errors())
+    return JSONResponse({"error": f"invalid request: {problems}",
+                         "detail": json.loads(json.dumps(err.errors(), default=str))}, status_code=422)

@@ -1,0 +1,176 @@
+"""``xplus-serve``: vLLM's OpenAI-compatible server plus a translation API and a Gradio demo, on one port.
+
+    xplus-serve --model xplus-tiny
+    xplus-serve --model LLaMAX/Qwen3-XPlus-8B --host 0.0.0.0 --port 8000 --api-key "$KEY" -tp 2
+
+vLLM runs as a subprocess on a loopback port with a random internal key; this process listens on
+--host/--port, checks --api-key on every route, serves /v1/translate, /v1/languages and the demo (/demo/),
+and passes every other route (/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, …)
+through to vLLM. SIGTERM or Ctrl-C: stop accepting, let in-flight requests finish, then stop vLLM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shlex
+import signal
+import socket
+import sys
+
+from xplus_release.serve.limits import ServeLimits
+
+from xplus_release.cli import run_cli
+from xplus_release.errors import ConfigError, MissingAssetError
+
+log = logging.getLogger("xplus_release.serve")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xplus-serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="xplus-tiny",
+                        help="registered name (e.g. LLaMAX/Qwen3-XPlus-8B), local folder or hub id; the registry "
+                             "name is the served model name (default: xplus-tiny, a random-weight test model)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--api-key", default=os.environ.get("XPLUS_API_KEY"),
+                        help="key required on every route as 'Authorization: Bearer KEY' (default: $XPLUS_API_KEY; "
+                             "none: open to anyone who can reach the port)")
+    parser.add_argument("--tensor-parallel-size", "-tp", type=int, default=1, help="GPUs per model replica (vLLM)")
+    parser.add_argument("--data-parallel-size", "-dp", type=int, default=1, help="model replicas (vLLM)")
+    parser.add_argument("--max-model-len", type=int, help="context length (default: the registry's)")
+    parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
+                        help="serve the Gradio demo at /demo/ (default: on)")
+    parser.add_argument("--lid-model", metavar="PATH",
+                        help="fastText language-ID model for source=auto (default: the NLLB model "
+                             "facebook/fasttext-language-identification from the Hugging Face cache)")
+    limits = parser.add_argument_group("request limits")
+    defaults = ServeLimits()
+    limits.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars,
+                        help=f"characters per text to translate; more is 413 (default {defaults.max_text_chars})")
+    limits.add_argument("--max-batch", type=int, default=defaults.max_batch,
+                        help=f"texts per translate request; more is 413 (default {defaults.max_batch})")
+    limits.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes,
+                        help=f"request body size on any route; more is 413 (default {defaults.max_body_bytes})")
+    limits.add_argument("--max-tokens", type=int, default=defaults.max_tokens,
+                        help=f"new tokens per translation, default and ceiling (default {defaults.max_tokens})")
+    limits.add_argument("--demo-concurrency", type=int, default=defaults.demo_concurrency,
+                        help=f"demo translations running at once (default {defaults.demo_concurrency})")
+    limits.add_argument("--demo-queue-size", type=int, default=defaults.demo_queue_size,
+                        help=f"demo translations waiting at most (default {defaults.demo_queue_size})")
+    vllm = parser.add_argument_group("vLLM")
+    vllm.add_argument("--vllm-args", default="", metavar="'ARGS'",
+                      help="more arguments for vLLM's server, one quoted string, e.g. '--max-num-seqs 64 --gpu-memory-utilization 0.8'")
+    vllm.add_argument("--vllm-log", metavar="PATH", help="vLLM's log file (default: a temporary file, printed at start)")
+    vllm.add_argument("--startup-timeout", type=float, default=900.0, help="seconds to wait for vLLM (default 900)")
+    return parser
+
+
+def limits_from_args(args: argparse.Namespace) -> ServeLimits:
+    """Raises: ConfigError on a limit below 1."""
+    values = {name: getattr(args, name) for name in ("max_text_chars", "max_batch", "max_body_bytes", "max_tokens",
+                                                     "demo_concurrency", "demo_queue_size")}
+    for name, value in values.items():
+        if value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} is {value}; it must be at least 1")
+    return ServeLimits(**values)
+
+
+# Set by xplus-serve itself: the internal key and port are how the front app reaches vLLM.
+_RESERVED_VLLM_ARGS = ("--api-key", "--host", "--port", "--served-model-name", "--model")
+
+
+def vllm_extra_args(text: str) -> list[str]:
+    """Raises: ConfigError for an argument xplus-serve sets itself."""
+    extra = shlex.split(text)
+    for arg in extra:
+        if arg.split("=", 1)[0] in _RESERVED_VLLM_ARGS:
+            raise ConfigError(f"--vllm-args may not set {arg.split('=', 1)[0]}; use xplus-serve's own option")
+    return extra
+
+
+def load_detector(path: str | None):
+    """The LID model, or (None, why) when the default one is missing: ``auto`` then answers 503 with the fix.
+
+    Raises: MissingAssetError when an explicit --lid-model does not exist.
+    """
+    from xplus_release.serve.lid import LanguageDetector, default_lid_model_path
+
+    if path:
+        return LanguageDetector(path), None
+    try:
+        return LanguageDetector(default_lid_model_path()), None
+    except MissingAssetError as err:
+        log.warning("source=auto disabled: %s", err)
+        return None, str(err)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raises: ConfigError when the port is taken (before vLLM spends a minute starting)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise ConfigError(f"cannot listen on {host}:{port} ({err.strerror}); pass another --port") from None
+
+
+def _terminate(signum, _frame):
+    raise SystemExit(0)  # unwinds through the finally that stops vLLM
+
+
+@run_cli
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is the access log's job
+    limits = limits_from_args(args)
+    extra = vllm_extra_args(args.vllm_args)
+    check_port_free(args.host, args.port)
+    detector, detector_error = load_detector(args.lid_model)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _terminate)  # until uvicorn installs its own: never orphan vLLM
+    vllm_server = vllm_for(args, extra)
+    try:
+        log.info("starting vLLM for %s on %s (log: %s)", vllm_server.model.name, vllm_server.root_url,
+                 vllm_server.log_path)
+        vllm_server.start()
+        serve(args, limits, vllm_server, detector, detector_error)
+    finally:
+        log.info("stopping vLLM")
+        vllm_server.stop()
+    return 0
+
+
+def vllm_for(args: argparse.Namespace, extra: list[str]):
+    """The vLLM server (not started): loopback only, with a random key that only this process knows."""
+    from xplus_release.engines.server import VLLMServer
+    from xplus_release.registry import resolve_model
+
+    model = resolve_model(args.model, max_model_len=args.max_model_len)
+    return VLLMServer(model, host="127.0.0.1", api_key=secrets.token_urlsafe(24),
+                      tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
+                      extra_args=extra, log_path=args.vllm_log, startup_timeout=args.startup_timeout)
+
+
+def serve(args, limits: ServeLimits, vllm_server, detector, detector_error) -> None:
+    import uvicorn
+    from xplus_release.serve.app import DEMO_PATH, build_app
+    from xplus_release.serve.translation import Backend
+
+    backend = Backend(vllm_server.root_url, vllm_server.api_key, vllm_server.model.name)
+    app = build_app(backend, limits, args.api_key, detector, detector_error, demo=args.demo)
+    if not args.api_key and args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s without --api-key: anyone who reaches the port can use it", args.host)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    log.info("serving %s at http://%s:%d/v1%s", backend.model, shown, args.port,
+             f" and the demo at http://{shown}:{args.port}{DEMO_PATH}/" if args.demo else "")
+    config = uvicorn.Config(app, host=args.host, port=args.port, access_log=False, log_level="warning",
+                            timeout_graceful_shutdown=60, timeout_keep_alive=30)
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""The ASGI middleware in front of every route: access log, API key, body size.
+
+Pure ASGI (no ``BaseHTTPMiddleware``) so that streamed responses pass through untouched and the cost per
+request stays in microseconds.
+
+vLLM's own ``--api-key`` guards only the ``/v1``, ``/v2``, ``/inference`` and ``/cohere`` prefixes
+(``vllm.entrypoints.serve.middleware.authenticate.GUARDED_PREFIX``): ``/health``, ``/metrics``,
+``/tokenize``, ``/version`` stay open. This gate guards every path, the demo included.
+
+Browsers cannot send a bearer header when they open a page, so the demo page also accepts the key once as
+``?api_key=KEY`` (or through the small form it shows without one): the gate answers with a redirect that
+sets an HttpOnly cookie carrying an HMAC of the key, and the page's own calls send that cookie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+access_log = logging.getLogger("xplus_release.serve.access")
+COOKIE = "xplus_session"
+
+
+class Gate:
+    """Access log + authentication + request-body limit for every HTTP and WebSocket request."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int, demo_path: str | None):
+        self.app = app
+        self.api_key = api_key
+        self.max_body_bytes = max_body_bytes
+        self.demo_path = demo_path
+        self._secret = secrets.token_bytes(32)  # cookies die with the process; a restart asks for the key again
+        self._key_hash = hashlib.sha256(api_key.encode()).digest() if api_key else b""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = {"code": 0}
+
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            elif message["type"] == "websocket.accept":
+                status["code"] = 101
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, send_logged, status)
+        finally:
+            self._log(scope, status["code"], started)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, status: dict) -> None:
+        headers = Headers(scope=scope)
+        if self.api_key and not self._authorised(headers):
+            return await self._refuse(scope, headers, send)
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            return await _json(send, 413, self._too_large())
+        await _BodyLimit(self.max_body_bytes, self._too_large(), receive, send).run(self.app, scope)
+
+    def _authorised(self, headers: Headers) -> bool:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            return hmac.compare_digest(hashlib.sha256(token.encode()).digest(), self._key_hash)
+        cookie = SimpleCookie(headers.get("cookie", "")).get(COOKIE)
+        return cookie is not None and hmac.compare_digest(cookie.value, self._session_token())
+
+    def _session_token(self) -> str:
+        return hmac.new(self._secret, self._key_hash, hashlib.sha256).hexdigest()
+
+    async def _refuse(self, scope: Scope, headers: Headers, send: Send) -> None:
+        if scope["type"] == "websocket":
+            return await send({"type": "websocket.close", "code": 1008})
+        if self._is_demo_page(scope):
+            query = dict(parse_qsl(scope.get("query_string", b"").decode()))
+            if "api_key" in query and hmac.compare_digest(
+                    hashlib.sha256(query["api_key"].encode()).digest(), self._key_hash):
+                return await self._login_redirect(scope, query, send)
+            if "text/html" in headers.get("accept", ""):
+                return await _html(send, 401, _LOGIN_FORM)
+        await _json(send, 401, {"error": "missing or wrong API key; send the header 'Authorization: Bearer KEY'"})
+
+    def _is_demo_page(self, scope: Scope) -> bool:
+        return bool(self.demo_path) and scope["method"] == "GET" and scope["path"].rstrip("/") == self.demo_path
+
+    async def _login_redirect(self, scope: Scope, query: dict, send: Send) -> None:
+        query.pop("api_key")
+        location = scope["path"] + ("?" + urlencode(query) if query else "")
+        cookie = f"{COOKIE}={self._session_token()}; HttpOnly; SameSite=Strict; Path=/"
+        await send({"type": "http.response.start", "status": 303,
+                    "headers": [(b"location", location.encode()), (b"set-cookie", cookie.encode()),
+                                (b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _too_large(self) -> dict:
+        return {"error": f"request body over {self.max_body_bytes} bytes; send less (or raise --max-body-bytes)"}
+
+    def _log(self, scope: Scope, status: int, started: float) -> None:
+        client = scope.get("client") or ("-", 0)
+        method = scope.get("method", "WS")
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        # the path only: a query string may carry ?api_key=
+        access_log.info('%s "%s %s" %s %.1fms', client[0], method, scope["path"], status or "-", elapsed_ms)
+
+
+class _BodyLimit:
+    """Counts a body sent without Content-Length; past the limit it answers 413 itself, tells the app the
+    client left, and drops whatever the app still sends (frameworks swallow exceptions raised from receive).
+    """
+
+    def __init__(self, limit: int, error: dict, receive: Receive, send: Send):
+        self.limit, self.error, self._receive, self._send = limit, error, receive, send
+        self.seen = 0
+        self.refused = False
+        self.started = False
+
+    async def run(self, app: ASGIApp, scope: Scope) -> None:
+        try:
+            await app(scope, self.receive, self.send)
+        except Exception:
+            if not self.refused:
+                raise
+
+    async def receive(self) -> Message:
+        if self.refused:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit and not self.started:
+                self.refused = True
+                await _json(self._send, 413, self.error)
+                return {"type": "http.disconnect"}
+        return message
+
+    async def send(self, message: Message) -> None:
+        if not self.refused:
+            self.started = self.started or message["type"] == "http.response.start"
+            await self._send(message)
+
+
+async def _json(send: Send, status: int, body: dict) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _html(send: Send, status: int, page: str) -> None:
+    data = page.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                            (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+_LOGIN_FORM = """<!doctype html><html><head><meta charset="utf-8"><title>Qwen3-XPlus translation demo</title>
+</head><body style="font-family:sans-serif;max-width:28em;margin:4em auto">
+<h2>Qwen3-XPlus translation demo</h2><p>This server needs its API key.</p>
+<form method="get"><input name="api_key" type="password" placeholder="API key" autofocus>
+<button type="submit">Open the demo</button></form></body></html>"""

@@ -1,0 +1,87 @@
+"""Pass-through of every other route to the vLLM server on its loopback port.
+
+The request body is read whole (the gate has bounded it), the response is streamed back chunk by chunk as
+vLLM writes it (SSE of ``stream: true`` completions included). A client that disconnects cancels the
+upstream request, so vLLM stops generating for it.
+"""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+from starlette.types import Receive, Scope, Send
+from xplus_release.serve.translation import Backend
+
+# Per-connection headers (RFC 9110 §7.6.1) and those the proxy sets itself.
+_DROP_REQUEST = {b"host", b"authorization", b"content-length", b"connection", b"keep-alive", b"cookie",
+                 b"transfer-encoding", b"upgrade", b"te", b"proxy-authorization"}
+_DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade"}
+
+
+class VLLMProxy:
+    """An ASGI app forwarding HTTP requests to ``backend`` with the internal key."""
+
+    def __init__(self, backend: Backend, client: httpx.AsyncClient):
+        self.backend = backend
+        self.client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client left (or the gate refused the body) before it was complete
+        request = self.client.build_request(
+            scope["method"], scope["path"], params=scope.get("query_string", b"").decode() or None,
+            headers=self._headers(scope), content=body)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.HTTPError as err:
+            return await _bad_gateway(send, err)
+        try:
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": [(k.encode(), v.encode()) for k, v in response.headers.multi_items()
+                                    if k.lower() not in _DROP_RESPONSE]})
+            await _pump_until_disconnect(response, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+
+    def _headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        headers = [(k, v) for k, v in scope["headers"] if k not in _DROP_REQUEST]
+        headers.append((b"authorization", f"Bearer {self.backend.api_key}".encode()))
+        return headers
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _pump_until_disconnect(response: httpx.Response, receive: Receive, send: Send) -> None:
+    async with anyio.create_task_group() as group:
+
+        async def watch_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch_disconnect)
+        async for chunk in response.aiter_raw():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        group.cancel_scope.cancel()
+
+
+async def _bad_gateway(send: Send, err: Exception) -> None:
+    data = f'{{"error": "the model server did not answer ({type(err).__name__}); retry"}}'.encode()
+    await send({"type": "http.response.start", "status": 502,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
