@@ -32,7 +32,7 @@ from xplus_release.evalsuite.reasoning.tasks import TASKS, ReasoningTask, select
 
 from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError, XPlusError
 from xplus_release.paper import load_table
-from xplus_release.registry import hub_offline, resolve_model
+from xplus_release.registry import get_spec, hub_offline, resolve_model
 from xplus_release.runs import RunFolder
 
 # Tiny MATH-500 and MBPP files in OpenCompass's data layout (see its README): what xplus-tiny runs on.
@@ -157,7 +157,10 @@ def _model_settings(ctx: EvalContext) -> ModelSettings:
         served_name=ctx.model, base_url=ctx.endpoint, api_key=ctx.api_key,
         tokenizer=opts.get("tokenizer") or _tokenizer_for(ctx.model), thinking=_thinking(opts.get("thinking")),
         max_out_len=int(max_out) if max_out is not None else None,
-        max_seq_len=int(opts.get("max_seq_len") or 32768), concurrency=int(opts.get("concurrency") or 16),
+        # the served context length: OpenCompass cuts each item's max_out_len to fit it, where vLLM would
+        # reject the request outright
+        max_seq_len=int(opts.get("max_seq_len") or get_spec(ctx.model).max_model_len),
+        concurrency=int(opts.get("concurrency") or 16),
     )
 
 

@@ -86,6 +86,9 @@ class VLLMServer:
             "--max-model-len", str(spec.max_model_len),
             "--tensor-parallel-size", str(self.tensor_parallel_size),
             "--data-parallel-size", str(self.data_parallel_size),
+            # one log line per request costs real time at evaluation scale (275k requests for a full
+            # FLORES grid); xplus-serve writes its own access log in front of this server
+            "--disable-uvicorn-access-log",
         ]
         cmd += engine_args_to_cli(spec.engine_args)
         if spec.chat_template_kwargs:
