@@ -36,6 +36,7 @@ from xplus_release.training.forward import ForwardSettings, flops_per_step, loss
 from xplus_release.training.layers import LayerPlan, apply_freezing, decoder_parts, plan_stage
 from xplus_release.training.config import StageConfig
 from xplus_release.training.memory import choose_checkpointed_layers
+from xplus_release.training.trainer import raise_recompile_limit
 
 SHAPES = {
     "qwen3-8b": dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
@@ -145,10 +146,23 @@ def naive_mode(model, stage: StageConfig, batches: list[dict], device, args) -> 
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    seconds = Timer(device).run(step, args.warmup, args.steps)
+    compiled = _set_compiled(model, None)  # the baseline is the plain HF model: eager layers
+    try:
+        seconds = Timer(device).run(step, args.warmup, args.steps)
+    finally:
+        _set_compiled(model, compiled)
     model.gradient_checkpointing_disable()
     del optimizer
     return {"seconds_per_step": seconds, "peak_gib": peak_gib(device)}
+
+
+def _set_compiled(model, impls):
+    """Detach (impls=None) or restore the per-layer compiled forwards that ``nn.Module.compile`` set."""
+    layers = decoder_parts(model)[1]
+    previous = [getattr(layer, "_compiled_call_impl", None) for layer in layers]
+    for layer, impl in zip(layers, impls or [None] * len(layers)):
+        layer._compiled_call_impl = impl
+    return previous
 
 
 def _label_mask(batch: dict) -> torch.Tensor:
@@ -218,7 +232,7 @@ def main(argv=None) -> int:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model = build_model(args.shape, device, dtype)
     if args.compile == "on" or (args.compile == "auto" and device.type == "cuda"):
-        torch._dynamo.config.cache_size_limit = 64
+        raise_recompile_limit()
         for layer in decoder_parts(model)[1]:
             layer.compile()
     peaks = _peaks(device)

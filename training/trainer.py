@@ -235,6 +235,7 @@ class StageJob:
     def _maybe_compile(self) -> None:
         wanted = self.recipe.compile == "on" or (self.recipe.compile == "auto" and self.device.type == "cuda")
         if wanted:
+            raise_recompile_limit()
             for layer in decoder_parts(self.causal_lm)[1]:
                 layer.compile()
 
@@ -379,6 +380,15 @@ class StageJob:
         }
         header = "# Provenance of this model: the xplus-train recipe and stage that produced it.\n"
         return header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
+
+
+def raise_recompile_limit(limit: int = 64) -> None:
+    """Every layer shares one compiled graph per (grad mode, requires_grad, checkpointing, shape) variant;
+    the default limit of 8 variants would silently drop later layers back to eager mode."""
+    import torch._dynamo
+
+    name = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+    setattr(torch._dynamo.config, name, max(limit, getattr(torch._dynamo.config, name)))
 
 
 def cosine_with_floor(optim, total: int):
