@@ -241,7 +241,12 @@ def test_resume_mid_stage_is_exact(tmp_path, short_data):
     assert (tmp_path / "parted" / "checkpoints" / "stage-2-top" / "step-0000002").is_dir()
     resumed = run_recipe(parted, progress=False)
     a, b = weights(whole), weights(resumed)
-    assert all(torch.equal(a[n], b[n]) for n in a)
+    assert set(a) == set(b)
+    # Usually bit-identical; CPU BLAS kernels may round differently between processes (buffer alignment,
+    # threads), so allow float32 rounding. A wrong data position, optimizer state or schedule moves
+    # weights by ~1e-3 (lr 2e-3), far outside this.
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
     other = with_optim(parted, learning_rate=1e-4)
     with pytest.raises(RunFolderError, match="another recipe"):
         run_recipe(other, progress=False)
