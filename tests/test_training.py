@@ -324,9 +324,15 @@ def test_output_generates_in_vllm(two_stage):
     from xplus_release.registry import resolve_model
 
     _, final, _ = two_stage
-    engine = VLLMEngine(resolve_model(str(final)), dtype="float32", enforce_eager=True)
+    messages = cipher_rows(["Hello."])[0]["messages"][:1]
+    tokenizer = load_tokenizer(str(final))
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, enable_thinking=False)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    engine = VLLMEngine(resolve_model(str(final), max_model_len=2048), dtype="float32", enforce_eager=True)
     try:
-        out = engine.chat([cipher_rows(["Hello."])[0]["messages"][:1]], SamplingConfig(max_tokens=8), progress=False)
+        out = engine.chat([messages], SamplingConfig(max_tokens=8), progress=False)
     finally:
         engine.close()
-    assert len(out) == 1 and out[0].text
+    # The served prompt is the trained one (same template, thinking off); the trained weights generate.
+    assert len(out) == 1 and out[0].prompt_tokens == len(prompt_ids)
+    assert out[0].completion_tokens >= 1 and out[0].finish_reason in ("stop", "length")
