@@ -30,11 +30,10 @@ import time
 from pathlib import Path
 
 import torch
-
+from xplus_release.training.config import StageConfig
 from xplus_release.training.dataset import IGNORE, Sample, collate, pack
 from xplus_release.training.forward import ForwardSettings, flops_per_step, loss_sum
 from xplus_release.training.layers import LayerPlan, apply_freezing, decoder_parts, plan_stage
-from xplus_release.training.config import StageConfig
 from xplus_release.training.memory import choose_checkpointed_layers
 from xplus_release.training.trainer import raise_recompile_limit
 
@@ -152,7 +151,6 @@ def naive_mode(model, stage: StageConfig, batches: list[dict], device, args) -> 
     finally:
         _set_compiled(model, compiled)
     model.gradient_checkpointing_disable()
-    del optimizer
     return {"seconds_per_step": seconds, "peak_gib": peak_gib(device)}
 
 
@@ -196,7 +194,6 @@ def xplus_mode(model, stage: StageConfig, batches: list[dict], device, args) -> 
         optimizer.zero_grad(set_to_none=True)
 
     seconds = Timer(device).run(step, args.warmup, args.steps)
-    del optimizer
     result = {"seconds_per_step": seconds, "peak_gib": peak_gib(device), "checkpointed_layers": len(chosen)}
     if plan.method == "lora":
         target.unload()  # back to the plain model for the next mode
@@ -245,8 +242,8 @@ def main(argv=None) -> int:
         kind, stage_name = mode.split("-", 1)
         runner = naive_mode if kind == "naive" else xplus_mode
         plan = plan_stage(stages[stage_name], model.config.num_hidden_layers)
-        report["dense"][mode] = _safe(lambda: describe(runner(model, stages[stage_name], dense, device, args), dense,
-                                                       model, plan, peaks))
+        report["dense"][mode] = _safe(lambda run=runner, stage=stages[stage_name], plan=plan: describe(
+            run(model, stage, dense, device, args), dense, model, plan, peaks))
         print(json.dumps({mode: report["dense"][mode]}), file=sys.stderr, flush=True)
     report["translation"] = _translation(model, stages["stage2"], device, args, peaks)
     report["ratios"] = _ratios(report)
@@ -260,7 +257,7 @@ def main(argv=None) -> int:
 def _translation(model, stage: StageConfig, device, args, peaks) -> dict:
     lengths = json.loads((Path(__file__).parent / "flores_lengths.json").read_text())["prompt_response"]
     samples = translation_samples(lengths, model.config.vocab_size, args.translation_samples)
-    to_device = lambda rows: {k: v.to(device) for k, v in collate(rows, 0).items()}  # noqa: E731
+    to_device = lambda rows: {k: v.to(device) for k, v in collate(rows, 0).items()}
     single = [to_device([r]) for r in pack(samples[:16], 1, enabled=False)]
     plan = plan_stage(stage, model.config.num_hidden_layers)
     result = {"mean_sample_tokens": statistics.mean(len(s.input_ids) for s in samples)}
@@ -291,7 +288,6 @@ def _packed(model, stage, packed, device, args, plan, peaks) -> dict:
         optimizer.zero_grad(set_to_none=True)
 
     seconds = Timer(device).run(step, 1, max(1, args.steps - 1))
-    del optimizer
     tokens = sum(int((b["segments"] > 0).sum()) for b in packed)
     response = sum(int((b["targets"] != IGNORE).sum()) for b in packed)
     flops = sum(flops_per_step(model.config, plan, int((b["segments"] > 0).sum()), int((b["targets"] != IGNORE).sum()),
@@ -328,7 +324,7 @@ def _safe(fn) -> dict:
 
 def _ratios(report: dict) -> dict:
     dense, tr = report["dense"], report["translation"]
-    get = lambda d, k: d.get(k, {}).get("tokens_per_s")  # noqa: E731
+    get = lambda d, k: d.get(k, {}).get("tokens_per_s")
     ratios = {}
     base = get(dense, "naive-full")
     for mode in ("xplus-stage1", "xplus-stage2", "xplus-full", "xplus-lora", "naive-stage2"):

@@ -19,15 +19,21 @@ from pathlib import Path
 
 import torch
 import yaml
-
-from xplus_release.errors import ConfigError
-from xplus_release.registry import resolve_model
-
 from xplus_release.training.config import Recipe, StageConfig
 from xplus_release.training.dataset import collate, load_samples, pack
 from xplus_release.training.forward import ForwardSettings, loss_sum
 from xplus_release.training.layers import LayerPlan, decoder_parts
-from xplus_release.training.trainer import held_out_loss, load_model, load_tokenizer, pick_device, run_recipe, Dist
+from xplus_release.training.trainer import (
+    Dist,
+    held_out_loss,
+    load_model,
+    load_tokenizer,
+    pick_device,
+    run_recipe,
+)
+
+from xplus_release.errors import ConfigError
+from xplus_release.registry import resolve_model
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj")
 
@@ -155,7 +161,7 @@ def run_eval_command(template: str, model_path: str) -> float:
         ConfigError: the command fails or prints no score.
     """
     command = template.replace("{model}", shlex.quote(model_path))
-    done = subprocess.run(command, shell=True, capture_output=True, text=True)
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise ConfigError(f"eval command failed ({done.returncode}) on {model_path}: "
                           f"{(done.stderr.strip().splitlines() or [''])[-1]}")

@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _plan(recipe) -> int:
     from transformers import AutoConfig
+    from xplus_release.training.layers import plan_stages
 
     from xplus_release.registry import resolve_model
-    from xplus_release.training.layers import plan_stages
 
     config = AutoConfig.from_pretrained(resolve_model(recipe.model).path)
     for stage, plan in zip(recipe.stages, plan_stages(recipe.stages, config.num_hidden_layers)):

@@ -14,7 +14,6 @@ Qwen3-8B shapes with SDPA: ~300 KB per token per layer) + a 10% margin.
 from __future__ import annotations
 
 import torch
-
 from xplus_release.training.layers import LayerPlan
 
 MARGIN = 0.90
@@ -33,7 +32,7 @@ def choose_checkpointed_layers(policy: str, config, plan: LayerPlan, micro_token
         return grad_layers
     if device.type != "cuda":
         return []
-    free, total = torch.cuda.mem_get_info(device)
+    _, total = torch.cuda.mem_get_info(device)
     used_by_weights = torch.cuda.memory_allocated(device)
     state_bytes = 2 if precision == "bf16-pure" else 4
     optimizer = sum(p.numel() for p in trainable) * state_bytes * 3  # grad + two Adam moments

@@ -27,18 +27,17 @@ from pathlib import Path
 
 import torch
 import yaml
+from xplus_release.training import checkpoint as ckpt
+from xplus_release.training.config import Recipe, StageConfig, recipe_to_dict
+from xplus_release.training.dataset import DatasetReport, Sample, collate, load_samples, pack, sample_order
+from xplus_release.training.forward import ForwardSettings, flops_per_step, loss_sum
+from xplus_release.training.layers import LayerPlan, apply_freezing, decoder_parts, plan_stages
+from xplus_release.training.memory import choose_checkpointed_layers
+from xplus_release.training.steplog import StepLogger
 
 from xplus_release.errors import ConfigError, RunFolderError
 from xplus_release.registry import resolve_model
 from xplus_release.runs import package_versions
-
-from xplus_release.training import checkpoint as ckpt
-from xplus_release.training.config import Recipe, StageConfig, recipe_to_dict
-from xplus_release.training.dataset import DatasetReport, Sample, collate, load_samples, pack, sample_order
-from xplus_release.training.forward import ForwardSettings, flops_per_step, loss_sum, per_sample_losses
-from xplus_release.training.layers import LayerPlan, apply_freezing, decoder_parts, plan_stages
-from xplus_release.training.steplog import StepLogger
-from xplus_release.training.memory import choose_checkpointed_layers
 
 RECIPE_FILE = "recipe.yaml"
 
@@ -417,4 +416,3 @@ def held_out_loss(causal_lm, plan, settings, samples: list[Sample], recipe: Reci
     return total / max(count, 1)
 
 
-__all__ = ["run_recipe", "held_out_loss", "per_sample_losses", "cosine_with_floor", "load_model", "load_tokenizer"]
