@@ -1,1 +1,9 @@
-"""xplus_release.training"""
+"""xplus_release.training: the two-stage layer-selective trainer (``xplus-train``).
+
+config.py (recipe dataclasses, YAML), dataset.py (chat template, response targets, packing),
+layers.py (layer selection and freezing), forward.py (frozen prefix without autograd, response-only
+logits, FLOPs), memory.py (checkpointing policy), trainer.py (stages, loop, distributed),
+checkpoint.py (resume, output folder), steplog.py (per-step log), analyze.py (Figure 4 and 5 analyses),
+toy.py (the Cipher toy task), cli.py (the command). The data pipeline that builds training JSONL is a
+separate part of this folder.
+"""

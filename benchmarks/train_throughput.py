@@ -1,0 +1,341 @@
+"""Training throughput and peak memory: xplus-train's step vs the naive layer-freezing baseline.
+
+Prints one JSON object. Every figure comes from the same run, on the same device, on a random-weight model
+of the chosen shape (``qwen3-8b``: 36 layers, hidden 4096, vocab 151936; ``small``: a CPU-sized Qwen3).
+
+Modes (one optimizer step = forward + backward + AdamW step on the trainable parameters):
+
+- ``naive-<stage>``: the baseline the issue names: a Hugging Face model, ``requires_grad`` off outside the
+  stage, gradient checkpointing on every layer (non-reentrant), ``model(input_ids, labels=...)``, no packing.
+- ``xplus-<stage>``: ``xplus_release.training``'s step: frozen prefix under no_grad, automatic
+  checkpointing policy, per-layer ``torch.compile`` (GPU), logits only at target positions.
+
+Part 1, ``seq x batch`` dense rows with a target on every position (the anchors' setting). Part 2,
+translation-length samples (token lengths of FLORES-200 pairs in the tiny tokenizer, shipped in
+``flores_lengths.json``): the paper's one sample per step (naive stage 2) against packed steps (xplus
+stage 2), counting non-padding tokens only.
+
+    python benchmarks/train_throughput.py --shape qwen3-8b              # GPU
+    python benchmarks/train_throughput.py --shape small --seq 256 --batch 2 --steps 2   # CPU, a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from xplus_release.training.config import StageConfig
+from xplus_release.training.dataset import IGNORE, Sample, collate, pack
+from xplus_release.training.forward import ForwardSettings, flops_per_step, loss_sum
+from xplus_release.training.layers import LayerPlan, apply_freezing, decoder_parts, plan_stage
+from xplus_release.training.memory import choose_checkpointed_layers
+from xplus_release.training.trainer import raise_recompile_limit
+
+SHAPES = {
+    "qwen3-8b": dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
+                     num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=False),
+    "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=8, num_attention_heads=4,
+                  num_key_value_heads=2, head_dim=64, vocab_size=4096, tie_word_embeddings=False),
+}
+MEASURED_PEAK_TFLOPS = {"H200": 790.0, "H100": 790.0}  # bf16 8192^3 matmul measured on these machines
+
+
+def stages_for(layers: int) -> dict[str, StageConfig]:
+    """The paper's stages scaled to the model depth: bottom 4/36 and top 15/36 with the 16th from the top
+    skipped."""
+    bottom = max(1, round(4 * layers / 36))
+    top = max(1, round(15 * layers / 36))
+    return {"stage1": StageConfig(name="stage1", bottom=bottom),
+            "stage2": StageConfig(name="stage2", top=top, skip=[layers - top - 1]),
+            "full": StageConfig(name="full", method="full"),
+            "lora": StageConfig(name="lora", method="lora")}
+
+
+def build_model(shape: str, device: torch.device, dtype: torch.dtype):
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    config = Qwen3Config(**SHAPES[shape], max_position_embeddings=8192, attn_implementation="sdpa")
+    torch.manual_seed(0)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    with device:
+        model = Qwen3ForCausalLM(config)
+    torch.set_default_dtype(previous)
+    return model
+
+
+def dense_rows(vocab: int, seq: int, batch: int, device) -> dict:
+    ids = torch.randint(0, vocab, (batch, seq), device=device)
+    targets = torch.cat([ids[:, 1:], torch.full((batch, 1), IGNORE, device=device)], dim=1)
+    positions = torch.arange(seq, device=device).expand(batch, seq)
+    return {"input_ids": ids, "targets": targets, "position_ids": positions,
+            "segments": torch.ones_like(ids)}
+
+
+def translation_samples(lengths: list[list[int]], vocab: int, count: int) -> list[Sample]:
+    generator = torch.Generator().manual_seed(0)
+    samples = []
+    for i in range(count):
+        prompt, response = lengths[i % len(lengths)]
+        ids = torch.randint(0, vocab, (prompt + response,), generator=generator).tolist()
+        targets = [IGNORE] * (prompt - 1) + ids[prompt:] + [IGNORE]
+        samples.append(Sample(ids, targets))
+    return samples
+
+
+class Timer:
+    def __init__(self, device):
+        self.device = device
+
+    def sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def run(self, step, warmup: int, steps: int) -> float:
+        for _ in range(warmup):
+            step()
+        times = []
+        for _ in range(steps):
+            self.sync()
+            start = time.perf_counter()
+            step()
+            self.sync()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+
+def reset(model, device):
+    model.requires_grad_(False)
+    for p in model.parameters():
+        p.grad = None
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_gib(device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def optimizer_for(params, device):
+    return torch.optim.AdamW(params, lr=1e-5, fused=device.type == "cuda")
+
+
+def naive_mode(model, stage: StageConfig, batches: list[dict], device, args) -> dict:
+    """HF forward with labels, every layer checkpointed, requires_grad off outside the stage."""
+    reset(model, device)
+    plan = plan_stage(stage, model.config.num_hidden_layers)
+    params = apply_freezing(model, plan)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    optimizer = optimizer_for(params, device)
+    cursor = iter(range(10**9))
+
+    def step():
+        batch = batches[next(cursor) % len(batches)]
+        labels = batch["input_ids"].masked_fill(_label_mask(batch), IGNORE)
+        model(input_ids=batch["input_ids"], labels=labels, use_cache=False).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    compiled = _set_compiled(model, None)  # the baseline is the plain HF model: eager layers
+    try:
+        seconds = Timer(device).run(step, args.warmup, args.steps)
+    finally:
+        _set_compiled(model, compiled)
+    model.gradient_checkpointing_disable()
+    return {"seconds_per_step": seconds, "peak_gib": peak_gib(device)}
+
+
+def _set_compiled(model, impls):
+    """Detach (impls=None) or restore the per-layer compiled forwards that ``nn.Module.compile`` set."""
+    layers = decoder_parts(model)[1]
+    previous = [getattr(layer, "_compiled_call_impl", None) for layer in layers]
+    for layer, impl in zip(layers, impls or [None] * len(layers)):
+        layer._compiled_call_impl = impl
+    return previous
+
+
+def _label_mask(batch: dict) -> torch.Tensor:
+    """HF shifts labels itself: label t is the token at t, masked where the previous position has no target."""
+    prev = torch.nn.functional.pad(batch["targets"], (1, 0), value=IGNORE)[:, :-1]
+    return prev == IGNORE
+
+
+def xplus_mode(model, stage: StageConfig, batches: list[dict], device, args) -> dict:
+    """xplus_release.training's step on the same model."""
+    reset(model, device)
+    plan = plan_stage(stage, model.config.num_hidden_layers)
+    target = model
+    if plan.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        target = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=list(stage.lora.target_modules),
+                                                  task_type="CAUSAL_LM"))
+    params = apply_freezing(model, plan)
+    tokens = max(int((b["segments"] > 0).sum()) for b in batches)
+    chosen = choose_checkpointed_layers(args.checkpointing, model.config, plan, tokens, params, device, "bf16-pure")
+    settings = ForwardSettings(checkpointed=frozenset(chosen))
+    optimizer = optimizer_for(params, device)
+    cursor = iter(range(10**9))
+
+    def step():
+        batch = batches[next(cursor) % len(batches)]
+        loss, count = loss_sum(model, batch, plan, settings)
+        (loss / count).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    seconds = Timer(device).run(step, args.warmup, args.steps)
+    result = {"seconds_per_step": seconds, "peak_gib": peak_gib(device), "checkpointed_layers": len(chosen)}
+    if plan.method == "lora":
+        target.unload()  # back to the plain model for the next mode
+    return result
+
+
+def describe(result: dict, batches: list[dict], model, plan: LayerPlan, peaks: dict) -> dict:
+    tokens = statistics.mean(int((b["segments"] > 0).sum()) for b in batches)
+    response = statistics.mean(int((b["targets"] != IGNORE).sum()) for b in batches)
+    seq = max(b["input_ids"].shape[1] for b in batches)
+    out = {**result, "tokens_per_s": tokens / result["seconds_per_step"]}
+    flops = flops_per_step(model.config, plan, int(tokens), int(response), int(seq))
+    for name, peak in peaks.items():
+        out[f"mfu_{name}"] = flops / result["seconds_per_step"] / (peak * 1e12)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shape", choices=SHAPES, default="qwen3-8b")
+    parser.add_argument("--seq", type=int, default=2048)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--modes", default="naive-full,naive-stage2,xplus-stage1,xplus-stage2,xplus-full,xplus-lora")
+    parser.add_argument("--translation-samples", type=int, default=512, help="samples per packed step (part 2)")
+    parser.add_argument("--checkpointing", choices=["auto", "none", "all"], default="auto")
+    parser.add_argument("--compile", choices=["on", "off", "auto"], default="auto")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args(argv)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model = build_model(args.shape, device, dtype)
+    if args.compile == "on" or (args.compile == "auto" and device.type == "cuda"):
+        raise_recompile_limit()
+        for layer in decoder_parts(model)[1]:
+            layer.compile()
+    peaks = _peaks(device)
+    stages = stages_for(model.config.num_hidden_layers)
+    report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+              "torch": torch.__version__, "shape": args.shape, "dtype": str(dtype), "seq": args.seq,
+              "batch": args.batch, "compile": args.compile, "dense": {}, "translation": {}}
+    dense = [dense_rows(model.config.vocab_size, args.seq, args.batch, device) for _ in range(2)]
+    for mode in args.modes.split(","):
+        kind, stage_name = mode.split("-", 1)
+        runner = naive_mode if kind == "naive" else xplus_mode
+        plan = plan_stage(stages[stage_name], model.config.num_hidden_layers)
+        report["dense"][mode] = _safe(lambda run=runner, stage=stages[stage_name], plan=plan: describe(
+            run(model, stage, dense, device, args), dense, model, plan, peaks))
+        print(json.dumps({mode: report["dense"][mode]}), file=sys.stderr, flush=True)
+    report["translation"] = _translation(model, stages["stage2"], device, args, peaks)
+    report["ratios"] = _ratios(report)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    return 0
+
+
+def _translation(model, stage: StageConfig, device, args, peaks) -> dict:
+    lengths = json.loads((Path(__file__).parent / "flores_lengths.json").read_text())["prompt_response"]
+    samples = translation_samples(lengths, model.config.vocab_size, args.translation_samples)
+    to_device = lambda rows: {k: v.to(device) for k, v in collate(rows, 0).items()}
+    single = [to_device([r]) for r in pack(samples[:16], 1, enabled=False)]
+    plan = plan_stage(stage, model.config.num_hidden_layers)
+    result = {"mean_sample_tokens": statistics.mean(len(s.input_ids) for s in samples)}
+    result["naive-one-sample-per-step"] = _safe(lambda: describe(naive_mode(model, stage, single, device, args),
+                                                                 single, model, plan, peaks))
+    rows = pack(samples, args.seq)
+    packed = [to_device(rows[i:i + args.batch]) for i in range(0, len(rows), args.batch)]
+    result["packed_micro_batches"] = len(packed)
+    result["xplus-packed"] = _safe(lambda: _packed(model, stage, packed, device, args, plan, peaks))
+    return result
+
+
+def _packed(model, stage, packed, device, args, plan, peaks) -> dict:
+    """One optimizer step = every packed micro-batch of ``--translation-samples`` samples."""
+    reset(model, device)
+    params = apply_freezing(model, plan)
+    tokens = max(int((b["segments"] > 0).sum()) for b in packed)
+    chosen = choose_checkpointed_layers(args.checkpointing, model.config, plan, tokens, params, device, "bf16-pure")
+    settings = ForwardSettings(checkpointed=frozenset(chosen))
+    optimizer = optimizer_for(params, device)
+    total = sum(int((b["targets"] != IGNORE).sum()) for b in packed)
+
+    def step():
+        for batch in packed:
+            loss, _ = loss_sum(model, batch, plan, settings)
+            (loss / total).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    seconds = Timer(device).run(step, 1, max(1, args.steps - 1))
+    tokens = sum(int((b["segments"] > 0).sum()) for b in packed)
+    response = sum(int((b["targets"] != IGNORE).sum()) for b in packed)
+    flops = sum(flops_per_step(model.config, plan, int((b["segments"] > 0).sum()), int((b["targets"] != IGNORE).sum()),
+                               b["input_ids"].shape[1]) for b in packed)
+    samples = sum(int(b["position_ids"].eq(0).logical_and(b["segments"] > 0).sum()) for b in packed)
+    out = {"seconds_per_step": seconds, "tokens_per_s": tokens / seconds, "samples_per_step": samples,
+           "response_tokens": response, "peak_gib": peak_gib(device)}
+    for name, peak in peaks.items():
+        out[f"mfu_{name}"] = flops / seconds / (peak * 1e12)
+    return out
+
+
+def _peaks(device) -> dict:
+    if device.type != "cuda":
+        return {}
+    name = torch.cuda.get_device_name(device)
+    from xplus_release.training.steplog import device_peak_tflops
+
+    peaks = {"datasheet": device_peak_tflops(device, None)}
+    measured = next((v for k, v in MEASURED_PEAK_TFLOPS.items() if k in name), None)
+    if measured:
+        peaks["measured_matmul"] = measured
+    return {k: v for k, v in peaks.items() if v}
+
+
+def _safe(fn) -> dict:
+    try:
+        return fn()
+    except Exception as err:  # a mode that fails (e.g. out of memory) is reported, the others still run
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"}
+
+
+def _ratios(report: dict) -> dict:
+    dense, tr = report["dense"], report["translation"]
+    get = lambda d, k: d.get(k, {}).get("tokens_per_s")
+    ratios = {}
+    base = get(dense, "naive-full")
+    for mode in ("xplus-stage1", "xplus-stage2", "xplus-full", "xplus-lora", "naive-stage2"):
+        if base and get(dense, mode):
+            ratios[f"{mode}_vs_naive-full"] = get(dense, mode) / base
+    if get(dense, "naive-stage2") and get(dense, "xplus-stage2"):
+        ratios["xplus-stage2_vs_naive-stage2"] = get(dense, "xplus-stage2") / get(dense, "naive-stage2")
+    if get(tr, "naive-one-sample-per-step") and get(tr, "xplus-packed"):
+        ratios["translation_packed_vs_one_sample_per_step"] = get(tr, "xplus-packed") / get(tr, "naive-one-sample-per-step")
+    return ratios
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Mid-stage checkpoints (resume exactly) and the final Hugging Face folder (load anywhere).
+
+A checkpoint holds only what the stage changes and what the loop needs to continue: the trainable
+parameters (safetensors), optimizer and scheduler state, every RNG, and the step (which fixes the data
+position, since the sample order is a function of the seed). The frozen weights come from the stage's
+starting point (the base model, or the previous stage's folder), so a checkpoint of stage 2 of an 8B model
+is ~3 B parameters, not 8.
+
+Checkpoints are written to a temporary folder and renamed into place: a kill mid-write leaves the last
+complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from xplus_release.errors import RunFolderError
+
+STATE_FILE = "state.json"
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int, meta: dict, keep: int = 1) -> Path:
+    """Write ``folder/step-<step>`` atomically and keep the newest ``keep`` checkpoints."""
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".step-", dir=folder))
+    trainable = {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    save_file(trainable, str(staging / "trainable.safetensors"))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
+               staging / "loop.pt")
+    (staging / STATE_FILE).write_text(json.dumps({"step": step, **meta}, indent=2))
+    target = folder / f"step-{step:07d}"
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
+    for old in sorted(folder.glob("step-*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    steps = sorted(p for p in folder.glob("step-*") if (p / STATE_FILE).is_file())
+    return steps[-1] if steps else None
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler, expected_hash: str) -> dict:
+    """Restore a checkpoint into the model/optimizer/scheduler and the RNGs; return its state.json.
+
+    Raises:
+        RunFolderError: the checkpoint was written by another recipe, or its parameters do not match.
+    """
+    state = json.loads((path / STATE_FILE).read_text())
+    if state.get("recipe_hash") != expected_hash:
+        raise RunFolderError(f"checkpoint {path} was written by another recipe (hash {state.get('recipe_hash')} != "
+                             f"{expected_hash}); use a new output_dir or restore the recipe it was made with")
+    saved = load_file(str(path / "trainable.safetensors"))
+    params = dict(model.named_parameters())
+    if set(saved) != {n for n, p in params.items() if p.requires_grad}:
+        raise RunFolderError(f"checkpoint {path} holds other trainable parameters than this stage; "
+                             "use a new output_dir")
+    with torch.no_grad():
+        for name, tensor in saved.items():
+            params[name].copy_(tensor.to(params[name].device))
+    loop = torch.load(path / "loop.pt", weights_only=False)
+    optimizer.load_state_dict(loop["optimizer"])
+    scheduler.load_state_dict(loop["scheduler"])
+    set_rng_state(loop["rng"])
+    return state
+
+
+def save_hf_folder(model, tokenizer, folder: Path, dtype: torch.dtype, provenance_yaml: str) -> None:
+    """Write a Hugging Face model folder (safetensors, config, tokenizer with chat template, generation
+    config) plus ``training.yaml``, atomically: the folder appears complete or not at all."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        model.to(dtype)
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        if getattr(tokenizer, "chat_template", None) and not (staging / "chat_template.jinja").exists():
+            (staging / "chat_template.jinja").write_text(tokenizer.chat_template)
+        (staging / "training.yaml").write_text(provenance_yaml, encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / "training.yaml").is_file() and any(folder.glob("*.safetensors"))
