@@ -113,31 +113,50 @@ def _sorted_by_key(fps: np.ndarray, key_blocks) -> tuple[np.ndarray, np.ndarray]
     key, key_bits = _table_key(fps, key_blocks)
     index_bits = max(1, int(len(fps) - 1).bit_length())
     if key_bits + index_bits <= 64:
-        packed = np.sort((key << np.uint64(index_bits)) | np.arange(len(fps), dtype=np.uint64))
-        return packed >> np.uint64(index_bits), (packed & np.uint64((1 << index_bits) - 1)).astype(np.int64)
+        packed = key  # in place: at 1M fingerprints every extra copy is another 8 MB
+        packed <<= np.uint64(index_bits)
+        packed |= np.arange(len(fps), dtype=np.uint64)
+        packed.sort()
+        order = (packed & np.uint64((1 << index_bits) - 1)).astype(np.int64)
+        packed >>= np.uint64(index_bits)
+        return packed, order
     order = np.argsort(key)
     return key[order], order
 
 
+def _block_mask(key_blocks: list[tuple[int, int]]) -> np.uint64:
+    """The table's key bits, in place."""
+    return np.uint64(sum(((1 << width) - 1) << start for start, width in key_blocks))
+
+
 def near_pairs(unique_fps: np.ndarray, hamming: int, blocks: int) -> np.ndarray:
-    """Index pairs (i < j) of distinct fingerprints within ``hamming`` bits, shape (P, 2), deduplicated."""
-    found = [np.zeros((0, 2), dtype=np.int64)]
+    """Index pairs (i < j) of distinct fingerprints within ``hamming`` bits, shape (P, 2), sorted, each
+    pair once.
+
+    A close pair shares the keys of several tables; it is kept only from the first of them (its
+    fingerprints differ on every earlier table's key bits), so no table's finds are kept twice and no
+    sort-and-unique over all finds (several times the index at 1M fingerprints) is needed."""
+    n = len(unique_fps)
+    found = [np.zeros(0, dtype=np.int64)]  # pair (i, j) packed as i * n + j
+    earlier_masks: list[np.uint64] = []
     for key_blocks in table_blocks(hamming, blocks):
         sorted_keys, order = _sorted_by_key(unique_fps, key_blocks)
         active = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
         offset = 1
         while active.size:  # compare each fingerprint with the ones `offset` places later in its key run
             a, b = order[active], order[active + offset]
-            close = popcount(unique_fps[a] ^ unique_fps[b]) <= hamming
-            found.append(np.stack([np.minimum(a, b)[close], np.maximum(a, b)[close]], axis=1))
+            diff = unique_fps[a] ^ unique_fps[b]
+            keep = popcount(diff) <= hamming
+            for mask in earlier_masks:
+                keep &= (diff & mask) != 0
+            a, b = a[keep], b[keep]
+            found.append(np.minimum(a, b) * n + np.maximum(a, b))
             offset += 1
             active = active[active + offset < len(order)]
             active = active[sorted_keys[active] == sorted_keys[active + offset]]
-    pairs = np.concatenate(found)
-    if len(pairs) == 0:
-        return pairs
-    packed = np.unique(pairs[:, 0] * len(unique_fps) + pairs[:, 1])
-    return np.stack([packed // len(unique_fps), packed % len(unique_fps)], axis=1)
+        earlier_masks.append(_block_mask(key_blocks))
+    packed = np.sort(np.concatenate(found))
+    return np.stack([packed // n, packed % n], axis=1)
 
 
 def earlier_conflicts(fps: np.ndarray, hamming: int = 3, blocks: int | None = None) -> np.ndarray:
@@ -155,13 +174,14 @@ def earlier_conflicts(fps: np.ndarray, hamming: int = 3, blocks: int | None = No
     group_start = np.flatnonzero(is_first)
     unique_fps = sorted_fps[group_start]
     counts = np.diff(np.append(group_start, n))
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = np.cumsum(is_first) - 1
+    sorted_group = np.cumsum(is_first) - 1  # fingerprint group of each sorted position
+    del sorted_fps, is_first  # the table search below is the memory peak: hold only what is needed
     conflicts = np.empty(n, dtype=np.int64)
-    conflicts[order] = np.arange(n) - group_start[inverse[order]]  # exact copies seen before
+    conflicts[order] = np.arange(n) - group_start[sorted_group]  # exact copies seen before
+    del sorted_group
     pairs = near_pairs(unique_fps, hamming, blocks)
     if len(pairs):
-        sorted_keys = inverse[order].astype(np.int64) * n + order
+        sorted_keys = np.repeat(np.arange(len(counts), dtype=np.int64), counts) * n + order
         for src, dst in ((pairs[:, 0], pairs[:, 1]), (pairs[:, 1], pairs[:, 0])):
             _add_earlier_from(conflicts, src, dst, counts, group_start, order, sorted_keys, n)
     return conflicts
