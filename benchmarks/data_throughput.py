@@ -1,5 +1,6 @@
 """Throughput of xplus-data steps 2-4 (clean, dedup, language ID) on synthetic pairs made from FLORES
-sentences, and the vectorised SimHash dedup against a straightforward pure-Python SimHash.
+sentences, and the package's SimHash dedup (compiled kernel, numpy table search) against a
+straightforward pure-Python SimHash.
 
     .venv/bin/python benchmarks/data_throughput.py                    # 1,000,000 pairs, one core
     .venv/bin/python benchmarks/data_throughput.py --pairs 50000      # a quick look
@@ -233,7 +234,7 @@ LID_CONFIG = _LidConfig()
 
 
 def baseline_comparison(pairs: int, config: DedupConfig) -> dict:
-    """Pure-Python SimHash vs the vectorised one on the same rows (same fingerprints, same conflicts)."""
+    """Pure-Python SimHash vs the package's on the same rows (same fingerprints, same conflicts)."""
     rows = [
         r
         for r, reason in clean_pairs(Corpus(load_flores(), seed=1).chunk(pairs), CleanConfig(), Counter())

@@ -19,7 +19,7 @@ from xplus_release.training.pipeline.config import PipelineConfig
 from xplus_release.training.pipeline.runner import PipelineRun
 from xplus_release.training.pipeline.tokens import simhash_features, tokenize
 
-from xplus_release.languages import get_language
+from xplus_release.languages import PAPER_LANGUAGES, get_language
 from xplus_release.prompts import TRAINING_TEMPLATES
 
 EXAMPLES = Path(__file__).parents[1] / "training" / "pipeline" / "examples"
@@ -278,6 +278,38 @@ def test_vectorised_tokens_and_fingerprints_match_the_rule_in_every_language(flo
             assert batch.token_counts[i].tolist() == [len(src_tokens), len(tgt_tokens)]
             features = simhash_features(src_tokens, src_langs[i]) + simhash_features(tgt_tokens, tgt_langs[i])
             assert int(fps[i]) == reference_simhash(features), (lang.code, i)
+
+
+def test_kernel_fingerprints_equal_the_reference_on_every_flores_line_and_long_texts(flores_dir):
+    """Every FLORES line of every language, paired with English both ways, through the compiled kernel,
+    plus texts past 255 features (the kernel's byte lanes are flushed mid-pair) and empty sides."""
+    en = flores(flores_dir, "en")
+    src_texts, tgt_texts, src_langs, tgt_langs = [], [], [], []
+    for lang in PAPER_LANGUAGES:
+        if lang.code == "en":
+            continue
+        lines = flores(flores_dir, lang.code)
+        src_texts += en + lines
+        tgt_texts += lines + en
+        src_langs += ["en"] * len(en) + [lang.code] * len(lines)
+        tgt_langs += [lang.code] * len(lines) + ["en"] * len(en)
+    long_zh = "".join(flores(flores_dir, "zh")[:8])  # > 255 bigrams on one side
+    echo = " ".join(["echo"] * 300 + en[0].split())  # 300 equal hashes: a byte lane must not overflow
+    src_texts += [" ".join(en[:12]), long_zh, echo, "...", "", " !? "]
+    tgt_texts += [" ".join(en[12:20]), " ".join(en[:3]), "Echo", "ok ok", "", "Wort"]
+    src_langs += ["en", "zh", "en", "en", "ja", "th"]
+    tgt_langs += ["de", "en", "de", "de", "de", "de"]
+    batch = simhash.BatchFeatures(src_texts, tgt_texts, src_langs, tgt_langs)
+    fps = batch.fingerprints()
+    assert len(simhash_features(tokenize(long_zh, "zh"), "zh")) > 255
+    for i in range(len(src_texts)):
+        src_tokens, tgt_tokens = tokenize(src_texts[i], src_langs[i]), tokenize(tgt_texts[i], tgt_langs[i])
+        assert batch.token_counts[i].tolist() == [len(src_tokens), len(tgt_tokens)], i
+        features = simhash_features(src_tokens, src_langs[i]) + simhash_features(tgt_tokens, tgt_langs[i])
+        assert int(fps[i]) == reference_simhash(features), (src_langs[i], tgt_langs[i], i)
+    assert int(fps[-2]) == 0  # no features at all
+    # source and target swapped: the same multiset of features, so the same fingerprint
+    assert fps[0] == fps[len(en)] and len({int(f) for f in fps}) > 0.95 * len(fps) / 2
 
 
 def test_simhash_table_search_is_exact(flores_dir):
