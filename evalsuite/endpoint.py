@@ -24,7 +24,7 @@ class Endpoint:
     started_s: float = 0.0  # seconds spent starting a server (0 when attached)
     describe: dict | None = None
 
-    def engine(self, concurrency: int = 64) -> OpenAIEndpointEngine:
+    def engine(self, concurrency: int = 256) -> OpenAIEndpointEngine:
         return OpenAIEndpointEngine(self.base_url, self.model, api_key=self.api_key, concurrency=concurrency)
 
 

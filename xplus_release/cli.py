@@ -47,7 +47,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, default_model: str = "x
                        help="API key for --endpoint (default: $XPLUS_API_KEY)")
     group.add_argument("--tensor-parallel-size", "-tp", type=int, default=1, help="GPUs per model replica (vLLM)")
     group.add_argument("--max-model-len", type=int, help="context length (default: the registry's, 32768 for Qwen3)")
-    group.add_argument("--concurrency", type=int, default=64, help="requests in flight against --endpoint (default 64)")
+    # vLLM's server batches up to 256 sequences by default: fewer in flight leaves its batch part empty
+    group.add_argument("--concurrency", type=int, default=256,
+                       help="requests kept in flight against the server (default 256)")
 
 
 def engine_from_args(args: argparse.Namespace):

@@ -34,7 +34,7 @@ class OpenAIEndpointEngine(ChatEngine):
         base_url: str,
         model: str,
         api_key: str | None = None,
-        concurrency: int = 64,
+        concurrency: int = 256,
         timeout: float = 600.0,
         max_retries: int = 4,
         backoff: float = 1.0,
