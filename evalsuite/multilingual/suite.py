@@ -122,7 +122,7 @@ def _harness_config(ctx: EvalContext) -> HarnessConfig:
         model=ctx.model,
         tokenizer=resolve_model(ctx.model).path,
         api_key=ctx.api_key,
-        max_length=ctx.options.get("max_model_len") or spec.max_model_len,
+        max_length=ctx.options.get("max_model_len") or spec.max_model_len or 2048,
         concurrency=int(ctx.options.get("concurrency") or 8),
         limit=ctx.limit,
         max_gen_toks=ctx.options.get("max_gen_toks") or ctx.options.get("max_out_len"),

@@ -159,7 +159,7 @@ def _model_settings(ctx: EvalContext) -> ModelSettings:
         max_out_len=int(max_out) if max_out is not None else None,
         # the served context length: OpenCompass cuts each item's max_out_len to fit it, where vLLM would
         # reject the request outright
-        max_seq_len=int(opts.get("max_seq_len") or get_spec(ctx.model).max_model_len),
+        max_seq_len=int(opts.get("max_seq_len") or get_spec(ctx.model).max_model_len or 32768),
         concurrency=int(opts.get("concurrency") or 16),
     )
 

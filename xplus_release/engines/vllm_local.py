@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from xplus_release.engines.base import ChatEngine, Generation, Messages, SamplingConfig
+from xplus_release.engines.base import ChatEngine, Generation, Messages, SamplingConfig, platform_engine_args
 from xplus_release.errors import ConfigError
 from xplus_release.registry import ResolvedModel
 
@@ -44,6 +44,7 @@ class VLLMEngine(ChatEngine):
             "max_model_len": model.spec.max_model_len,
             "tensor_parallel_size": tensor_parallel_size,
             "seed": seed,
+            **platform_engine_args(),
             **model.spec.engine_args,  # the registry's defaults; explicit arguments below win
             **({"gpu_memory_utilization": gpu_memory_utilization} if gpu_memory_utilization else {}),
             **extra_engine_args,
