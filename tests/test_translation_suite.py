@@ -178,3 +178,14 @@ def tiny_xcomet(tmp_path_factory) -> Path:
     subprocess.run([str(COMET_ENV.ensure()), str(builder), str(folder), str(corpus)], check=True,
                    capture_output=True, timeout=900)
     return folder
+
+
+def test_the_suite_through_a_server_gives_the_in_process_outputs(vllm_engine, endpoint_engine, flores_dir,
+                                                                 tmp_path, sacrebleu_home):
+    """What `xplus-eval all` does: the same suite, its engine a client of a vLLM server."""
+    local = load_suite("translation").run(context(tmp_path / "local", vllm_engine, flores_dir))
+    remote = load_suite("translation").run(context(tmp_path / "remote", endpoint_engine, flores_dir))
+    for direction in DIRECTIONS:
+        assert [r["hypothesis"] for r in lines(tmp_path / "remote", direction)] == \
+            [r["hypothesis"] for r in lines(tmp_path / "local", direction)]
+    assert remote["directions"] == local["directions"]
