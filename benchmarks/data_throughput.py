@@ -112,30 +112,7 @@ class Corpus:
 
 # ------------------------------------------------------------------ pure-Python baseline
 
-MASK64 = 2**64 - 1
-
-
-def python_feature_hash(feature: str) -> int:
-    """The package's feature hash (simhash module docstring), one character at a time."""
-    value, power = 0, 1
-    for ch in feature:
-        value = (value + ord(ch) * power) & MASK64
-        power = (power * 0x100000001B3) & MASK64
-    value ^= (len(feature) * 0x9E3779B97F4A7C15) & MASK64
-    value ^= value >> 33
-    value = (value * 0xFF51AFD7ED558CCD) & MASK64
-    value ^= value >> 33
-    value = (value * 0xC4CEB9FE1A85EC53) & MASK64
-    return value ^ (value >> 33)
-
-
-def python_fingerprint(features: list[str]) -> int:
-    votes = [0] * 64
-    for feature in features:
-        value = python_feature_hash(feature)
-        for bit in range(64):
-            votes[bit] += 1 if (value >> bit) & 1 else -1
-    return sum(1 << bit for bit in range(64) if votes[bit] > 0)
+from xplus_release.training.pipeline.simhash_reference import reference_simhash as python_fingerprint  # noqa: E402
 
 
 def python_conflicts(fps: list[int], hamming: int, blocks: int) -> list[int]:

@@ -17,6 +17,7 @@ from xplus_release.training.pipeline import simhash
 from xplus_release.training.pipeline.cli import main as xplus_data
 from xplus_release.training.pipeline.config import PipelineConfig
 from xplus_release.training.pipeline.runner import PipelineRun
+from xplus_release.training.pipeline.simhash_reference import reference_simhash
 from xplus_release.training.pipeline.tokens import simhash_features, tokenize
 
 from xplus_release.languages import PAPER_LANGUAGES, get_language
@@ -231,32 +232,6 @@ def test_tokenisation_rule_per_language():
     assert tokenize("안녕하세요, 세계", "ko") == ["안녕하세요", "세계"]
     assert tokenize("বাংলা ভাষা।", "bn") == ["বাংলা", "ভাষা"]  # vowel signs stay inside the word
     assert simhash_features(["你", "好", "世"], "zh") == ["你好", "好世"]
-
-
-MASK64 = 2**64 - 1
-
-
-def reference_feature_hash(feature: str) -> int:
-    """The documented feature hash, written out in plain Python (independent of the numpy version)."""
-    value, power = 0, 1
-    for ch in feature:
-        value = (value + ord(ch) * power) & MASK64
-        power = (power * 0x100000001B3) & MASK64
-    value ^= (len(feature) * 0x9E3779B97F4A7C15) & MASK64
-    value ^= value >> 33
-    value = (value * 0xFF51AFD7ED558CCD) & MASK64
-    value ^= value >> 33
-    value = (value * 0xC4CEB9FE1A85EC53) & MASK64
-    return value ^ (value >> 33)
-
-
-def reference_simhash(features: list[str]) -> int:
-    votes = [0] * 64
-    for feature in features:
-        value = reference_feature_hash(feature)
-        for bit in range(64):
-            votes[bit] += 1 if value >> bit & 1 else -1
-    return sum(1 << bit for bit in range(64) if votes[bit] > 0)
 
 
 def test_vectorised_tokens_and_fingerprints_match_the_rule_in_every_language(flores_dir):
