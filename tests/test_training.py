@@ -311,9 +311,11 @@ def test_cli_plan_and_one_line_errors(tmp_path, capsys):
     assert main(["plan", str(TINY_RECIPE)]) == 0
     plans = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [p["layers"] for p in plans] == [[0, 1], [3, 4, 6, 7]] and plans[1]["frozen_prefix"] == 3
-    assert main(["run", str(TINY_RECIPE), "--set", "stages=[{name: a, top: 9}]"]) == 2
+    out = tmp_path / "out"
+    assert main(["run", str(TINY_RECIPE), "--set", "stages=[{name: a, top: 9}]", "--set", f"output_dir={out}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: stage 'a': top must be between 1 and 8")
+    assert not out.exists()  # refused before anything was written
 
 
 # -- serving ---------------------------------------------------------------------------------------

@@ -99,13 +99,13 @@ def run_recipe(recipe: Recipe, stop_after_steps: int | None = None, progress: bo
     """
     dist_info = init_distributed()
     out = Path(recipe.output_dir)
-    _claim_output_dir(out, recipe, dist_info)
     base = resolve_model(recipe.model).path
     tokenizer = load_tokenizer(base)
     samples, report = load_samples(recipe.data, tokenizer, recipe.max_length, recipe.overlong)
     eval_samples = _eval_samples(recipe, tokenizer)
     num_layers = _num_layers(base)
     plans = plan_stages(recipe.stages, num_layers)
+    _claim_output_dir(out, recipe, dist_info)  # only once the recipe, data and layers are known to be valid
     logger = StepLogger(out / "logs", recipe, enabled=dist_info.main, progress=progress)
     logger.info(f"data {recipe.data}: {report.summary()}")
     start, budget = base, stop_after_steps
