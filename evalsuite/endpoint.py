@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import secrets
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ def serve_or_attach(args: argparse.Namespace) -> Iterator[Endpoint]:
     api_key = secrets.token_hex(16)  # the server lives only as long as this command: a throwaway key
     model = resolve_model(args.model, max_model_len=args.max_model_len)
     start = time.perf_counter()
-    with VLLMServer(model, api_key=api_key, tensor_parallel_size=args.tensor_parallel_size) as server:
+    print(f"starting a vLLM server for {model.name} ...", file=sys.stderr)
+    with VLLMServer(model, api_key=api_key, tensor_parallel_size=args.tensor_parallel_size,
+                    startup_timeout=getattr(args, "startup_timeout", 900.0)) as server:
         yield Endpoint(server.base_url, model.name, api_key, started_s=time.perf_counter() - start,
                        describe=server.describe())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import secrets
 import sys
 from pathlib import Path
 
@@ -31,9 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "multilingual", help="XNLI, XStoryCloze, XCOPA, XWinograd, MGSM, xIFEval, XGPQA, MathQA, HumanEval+ (lm-eval)",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(parser)
-    parser.add_argument("--tasks", default=",".join(TASKS),
-                        help="comma-separated tasks (default: all; see the list below)")
-    parser.add_argument("--langs", default="all",
+    # None = the suite's default (every task, all languages; xplus-tiny: its embedded sample)
+    parser.add_argument("--tasks", help="comma-separated tasks (default: all; see the list below)")
+    parser.add_argument("--langs",
                         help="all: each task's full language set as lm-eval defines it, comparable with the paper "
                              "(default); paper: only the paper's 17 languages; or codes such as en,sw,zh")
     parser.add_argument("--limit", type=int, help="at most N items per task and language (smoke runs)")
@@ -60,6 +59,7 @@ def default_output(model: str) -> Path:
 
 def run_command(args: argparse.Namespace) -> int:
     from xplus_release.evalsuite.base import EvalContext, write_report
+    from xplus_release.evalsuite.endpoint import serve_or_attach
     from xplus_release.evalsuite.multilingual.suite import MultilingualSuite
     from xplus_release.evalsuite.multilingual.tasks import select
 
@@ -78,27 +78,13 @@ def run_command(args: argparse.Namespace) -> int:
                           limit=args.limit, force=args.force, data_dir=args.data_dir, options=options)
         return suite.run(ctx)
 
-    if args.endpoint:
-        scores = evaluate(args.endpoint, args.api_key)
-    else:
-        scores = _with_server(args, evaluate)
+    with serve_or_attach(args) as endpoint:
+        scores = evaluate(endpoint.base_url, endpoint.api_key)
     report = write_report(run, f"Multilingual evaluation of {args.model}", [suite.report(run, scores)])
     for entry in scores["tasks"].values():
         print(f"{entry['paper_name']:<12} {entry['score']:6.2f}  ({entry['metric']}, {len(entry['languages'])} languages)")
     print(f"report: {report}", file=sys.stderr)
     return 0
-
-
-def _with_server(args: argparse.Namespace, evaluate) -> dict:
-    from xplus_release.engines.server import VLLMServer
-    from xplus_release.registry import resolve_model
-
-    api_key = secrets.token_hex(16)  # the server only answers this run
-    model = resolve_model(args.model, args.max_model_len)
-    print(f"starting a vLLM server for {args.model} ...", file=sys.stderr)
-    with VLLMServer(model, api_key=api_key, tensor_parallel_size=args.tensor_parallel_size,
-                    startup_timeout=args.startup_timeout) as server:
-        return evaluate(server.base_url, api_key)
 
 
 def _no_engine():
