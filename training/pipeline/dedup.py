@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 from xplus_release.training.pipeline.simhash import BatchFeatures, earlier_conflicts
+from xplus_release.training.pipeline.records import batches
 
 from xplus_release.errors import ConfigError
 
@@ -83,7 +84,7 @@ def shard_index(records: Iterable[dict], configs_by_pair, batch_size: int = 8192
     """Phase 1 on one shard's records: status, pair name and fingerprint of every record, in order.
     ``configs_by_pair("en-zh")`` is the pair's ``DedupConfig`` (its length rules)."""
     statuses, pairs, fps = [], [], []
-    for batch in _batches(records, batch_size):
+    for batch in batches(records, batch_size):
         status, batch_pairs, batch_fps = _index_batch(batch, configs_by_pair)
         statuses.append(status)
         pairs += batch_pairs
@@ -95,15 +96,6 @@ def shard_index(records: Iterable[dict], configs_by_pair, batch_size: int = 8192
     }
 
 
-def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def save_index(path: Path, index: dict[str, np.ndarray]) -> None:

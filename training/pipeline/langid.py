@@ -14,6 +14,7 @@ from typing import Iterable, Iterator
 
 from xplus_release.errors import MissingAssetError, UnknownLanguageError
 from xplus_release.languages import get_language
+from xplus_release.training.pipeline.records import batches
 
 NLLB_LID_REPO = "facebook/fasttext-language-identification"
 NLLB_LID_FILE = "model.bin"
@@ -90,13 +91,7 @@ def identify_pairs(
 ) -> Iterator[tuple[dict, str | None, dict]]:
     """Yield ``(record, reason or None, detail)``; fastText runs on batches of ``batch_size`` pairs.
     ``configs_by_pair("en-zh")`` gives the pair's ``LangIdConfig`` (its threshold)."""
-    batch: list[dict] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= batch_size:
-            yield from _identify_batch(batch, model, configs_by_pair)
-            batch = []
-    if batch:
+    for batch in batches(records, batch_size):
         yield from _identify_batch(batch, model, configs_by_pair)
 
 

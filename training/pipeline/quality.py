@@ -22,6 +22,7 @@ from xplus_release.errors import ConfigError, MissingAssetError
 from xplus_release.languages import get_language
 from xplus_release.paths import cache_dir
 from xplus_release.runs import write_json_atomic
+from xplus_release.training.pipeline.records import batches
 
 NLLB_600M = "facebook/nllb-200-distilled-600M"
 
@@ -242,14 +243,8 @@ def filter_pairs(
     records: Iterable[dict], scorer: LossScorer, thresholds: dict[str, float], chunk: int
 ) -> Iterator[tuple[dict, str | None, dict]]:
     """Yield ``(record, reason or None, {"loss", "threshold"})`` in input order, ``chunk`` pairs at a time."""
-    buffer: list[dict] = []
-    for record in records:
-        buffer.append(record)
-        if len(buffer) >= chunk:
-            yield from _filter_chunk(buffer, scorer, thresholds)
-            buffer = []
-    if buffer:
-        yield from _filter_chunk(buffer, scorer, thresholds)
+    for batch in batches(records, chunk):
+        yield from _filter_chunk(batch, scorer, thresholds)
 
 
 def _filter_chunk(chunk: list[dict], scorer: LossScorer, thresholds: dict[str, float]):

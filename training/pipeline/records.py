@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from xplus_release.errors import XPlusError
 
@@ -45,6 +45,18 @@ def read_records(path: Path) -> Iterator[dict]:
                 raise PipelineDataError(
                     f"{path}:{number} is not JSON ({err.msg}); delete this shard to have it rebuilt"
                 ) from None
+
+
+def batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    """Consecutive lists of ``size`` records (the last one shorter): how every step streams its input."""
+    batch: list[dict] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class AtomicWriter:
