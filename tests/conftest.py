@@ -66,6 +66,24 @@ def vllm_server(tiny_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def sacrebleu_spm_root(tmp_path_factory, flores_dir):
+    """A SentencePiece model trained on the FLORES excerpt, laid out where sacrebleu's flores200/flores101
+    tokenizers look for theirs (the real ones are downloads this machine cannot make)."""
+    from helpers.translation import train_sacrebleu_spm
+
+    return train_sacrebleu_spm(tmp_path_factory.mktemp("sacrebleu"), flores_dir)
+
+
+@pytest.fixture
+def sacrebleu_home(monkeypatch, sacrebleu_spm_root):
+    """``$SACREBLEU`` pointed at ``sacrebleu_spm_root`` for one test."""
+    from helpers.translation import point_sacrebleu_at
+
+    point_sacrebleu_at(monkeypatch, sacrebleu_spm_root)
+    return sacrebleu_spm_root
+
+
+@pytest.fixture(scope="session")
 def endpoint_engine(vllm_server):
     from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine
 

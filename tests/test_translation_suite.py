@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.translation import point_sacrebleu_at, train_sacrebleu_spm
 from xplus_release.evalsuite.base import EvalContext, load_suite
 
 from xplus_release.engines import ChatEngine, SamplingConfig
@@ -34,16 +33,6 @@ class CountingEngine(ChatEngine):
 
     def describe(self) -> dict:
         return self.inner.describe()
-
-
-@pytest.fixture(scope="module")
-def spm_root(tmp_path_factory, flores_dir):
-    return train_sacrebleu_spm(tmp_path_factory.mktemp("sacrebleu"), flores_dir)
-
-
-@pytest.fixture
-def sacrebleu_home(monkeypatch, spm_root):
-    point_sacrebleu_at(monkeypatch, spm_root)
 
 
 @pytest.fixture(scope="module")

@@ -7,24 +7,13 @@ import json
 import shutil
 
 import pytest
-from helpers.translation import make_run, point_sacrebleu_at, train_sacrebleu_spm
+from helpers.translation import make_run, point_sacrebleu_at
 from xplus_release.evalsuite.translation.aggregate import aggregate
 from xplus_release.evalsuite.translation.data import load_flores
 from xplus_release.evalsuite.translation.options import TranslationOptions, resolve_grid
 
 from xplus_release.errors import ConfigError, MissingAssetError, UnknownLanguageError
 from xplus_release.languages import get_language, parse_language_list
-
-
-@pytest.fixture(scope="module")
-def spm_root(tmp_path_factory, flores_dir):
-    return train_sacrebleu_spm(tmp_path_factory.mktemp("sacrebleu"), flores_dir)
-
-
-@pytest.fixture
-def sacrebleu_home(monkeypatch, spm_root):
-    point_sacrebleu_at(monkeypatch, spm_root)
-    return spm_root
 
 
 def grid(**options):
