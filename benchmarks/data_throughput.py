@@ -29,7 +29,8 @@ import numpy as np
 from xplus_release.training.pipeline import simhash
 from xplus_release.training.pipeline.clean import CleanConfig, clean_pairs
 from xplus_release.training.pipeline.dedup import DedupConfig, shard_index
-from xplus_release.training.pipeline.langid import identify_pairs, load_lid_model
+from xplus_release.lid import load_lid_model
+from xplus_release.training.pipeline.langid import identify_pairs
 from xplus_release.training.pipeline.tokens import CHARACTER_LANGUAGES, simhash_features, tokenize
 
 from xplus_release.languages import PAPER_LANGUAGES

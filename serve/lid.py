@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from xplus_release.errors import MissingAssetError, UnknownLanguageError
+from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import Language, get_language
-
-NLLB_LID_REPO = "facebook/fasttext-language-identification"
-NLLB_LID_FILE = "model.bin"
+from xplus_release.lid import NLLB_LID_REPO, load_lid_model, resolve_lid_model
 
 
 @dataclass(frozen=True)
@@ -31,13 +29,8 @@ class LanguageDetector:
     """
 
     def __init__(self, path: str | Path):
-        import fasttext
-
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise MissingAssetError(f"language ID model {self.path} does not exist; pass --lid-model PATH to a "
-                                    f"fastText LID model (lid.176.bin/.ftz or NLLB's {NLLB_LID_FILE})")
-        self._model = fasttext.load_model(str(self.path))
+        self.path = resolve_lid_model(str(path), setting="--lid-model")
+        self._model = load_lid_model(self.path)
 
     def detect(self, text: str) -> Detection:
         # The pybind entry point, not ``model.predict``: fastText 0.9.3's wrapper calls
@@ -60,13 +53,4 @@ def default_lid_model_path() -> Path:
     Raises:
         MissingAssetError: it is not cached; the message names the command that fetches it.
     """
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(NLLB_LID_REPO, NLLB_LID_FILE, local_files_only=True))
-    except LocalEntryNotFoundError:
-        raise MissingAssetError(
-            f"the NLLB language ID model is not in the Hugging Face cache; fetch it with "
-            f"`hf download {NLLB_LID_REPO} {NLLB_LID_FILE}` or pass --lid-model PATH"
-        ) from None
+    return resolve_lid_model(NLLB_LID_REPO, setting="--lid-model")

@@ -9,15 +9,13 @@ classifier file whose labels ``xplus_release.languages.get_language`` understand
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Iterator
 
-from xplus_release.errors import MissingAssetError, UnknownLanguageError
+from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import get_language
+from xplus_release.lid import NLLB_LID_REPO
 from xplus_release.training.pipeline.records import batches
 
-NLLB_LID_REPO = "facebook/fasttext-language-identification"
-NLLB_LID_FILE = "model.bin"
 
 
 @dataclass
@@ -25,38 +23,6 @@ class LangIdConfig:
     model: str = NLLB_LID_REPO  # hub id (from the local HF cache) or a .bin/.ftz path
     threshold: float = 0.5  # minimum top-label probability on each side
     batch_size: int = 2048
-
-
-def resolve_lid_model(model: str) -> Path:
-    """The local file of a LID model given as a path or a hub id.
-
-    Raises:
-        MissingAssetError: neither a file nor in the Hugging Face cache (the message says how to fetch it).
-    """
-    path = Path(model).expanduser()
-    if path.is_file():
-        return path
-    if path.suffix in (".bin", ".ftz") or model.startswith((".", "/", "~")):
-        raise MissingAssetError(
-            f"language-ID model file {path} does not exist; set langid.model to a fastText "
-            f".bin/.ftz file (e.g. lid.176.ftz) or to {NLLB_LID_REPO}"
-        )
-    from huggingface_hub import hf_hub_download
-
-    try:
-        return Path(hf_hub_download(model, NLLB_LID_FILE, local_files_only=True))
-    except Exception:  # noqa: BLE001 - every hub failure means the same thing here: not on this machine
-        raise MissingAssetError(
-            f"language-ID model {model} is not in the Hugging Face cache; on a connected machine run "
-            f"`hf download {model} {NLLB_LID_FILE}`, or set langid.model to a local fastText file"
-        ) from None
-
-
-def load_lid_model(path: Path):
-    import fasttext
-
-    fasttext.FastText.eprint = lambda *args, **kwargs: None  # load_model's deprecation notice on stderr
-    return fasttext.load_model(str(path))
 
 
 def _label_code(label: str) -> str | None:

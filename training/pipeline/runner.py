@@ -25,7 +25,7 @@ from pathlib import Path
 from xplus_release.training.pipeline import quality, steps
 from xplus_release.training.pipeline.config import STEP_ORDER, PipelineConfig
 from xplus_release.training.pipeline.executors import LocalExecutor
-from xplus_release.training.pipeline.langid import resolve_lid_model
+from xplus_release.lid import resolve_lid_model
 
 from xplus_release.errors import ConfigError
 from xplus_release.runs import write_json_atomic
@@ -56,7 +56,7 @@ def check_assets(config: PipelineConfig) -> None:
     declared = {f"{s.src}-{s.trg}" for s in config.inputs if s.src and s.trg}
     for pair in sorted(declared) + ["default"]:
         if "langid" in config.steps:
-            resolve_lid_model(config.step_config("langid", pair).model)
+            resolve_lid_model(config.step_config("langid", pair).model, setting="langid.model")
         if "quality" in config.steps:
             q = config.step_config("quality", pair)
             quality.resolve_seq2seq(q.model)

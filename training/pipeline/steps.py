@@ -18,7 +18,8 @@ from xplus_release.training.pipeline import dedup, quality
 from xplus_release.training.pipeline.clean import clean_pairs
 from xplus_release.training.pipeline.config import build_step_config
 from xplus_release.training.pipeline.instruct import format_pairs
-from xplus_release.training.pipeline.langid import identify_pairs, load_lid_model, resolve_lid_model
+from xplus_release.lid import load_lid_model, resolve_lid_model
+from xplus_release.training.pipeline.langid import identify_pairs
 from xplus_release.training.pipeline.records import PipelineDataError, ShardOutput, read_records
 from xplus_release.training.pipeline.unify import InputSpec, pair_record, read_input
 
@@ -175,7 +176,7 @@ def _clean_results(records, step_dir, shard, params, extra, counters):
 
 @functools.lru_cache(maxsize=4)
 def _lid_model(model: str):
-    return load_lid_model(resolve_lid_model(model))
+    return load_lid_model(resolve_lid_model(model, setting="langid.model"))
 
 
 def _langid_results(records, step_dir, shard, params, extra, counters):
