@@ -61,9 +61,9 @@ def test_endpoint_checks_the_served_model(vllm_server, endpoint_engine):
 
 
 def test_endpoint_4xx_fails_at_once(vllm_server):
-    no_key = OpenAIEndpointEngine(vllm_server.base_url, model="xplus-tiny", max_retries=3, backoff=5.0)
+    no_key = OpenAIEndpointEngine(vllm_server.base_url, model="xplus-tiny", max_retries=3)
     with pytest.raises(EndpointError, match=r"rejected the request \(401\)"):
-        no_key.chat(_conversations(1), SHORT, progress=False)  # would take >5 s if it retried
+        no_key.chat(_conversations(1), SHORT, progress=False)
 
 
 def test_server_launcher_command_carries_defaults(tiny_model):
@@ -113,12 +113,12 @@ def test_endpoint_retries_5xx_with_backoff():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}"
-        client = OpenAIEndpointEngine(url, model="m", max_retries=3, backoff=0.01)
+        client = OpenAIEndpointEngine(url, model="m", max_retries=3)
         assert client.chat(_conversations(1), SHORT, progress=False)[0].text == "ok"
         assert _FlakyHandler.calls == 3
         _FlakyHandler.calls, _FlakyHandler.failures = 0, 10
         with pytest.raises(EndpointError, match="failed after 3 attempts \\(HTTP 503\\)"):
-            OpenAIEndpointEngine(url, model="m", max_retries=2, backoff=0.01).chat(_conversations(1), SHORT, progress=False)
+            OpenAIEndpointEngine(url, model="m", max_retries=2).chat(_conversations(1), SHORT, progress=False)
     finally:
         server.shutdown()
 
@@ -126,7 +126,7 @@ def test_endpoint_retries_5xx_with_backoff():
 def test_unreachable_endpoint_is_one_clear_error():
     from xplus_release.engines.server import free_port
 
-    client = OpenAIEndpointEngine(f"http://127.0.0.1:{free_port()}", model="m", max_retries=1, backoff=0.01)
+    client = OpenAIEndpointEngine(f"http://127.0.0.1:{free_port()}", model="m", max_retries=1)
     with pytest.raises(EndpointError, match="failed after 2 attempts \\(ConnectError"):
         client.chat(_conversations(1), SHORT, progress=False)
     with pytest.raises(EndpointError, match="unreachable"):
@@ -176,3 +176,16 @@ def test_killed_run_regenerates_only_the_remainder(tmp_path, vllm_engine):
     assert generate_pending(third, GenerationStore(store.path), items, SHORT, chunk_size=3, progress=False) == 0
     records = GenerationStore(store.path).records().values()
     assert sorted(r["n"] for r in records) == list(range(10))
+
+
+def test_greedy_requests_carry_no_seed():
+    from xplus_release.engines.vllm_local import to_sampling_params
+
+    endpoint = OpenAIEndpointEngine("http://h:1", model="xplus-tiny")
+    assert "seed" not in endpoint.request_args(SamplingConfig(seed=7), None)
+    assert to_sampling_params(SamplingConfig(seed=7)).seed is None
+    sampled = SamplingConfig(temperature=0.7, seed=7)
+    assert endpoint.request_args(sampled, {"enable_thinking": False}) == {
+        "model": "xplus-tiny", "max_tokens": 512, "temperature": 0.7, "top_p": 1.0, "seed": 7,
+        "extra_body": {"chat_template_kwargs": {"enable_thinking": False}}}
+    assert to_sampling_params(sampled).seed == 7

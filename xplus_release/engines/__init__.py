@@ -30,4 +30,4 @@ def open_engine(model: str, endpoint: str | None = None, api_key: str | None = N
     return engine_class("vllm")(resolve_model(model, engine_args.pop("max_model_len", None)), **engine_args)
 
 
-__all__ = ["ChatEngine", "Generation", "Messages", "SamplingConfig", "ENGINES", "engine_class", "open_engine"]
+__all__ = ["ENGINES", "ChatEngine", "Generation", "Messages", "SamplingConfig", "engine_class", "open_engine"]

@@ -9,25 +9,41 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from importlib import metadata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from importlib import metadata
 
 Messages = list[dict[str, str]]
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """Decoding settings; the defaults are the paper's (greedy, up to 512 new tokens)."""
+    """Decoding settings; the defaults are the paper's (greedy, up to 512 new tokens).
+
+    ``seed`` applies to sampling only: greedy decoding is deterministic without one, and a per-request
+    seed makes the vLLM server build a generator per request (about half the throughput).
+    """
 
     max_tokens: int = 512
     temperature: float = 0.0
     top_p: float = 1.0
-    seed: int | None = 0
+    seed: int | None = None
     stop: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def request_fields(self) -> dict:
+        """The fields an OpenAI request or vLLM ``SamplingParams`` takes, leaving out what is unset."""
+        fields = {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p}
+        if self.stop:
+            fields["stop"] = list(self.stop)
+        if self.seed is not None and self.temperature > 0:
+            fields["seed"] = self.seed
+        return fields
+
+
+GREEDY = SamplingConfig()  # the paper's decoding, the default of every ``chat``
 
 
 @dataclass
@@ -68,7 +84,7 @@ class ChatEngine(ABC):
     def chat(
         self,
         conversations: Sequence[Messages],
-        sampling: SamplingConfig = SamplingConfig(),
+        sampling: SamplingConfig = GREEDY,
         chat_template_kwargs: dict | None = None,
         progress: bool = True,
     ) -> list[Generation]:

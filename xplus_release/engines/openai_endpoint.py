@@ -1,24 +1,25 @@
-"""A client of any OpenAI-compatible chat endpoint (usually a vLLM server).
+"""A client of any OpenAI-compatible chat endpoint (usually a vLLM server), on the official ``openai`` SDK.
 
-Async with bounded concurrency, so a server sees enough requests in flight to batch them. Connection
-errors, timeouts and 5xx answers are retried with exponential backoff; a 4xx is the caller's mistake and
-fails at once.
+Async with bounded concurrency, so a server sees enough requests in flight to batch them; the connection
+pool is sized to that concurrency. The SDK retries connection errors, timeouts, 408/409/429 and 5xx
+answers with its own exponential backoff; any other 4xx is the caller's mistake and fails at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
-from typing import Sequence
+from collections.abc import Sequence
 
 import httpx
+import openai
 from tqdm.auto import tqdm
 
-from xplus_release.engines.base import ChatEngine, Generation, Messages, SamplingConfig
+from xplus_release.engines.base import GREEDY, ChatEngine, Generation, Messages, SamplingConfig
 from xplus_release.errors import EndpointError
 from xplus_release.registry import get_spec
 
-_RETRYABLE = (httpx.TransportError, httpx.TimeoutException)
+# The SDK refuses to build a client without a key; a server started without --api-key ignores this one.
+_NO_KEY = "EMPTY"
 
 
 class OpenAIEndpointEngine(ChatEngine):
@@ -37,7 +38,6 @@ class OpenAIEndpointEngine(ChatEngine):
         concurrency: int = 256,
         timeout: float = 600.0,
         max_retries: int = 4,
-        backoff: float = 1.0,
     ):
         self.base_url = normalise_base_url(base_url)
         self.model_name = model
@@ -45,13 +45,12 @@ class OpenAIEndpointEngine(ChatEngine):
         self.concurrency = concurrency
         self.timeout = timeout
         self.max_retries = max_retries
-        self.backoff = backoff
         self.default_template_kwargs = get_spec(model).chat_template_kwargs
 
     def chat(
         self,
         conversations: Sequence[Messages],
-        sampling: SamplingConfig = SamplingConfig(),
+        sampling: SamplingConfig = GREEDY,
         chat_template_kwargs: dict | None = None,
         progress: bool = True,
     ) -> list[Generation]:
@@ -62,19 +61,20 @@ class OpenAIEndpointEngine(ChatEngine):
     async def achat(
         self,
         conversations: Sequence[Messages],
-        sampling: SamplingConfig = SamplingConfig(),
+        sampling: SamplingConfig = GREEDY,
         chat_template_kwargs: dict | None = None,
         progress: bool = True,
     ) -> list[Generation]:
-        kwargs = self.default_template_kwargs if chat_template_kwargs is None else chat_template_kwargs
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        template_kwargs = self.default_template_kwargs if chat_template_kwargs is None else chat_template_kwargs
+        request = self.request_args(sampling, template_kwargs)
         semaphore = asyncio.Semaphore(self.concurrency)
         bar = tqdm(total=len(conversations), desc=f"generate ({self.model_name})", disable=not progress)
-        async with httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self._headers()) as client:
+        # one client per call: its connection pool belongs to this call's event loop
+        async with self.async_client() as client:
 
             async def one(messages: Messages) -> Generation:
                 async with semaphore:
-                    result = await self._complete(client, self._payload(messages, sampling, kwargs))
+                    result = await self._complete(client, messages, request)
                 bar.update(1)
                 return result
 
@@ -83,15 +83,26 @@ class OpenAIEndpointEngine(ChatEngine):
             finally:
                 bar.close()
 
+    def async_client(self) -> openai.AsyncOpenAI:
+        """An SDK client whose connection pool holds ``concurrency`` connections, all kept alive."""
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        return openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self.api_key or _NO_KEY, timeout=self.timeout,
+            max_retries=self.max_retries,
+            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout),
+        )
+
     def check(self) -> list[str]:
         """The model ids the endpoint serves; fails if ``model_name`` is not among them."""
+        client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or _NO_KEY, timeout=30, max_retries=0)
         try:
-            response = httpx.get(f"{self.base_url}/models", headers=self._headers(), timeout=30)
-        except httpx.HTTPError as err:
-            raise EndpointError(f"endpoint {self.base_url} is unreachable ({err}); start a server or fix --endpoint") from None
-        if response.status_code != 200:
-            raise EndpointError(f"endpoint {self.base_url}/models answered {response.status_code}: {response.text[:200]}")
-        served = [m["id"] for m in response.json().get("data", [])]
+            served = [m.id for m in client.models.list()]
+        except openai.APIConnectionError as err:
+            raise EndpointError(f"endpoint {self.base_url} is unreachable ({_cause(err)}); start a server or fix --endpoint") from None
+        except openai.APIStatusError as err:
+            raise EndpointError(f"endpoint {self.base_url}/models answered {err.status_code}: {err.response.text[:200]}") from None
+        finally:
+            client.close()
         if self.model_name not in served:
             raise EndpointError(
                 f"endpoint {self.base_url} serves {', '.join(served) or 'no model'}, not {self.model_name!r}; "
@@ -102,42 +113,25 @@ class OpenAIEndpointEngine(ChatEngine):
     def describe(self) -> dict:
         return {"kind": "openai", "base_url": self.base_url, "concurrency": self.concurrency}
 
-    def _headers(self) -> dict:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-
-    def _payload(self, messages: Messages, sampling: SamplingConfig, template_kwargs: dict) -> dict:
-        payload = {
-            "model": self.model_name,
-            "messages": messages,
-            "max_tokens": sampling.max_tokens,
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-        }
-        if sampling.seed is not None:
-            payload["seed"] = sampling.seed
-        if sampling.stop:
-            payload["stop"] = list(sampling.stop)
+    def request_args(self, sampling: SamplingConfig, template_kwargs: dict | None) -> dict:
+        """Keyword arguments of ``chat.completions.create`` besides the messages."""
+        args: dict = {"model": self.model_name, **sampling.request_fields()}
         if template_kwargs:
-            payload["chat_template_kwargs"] = dict(template_kwargs)  # vLLM's extension of the API
-        return payload
+            args["extra_body"] = {"chat_template_kwargs": dict(template_kwargs)}  # vLLM's extension of the API
+        return args
 
-    async def _complete(self, client: httpx.AsyncClient, payload: dict) -> Generation:
+    async def _complete(self, client: openai.AsyncOpenAI, messages: Messages, request: dict) -> Generation:
         url = f"{self.base_url}/chat/completions"
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = await client.post(url, json=payload)
-            except _RETRYABLE as err:
-                failure = f"{type(err).__name__}: {err}"
-            else:
-                if response.status_code < 400:
-                    return _to_generation(response.json())
-                if response.status_code < 500:
-                    raise EndpointError(
-                        f"endpoint {url} rejected the request ({response.status_code}): {response.text[:300]}"
-                    )
-                failure = f"HTTP {response.status_code}"
-            if attempt < self.max_retries:
-                await asyncio.sleep(self.backoff * 2**attempt * (0.5 + random.random()))
+        try:
+            return _to_generation(await client.chat.completions.create(messages=messages, **request))
+        except openai.APIStatusError as err:
+            if err.status_code < 500 and err.status_code not in (408, 409, 429):
+                raise EndpointError(
+                    f"endpoint {url} rejected the request ({err.status_code}): {err.response.text[:300]}"
+                ) from None
+            failure = f"HTTP {err.status_code}"
+        except openai.APIConnectionError as err:  # timeouts too
+            failure = _cause(err)
         raise EndpointError(
             f"endpoint {url} failed after {self.max_retries + 1} attempts ({failure}); "
             "check that the server is up and --endpoint is right"
@@ -150,12 +144,18 @@ def normalise_base_url(url: str) -> str:
     return url if url.endswith("/v1") else f"{url}/v1"
 
 
-def _to_generation(body: dict) -> Generation:
-    choice = body["choices"][0]
-    usage = body.get("usage") or {}
+def _cause(err: openai.APIConnectionError) -> str:
+    """The transport error under the SDK's wrapper, e.g. ``ConnectError: [Errno 111] ...``."""
+    cause = err.__cause__ or err
+    return f"{type(cause).__name__}: {cause}"
+
+
+def _to_generation(completion) -> Generation:
+    choice = completion.choices[0]
+    usage = completion.usage
     return Generation(
-        text=choice["message"].get("content") or "",
-        finish_reason=choice.get("finish_reason"),
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
+        text=choice.message.content or "",
+        finish_reason=choice.finish_reason,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
     )

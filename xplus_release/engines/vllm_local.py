@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from xplus_release.engines.base import ChatEngine, Generation, Messages, SamplingConfig, platform_engine_args
+from xplus_release.engines.base import (
+    GREEDY,
+    ChatEngine,
+    Generation,
+    Messages,
+    SamplingConfig,
+    platform_engine_args,
+)
 from xplus_release.errors import ConfigError
 from xplus_release.registry import ResolvedModel
 
@@ -54,7 +61,7 @@ class VLLMEngine(ChatEngine):
     def chat(
         self,
         conversations: Sequence[Messages],
-        sampling: SamplingConfig = SamplingConfig(),
+        sampling: SamplingConfig = GREEDY,
         chat_template_kwargs: dict | None = None,
         progress: bool = True,
     ) -> list[Generation]:
@@ -82,13 +89,7 @@ class VLLMEngine(ChatEngine):
 def to_sampling_params(sampling: SamplingConfig):
     from vllm import SamplingParams
 
-    return SamplingParams(
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        max_tokens=sampling.max_tokens,
-        seed=sampling.seed,
-        stop=list(sampling.stop) or None,
-    )
+    return SamplingParams(**sampling.request_fields())
 
 
 def _to_generation(request_output) -> Generation:
