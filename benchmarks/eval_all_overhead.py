@@ -27,13 +27,13 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "data" / "reasoning"
+DATA = ROOT / "evalsuite" / "reasoning" / "sample_data"  # the MATH-500 excerpt shipped in the package
 
 
 def run_all(out: Path, limit: int, max_out_len: int) -> float:
     cmd = [sys.executable, "-m", "xplus_release.evalsuite.cli", "all", "--model", "xplus-tiny", "--suites",
-           "reasoning", "--reasoning-tasks", "math", "--limit", str(limit), "--max-out-len", str(max_out_len),
-           "--thinking", "off", "--data-dir", str(DATA), "-o", str(out), "--no-progress"]
+           "reasoning", "--reasoning-tasks", "math", "--limit", str(limit), "--max-tokens", str(max_out_len),
+           "--reasoning-thinking", "off", "--data-dir", str(DATA), "-o", str(out), "--no-progress"]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=sys.stderr)  # its logs must not mix with the JSON on stdout
     return time.perf_counter() - start

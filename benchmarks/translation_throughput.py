@@ -53,11 +53,11 @@ def bench_generation(args) -> dict:
     from xplus_release.registry import resolve_model
     from xplus_release.runs import RunFolder
 
-    langs, pairs = resolve_grid(TranslationOptions.from_mapping({"langs": args.gen_langs}))
+    langs, pairs = resolve_grid(TranslationOptions.build({"langs": args.gen_langs}))
     texts = load_flores(langs, "flores200-sample", limit=args.gen_sentences)
     prompts = build_prompts(pairs, texts)
     engine = VLLMEngine(resolve_model(args.model))
-    params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens, seed=0)
+    params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
     conversations = [p.messages() for p in prompts]
     engine.llm.chat(conversations[:8], params, use_tqdm=False, chat_template_kwargs=CHAT_TEMPLATE_KWARGS)  # warm-up
     timings = {"raw": [], "suite": []}
@@ -68,7 +68,7 @@ def bench_generation(args) -> dict:
         timings["raw"].append(time.perf_counter() - start)
         with tempfile.TemporaryDirectory() as tmp:
             ctx = EvalContext(run=RunFolder.open(tmp, args.model), model=args.model, engine_factory=lambda: engine,
-                              progress=False)
+                              options=TranslationOptions(), progress=False)
             engine.llm.reset_prefix_cache()
             start = time.perf_counter()
             generate(ctx, prompts, args.max_tokens, chunk_size=TranslationOptions().chunk_size)
@@ -104,7 +104,7 @@ def bench_bookkeeping(args) -> dict:
     prompts = build_prompts(pairs, load_flores(langs, "flores200-sample"))
     with tempfile.TemporaryDirectory() as tmp:
         ctx = EvalContext(run=RunFolder.open(tmp, "instant"), model="instant", engine_factory=InstantEngine,
-                          progress=False)
+                          options=TranslationOptions(), progress=False)
         start = time.perf_counter()
         generate(ctx, prompts, 512, TranslationOptions().chunk_size)
         first = time.perf_counter() - start

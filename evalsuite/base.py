@@ -1,30 +1,37 @@
 """What every benchmark suite shares: the context a suite runs in, the suite interface, the registry.
 
 A suite (translation, multilingual, reasoning) is one small unit: ``run`` generates into the run folder
-(resuming what is there) and returns its scores; ``report`` turns scores into a Markdown section (and
-may write plots beside it). ``xplus-eval all`` runs several suites against one engine and concatenates
-their sections into one report.
+(resuming what is there) and returns its scores and timings; ``report`` turns scores into a Markdown
+section (and may write plots beside it). The runner (``common.run_suites``) is the only writer of
+``run.json`` and ``scores.json``; every ``xplus-eval`` suite command goes through it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import ClassVar
 
+from xplus_release.config import Config
 from xplus_release.engines import ChatEngine
 from xplus_release.errors import ConfigError
 from xplus_release.registry import is_test_model
-from xplus_release.runs import RunFolder, write_json_atomic
+from xplus_release.runs import RunFolder
 
 # suite name -> "module:Class"; each suite module adds its line here.
 SUITES: dict[str, str] = {
     "translation": "xplus_release.evalsuite.translation.suite:TranslationSuite",
     "multilingual": "xplus_release.evalsuite.multilingual.suite:MultilingualSuite",
     "reasoning": "xplus_release.evalsuite.reasoning.suite:ReasoningSuite",
+}
+# suite name -> "module:Class" of its options, in light modules: the command-line flags come from them.
+SUITE_OPTIONS: dict[str, str] = {
+    "translation": "xplus_release.evalsuite.translation.options:TranslationOptions",
+    "multilingual": "xplus_release.evalsuite.multilingual.options:MultilingualOptions",
+    "reasoning": "xplus_release.evalsuite.reasoning.options:ReasoningOptions",
 }
 
 
@@ -35,19 +42,33 @@ class EvalContext:
     run: RunFolder
     model: str  # registry or served model name
     engine_factory: Callable[[], ChatEngine]
+    options: Config  # the suite's own options (its ``Options`` model)
     endpoint: str | None = None  # OpenAI base URL (…/v1) of a server, for harnesses that are its clients
     api_key: str | None = None
     limit: int | None = None  # items per task, for smoke runs
     force: bool = False  # regenerate and rescore what the run folder already has
     data_dir: Path | None = None
     progress: bool = True
-    options: dict = field(default_factory=dict)  # suite-specific options, by name
+    concurrency: int = 256  # requests a client keeps in flight against the server
+    max_model_len: int | None = None  # the served context length, where the command set one
+    # hands scores of finished tasks to the runner mid-suite, so a killed run keeps them
+    checkpoint: Callable[[dict], None] = field(default=lambda scores: None, repr=False)
     _engine: ChatEngine | None = field(default=None, repr=False)
 
     def engine(self) -> ChatEngine:
         if self._engine is None:
             self._engine = self.engine_factory()
+            self.run.update(engine=self._engine.describe())
         return self._engine
+
+
+@dataclass
+class SuiteResult:
+    """What ``Suite.run`` hands the runner: scores for ``scores.json``, and what ``run.json`` records."""
+
+    scores: dict
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase; the runner adds total_s
+    signatures: dict | None = None  # metric signatures (sacrebleu's, the metric model's, versions)
 
 
 def with_sample_defaults(ctx: EvalContext, sample_dir: Path, **option_defaults) -> EvalContext:
@@ -56,20 +77,41 @@ def with_sample_defaults(ctx: EvalContext, sample_dir: Path, **option_defaults) 
     Options the user gave still win; any other model is left as it is."""
     if ctx.data_dir is not None or not is_test_model(ctx.model):
         return ctx
-    given = {key: value for key, value in ctx.options.items() if value is not None}
-    return dataclasses.replace(ctx, data_dir=sample_dir, options={**option_defaults, **given})
+    unset = {key: value for key, value in option_defaults.items() if getattr(ctx.options, key) is None}
+    ctx.data_dir, ctx.options = sample_dir, ctx.options.model_copy(update=unset)
+    return ctx
 
 
 class Suite(ABC):
-    name: str
+    """One benchmark suite. Subclasses set ``name`` (and register their options in ``SUITE_OPTIONS``) and
+    implement ``run`` and ``report``; the other hooks have defaults that fit a suite without them."""
+
+    name: ClassVar[str]
+    needs_server: ClassVar[bool] = True  # False: an in-process engine serves it when no server is needed
+    hf_datasets: tuple[str, ...] = ()  # Hub datasets ``xplus-eval fetch-data`` downloads for it
 
     @abstractmethod
-    def run(self, ctx: EvalContext) -> dict:
-        """Generate what is missing, score, write ``scores.json[<name>]`` and return the scores."""
+    def run(self, ctx: EvalContext) -> SuiteResult:
+        """Generate what is missing, score, return the scores (the runner stores them)."""
 
     @abstractmethod
     def report(self, run: RunFolder, scores: dict) -> str:
         """A Markdown section for report.md (plots may be written into ``run.path``)."""
+
+    def check_options(self, options: Config) -> None:
+        """Checks beyond the options' types (task names, say), made before any server starts."""
+
+    def fetch_data(self, out_dir: Path) -> list[str]:
+        """Download data its harness fetches its own way into ``out_dir``; return the failures as lines."""
+        return []
+
+    def paper_comparison(self, run: RunFolder, scores: dict) -> list[dict]:
+        """Rows ``{"task", "ours", "paper": {model: score}}`` for the combined report's bar plot."""
+        return []
+
+    def summary(self, scores: dict) -> str:
+        """Lines for the terminal after a run; the runner appends the report's path to the last one."""
+        return ""
 
 
 def load_suite(name: str) -> Suite:
@@ -84,6 +126,14 @@ def load_suite(name: str) -> Suite:
     return getattr(importlib.import_module(module), attr)()
 
 
+def suite_options(name: str) -> type[Config]:
+    """The options model of suite ``name`` (``Config``, no options, for a suite that registers none)."""
+    if name not in SUITE_OPTIONS:
+        return Config
+    module, _, attr = SUITE_OPTIONS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def write_report(run: RunFolder, title: str, sections: list[str]) -> Path:
     """report.md: a header naming model and run, then each suite's section."""
     meta = run.meta
@@ -96,4 +146,4 @@ def write_report(run: RunFolder, title: str, sections: list[str]) -> Path:
     return path
 
 
-__all__ = ["EvalContext", "Suite", "SUITES", "load_suite", "write_report", "write_json_atomic"]
+__all__ = ["SUITES", "EvalContext", "Suite", "SuiteResult", "load_suite", "write_report"]

@@ -1,5 +1,8 @@
-"""Running suites against one server into one run folder: what ``all`` and the single-suite commands share.
+"""The one runner of every ``xplus-eval`` suite command: ``translation``, ``multilingual``, ``reasoning``
+and ``all`` are each ``run_suites`` with one or more suites, one set of run options (``RunOptions``), one
+output-folder rule (``default_output``) and one model lifecycle (``open_backend``).
 
+The runner is the only writer of ``run.json`` and ``scores.json``: suites return their scores and timings.
 A suite that raises does not stop the others: its error is recorded (run.json ``failed``, a report
 section) and the exit status names it. A suite that finished with the same settings in an earlier
 invocation is not run again (``--force`` reruns everything); a suite that was cut off resumes itself.
@@ -7,77 +10,155 @@ invocation is not run again (``--force`` reruns everything); a suite that was cu
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import hashlib
 import json
+import re
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from xplus_release.evalsuite.base import EvalContext, Suite, load_suite, write_report
-from xplus_release.evalsuite.endpoint import serve_or_attach
+from pydantic import Field
+from xplus_release.evalsuite.base import EvalContext, Suite, load_suite, suite_options, write_report
 from xplus_release.evalsuite.plots import comparison_plot
 
-from xplus_release.errors import XPlusError
+from xplus_release.config import AtLeastOne, Config
+from xplus_release.engines import ChatEngine
+from xplus_release.errors import ConfigError, UnknownLanguageError, XPlusError
 from xplus_release.runs import RunFolder
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, default_output: str) -> None:
-    group = parser.add_argument_group("run")
-    group.add_argument("--output", "-o", default=default_output, metavar="DIR",
-                       help=f"run folder; rerunning into it resumes (default: {default_output})")
-    group.add_argument("--limit", type=int, metavar="N", help="items per task: a smoke run, not comparable with the paper")
-    group.add_argument("--force", action="store_true", help="regenerate and rescore what the run folder already has")
-    group.add_argument("--data-dir", type=Path, metavar="DIR",
-                       help="datasets fetched by `xplus-eval fetch-data` (default: the HF and OpenCompass caches)")
-    group.add_argument("--no-progress", action="store_true", help="no progress bars")
+class RunOptions(Config):
+    """How a command runs its suites; the model fields come from ``xplus_release.cli.add_model_arguments``."""
+
+    section = "run"
+    model: str = "xplus-tiny"
+    endpoint: str | None = None
+    api_key: str | None = None
+    tensor_parallel_size: AtLeastOne = 1
+    max_model_len: AtLeastOne | None = None
+    concurrency: AtLeastOne = 256
+    output: Path | None = Field(None, description="run folder; rerunning into it resumes (default: "
+                                "runs/<model>-<command>)", json_schema_extra={"short": "-o"})
+    limit: AtLeastOne | None = Field(None, description="items per task: a smoke run, not comparable with the paper")
+    force: bool = Field(False, description="regenerate and rescore what the run folder already has")
+    data_dir: Path | None = Field(None, description=(
+        "datasets fetched by `xplus-eval fetch-data` (default: the HF and OpenCompass caches); for translation "
+        "also a FLORES folder with devtest/<code>.devtest files"))
+    progress: bool = Field(True, description="progress bars")
+    startup_timeout: float = Field(900.0, description="seconds to wait for the vLLM server a command starts")
 
 
-def run_suites(args: argparse.Namespace, names: list[str], options: dict[str, dict], title: str) -> int:
-    """Run ``names`` in order against one server; write scores.json, report.md and plots. Returns the exit code.
+MODEL_FIELDS = ("model", "endpoint", "api_key", "tensor_parallel_size", "max_model_len", "concurrency")
+
+
+def default_output(model: str, command: str) -> Path:
+    """The one output-folder rule: ``runs/<model>-<command>`` (``/`` and odd characters become ``_``)."""
+    return Path("runs") / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', model.strip('/'))}-{command}"
+
+
+def run_suites(run_opts: RunOptions, options: Mapping[str, Config], command: str, title: str) -> int:
+    """Run the suites named by ``options`` (in order) against one model; write scores.json, report.md and
+    plots into the run folder. Returns the exit code.
 
     Raises:
-        ConfigError: an unknown suite or a bad suite option (checked before any server starts), --limit < 1.
-        RunFolderError: --output holds a run of another model.
+        ConfigError: a bad suite option (checked before any model loads or server starts).
+        RunFolderError: the output folder holds a run of another model.
         EndpointError, ServerStartError: no usable server.
     """
-    if args.limit is not None and args.limit < 1:
-        from xplus_release.errors import ConfigError
-
-        raise ConfigError("--limit must be at least 1")
-    suites = {name: load_suite(name) for name in names}
+    suites = {name: load_suite(name) for name in options}
     for name, suite in suites.items():
-        if hasattr(suite, "check_options"):
-            suite.check_options(options.get(name, {}))
-    run = RunFolder.open(args.output, args.model)
+        suite.check_options(options[name])
+    run = RunFolder.open(run_opts.output or default_output(run_opts.model, command), run_opts.model)
     done = run.meta.get("suites_done", {})
-    keys = {name: _settings_key(args, options.get(name, {})) for name in names}
-    pending = [n for n in names if args.force or done.get(n) != keys[n]]
-    failed: dict[str, str] = {}
-    if pending:
-        failed = _run_pending(args, run, suites, pending, options, keys)
-    _write_outputs(run, suites, names, failed, title)
-    print(f"report: {run.path / 'report.md'}", file=sys.stderr)
+    keys = {name: _settings_key(run_opts, opts) for name, opts in options.items()}
+    pending = [n for n in suites if run_opts.force or done.get(n) != keys[n]]
+    failed = _run_pending(run_opts, run, suites, pending, options, keys) if pending else {}
+    report = _write_outputs(run, suites, failed, title)
+    _print_summaries(run, suites, report)
     if failed:
-        print(f"error: suites failed: {', '.join(failed)} (see {run.path / 'report.md'}); rerun to retry them",
-              file=sys.stderr)
+        print(f"error: suites failed: {', '.join(failed)} (see {report}); rerun to retry them", file=sys.stderr)
         return 1
     return 0
 
 
-def _run_pending(args, run: RunFolder, suites: dict[str, Suite], pending: list[str], options: dict,
-                 keys: dict) -> dict[str, str]:
+def run_suite(suite: Suite, ctx: EvalContext) -> dict:
+    """Run one suite in ``ctx`` and store what it returns: ``scores.json[<name>]``, and its signatures and
+    timings in run.json. Returns the scores. Whatever the suite raises propagates (after timing it)."""
+    if isinstance(ctx.options, Mapping):
+        ctx.options = suite_options(suite.name).build(ctx.options)
+    ctx.checkpoint = lambda scores: ctx.run.write_scores(suite.name, scores)
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    try:
+        result = suite.run(ctx)
+        timings = {k: round(v, 3) for k, v in result.timings.items()}
+        ctx.run.write_scores(suite.name, result.scores)
+        if result.signatures is not None:
+            ctx.run.update(signatures={suite.name: result.signatures})
+        return result.scores
+    finally:
+        ctx.run.update(timings={suite.name: {**timings, "total_s": round(time.perf_counter() - start, 3)}})
+
+
+@contextlib.contextmanager
+def open_backend(run_opts: RunOptions, needs_server: bool) -> Iterator[tuple[Callable[[], ChatEngine], object]]:
+    """What generates for this command: the given ``--endpoint``, a vLLM server started for the command
+    when some suite needs one, else vLLM in this process (loaded on first use). Yields an engine factory
+    (one engine, shared by the suites) and the endpoint (None in process)."""
+    if run_opts.endpoint or needs_server:
+        from xplus_release.evalsuite.endpoint import serve_or_attach
+
+        with serve_or_attach(run_opts) as endpoint:
+            yield _SharedEngine(lambda: endpoint.engine(run_opts.concurrency)), endpoint
+        return
+    engine = _SharedEngine(lambda: open_in_process_engine(run_opts))
+    try:
+        yield engine, None
+    finally:
+        engine.close()
+
+
+def open_in_process_engine(run_opts: RunOptions) -> ChatEngine:
+    from xplus_release.engines import open_engine
+
+    return open_engine(run_opts.model, tensor_parallel_size=run_opts.tensor_parallel_size,
+                       max_model_len=run_opts.max_model_len)
+
+
+class _SharedEngine:
+    """Opens the engine on first call and hands the same one to every later caller."""
+
+    def __init__(self, factory: Callable[[], ChatEngine]):
+        self.factory, self.engine = factory, None
+
+    def __call__(self) -> ChatEngine:
+        if self.engine is None:
+            self.engine = self.factory()
+        return self.engine
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+
+
+def _run_pending(run_opts: RunOptions, run: RunFolder, suites: dict[str, Suite], pending: list[str],
+                 options: Mapping[str, Config], keys: dict) -> dict[str, str]:
     failed: dict[str, str] = {}
     started = time.perf_counter()
-    with serve_or_attach(args) as endpoint:
-        run.update(engine=endpoint.describe, timings={"engine_start_s": round(endpoint.started_s, 3)})
+    with open_backend(run_opts, any(suites[n].needs_server for n in pending)) as (engine, endpoint):
+        if endpoint is not None:
+            run.update(engine=endpoint.describe, timings={"engine_start_s": round(endpoint.started_s, 3)})
         for name in pending:
-            ctx = EvalContext(run=run, model=endpoint.model, engine_factory=lambda: endpoint.engine(args.concurrency),
-                              endpoint=endpoint.base_url, api_key=endpoint.api_key, limit=args.limit,
-                              force=args.force, data_dir=args.data_dir, progress=not args.no_progress,
-                              options=options.get(name, {}))
-            error = _run_one(run, suites[name], ctx)
+            ctx = EvalContext(
+                run=run, model=endpoint.model if endpoint else run_opts.model, engine_factory=engine,
+                options=options[name], endpoint=endpoint.base_url if endpoint else None,
+                api_key=endpoint.api_key if endpoint else None, limit=run_opts.limit, force=run_opts.force,
+                data_dir=run_opts.data_dir, progress=run_opts.progress, concurrency=run_opts.concurrency,
+                max_model_len=run_opts.max_model_len)
+            error = _run_one(suites[name], ctx, several=len(suites) > 1)
             if error:
                 failed[name] = error
             else:
@@ -86,24 +167,22 @@ def _run_pending(args, run: RunFolder, suites: dict[str, Suite], pending: list[s
     return failed
 
 
-def _run_one(run: RunFolder, suite: Suite, ctx: EvalContext) -> str | None:
-    """Run one suite; return its error as one line, or None. Time it (the suite may add its own split)."""
-    print(f"== {suite.name}", file=sys.stderr)
-    start = time.perf_counter()
+def _run_one(suite: Suite, ctx: EvalContext, several: bool) -> str | None:
+    """Run one suite; return its error as one line, or None. Bad input is not a suite failure: it stops
+    the command (one line, exit 2), as it would have before the run if it could be checked then."""
+    if several:
+        print(f"== {suite.name}", file=sys.stderr)
     try:
-        suite.run(ctx)
-        error = None
+        run_suite(suite, ctx)
+        return None
+    except (ConfigError, UnknownLanguageError):
+        raise
     except XPlusError as err:
         error = _one_line(str(err))
     except Exception as err:  # noqa: BLE001 - a bug in one suite must not lose the others' results
         traceback.print_exc()
         error = f"{type(err).__name__}: {err}"
-    total = time.perf_counter() - start
-    split = dict(run.meta.get("timings", {}).get(suite.name, {}))
-    split["total_s"] = round(total, 3)
-    run.update(timings={suite.name: split})
-    if error:
-        print(f"error: suite {suite.name} failed: {error}", file=sys.stderr)
+    print(f"error: suite {suite.name} failed: {error}", file=sys.stderr)
     return error
 
 
@@ -115,27 +194,34 @@ def _one_line(message: str) -> str:
     return lines[0] if lines else message
 
 
-def _write_outputs(run: RunFolder, suites: dict[str, Suite], names: list[str], failed: dict, title: str) -> None:
+def _write_outputs(run: RunFolder, suites: dict[str, Suite], failed: dict, title: str) -> Path:
     scores = run.read_scores()
     sections = []
-    for name in names:
+    for name, suite in suites.items():
         if name in failed:
             sections.append(f"## {name}: FAILED\n\n{failed[name]}\n")
         if name in scores:
-            sections.append(suites[name].report(run, scores[name]))
-            _plot(run, suites[name], scores[name])
-    write_report(run, title, sections)
+            sections.append(suite.report(run, scores[name]))
+            rows = suite.paper_comparison(run, scores[name])
+            if rows:
+                comparison_plot(rows, run.path / f"{name}_vs_paper.png", title=f"{name}: {run.meta.get('model')}")
+    return write_report(run, title, sections)
 
 
-def _plot(run: RunFolder, suite: Suite, scores: dict) -> None:
-    if not hasattr(suite, "paper_comparison"):
-        return
-    rows = suite.paper_comparison(run, scores)
-    if rows:
-        comparison_plot(rows, run.path / f"{suite.name}_vs_paper.png", title=f"{suite.name}: {run.meta.get('model')}")
+def _print_summaries(run: RunFolder, suites: dict[str, Suite], report: Path) -> None:
+    """Each suite's summary on stdout; the report's path after the last line."""
+    scores = run.read_scores()
+    lines = [line for name, suite in suites.items() if name in scores
+             for line in suite.summary(scores[name]).splitlines()]
+    if lines:
+        lines[-1] += f"; report: {report}"
+        print("\n".join(lines))
+    else:
+        print(f"report: {report}", file=sys.stderr)
 
 
-def _settings_key(args: argparse.Namespace, options: dict) -> str:
+def _settings_key(run_opts: RunOptions, options: Config) -> str:
     """What must match for a finished suite to count as done: the options that change its scores."""
-    settings = {"limit": args.limit, "data_dir": str(args.data_dir) if args.data_dir else None, **options}
+    settings = {"limit": run_opts.limit, "data_dir": str(run_opts.data_dir) if run_opts.data_dir else None,
+                **options.model_dump()}
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]

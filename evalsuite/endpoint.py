@@ -1,20 +1,23 @@
 """One model server for a whole evaluation: start a vLLM server, or attach to ``--endpoint``.
 
-Harnesses (OpenCompass, lm-eval) are clients of an OpenAI-compatible server, so ``xplus-eval all`` and
-``xplus-eval reasoning`` always evaluate through one; the model is loaded once per command.
+Harnesses (OpenCompass, lm-eval) are clients of an OpenAI-compatible server, so a command that runs one
+of their suites evaluates through one; the model is loaded once per command.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import secrets
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine, normalise_base_url
+
+if TYPE_CHECKING:
+    from xplus_release.evalsuite.common import RunOptions
 
 
 @dataclass
@@ -30,17 +33,17 @@ class Endpoint:
 
 
 @contextlib.contextmanager
-def serve_or_attach(args: argparse.Namespace) -> Iterator[Endpoint]:
-    """Attach to ``args.endpoint`` (checking it serves ``args.model``) or start a vLLM server for the run.
+def serve_or_attach(run: RunOptions) -> Iterator[Endpoint]:
+    """Attach to ``run.endpoint`` (checking it serves ``run.model``) or start a vLLM server for the run.
 
     Raises:
         EndpointError: the endpoint is unreachable or serves another model (the message names what it serves).
         ServerStartError: the vLLM server exited or never became healthy.
         UnknownModelError, MissingAssetError: --model cannot be resolved to weights on this machine.
     """
-    if args.endpoint:
-        endpoint = Endpoint(normalise_base_url(args.endpoint), args.model, args.api_key,
-                            describe={"kind": "openai", "base_url": normalise_base_url(args.endpoint)})
+    if run.endpoint:
+        endpoint = Endpoint(normalise_base_url(run.endpoint), run.model, run.api_key,
+                            describe={"kind": "openai", "base_url": normalise_base_url(run.endpoint)})
         endpoint.engine().check()
         yield endpoint
         return
@@ -48,10 +51,10 @@ def serve_or_attach(args: argparse.Namespace) -> Iterator[Endpoint]:
     from xplus_release.registry import resolve_model
 
     api_key = secrets.token_hex(16)  # the server lives only as long as this command: a throwaway key
-    model = resolve_model(args.model, max_model_len=args.max_model_len)
+    model = resolve_model(run.model, max_model_len=run.max_model_len)
     start = time.perf_counter()
     print(f"starting a vLLM server for {model.name} ...", file=sys.stderr)
-    with VLLMServer(model, api_key=api_key, tensor_parallel_size=args.tensor_parallel_size,
-                    startup_timeout=getattr(args, "startup_timeout", 900.0)) as server:
+    with VLLMServer(model, api_key=api_key, tensor_parallel_size=run.tensor_parallel_size,
+                    startup_timeout=run.startup_timeout) as server:
         yield Endpoint(server.base_url, model.name, api_key, started_s=time.perf_counter() - start,
                        describe=server.describe())

@@ -8,8 +8,8 @@ Layout of the folder::
     hf/hub/            a Hugging Face hub cache (datasets as ``snapshot_download(repo_type="dataset")`` stores them)
     opencompass/data/  OpenCompass's data root (what ``COMPASS_DATA_CACHE`` points at)
 
-Each registered suite says what it needs: ``hf_datasets`` (hub dataset ids) and, optionally,
-``fetch_data(out_dir)`` for data a harness downloads its own way (OpenCompass's archives).
+Each registered suite says what it needs: ``hf_datasets`` (hub dataset ids) and ``fetch_data(out_dir)``
+for data a harness downloads its own way (OpenCompass's archives).
 """
 
 from __future__ import annotations
@@ -75,16 +75,15 @@ def fetch(suite_names: list[str], out_dir: Path) -> list[str]:
                                 "machine (unset HF_HUB_OFFLINE) and copy --output to this one")
     out_dir.mkdir(parents=True, exist_ok=True)
     suites = [load_suite(name) for name in suite_names]
-    repo_ids = list(dict.fromkeys(d for s in suites for d in getattr(s, "hf_datasets", ())))
+    repo_ids = list(dict.fromkeys(d for s in suites for d in s.hf_datasets))
     failures = fetch_hf_datasets(repo_ids, out_dir)
     for suite in suites:
-        if hasattr(suite, "fetch_data"):
-            failures += suite.fetch_data(out_dir)
+        failures += suite.fetch_data(out_dir)
     return failures
 
 
 def _main(args: argparse.Namespace) -> int:
-    from xplus_release.evalsuite.all import parse_suites
+    from xplus_release.evalsuite.cli import parse_suites
 
     failures = fetch(parse_suites(args.suites), args.output)
     if failures:

@@ -22,6 +22,7 @@ def comparison_plot(rows: list[dict], path: Path, title: str) -> Path:
     ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(rows))])
     ax.set_xticklabels([row["task"] for row in rows], rotation=30, ha="right")
     ax.set_ylabel("score (0-100)")
+    ax.set_ylim(0, 100)  # the whole scale: zeros sit on the axis, small differences are not blown up
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()

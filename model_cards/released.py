@@ -6,7 +6,7 @@ under ``released/`` are these outputs (a test checks they are up to date).
 
 from __future__ import annotations
 
-from xplus_release.model_cards.card import PAPER_DATASETS, CardInputs, build_card
+from xplus_release.model_cards.card import PAPER_DATASETS, CardInputs
 from xplus_release.model_cards.paper_results import paper_results
 from xplus_release.model_cards.training_recipe import TrainingRecipe, parse_training_recipe
 
@@ -60,7 +60,3 @@ def paper_card_inputs(model: str) -> CardInputs:
     base = get_spec(model).base_model
     return CardInputs(model_id=model, results=results, recipe=paper_recipe(base), base_model=base,
                       datasets=tuple(PAPER_DATASETS))
-
-
-def paper_card_text(model: str) -> str:
-    return str(build_card(paper_card_inputs(model)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from xplus_release.evalsuite.base import EvalContext, Suite
+from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult
 
 from xplus_release.engines import SamplingConfig
 from xplus_release.runs import RunFolder
@@ -21,7 +21,7 @@ ITEMS = 6
 class CountSuite(Suite):
     name = "count"
 
-    def run(self, ctx: EvalContext) -> dict:
+    def run(self, ctx: EvalContext) -> SuiteResult:
         store = ctx.run.generations(self.name, "echo")
         generated = 0
         for index in range(ITEMS):  # independent of --limit, which the real suites share
@@ -33,9 +33,7 @@ class CountSuite(Suite):
             store.append([{"item_id": item_id, "model": ctx.model, "prompt_hash": "p0", "text": reply.text}])
             generated += 1
             time.sleep(float(os.environ.get("COUNT_SUITE_DELAY", "0")))
-        scores = {"items": len(store.records()), "generated_this_run": generated}
-        ctx.run.write_scores(self.name, scores)
-        return scores
+        return SuiteResult({"items": len(store.records()), "generated_this_run": generated})
 
     def report(self, run: RunFolder, scores: dict) -> str:
         return f"## count\n\n{scores['items']} items\n"
@@ -44,7 +42,7 @@ class CountSuite(Suite):
 class BrokenSuite(Suite):
     name = "broken"
 
-    def run(self, ctx: EvalContext) -> dict:
+    def run(self, ctx: EvalContext) -> SuiteResult:
         raise RuntimeError("this suite always fails")
 
     def report(self, run: RunFolder, scores: dict) -> str:

@@ -10,10 +10,9 @@ from xplus_release.engines.base import vllm_is_cpu_build
 from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine, normalise_base_url
 from xplus_release.engines.server import VLLMServer, engine_args_to_cli
 from xplus_release.errors import ConfigError, EndpointError, ServerStartError
-from xplus_release.generation import PromptItem, generate_pending
 from xplus_release.languages import get_language
 from xplus_release.prompts import translation_messages
-from xplus_release.runs import GenerationStore
+from xplus_release.runs import GenerationStore, RunFolder
 
 SHORT = SamplingConfig(max_tokens=8)
 
@@ -161,21 +160,37 @@ class _Interrupting:
         self.prompts += len(conversations)
         return self.engine.chat(conversations, *args, **kwargs)
 
+    def describe(self) -> dict:
+        return self.engine.describe()
+
 
 def test_killed_run_regenerates_only_the_remainder(tmp_path, vllm_engine):
-    items = [PromptItem(str(i), conv, {"n": i}) for i, conv in enumerate(_conversations(10))]
-    store = GenerationStore(tmp_path / "task.jsonl")
+    """Chunked generation into the run folder (the translation suite's): a kill loses at most one chunk."""
+    from xplus_release.evalsuite.base import EvalContext
+    from xplus_release.evalsuite.translation.generate import build_prompts, generate
+    from xplus_release.evalsuite.translation.options import TranslationOptions
+
+    en, de = get_language("en"), get_language("de")
+    prompts = build_prompts([(en, de)], {"en": [f"Sentence number {i}." for i in range(10)], "de": ["-"] * 10})
+    store = GenerationStore(tmp_path / "generations" / "translation" / "en-de.jsonl")
+
+    def run(engine):
+        ctx = EvalContext(run=RunFolder.open(tmp_path, "xplus-tiny"), model="xplus-tiny",
+                          engine_factory=lambda: engine, options=TranslationOptions(), progress=False)
+        return generate(ctx, prompts, max_tokens=8, chunk_size=3)
+
     first = _Interrupting(vllm_engine, chunks=2)
     with pytest.raises(KeyboardInterrupt):
-        generate_pending(first, GenerationStore(store.path), items, SHORT, chunk_size=3, progress=False)
+        run(first)
     assert first.prompts == 6 and len(store.path.read_text().splitlines()) == 6
     second = _Interrupting(vllm_engine, chunks=100)
-    assert generate_pending(second, GenerationStore(store.path), items, SHORT, chunk_size=3, progress=False) == 4
+    run(second)
     assert second.prompts == 4
     third = _Interrupting(vllm_engine, chunks=0)  # raises if it is asked for anything
-    assert generate_pending(third, GenerationStore(store.path), items, SHORT, chunk_size=3, progress=False) == 0
-    records = GenerationStore(store.path).records().values()
-    assert sorted(r["n"] for r in records) == list(range(10))
+    records = run(third)["en-de"]
+    assert third.prompts == 0
+    assert sorted(r["index"] for r in records) == list(range(10))
+    assert sorted(r["index"] for r in GenerationStore(store.path).records().values()) == list(range(10))
 
 
 def test_greedy_requests_carry_no_seed():

@@ -34,7 +34,7 @@ def test_suites(monkeypatch):
 
 def _all_args(server, out: Path, suites: str, *extra: str) -> list[str]:
     return ["all", "--model", "xplus-tiny", "--endpoint", server.base_url, "--api-key", "test-key",
-            "--suites", suites, "--limit", "2", "--reasoning-tasks", "math", "--max-out-len", "8",
+            "--suites", suites, "--limit", "2", "--reasoning-tasks", "math", "--max-tokens", "8",
             "--data-dir", str(REASONING_DATA), "-o", str(out), "--no-progress", *extra]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from xplus_release.evalsuite.base import EvalContext, load_suite
+from xplus_release.evalsuite.common import run_suite
 from xplus_release.evalsuite.cli import main as xplus_eval
 from xplus_release.evalsuite.multilingual import required_datasets, resolve_tasks
 from xplus_release.evalsuite.multilingual.tasks import TASKS, select
@@ -28,8 +29,7 @@ def _context(run, server, **options) -> EvalContext:
     limit = options.pop("limit", None)
     model = options.pop("model", "xplus-tiny")
     return EvalContext(run=run, model=model, engine_factory=lambda: None, endpoint=server.base_url,
-                       api_key=API_KEY, limit=limit, data_dir=MULTILINGUAL_DATA,
-                       options={"concurrency": 4, **options})
+                       api_key=API_KEY, limit=limit, data_dir=MULTILINGUAL_DATA, concurrency=4, options=options)
 
 
 def _samples(run: RunFolder, task: str) -> list[dict]:
@@ -130,7 +130,7 @@ def test_cli_unknown_task_is_one_line(capsys):
 @pytest.mark.slow
 def test_multiple_choice_scores_follow_loglikelihoods(vllm_server, tmp_path):
     run = RunFolder.open(tmp_path / "run", "xplus-tiny")
-    scores = load_suite("multilingual").run(_context(run, vllm_server, tasks="xnli", langs="en,sw"))
+    scores = run_suite(load_suite("multilingual"), _context(run, vllm_server, tasks="xnli", langs="en,sw"))
 
     xnli = scores["tasks"]["xnli"]
     samples = _samples(run, "xnli")
@@ -158,8 +158,8 @@ def test_multiple_choice_scores_follow_loglikelihoods(vllm_server, tmp_path):
 def test_generation_tasks_score_their_outputs_and_resume(vllm_server, tmp_path):
     run = RunFolder.open(tmp_path / "run", "xplus-tiny")
     suite = load_suite("multilingual")
-    ctx = _context(run, vllm_server, tasks="mgsm,xgpqa", langs="en,de", limit=3, max_gen_toks=24)
-    scores = suite.run(ctx)
+    ctx = _context(run, vllm_server, tasks="mgsm,xgpqa", langs="en,de", limit=3, max_tokens=24)
+    scores = run_suite(suite, ctx)
 
     mgsm = scores["tasks"]["mgsm"]
     assert set(mgsm["languages"]) == {"en", "de"}
@@ -182,7 +182,7 @@ def test_generation_tasks_score_their_outputs_and_resume(vllm_server, tmp_path):
     assert gpqa_row["target"] == f"({correct_letter})"
 
     lines_before = len(_samples(run, "mgsm"))
-    again = suite.run(ctx)  # everything is stored: nothing is asked again
+    again = run_suite(suite, ctx)  # everything is stored: nothing is asked again
     assert again == scores
     assert len(_samples(run, "mgsm")) == lines_before
 
@@ -209,7 +209,7 @@ def test_missing_dataset_offline_names_it(vllm_server, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     run = RunFolder.open(tmp_path / "run", "xplus-tiny")
     with pytest.raises(MissingAssetError, match=r"dataset facebook/xnli \(config fr\).*xplus-eval fetch-data"):
-        load_suite("multilingual").run(_context(run, vllm_server, tasks="xnli", langs="en,fr"))
+        run_suite(load_suite("multilingual"), _context(run, vllm_server, tasks="xnli", langs="en,fr"))
     assert not (run.path / "scores.json").exists()  # nothing was run before the gap was found
 
 
@@ -217,7 +217,7 @@ def test_missing_dataset_offline_names_it(vllm_server, tmp_path, monkeypatch):
 def test_endpoint_not_serving_the_model(vllm_server, tmp_path):
     run = RunFolder.open(tmp_path / "run", "LLaMAX/Qwen3-XPlus-8B")
     with pytest.raises(EndpointError, match="serves xplus-tiny, not 'LLaMAX/Qwen3-XPlus-8B'"):
-        load_suite("multilingual").run(_context(run, vllm_server, tasks="xnli", langs="en",
+        run_suite(load_suite("multilingual"), _context(run, vllm_server, tasks="xnli", langs="en",
                                                 model="LLaMAX/Qwen3-XPlus-8B"))
 
 

@@ -79,7 +79,7 @@ def test_missing_data_is_one_line_naming_fetch_data(vllm_server, tmp_path, capsy
 def test_opencompass_runs_math_and_mbpp_against_the_server(vllm_server, tmp_path):
     out = tmp_path / "run"
     code = main(["reasoning", "--model", "xplus-tiny", "--endpoint", vllm_server.base_url, "--api-key", "test-key",
-                 "--tasks", "math,mbpp", "--limit", "2", "--max-out-len", "16", "--thinking", "off",
+                 "--tasks", "math,mbpp", "--limit", "2", "--max-tokens", "16", "--thinking", "off",
                  "--data-dir", str(REASONING_DATA), "-o", str(out), "--no-progress"])
     assert code == 0
     scores = json.loads((out / "scores.json").read_text())["reasoning"]

@@ -5,12 +5,14 @@ xCOMET through unbabel-comet in its managed environment, and the ``xplus-eval tr
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from xplus_release.evalsuite.base import EvalContext, load_suite
+from xplus_release.evalsuite.common import run_suite
 
 from xplus_release.engines import ChatEngine, SamplingConfig
 from xplus_release.runs import RunFolder
@@ -36,8 +38,22 @@ class CountingEngine(ChatEngine):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("translation-run")
+def first_run(vllm_engine, flores_dir, sacrebleu_spm_root, tmp_path_factory) -> tuple[Path, dict, list]:
+    """The suite's first run on en,zh,sw (3 sentences): its folder, scores and engine calls."""
+    from helpers.translation import point_sacrebleu_at
+
+    folder = tmp_path_factory.mktemp("translation-first-run")
+    engine = CountingEngine(vllm_engine)
+    with pytest.MonkeyPatch.context() as patch:
+        point_sacrebleu_at(patch, sacrebleu_spm_root)
+        scores = run_suite(load_suite("translation"), context(folder, engine, flores_dir))
+    return folder, scores, engine.calls
+
+
+@pytest.fixture
+def run_dir(first_run, tmp_path) -> Path:
+    """A copy of the first run's folder, for one test to resume, rescore or force (tests share no files)."""
+    return Path(shutil.copytree(first_run[0], tmp_path / "run"))
 
 
 def context(run_dir, engine, flores_dir, force=False, **options) -> EvalContext:
@@ -51,14 +67,12 @@ def lines(run_dir: Path, direction: str, sub: str = "") -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_every_direction_in_one_batched_call_scored_exactly_as_sacrebleu(vllm_engine, flores_dir, run_dir,
-                                                                            sacrebleu_home):
+def test_every_direction_in_one_batched_call_scored_exactly_as_sacrebleu(first_run, flores_dir, sacrebleu_home):
     import sacrebleu
 
-    engine = CountingEngine(vllm_engine)
-    scores = load_suite("translation").run(context(run_dir, engine, flores_dir))
-    assert engine.calls == [{"prompts": 18, "sampling": SamplingConfig(max_tokens=8),
-                             "kwargs": {"enable_thinking": False}}]
+    run_dir, scores, calls = first_run
+    assert calls == [{"prompts": 18, "sampling": SamplingConfig(max_tokens=8),
+                      "kwargs": {"enable_thinking": False}}]
     assert list(scores["directions"]) == DIRECTIONS
     for direction in DIRECTIONS:
         records = lines(run_dir, direction)
@@ -79,23 +93,23 @@ def test_every_direction_in_one_batched_call_scored_exactly_as_sacrebleu(vllm_en
 def test_rerun_redoes_nothing_and_resumes_a_killed_run(vllm_engine, flores_dir, run_dir, sacrebleu_home):
     before = json.loads((run_dir / "scores.json").read_text())["translation"]
     engine = CountingEngine(vllm_engine)
-    assert load_suite("translation").run(context(run_dir, engine, flores_dir)) == before
+    assert run_suite(load_suite("translation"), context(run_dir, engine, flores_dir)) == before
     assert engine.calls == []
     # a run killed while writing: the last record of one direction is half a line
     path = run_dir / "generations" / "translation" / "en-sw.jsonl"
     text = path.read_text(encoding="utf-8")
     path.write_text(text[: text.rstrip("\n").rfind("\n") + 1] + '{"item_id": "en-sw:2", "mod', encoding="utf-8")
-    load_suite("translation").run(context(run_dir, engine, flores_dir))
+    run_suite(load_suite("translation"), context(run_dir, engine, flores_dir))
     assert [c["prompts"] for c in engine.calls] == [1]
     assert [r["index"] for r in lines(run_dir, "en-sw")] == [0, 1, 2]
     # other decoding settings are other generations, never silently reused
-    load_suite("translation").run(context(run_dir, engine, flores_dir, max_tokens=6, directions="en-zh"))
+    run_suite(load_suite("translation"), context(run_dir, engine, flores_dir, max_tokens=6, directions="en-zh"))
     assert [c["prompts"] for c in engine.calls] == [1, 3]
 
 
 def test_force_regenerates_everything_in_durable_chunks(vllm_engine, flores_dir, run_dir, sacrebleu_home):
     engine = CountingEngine(vllm_engine)
-    scores = load_suite("translation").run(context(run_dir, engine, flores_dir, force=True, chunk_size=5))
+    scores = run_suite(load_suite("translation"), context(run_dir, engine, flores_dir, force=True, chunk_size=5))
     assert [c["prompts"] for c in engine.calls] == [5, 5, 5, 3]
     assert all(len(lines(run_dir, d)) == 3 for d in DIRECTIONS)  # the old records are gone, not appended to
     assert len(scores["directions"]) == 6
@@ -105,7 +119,7 @@ def test_xcomet_scored_by_unbabel_comet_in_its_environment(vllm_engine, flores_d
     engine = CountingEngine(vllm_engine)
     ctx = context(run_dir, engine, flores_dir, metrics="xcomet", comet_model=str(tiny_xcomet), comet_batch_size=8)
     suite = load_suite("translation")
-    scores = suite.run(ctx)
+    scores = run_suite(suite, ctx)
     assert engine.calls == []  # the generations are reused; only the new metric runs
     assert scores["signatures"]["xcomet"] == f"model:{tiny_xcomet}|unbabel-comet:2.2.7|scale:0-100"
     for direction in DIRECTIONS:
@@ -117,7 +131,7 @@ def test_xcomet_scored_by_unbabel_comet_in_its_environment(vllm_engine, flores_d
     spans = [span for d in DIRECTIONS for s in lines(run_dir, d, "xcomet") for span in s["error_spans"]]
     assert spans and {"text", "severity", "start", "end", "confidence"} <= set(spans[0])
     assert all(span["severity"] in ("minor", "major", "critical") for span in spans)
-    assert suite.run(ctx) == scores  # a rerun scores nothing new
+    assert run_suite(suite, ctx) == scores  # a rerun scores nothing new
     assert len(lines(run_dir, "en-zh", "xcomet")) == 3
     report = suite.report(ctx.run, scores)
     assert "### Beside the paper: xCOMET" in report and (run_dir / "translation_xcomet.png").is_file()
@@ -125,11 +139,10 @@ def test_xcomet_scored_by_unbabel_comet_in_its_environment(vllm_engine, flores_d
 
 def test_cli_writes_a_complete_run_folder_with_the_test_model_defaults(vllm_engine, tmp_path, monkeypatch, capsys):
     """The README's smoke command (fewer sentences and tokens): built-in FLORES sample, chrF and BLEU."""
-    from xplus_release.evalsuite import cli
-    from xplus_release.evalsuite.translation import cli as translation_cli
+    from xplus_release.evalsuite import cli, common
 
     engine = CountingEngine(vllm_engine)
-    monkeypatch.setattr(translation_cli, "engine_from_args", lambda args: engine)  # the session's engine
+    monkeypatch.setattr(common, "open_in_process_engine", lambda run: engine)  # the session's engine
     out = tmp_path / "run"
     argv = ["translation", "--model", "xplus-tiny", "--langs", LANGS, "--limit", "3", "--max-tokens", "8",
             "--output", str(out), "--no-progress"]
@@ -172,8 +185,8 @@ def tiny_xcomet(tmp_path_factory) -> Path:
 def test_the_suite_through_a_server_gives_the_in_process_outputs(vllm_engine, endpoint_engine, flores_dir,
                                                                  tmp_path, sacrebleu_home):
     """What `xplus-eval all` does: the same suite, its engine a client of a vLLM server."""
-    local = load_suite("translation").run(context(tmp_path / "local", vllm_engine, flores_dir))
-    remote = load_suite("translation").run(context(tmp_path / "remote", endpoint_engine, flores_dir))
+    local = run_suite(load_suite("translation"), context(tmp_path / "local", vllm_engine, flores_dir))
+    remote = run_suite(load_suite("translation"), context(tmp_path / "remote", endpoint_engine, flores_dir))
     for direction in DIRECTIONS:
         assert [r["hypothesis"] for r in lines(tmp_path / "remote", direction)] == \
             [r["hypothesis"] for r in lines(tmp_path / "local", direction)]

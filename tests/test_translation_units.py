@@ -17,7 +17,7 @@ from xplus_release.languages import get_language, parse_language_list
 
 
 def grid(**options):
-    langs, pairs = resolve_grid(TranslationOptions.from_mapping(options))
+    langs, pairs = resolve_grid(TranslationOptions.build(options))
     return [lang.code for lang in langs], [f"{s.code}-{t.code}" for s, t in pairs]
 
 

@@ -24,10 +24,6 @@ class Language:
     trained: bool  # one of the 17 languages of the paper's training data
 
     @property
-    def nllb_lid_label(self) -> str:
-        return f"__label__{self.flores200}"
-
-    @property
     def all_codes(self) -> tuple[str, ...]:
         return (self.code, self.name, self.flores200, self.flores101, self.lid176)
 

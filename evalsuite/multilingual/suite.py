@@ -1,13 +1,6 @@
 """The multilingual suite: lm-eval tasks (Table 2 and 8 of the paper) against a vLLM OpenAI server.
 
-Options (``EvalContext.options``):
-    tasks         comma-separated names or a list (default: every task in ``TASKS``)
-    langs         "all" (default: each task's full language set, as lm-eval defines it, comparable with
-                  the paper), "paper" (only the paper's 17 languages) or a list of language codes
-    max_gen_toks  cap on generated tokens for every generation task (smoke runs); default: the task's own
-                  (``max_out_len``, the name ``xplus-eval all`` passes to every suite, is read as the same)
-    thinking      Qwen3 thinking for generation tasks (default False, the registry's default)
-    concurrency   requests lm-eval keeps in flight (default 8)
+Options: ``MultilingualOptions`` (``options.py``); lm-eval keeps ``ctx.concurrency`` requests in flight.
 
 Results: ``scores.json["multilingual"]`` holds, per task, the score (mean over languages, 0-100), the
 metric, per-language numbers and the lm-eval signature; lm-eval's logged samples go to
@@ -19,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from statistics import mean
 
-from xplus_release.evalsuite.base import EvalContext, Suite, with_sample_defaults
+from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult, with_sample_defaults
 from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig, jsonable
+from xplus_release.evalsuite.multilingual.options import MultilingualOptions
 from xplus_release.evalsuite.multilingual.report import report_section
 from xplus_release.evalsuite.multilingual.tasks import TaskSpec, select
 
@@ -36,7 +30,7 @@ SAMPLE_DEFAULTS = {"tasks": "xnli,mgsm,xgpqa", "langs": "en"}
 class MultilingualSuite(Suite):
     name = "multilingual"
 
-    def run(self, ctx: EvalContext) -> dict:
+    def run(self, ctx: EvalContext) -> SuiteResult:
         """Evaluate every selected task not already in the run folder; returns the suite's scores.
 
         Raises:
@@ -45,7 +39,7 @@ class MultilingualSuite(Suite):
             MissingAssetError: a dataset is neither in --data-dir nor (offline) in the cache.
         """
         ctx = with_sample_defaults(ctx, SAMPLE_DATA, **SAMPLE_DEFAULTS)
-        selection = select(ctx.options.get("tasks"), ctx.options.get("langs"))
+        selection = select(ctx.options.tasks, ctx.options.langs)
         if not ctx.endpoint:
             raise ConfigError("the multilingual suite talks to an OpenAI-compatible server; pass --endpoint, "
                               "or run it through `xplus-eval multilingual`, which starts one")
@@ -61,15 +55,20 @@ class MultilingualSuite(Suite):
                 continue
             scores["tasks"][spec.name] = self._run_task(ctx, harness, spec, pairs, request)
             scores["harness"] = _harness_signature()
-            ctx.run.write_scores(self.name, scores)  # after every task, so a killed run keeps what is done
-        return scores
+            ctx.checkpoint(scores)  # after every task, so a killed run keeps what is done
+        return SuiteResult(scores)
 
     def report(self, run: RunFolder, scores: dict) -> str:
         return report_section(run, scores)
 
-    def check_options(self, options: dict) -> None:
-        """Validate options before a server starts (the same errors as ``run``)."""
-        select(options.get("tasks"), options.get("langs"))
+    def check_options(self, options: MultilingualOptions) -> None:
+        """Check tasks and languages before a server starts (the same errors as ``run``)."""
+        select(options.tasks, options.langs)
+
+    def summary(self, scores: dict) -> str:
+        lines = [f"{e['paper_name']:<12} {e['score']:6.2f}  ({e['metric']}, {len(e['languages'])} languages)"
+                 for e in scores["tasks"].values()]
+        return "\n".join([*lines, f"{len(scores['tasks'])} multilingual tasks scored"])
 
     @property
     def hf_datasets(self) -> list[str]:
@@ -115,17 +114,17 @@ def _check_served(ctx: EvalContext) -> None:
 def _harness_config(ctx: EvalContext) -> HarnessConfig:
     spec = get_spec(ctx.model)
     template_kwargs = dict(spec.chat_template_kwargs)
-    if ctx.options.get("thinking") is not None:
-        template_kwargs["enable_thinking"] = bool(ctx.options["thinking"])
+    if ctx.options.thinking is not None:
+        template_kwargs["enable_thinking"] = ctx.options.thinking
     return HarnessConfig(
         endpoint=ctx.endpoint,
         model=ctx.model,
         tokenizer=resolve_model(ctx.model).path,
         api_key=ctx.api_key,
-        max_length=ctx.options.get("max_model_len") or spec.max_model_len or 2048,
-        concurrency=int(ctx.options.get("concurrency") or 8),
+        max_length=ctx.max_model_len or spec.max_model_len or 2048,
+        concurrency=ctx.concurrency,
         limit=ctx.limit,
-        max_gen_toks=ctx.options.get("max_gen_toks") or ctx.options.get("max_out_len"),
+        max_gen_toks=ctx.options.max_tokens,
         chat_template_kwargs=template_kwargs,
         data_dir=ctx.data_dir,
     )

@@ -37,10 +37,6 @@ class JudgeSettings:
     tokenizer: str
 
 
-def task_abbr(task: str, dataset_abbr: str) -> str:
-    return f"{task}{ABBR_SEP}{dataset_abbr}"
-
-
 def render_config(tasks: list[ReasoningTask], model: ModelSettings, judge: JudgeSettings | None,
                   limit: int | None, work_dir: Path, in_process: bool = False) -> str:
     """The text of an OpenCompass config file for ``tasks``.

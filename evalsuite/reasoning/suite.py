@@ -1,12 +1,6 @@
 """The reasoning suite: the paper's reasoning benchmarks through OpenCompass, against the vLLM server.
 
-Options (``ctx.options``, mirrored by ``xplus-eval reasoning`` flags):
-    tasks            comma-separated task names (default: every task that can run; see ``tasks.TASKS``)
-    thinking         "on" | "off" (default "on", Qwen3's own default for reasoning)
-    max_out_len      cap on generated tokens per item (default: each dataset's own)
-    judge_endpoint, judge_model, judge_api_key    the LLM judge some tasks need
-    tokenizer        local tokenizer folder OpenCompass counts prompt tokens with (default: the model's)
-    memory_gb, cpu_seconds, score_timeout_s       sandbox limits on scoring (model code runs there)
+Options: ``ReasoningOptions`` (``options.py``), which also make the ``xplus-eval reasoning`` flags.
 
 Resumable per task: a task already in ``scores.json`` is not rerun (``--force`` reruns it), and OpenCompass
 itself reuses the predictions a killed run left in ``opencompass/run/``.
@@ -19,7 +13,7 @@ import shutil
 from pathlib import Path
 from statistics import mean
 
-from xplus_release.evalsuite.base import EvalContext, Suite, with_sample_defaults
+from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult, with_sample_defaults
 from xplus_release.evalsuite.reasoning.config import ABBR_SEP, JudgeSettings, ModelSettings, render_config
 from xplus_release.evalsuite.reasoning.harness import (
     OPENCOMPASS_VERSION,
@@ -28,6 +22,7 @@ from xplus_release.evalsuite.reasoning.harness import (
     opencompass_env,
     run_opencompass,
 )
+from xplus_release.evalsuite.reasoning.options import ReasoningOptions
 from xplus_release.evalsuite.reasoning.tasks import TASKS, ReasoningTask, select_tasks
 
 from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError, XPlusError
@@ -49,7 +44,7 @@ class ReasoningTaskError(XPlusError):
 class ReasoningSuite(Suite):
     name = NAME
 
-    def run(self, ctx: EvalContext) -> dict:
+    def run(self, ctx: EvalContext) -> SuiteResult:
         """Run every pending task through OpenCompass and return the suite's scores.
 
         Raises:
@@ -62,9 +57,9 @@ class ReasoningSuite(Suite):
             raise ConfigError("the reasoning suite runs OpenCompass against a server: pass --endpoint URL, "
                               "or run it through xplus-eval reasoning/all, which start one")
         ctx = with_sample_defaults(ctx, SAMPLE_DATA, **SAMPLE_DEFAULTS)
-        opts = ctx.options
-        tasks, notes = select_tasks(opts.get("tasks"), judge_available=bool(opts.get("judge_endpoint")))
-        tasks, notes = _drop_remote_scorers(tasks, notes, explicit=bool(opts.get("tasks")))
+        opts: ReasoningOptions = ctx.options
+        tasks, notes = select_tasks(opts.tasks, judge_available=bool(opts.judge_endpoint))
+        tasks, notes = _drop_remote_scorers(tasks, notes, explicit=bool(opts.tasks))
         signature = _signature(ctx)
         previous = ctx.run.read_scores().get(NAME, {})
         work_dir = ctx.run.path / "opencompass"
@@ -81,13 +76,11 @@ class ReasoningSuite(Suite):
             _check_data(pending, data_root, hf_cache)
             rows = self._opencompass(ctx, pending, work_dir, data_root, hf_cache, times)
             _collect(pending, rows, scores, work_dir)
-        ctx.run.update(timings={NAME: {"generation_s": round(times.generation_s, 3),
-                                       "scoring_s": round(times.scoring_s, 3),
-                                       "harness_start_s": round(times.harness_s, 3)}})
-        ctx.run.write_scores(NAME, scores)
         if scores["failed"]:
+            ctx.checkpoint(scores)  # the tasks that did finish are kept
             raise ReasoningTaskError(f"reasoning tasks failed: {'; '.join(f'{k}: {v}' for k, v in scores['failed'].items())}")
-        return scores
+        return SuiteResult(scores, timings={"generation_s": times.generation_s, "scoring_s": times.scoring_s,
+                                            "harness_start_s": times.harness_s})
 
     def report(self, run: RunFolder, scores: dict) -> str:
         return render_report(run, scores)
@@ -103,13 +96,13 @@ class ReasoningSuite(Suite):
         """Hub datasets some tasks load through `datasets` (``xplus-eval fetch-data`` downloads them)."""
         return tuple(dict.fromkeys(d for t in TASKS.values() for d in t.hf_datasets))
 
-    def check_options(self, options: dict) -> None:
-        """Validate options before a server starts (same errors as ``run``)."""
-        select_tasks(options.get("tasks"), judge_available=bool(options.get("judge_endpoint")))
-        _thinking(options.get("thinking"))
-        _judge_settings(options)
-        if options.get("max_out_len") is not None and int(options["max_out_len"]) < 1:
-            raise ConfigError("--max-out-len must be a positive number of tokens")
+    def check_options(self, options: ReasoningOptions) -> None:
+        """Check the task names before a server starts (same errors as ``run``)."""
+        select_tasks(options.tasks, judge_available=bool(options.judge_endpoint))
+
+    def summary(self, scores: dict) -> str:
+        lines = [f"{t['paper_name']:<14} {t['score']:6.2f}  ({t['metric']})" for t in scores["tasks"].values()]
+        return "\n".join([*lines, f"{len(scores['tasks'])} reasoning tasks scored"])
 
     def fetch_data(self, out_dir: Path) -> list[str]:
         """Download OpenCompass's data archives into ``out_dir/opencompass`` (OpenCompass's own downloader).
@@ -127,50 +120,35 @@ class ReasoningSuite(Suite):
 
     def _opencompass(self, ctx: EvalContext, tasks: list[ReasoningTask], work_dir: Path, data_root: Path | None,
                      hf_cache: Path | None, times: PhaseTimes) -> list[dict]:
-        opts = ctx.options
+        opts: ReasoningOptions = ctx.options
         work_dir.mkdir(parents=True, exist_ok=True)
         config = work_dir / "xplus_config.py"
-        in_process = opts.get("in_process")
-        in_process = ctx.limit is not None if in_process is None else bool(in_process)
+        in_process = ctx.limit is not None if opts.in_process is None else opts.in_process
         config.write_text(render_config(tasks, _model_settings(ctx), _judge_settings(opts), ctx.limit, work_dir,
                                         in_process=in_process), encoding="utf-8")
-        limits = SandboxLimits(memory_gb=float(opts.get("memory_gb") or 16.0),
-                               cpu_seconds=int(opts.get("cpu_seconds") or 3600),
-                               wall_seconds=float(opts.get("score_timeout_s") or 14400.0))
+        limits = SandboxLimits(memory_gb=opts.code_memory_gb, cpu_seconds=opts.code_cpu_seconds,
+                               wall_seconds=opts.score_timeout)
         return run_opencompass(config, work_dir, opencompass_env(data_root, hf_cache), limits, times)
 
 
-def _thinking(value) -> bool:
-    if value in (None, "on", True):
-        return True
-    if value in ("off", False):
-        return False
-    raise ConfigError(f"thinking must be on or off, not {value!r}")
-
-
 def _model_settings(ctx: EvalContext) -> ModelSettings:
-    opts = ctx.options
-    max_out = opts.get("max_out_len")
-    if max_out is not None and int(max_out) < 1:
-        raise ConfigError("--max-out-len must be a positive number of tokens")
+    opts: ReasoningOptions = ctx.options
     return ModelSettings(
         served_name=ctx.model, base_url=ctx.endpoint, api_key=ctx.api_key,
-        tokenizer=opts.get("tokenizer") or _tokenizer_for(ctx.model), thinking=_thinking(opts.get("thinking")),
-        max_out_len=int(max_out) if max_out is not None else None,
+        tokenizer=opts.tokenizer or _tokenizer_for(ctx.model), thinking=opts.thinking == "on",
+        max_out_len=opts.max_tokens,
         # the served context length: OpenCompass cuts each item's max_out_len to fit it, where vLLM would
         # reject the request outright
-        max_seq_len=int(opts.get("max_seq_len") or get_spec(ctx.model).max_model_len or 32768),
-        concurrency=int(opts.get("concurrency") or 16),
+        max_seq_len=ctx.max_model_len or get_spec(ctx.model).max_model_len or 32768,
+        concurrency=ctx.concurrency,
     )
 
 
-def _judge_settings(opts: dict) -> JudgeSettings | None:
-    if not opts.get("judge_endpoint"):
+def _judge_settings(opts: ReasoningOptions) -> JudgeSettings | None:
+    if not opts.judge_endpoint:
         return None
-    if not opts.get("judge_model"):
-        raise ConfigError("--judge-endpoint needs --judge-model (the judge's served model name)")
-    return JudgeSettings(base_url=opts["judge_endpoint"], model=opts["judge_model"],
-                         api_key=opts.get("judge_api_key"), tokenizer=opts.get("judge_tokenizer") or "gpt-4")
+    return JudgeSettings(base_url=opts.judge_endpoint, model=opts.judge_model, api_key=opts.judge_api_key,
+                         tokenizer="gpt-4")
 
 
 def _tokenizer_for(model: str) -> str:
@@ -261,11 +239,11 @@ def _number(text: str) -> float | None:
 
 
 def _signature(ctx: EvalContext) -> dict:
-    opts = ctx.options
+    opts: ReasoningOptions = ctx.options
     return {
-        "harness": f"opencompass=={OPENCOMPASS_VERSION}", "thinking": opts.get("thinking") or "on",
-        "max_out_len": opts.get("max_out_len"), "limit": ctx.limit,
-        "judge": opts.get("judge_model") if opts.get("judge_endpoint") else None,
+        "harness": f"opencompass=={OPENCOMPASS_VERSION}", "thinking": opts.thinking,
+        "max_out_len": opts.max_tokens, "limit": ctx.limit,
+        "judge": opts.judge_model if opts.judge_endpoint else None,
     }
 
 
@@ -293,6 +271,3 @@ def render_report(run: RunFolder, scores: dict) -> str:
                    "plotted (Figure 7)."), ""]
     return "\n".join(lines)
 
-
-def known_tasks() -> list[str]:
-    return list(TASKS)

@@ -71,7 +71,6 @@ def generate(ctx, prompts: list[Prompt], max_tokens: int, chunk_size: int) -> di
 def _generate_pending(ctx, pending: list[Prompt], hashes: dict[str, str], by_direction: dict[str, GenerationStore],
                       max_tokens: int, chunk_size: int) -> None:
     engine = ctx.engine()
-    ctx.run.update(engine=engine.describe())
     sampling = SamplingConfig(max_tokens=max_tokens)
     # the engine's own bar shows each chunk; this one, the whole run when it takes several chunks
     bar = tqdm(total=len(pending), desc="translation: all chunks", unit="prompt",

@@ -1,4 +1,4 @@
-"""The translation suite's options: one typed dataclass, filled from ``EvalContext.options`` or CLI flags.
+"""The translation suite's options: one typed model, filled from flags, YAML, ``--set`` or a mapping.
 
 Directions are written ``SRC-TGT`` (``en-zh``), ``L-x`` (L into every other chosen language), ``x-L``
 (every other language into L) or ``all`` (every ordered pair): the grid the paper's Table 7 averages.
@@ -7,63 +7,45 @@ Directions are written ``SRC-TGT`` (``en-zh``), ``L-x`` (L into every other chos
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from typing import Literal
 
+from pydantic import Field
+
+from xplus_release.config import AtLeastOne, Config
 from xplus_release.errors import ConfigError
 from xplus_release.languages import ALL_LANGUAGES, PAPER_CODES, Language, get_language, parse_language_list
 
 METRICS = ("spbleu", "chrf", "bleu", "xcomet")
-TOKENIZERS = ("flores200", "flores101")
 DATASETS = ("local", "benchmax", "flores200-sample")
 DEFAULT_COMET_MODEL = "Unbabel/XCOMET-XL"
+Metric = Literal[METRICS]
+Dataset = Literal[DATASETS]
 
 
-@dataclass(frozen=True)
-class TranslationOptions:
-    langs: tuple[str, ...] = PAPER_CODES
-    directions: tuple[str, ...] = ("all",)
-    metrics: tuple[str, ...] | None = None  # None: the model's defaults (see ``default_metrics``)
-    dataset: str | None = None  # None: "local" with a data dir, else the model's default source
-    tokenizer: str = "flores200"  # spBLEU's SentencePiece tokenizer (the paper used flores101)
-    comet_model: str = DEFAULT_COMET_MODEL
-    comet_batch_size: int = 16
-    max_tokens: int = 512
-    chunk_size: int = 20000  # prompts per engine call: a killed run loses at most one chunk
+class TranslationOptions(Config):
+    section = "translation"
 
-    @classmethod
-    def from_mapping(cls, options: dict) -> TranslationOptions:
-        """Build from a dict such as ``EvalContext.options``; ``None`` values keep the defaults.
-
-        Raises:
-            ConfigError: an unknown key, or a value out of range.
-        """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(f"unknown translation option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        values = {k: _as_tuple(k, v) for k, v in options.items() if v is not None}
-        opts = cls(**values)
-        opts.validate()
-        return opts
-
-    def validate(self) -> None:
-        if self.metrics is not None:
-            bad = [m for m in self.metrics if m not in METRICS]
-            if bad or not self.metrics:
-                raise ConfigError(f"unknown metric(s) {', '.join(bad) or '(none given)'}; choose from {', '.join(METRICS)}")
-        if self.tokenizer not in TOKENIZERS:
-            raise ConfigError(f"unknown spBLEU tokenizer {self.tokenizer!r}; choose flores200 or flores101")
-        if self.dataset is not None and self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASETS)}")
-        for name in ("comet_batch_size", "max_tokens", "chunk_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-
-
-def _as_tuple(key: str, value):
-    if key in ("langs", "directions", "metrics") and isinstance(value, str):
-        return tuple(item.strip() for item in value.split(",") if item.strip())
-    return tuple(value) if key in ("langs", "directions", "metrics") else value
+    langs: tuple[str, ...] = Field(PAPER_CODES, description=(
+        "comma-separated languages (codes, FLORES codes or names); default: the paper's 17"))
+    directions: tuple[str, ...] = Field(("all",), description=(
+        "comma-separated: all (every ordered pair of the languages, the default), en-x (English into the "
+        "others), x-en (the others into English), any L-x / x-L, or explicit pairs like en-zh"))
+    metrics: tuple[Metric, ...] | None = Field(None, description=(
+        f"comma-separated, from {', '.join(METRICS)} (default: all four; chrf,bleu for xplus-tiny, which "
+        "need no downloaded model)"))
+    dataset: Dataset | None = Field(None, description=(
+        "FLORES source: local (--data-dir), benchmax (LLaMAX/BenchMAX_General_Translation via datasets, Hub "
+        "cache) or flores200-sample (80 sentences shipped in the package). Default: local if --data-dir is "
+        "given, else flores200-sample for xplus-tiny and benchmax otherwise"))
+    tokenizer: Literal["flores200", "flores101"] = Field("flores200", description=(
+        "spBLEU's SentencePiece tokenizer (the paper's FLORES-101 setup used flores101)"))
+    comet_model: str = Field(DEFAULT_COMET_MODEL, description=(
+        "xCOMET model: hub id (Unbabel/XCOMET-XL or -XXL) or a local COMET model folder / .ckpt"))
+    comet_batch_size: AtLeastOne = Field(16, description="segments per xCOMET batch")
+    max_tokens: AtLeastOne = Field(512, description="new tokens per translation (512 is the paper's)")
+    chunk_size: AtLeastOne = Field(20000, description=(
+        "prompts per engine call, all directions mixed; each chunk is saved before the next, so a killed "
+        "run loses at most one (larger keeps a GPU batch full longer)"))
 
 
 def parse_directions(specs: Iterable[str], langs: list[Language]) -> list[tuple[Language, Language]]:
@@ -115,7 +97,3 @@ def resolve_grid(opts: TranslationOptions) -> tuple[list[Language], list[tuple[L
     used = {lang for pair in pairs for lang in pair}
     extra = sorted(used - set(langs), key=ALL_LANGUAGES.index)
     return [lang for lang in langs if lang in used] + extra, pairs
-
-
-def direction_name(src: Language, tgt: Language) -> str:
-    return f"{src.code}-{tgt.code}"

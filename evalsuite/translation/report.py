@@ -124,7 +124,7 @@ def write_heatmap(folder: Path, directions: dict, langs: list[str], metric: str)
             grid[langs.index(src), langs.index(tgt)] = scores[metric]
     size = 1.5 + 0.55 * len(langs)
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0)  # a weak run looks weak
     ax.set_xticks(range(len(langs)), langs)
     ax.set_yticks(range(len(langs)), langs)
     ax.set_xlabel("target")

@@ -1,16 +1,15 @@
 """``TranslationSuite``: FLORES devtest over any direction grid, generated in one batched pass, scored
 with sacrebleu (and xCOMET), aggregated as the paper does, reported beside the paper's numbers.
 
-Options (``EvalContext.options``, all optional; see ``TranslationOptions``): ``langs``, ``directions``,
-``metrics``, ``dataset``, ``tokenizer``, ``comet_model``, ``comet_batch_size``, ``max_tokens``,
-``chunk_size``. ``ctx.data_dir`` selects a local FLORES folder, ``ctx.limit`` the first N sentences.
+Options: ``TranslationOptions``. ``ctx.data_dir`` selects a local FLORES folder, ``ctx.limit`` the first
+N sentences.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from xplus_release.evalsuite.base import EvalContext, Suite
+from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult
 from xplus_release.evalsuite.translation import xcomet
 from xplus_release.evalsuite.translation.aggregate import aggregate
 from xplus_release.evalsuite.translation.data import BENCHMAX_REPO, load_flores
@@ -40,10 +39,11 @@ def default_dataset(model: str, data_dir) -> str:
 
 class TranslationSuite(Suite):
     name = "translation"
+    needs_server = False  # vLLM's offline batching in process serves it as well as a server
     hf_datasets = (BENCHMAX_REPO,)  # what ``xplus-eval fetch-data`` downloads for this suite
 
-    def run(self, ctx: EvalContext) -> dict:
-        """Generate what is missing, score, write ``scores.json["translation"]``; return the scores.
+    def run(self, ctx: EvalContext) -> SuiteResult:
+        """Generate what is missing and score it.
 
         Raises:
             ConfigError, UnknownLanguageError: bad options (unknown language or metric, same source and
@@ -52,7 +52,7 @@ class TranslationSuite(Suite):
                 this machine (checked before generating).
             ManagedEnvError: the comet environment or its worker failed.
         """
-        opts = TranslationOptions.from_mapping(ctx.options)
+        opts: TranslationOptions = ctx.options
         langs, pairs = resolve_grid(opts)
         metrics = list(opts.metrics or default_metrics(ctx.model))
         dataset = opts.dataset or default_dataset(ctx.model, ctx.data_dir)
@@ -70,14 +70,22 @@ class TranslationSuite(Suite):
             "directions": directions,
             "aggregates": aggregate(directions, [lang.code for lang in langs], metrics),
         }
-        ctx.run.write_scores(self.name, scores)
-        ctx.run.update(signatures={self.name: signatures})
-        return scores
+        return SuiteResult(scores, signatures=signatures)
 
     def report(self, run: RunFolder, scores: dict) -> str:
         from xplus_release.evalsuite.translation.report import render_report
 
         return render_report(run, scores)
+
+    def check_options(self, options: TranslationOptions) -> None:
+        """Languages and directions, checked before any model loads."""
+        resolve_grid(options)
+
+    def summary(self, scores: dict) -> str:
+        metrics = scores["settings"]["metrics"]
+        lines = [f"{key}: " + ", ".join(f"{m} {scores['aggregates'][key].get(m, float('nan')):.2f}" for m in metrics)
+                 for key in ("en-x", "x-en") if key in scores["aggregates"]]
+        return "\n".join([*lines, f"{len(scores['directions'])} directions scored"])
 
     @staticmethod
     def _preflight(metrics: list[str], opts: TranslationOptions):

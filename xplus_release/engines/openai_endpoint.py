@@ -56,17 +56,10 @@ class OpenAIEndpointEngine(ChatEngine):
     ) -> list[Generation]:
         if not conversations:
             return []
-        return asyncio.run(self.achat(conversations, sampling, chat_template_kwargs, progress))
-
-    async def achat(
-        self,
-        conversations: Sequence[Messages],
-        sampling: SamplingConfig = GREEDY,
-        chat_template_kwargs: dict | None = None,
-        progress: bool = True,
-    ) -> list[Generation]:
         template_kwargs = self.default_template_kwargs if chat_template_kwargs is None else chat_template_kwargs
-        request = self.request_args(sampling, template_kwargs)
+        return asyncio.run(self._chat_all(conversations, self.request_args(sampling, template_kwargs), progress))
+
+    async def _chat_all(self, conversations: Sequence[Messages], request: dict, progress: bool) -> list[Generation]:
         semaphore = asyncio.Semaphore(self.concurrency)
         bar = tqdm(total=len(conversations), desc=f"generate ({self.model_name})", disable=not progress)
         # one client per call: its connection pool belongs to this call's event loop
