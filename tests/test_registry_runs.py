@@ -88,7 +88,7 @@ def test_partial_last_line_of_a_killed_run_is_dropped(tmp_path):
     with open(store.path, "a") as handle:
         handle.write('{"item_id": "2", "mod')  # killed mid-write
     reopened = GenerationStore(store.path)
-    assert set(r["item_id"] for r in reopened.records().values()) == {"0", "1"}
+    assert {r["item_id"] for r in reopened.records().values()} == {"0", "1"}
     reopened.append([_record(2)])
     assert len(store.path.read_text().splitlines()) == 3
 

@@ -144,8 +144,6 @@ class SupervisedServer:
             code = self._wait_for_exit()
             if self._stopping.is_set():
                 return
-            self.exits += 1
-            self._set_state("restarting")
             if not self._restart(code):
                 return
 
@@ -168,6 +166,9 @@ class SupervisedServer:
             os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
         except ChildProcessError:
             pass  # already reaped (stop() got there first)
+        if not self._stopping.is_set():
+            self.exits += 1
+            self._set_state("restarting")  # first: requests from now on get 503 + Retry-After
         self.server.kill_group()
         return process.wait()
 
