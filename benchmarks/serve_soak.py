@@ -7,8 +7,8 @@
 deeply nested or truncated JSON, unknown languages), 10% streamed chat completions the client cuts after
 two events, the rest translations and chat completions. When half are done, the vLLM server process is
 SIGKILLed. A client that gets 503 waits for its Retry-After (at most 2 s) and sends the request again, as a
-well-behaved client does. Counted: 5xx answers outside the outage window (the kill until /health answers
-200 again; goal 0), requests lost (no HTTP answer at all: reset, refused, timeout; goal 0), and the front
+well-behaved client does. Counted: 5xx answers to requests that were not in flight during the outage
+(the kill until /health answers 200 again; goal 0), requests lost (no HTTP answer at all: reset, refused, timeout; goal 0), and the front
 process's RSS at start and end.
 
 The baseline is what a user would otherwise run: vLLM's own OpenAI server (``VLLMServer``, the same
@@ -92,7 +92,7 @@ class Soak:
     def __init__(self, url: str, requests: list[tuple[str, str, bytes]], clients: int, kill):
         self.url, self.queue, self.clients, self.kill = url, list(reversed(requests)), clients, kill
         self.total = len(requests)
-        self.answers: list[tuple[float, int, str]] = []  # (time, status, kind)
+        self.answers: list[tuple[float, float, int, str]] = []  # (sent, answered, status, kind)
         self.lost: list[str] = []
         self.outage: list[float] = []  # [kill time, healthy-again time]
         self.retried_503 = 0
@@ -110,12 +110,13 @@ class Soak:
 
     async def _one(self, client: httpx.AsyncClient, kind: str, path: str, body: bytes) -> None:
         for _ in range(200):  # 503 + Retry-After: wait and send again
+            sent = time.monotonic()
             try:
                 status, retry_after = await self._send(client, kind, path, body)
             except httpx.HTTPError as err:
                 self.lost.append(f"{kind}: {type(err).__name__}")
                 return
-            self.answers.append((time.monotonic(), status, kind))
+            self.answers.append((sent, time.monotonic(), status, kind))
             if status != 503 or retry_after is None:
                 return
             self.retried_503 += 1
@@ -152,9 +153,10 @@ class Soak:
 
     def summary(self) -> dict:
         start, end = self.outage
-        outside = [(s, k) for t, s, k in self.answers if s >= 500 and not start <= t <= end]
+        # a request in flight at any moment of the outage belongs to it
+        outside = [(s, k) for sent, done, s, k in self.answers if s >= 500 and (done < start or sent > end)]
         finals = {}
-        for _, status, kind in self.answers:
+        for _, _, status, kind in self.answers:
             finals.setdefault(kind, {}).setdefault(str(status), 0)
             finals[kind][str(status)] += 1
         return {"requests": self.total, "answers": len(self.answers), "lost": len(self.lost),

@@ -44,7 +44,8 @@ def run_suites(args: argparse.Namespace, names: list[str], options: dict[str, di
     """Run ``names`` in order against one server; write scores.json, report.md and plots. Returns the exit code.
 
     Raises:
-        ConfigError: an unknown suite or a bad suite option (checked before any server starts), --limit < 1.
+        ConfigError: an unknown suite or a bad suite option (checked before any server starts), --limit < 1,
+            --max-restarts < 0.
         RunFolderError: --output holds a run of another model.
         EndpointError, ServerStartError: no usable server.
         EngineGaveUpError: the server this command started exited more often than --max-restarts allows.
@@ -53,6 +54,10 @@ def run_suites(args: argparse.Namespace, names: list[str], options: dict[str, di
         from xplus_release.errors import ConfigError
 
         raise ConfigError("--limit must be at least 1")
+    if getattr(args, "max_restarts", 0) < 0:
+        from xplus_release.errors import ConfigError
+
+        raise ConfigError("--max-restarts must be 0 or more")
     suites = {name: load_suite(name) for name in names}
     for name, suite in suites.items():
         if hasattr(suite, "check_options"):

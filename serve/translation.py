@@ -200,7 +200,9 @@ def translation_router(translator: Translator) -> APIRouter:
         max_tokens = translator.max_tokens(request)
         payloads = [translator.payload(t, s, target, max_tokens, request.stream) for t, (s, _) in zip(texts, sources)]
         if request.stream:
-            return await _streaming_response(translator, payloads[0], sources[0][1])
+            same = sources[0][0] == target  # auto-detected as already in the target language
+            deltas = _echo_stream(texts[0]) if same else translator.stream(payloads[0])
+            return await _streaming_response(translator, deltas, sources[0][1])
         # a text detected as already in the target language comes back as it is (LibreTranslate does the same)
         outputs = await asyncio.gather(*(_echo(t) if s == target else translator.translate(p)
                                          for t, (s, _), p in zip(texts, sources, payloads)))
@@ -216,6 +218,10 @@ async def _echo(text: str) -> str:
     return text
 
 
+async def _echo_stream(text: str) -> AsyncIterator[str]:
+    yield text
+
+
 def _body(translated, detected) -> dict:
     body = {"translatedText": translated}
     if detected is not None:
@@ -223,12 +229,12 @@ def _body(translated, detected) -> dict:
     return body
 
 
-async def _streaming_response(translator: Translator, payload: dict, detected: dict | None) -> StreamingResponse:
+async def _streaming_response(translator: Translator, deltas: AsyncIterator[str],
+                              detected: dict | None) -> StreamingResponse:
     """SSE: ``{"delta": …}`` events, then the whole cleaned translation, then ``[DONE]``.
 
     The first delta is awaited before the response starts, so a refused request still gets its 4xx status.
     """
-    deltas = translator.stream(payload)
     try:
         first = await anext(deltas)
     except StopAsyncIteration:
