@@ -188,6 +188,8 @@ def serve(args, limits: ServeLimits, supervisor, detector, detector_error) -> No
                             timeout_graceful_shutdown=60, timeout_keep_alive=30)
     server = uvicorn.Server(config)
     supervisor.on_give_up = lambda _why: setattr(server, "should_exit", True)  # checked by uvicorn's main loop
+    if supervisor.state == "failed":
+        return  # it gave up while the app was being built
     server.run()
 
 
