@@ -21,7 +21,7 @@ from xplus_release.errors import ConfigError, EndpointError, MissingAssetError
 from xplus_release.runs import RunFolder
 
 API_KEY = "test-key"
-from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA as MULTILINGUAL_DATA  # noqa: E402
+from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA as MULTILINGUAL_DATA
 
 # a task folder in BenchMAX's layout, written for the tests (see its README): stands in for a checkout
 BENCHMAX_LAYOUT = Path(__file__).parent / "data" / "benchmax_layout"
