@@ -113,3 +113,59 @@ def _write_local_data_task(tasks_dir: Path, lm_task: str, data_file: Path, split
              f"dataset_kwargs: {json.dumps({'data_files': {split: str(data_file)}})}", f"{split_key}: {split}",
              *(f"{key}: null" for key in others)]
     (tasks_dir / f"parity_{lm_task}.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# --- one OpenCompass task against the plain `opencompass` CLI, in its managed environment -----------------
+
+OC_CONFIG = """\
+from mmengine.config import read_base
+from opencompass.models import OpenAISDK
+from opencompass.utils.text_postprocessors import extract_non_reasoning_content
+
+with read_base():
+    from opencompass.configs.datasets.math.math_500_gen import math_datasets
+
+math_datasets[0]['reader_cfg']['test_range'] = '[0:{limit}]'
+math_datasets[0]['infer_cfg']['inferencer']['max_out_len'] = {max_out}
+datasets = math_datasets
+models = [dict(type=OpenAISDK, abbr='model', path='xplus-tiny', openai_api_base='{base_url}', key='{key}',
+               tokenizer_path='{tokenizer}', max_seq_len=2048, max_out_len={max_out}, batch_size=16,
+               query_per_second=16, retry=3, temperature=0.0,
+               extra_body={{'chat_template_kwargs': {{'enable_thinking': False}}}},
+               pred_postprocessor=dict(type=extract_non_reasoning_content))]
+"""
+
+
+@pytest.mark.slow
+def test_reasoning_suite_sends_and_scores_what_the_opencompass_cli_does(vllm_server, tiny_model, tmp_path):
+    """MATH-500 (OpenCompass's own config, the suite's sample rows): the suite against a config a user
+    would write for the plain ``opencompass`` CLI with the same model settings."""
+    import csv
+
+    from xplus_release.evalsuite.reasoning.harness import OPENCOMPASS_ENV, opencompass_env
+    from xplus_release.evalsuite.reasoning.suite import SAMPLE_DATA as REASONING_DATA
+
+    with RecordingProxy(vllm_server.base_url, API_KEY) as proxy:
+        run = RunFolder.open(tmp_path / "run", "xplus-tiny")
+        ctx = EvalContext(run=run, model="xplus-tiny", engine_factory=lambda: None, endpoint=proxy.base_url,
+                          api_key=API_KEY, limit=LIMIT, data_dir=REASONING_DATA,
+                          options={"tasks": "math", "max_out_len": MAX_GEN_TOKS, "thinking": "off"})
+        ours = load_suite("reasoning").run(ctx)["tasks"]["math"]
+        ours_requests = proxy.take()
+        config = tmp_path / "cli_config.py"
+        config.write_text(OC_CONFIG.format(limit=LIMIT, max_out=MAX_GEN_TOKS, base_url=proxy.base_url, key=API_KEY,
+                                           tokenizer=tiny_model.path), encoding="utf-8")
+        cli = OPENCOMPASS_ENV.path / "bin" / "opencompass"
+        env = {**os.environ, **opencompass_env(REASONING_DATA / "opencompass", None)}
+        done = subprocess.run([str(cli), str(config), "--work-dir", str(tmp_path / "cli"), "--debug"], env=env,
+                              capture_output=True, text=True, timeout=900, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        cli_requests = proxy.take()
+
+    mine = sorted(json.dumps(b, sort_keys=True) for p, b in ours_requests if p == "/chat/completions")
+    theirs = sorted(json.dumps(b, sort_keys=True) for p, b in cli_requests if p == "/chat/completions")
+    assert len(mine) == LIMIT and mine == theirs
+    summary = next((tmp_path / "cli").rglob("summary_*.csv"))
+    with open(summary, encoding="utf-8") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["dataset"] == "math-500")
+    assert ours["score"] == pytest.approx(float(row["model"]))
