@@ -21,7 +21,7 @@ def task_fidelity(spec, entry: dict, harness) -> dict:
     config = harness.config
     version = metadata.version("lm-eval")
     if spec.benchmax_folder:
-        source = f"BenchMAX {config.benchmax.source}, tasks/{spec.benchmax_folder}"
+        source = f"{config.benchmax.source}, tasks/{spec.benchmax_folder}"
         prompts = f"BenchMAX's task YAML (tasks/{spec.benchmax_folder}), unchanged"
     else:
         first = next(iter(entry["languages"].values()))["lm_eval_task"]
