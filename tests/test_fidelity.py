@@ -79,3 +79,17 @@ def test_model_card_names_the_xcomet_model():
     assert _xcomet_model_line({"settings": {"comet_model": "Unbabel/XCOMET-XL"}}, False) == \
         "xCOMET model: `Unbabel/XCOMET-XL`."
     assert "Unbabel/XCOMET-XXL" in _xcomet_model_line({}, True)
+
+
+def test_default_xcomet_xxl_missing_offline_is_one_line_with_the_fetch_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "xplus_release.evalsuite.cli", "translation", "--model", "xplus-tiny",
+           "--metrics", "xcomet", "--langs", "en,de", "--limit", "1", "--output", str(tmp_path / "run")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1
+    assert "xCOMET model Unbabel/XCOMET-XXL is not available" in done.stderr
+    assert "hf download Unbabel/XCOMET-XXL" in done.stderr

@@ -304,3 +304,18 @@ def _normalise(text: str) -> str:
     import string
 
     return str(text).lower().translate(str.maketrans("", "", string.punctuation))
+
+
+def test_fetched_code_eval_modules_are_where_evaluate_looks(tmp_path):
+    """fetch-data caches the code_eval metric under DATA_DIR/hf/modules; the harness points evaluate there
+    before a HumanEval+ task imports it (evaluate reads the location once, at import)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "hf" / "modules").mkdir(parents=True)
+    code = ("import sys; from pathlib import Path; "
+            "from xplus_release.evalsuite.multilingual.offline_assets import use_fetched_modules; "
+            f"use_fetched_modules(Path({str(tmp_path)!r})); import evaluate.config as c; print(c.HF_MODULES_CACHE)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == str(tmp_path / "hf" / "modules")
