@@ -53,7 +53,8 @@ def _char_kinds() -> np.ndarray:
 
 
 class BatchFeatures:
-    """Token counts and SimHash fingerprints of a batch of pairs.
+    """Token counts, SimHash fingerprints and exact-duplicate keys (``keys``: equal when both sides have
+    the same token sequence) of a batch of pairs.
 
     The rule is ``tokens.tokenize`` + ``tokens.simhash_features`` exactly (the tests check it against
     them): case-fold, delete punctuation, split on whitespace (words) or take every non-space character
@@ -75,7 +76,9 @@ class BatchFeatures:
         character_text = np.empty(2 * n, dtype=bool)
         character_text[0::2] = [lang in CHARACTER_LANGUAGES for lang in src_langs]
         character_text[1::2] = [lang in CHARACTER_LANGUAGES for lang in tgt_langs]
-        self.token_counts, self._fingerprints = fingerprint_batch(cps, _char_kinds(), character_text, n)
+        self.token_counts, self._fingerprints, self.keys = fingerprint_batch(
+            cps, _char_kinds(), character_text, n
+        )
 
     def fingerprints(self) -> np.ndarray:
         """SimHash per pair (0 for a pair without features): bit i set when more than half of the pair's
