@@ -366,6 +366,27 @@ def test_dedup_drops_length_faults_and_more_than_two_conflicts(tmp_path, flores_
     }
 
 
+def test_dedup_keeps_the_first_exact_copy_then_applies_the_conflict_rule(tmp_path, flores_dir):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    rows = pair_rows(en[:30], de[:30], "en", "de")
+    rows += pair_rows(
+        [en[0], en[0].upper(), en[0].replace(".", " !")], [de[0], de[0], de[0] + " "], "en", "de"
+    )
+    rows += pair_rows([en[1]], [de[0]], "en", "de")  # the same source, another target: not a copy
+    rows += pair_rows([de[2]], [en[2]], "en", "de")  # sides swapped: the same fingerprint, not a copy
+    kept, drops, stats = run_step(tmp_path, "dedup", rows, {"max_conflicts": 0})
+    assert [(d["record"]["id"].split(":")[1], d["reason"]) for d in drops] == [
+        ("30", "exact_duplicate"),
+        ("31", "exact_duplicate"),
+        ("32", "exact_duplicate"),
+        ("34", "simhash_conflicts"),  # conflicts with row 2 (same features), counted among kept pairs
+    ]
+    assert [k["id"].split(":")[1] for k in kept] == [str(i) for i in range(30)] + ["33"]
+    assert stats["dropped"] == {"exact_duplicate": 3, "simhash_conflicts": 1}
+    _, paper_drops, _ = run_step(tmp_path, "dedup", rows, {"exact_duplicates": "paper"}, name="paper")
+    assert [d["record"]["id"].split(":")[1] for d in paper_drops] == ["32"]  # 3 earlier conflicts
+
+
 def test_dedup_finds_a_duplicate_in_another_shard(tmp_path, flores_dir):
     en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
     rows = pair_rows(en[:20], de[:20], "en", "de") + pair_rows([en[3]] * 3, [de[3]] * 3, "en", "de")
