@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from xplus_release.training.pipeline.records import PairStats
 from xplus_release.training.pipeline.tokens import CHARACTER_LANGUAGES
 
 JOINER_LANGUAGES = frozenset({"ar", "bn", "te", "hi", "ta", "ur", "fa"})
@@ -64,14 +65,14 @@ def clean_text(text: str, lang: str, config: CleanConfig) -> tuple[str, int]:
     return text, removed
 
 
-class CleanFilter(BaseFilter):
+class CleanFilter(PairStats, BaseFilter):
     """Cleans both sides in place; drops ``empty_source`` / ``empty_target``. Counts
     ``invalid_characters_removed`` and ``pairs_modified``."""
 
     name = "clean"
 
     def __init__(self, configs, exclusion_writer=None):
-        super().__init__(exclusion_writer)
+        super().__init__(exclusion_writer, batch_size=1024)
         self.configs = configs  # pair -> CleanConfig
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:

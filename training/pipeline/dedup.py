@@ -29,7 +29,7 @@ from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
-from xplus_release.training.pipeline.records import batches, pair_name
+from xplus_release.training.pipeline.records import PairStats, batches, pair_name
 from xplus_release.training.pipeline.simhash import BatchFeatures, earlier_conflicts
 
 from xplus_release.errors import ConfigError
@@ -210,13 +210,13 @@ class DedupConflicts(PipelineStep):
         yield from ()
 
 
-class DedupFilter(BaseFilter):
+class DedupFilter(PairStats, BaseFilter):
     """Phase 3: the verdict of each pair from its shard's index and conflicts."""
 
     name = "dedup"
 
     def __init__(self, index_folder: str, configs, exclusion_writer=None):
-        super().__init__(exclusion_writer)
+        super().__init__(exclusion_writer, batch_size=1024)
         self.index_folder = get_datafolder(index_folder)
         self.configs = configs
         self._shard, self._index, self._conflicts = None, None, None

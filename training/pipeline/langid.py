@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from xplus_release.training.pipeline.records import PairStats
 
 from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import get_language
@@ -58,7 +59,7 @@ def _lid_model(model: str):
     return load_lid_model(resolve_lid_model(model, setting="langid.model"))
 
 
-class LangIdFilter(BaseFilter):
+class LangIdFilter(PairStats, BaseFilter):
     """Both sides of a batch through fastText at once; drops ``lid_swapped``, ``lid_source_mismatch``,
     ``lid_target_mismatch`` or ``lid_both_mismatch`` with the labels and probabilities as detail."""
 

@@ -22,7 +22,7 @@ from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
-from xplus_release.training.pipeline.records import pair_name
+from xplus_release.training.pipeline.records import PairStats, pair_name
 
 from xplus_release.errors import ConfigError, MissingAssetError
 from xplus_release.languages import get_language
@@ -282,7 +282,7 @@ class QualityThresholds(PipelineStep):
         yield from ()
 
 
-class QualityFilter(BaseFilter):
+class QualityFilter(PairStats, BaseFilter):
     """Scores ``chunk`` pairs at a time (grouped by language pair, batched by length); drops
     ``quality_loss_above_dev_percentile`` with the loss and the threshold as detail."""
 

@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import IO
 
+import orjson
 from datatrove.data import Document
 from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.writers.jsonl import JsonlWriter
@@ -33,9 +34,16 @@ class PipelineDataError(XPlusError):
 
 def encode_line(record: dict) -> bytes:
     try:
-        return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates (from "\ud800" escapes) until clean removes them
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:  # lone surrogates (from "\ud800" escapes) until clean removes them
         return (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def decode_line(line: bytes):
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:  # orjson refuses escaped lone surrogates; json reads them
+        return json.loads(line)
 
 
 def pair_document(record: dict, shard: str, row: int) -> Document:
@@ -89,7 +97,19 @@ def batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-class PairReader(BaseDiskReader):
+class PairStats:
+    """Mixin for the pipeline's datatrove steps: no per-document length stats (the source side's length
+    alone says little about a pair, and updating them cost more than the clean step's own work), and
+    filters timed per batch of pairs rather than per pair."""
+
+    def update_doc_stats(self, document: Document) -> None:
+        pass
+
+    def filter_batch(self, batch: list[Document]) -> list:
+        return [self.filter(doc) for doc in batch]
+
+
+class PairReader(PairStats, BaseDiskReader):
     """The pair shards of a step folder (``*.jsonl``, not its subfolders), files ``rank::world_size``.
 
     datatrove's ``JsonlReader`` skips lines orjson cannot parse and documents with empty text; a pair
@@ -102,10 +122,10 @@ class PairReader(BaseDiskReader):
 
     def read_file(self, filepath: str) -> Iterator[Document]:
         shard = filepath.rsplit("/", 1)[-1].removesuffix(".jsonl")
-        with self.data_folder.open(filepath, "r", encoding="utf-8") as handle:
+        with self.data_folder.open(filepath, "rb") as handle:
             for row, line in enumerate(handle):
                 try:
-                    record = json.loads(line)
+                    record = decode_line(line)
                 except json.JSONDecodeError as err:
                     raise PipelineDataError(
                         f"{filepath}:{row + 1} is not JSON ({err.msg}); delete this step folder to rebuild it"
@@ -118,20 +138,27 @@ class PairReader(BaseDiskReader):
         yield from super().run(data, rank, world_size)
 
 
-class PairWriter(JsonlWriter):
-    """One JSONL file per shard (``${shard}.jsonl``), written with the pair-record (or drop, or chat) adapter
+class PairWriter(PairStats, JsonlWriter):
+    """One JSONL file per shard (``<shard>.jsonl``), written with the pair-record (or drop, or chat) adapter
     and the stdlib encoder (orjson refuses the lone surrogates that clean is there to remove)."""
 
     name = "pairs"
 
-    def __init__(self, output_folder, adapter=None, filename: str = "${shard}.jsonl"):
+    def __init__(self, output_folder, adapter=None):
         logger.disable(
             "datatrove.pipeline.writers"
         )  # its "no ${rank} in the name" warning: shards are per rank
         try:
-            super().__init__(output_folder, output_filename=filename, compression=None, adapter=adapter)
+            super().__init__(
+                output_folder, output_filename="${shard}.jsonl", compression=None, adapter=adapter
+            )
         finally:
             logger.enable("datatrove.pipeline.writers")
+
+    def write(self, document: Document, rank: int = 0, **kwargs) -> None:
+        name = f"{document.metadata['shard']}.jsonl"  # the template, without Template's cost per pair
+        self._write(self.adapter(document), self.output_mg.get_file(name), name)
+        self.stat_update("total")
 
     def _write(self, document: dict, file_handler: IO, _filename: str):
         file_handler.write(encode_line(document))

@@ -59,7 +59,13 @@ def planted_pairs(
     """40 clean pairs, then the faults (each with the step and reason that must remove it)."""
     pairs = list(zip(en[:CLEAN_LINES], tgt[:CLEAN_LINES]))
     faults = [
-        (en[0], tgt[0], "dedup", "exact_duplicate", "copy of line 1: the first copy is kept, this one dropped"),
+        (
+            en[0],
+            tgt[0],
+            "dedup",
+            "exact_duplicate",
+            "copy of line 1: the first copy is kept, this one dropped",
+        ),
         (en[0], tgt[0], "dedup", "exact_duplicate", "second copy (the paper's literal reading keeps it)"),
         (en[0] + " ", tgt[0], "dedup", "exact_duplicate", "third copy with a trailing space"),
         (
