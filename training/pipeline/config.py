@@ -74,15 +74,18 @@ def build_step_config(step: str, params: dict):
     """
     if step not in STEP_CONFIGS:
         raise _unknown("step", step, STEP_ORDER)
-    cls = STEP_CONFIGS[step]
+    return _typed(STEP_CONFIGS[step], params, step, f"{step} parameter")
+
+
+def _typed(cls, params: dict, where: str, kind: str):
     names = [f.name for f in dataclasses.fields(cls)]
     for key in params:
         if key not in names:
-            raise _unknown(f"{step} parameter", key, names)
+            raise _unknown(kind, key, names)
     try:
         return cls(**params)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"{step}: {err}") from None
+        raise ConfigError(f"{where}: {err}") from None
 
 
 @dataclass
@@ -93,7 +96,6 @@ class SlurmConfig:
     time: str = "04:00:00"
     cpus_per_task: int = 1
     mem_per_cpu_gb: float = 2
-    qos: str = "normal"
     venv_path: str | None = None  # activated by each job (default: this interpreter's venv)
 
 
@@ -109,9 +111,6 @@ class PairConfigs:
             merged = {**self.params["default"], **self.params["pairs"].get(pair, {})}
             self._cache[pair] = build_step_config(self.step, merged)
         return self._cache[pair]
-
-    def __getstate__(self):
-        return {"step": self.step, "params": self.params, "_cache": {}}
 
 
 @dataclass
@@ -133,11 +132,8 @@ class PipelineConfig:
     def pair_configs(self, step: str) -> PairConfigs:
         return PairConfigs(step, self.params_for(step))
 
-    def step_config(self, step: str, pair: str | None = None):
-        params = dict(self.steps[step])
-        if pair is not None:
-            params.update(self.pairs.get(pair, {}).get(step, {}))
-        return build_step_config(step, params)
+    def step_config(self, step: str, pair: str = "default"):
+        return self.pair_configs(step)(pair)
 
     def params_for(self, step: str) -> dict:
         """Parameters of a step for every pair with overrides (``None`` = the default)."""
@@ -259,8 +255,4 @@ def output_location(out: str) -> str:
 
 
 def _parse_slurm(raw) -> SlurmConfig:
-    names = [f.name for f in dataclasses.fields(SlurmConfig)]
-    for key in raw or {}:
-        if key not in names:
-            raise _unknown("slurm key", key, names)
-    return SlurmConfig(**(raw or {}))
+    return _typed(SlurmConfig, raw or {}, "slurm", "slurm key")

@@ -29,7 +29,8 @@ from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
-from xplus_release.training.pipeline.records import PairStats, batches, pair_name
+from datatrove.utils.batching import batched
+from xplus_release.training.pipeline.records import PairStats, pair_name
 from xplus_release.training.pipeline.simhash import BatchFeatures, earlier_conflicts
 
 from xplus_release.errors import ConfigError
@@ -99,7 +100,7 @@ def _index_batch(batch: list[Document], configs) -> dict[str, np.ndarray]:
 def shard_index(docs, configs, batch_size: int = 8192) -> dict[str, np.ndarray]:
     """Phase 1 on one shard's pairs: status, pair name, fingerprint and exact key of each, in order.
     ``configs("en-zh")`` is the pair's ``DedupConfig`` (its length rules)."""
-    parts = [_index_batch(batch, configs) for batch in batches(docs, batch_size)]
+    parts = [_index_batch(batch, configs) for batch in batched(docs, batch_size)]
     empty = {"status": np.int8, "pair": str, "fingerprint": np.uint64, "key": np.uint64}
     return {
         name: np.concatenate([p[name] for p in parts]) if parts else np.zeros(0, dtype)
@@ -160,19 +161,23 @@ def _save_array(folder, name: str, save, value) -> None:
 
 def _load(folder, name: str):
     with folder.open(name, "rb") as handle:
-        return np.load(io.BytesIO(handle.read()))
+        loaded = np.load(io.BytesIO(handle.read()))
+    return {key: loaded[key] for key in loaded.files} if name.endswith(".npz") else loaded
 
 
-class DedupSignatures(PipelineStep):
-    """Phase 1: ``index/<shard>.npz`` for each shard of this rank."""
-
-    name = "dedup-signatures"
+class _IndexStep(PipelineStep):
     type = "xplus"
 
     def __init__(self, index_folder: str, configs):
         super().__init__()
         self.index_folder = get_datafolder(index_folder)
         self.configs = configs
+
+
+class DedupSignatures(_IndexStep):
+    """Phase 1: ``index/<shard>.npz`` for each shard of this rank."""
+
+    name = "dedup-signatures"
 
     def run(self, data, rank: int = 0, world_size: int = 1):
         for shard, docs in itertools.groupby(data, key=lambda d: d.metadata["shard"]):
@@ -183,23 +188,14 @@ class DedupSignatures(PipelineStep):
         yield from ()
 
 
-class DedupConflicts(PipelineStep):
+class DedupConflicts(_IndexStep):
     """Phase 2 (one task): reads every shard's index, writes ``index/<shard>.conflicts.npy``."""
 
     name = "dedup-conflicts"
-    type = "xplus"
-
-    def __init__(self, index_folder: str, configs):
-        super().__init__()
-        self.index_folder = get_datafolder(index_folder)
-        self.configs = configs
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         names = sorted(self.index_folder.list_files(glob_pattern="*.npz"))
-        indexes = []
-        for name in names:
-            with _load(self.index_folder, name) as data_file:
-                indexes.append({key: data_file[key] for key in data_file.files})
+        indexes = [_load(self.index_folder, name) for name in names]
         with self.track_time():
             conflicts, summary = count_conflicts(indexes, self.configs)
         for name, shard_conflicts in zip(names, conflicts):
@@ -221,15 +217,10 @@ class DedupFilter(PairStats, BaseFilter):
         self.configs = configs
         self._shard, self._index, self._conflicts = None, None, None
 
-    def _load_shard(self, shard: str) -> None:
-        with _load(self.index_folder, f"{shard}.npz") as data_file:
-            self._index = {key: data_file[key] for key in data_file.files}
-        self._conflicts = _load(self.index_folder, f"{shard}.conflicts.npy")
-        self._shard = shard
-
     def filter(self, doc: Document):
-        if doc.metadata["shard"] != self._shard:
-            self._load_shard(doc.metadata["shard"])
+        if (shard := doc.metadata["shard"]) != self._shard:  # a rank reads its shards one after another
+            self._index = _load(self.index_folder, f"{shard}.npz")
+            self._conflicts, self._shard = _load(self.index_folder, f"{shard}.conflicts.npy"), shard
         row = doc.metadata["row"]
         status = int(self._index["status"][row])
         if status != STATUS_OK:

@@ -69,9 +69,6 @@ class LangIdFilter(PairStats, BaseFilter):
         super().__init__(exclusion_writer, batch_size=configs("default").batch_size)
         self.configs = configs  # pair -> LangIdConfig (its threshold)
 
-    def filter(self, doc: Document):
-        return self.filter_batch([doc])[0]
-
     def filter_batch(self, batch: list[Document]) -> list:
         model = _lid_model(self.configs("default").model)
         texts = [d.text.replace("\n", " ") for d in batch] + [

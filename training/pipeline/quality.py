@@ -245,13 +245,14 @@ def dev_threshold(config: QualityConfig, model_dir: Path, src: str, trg: str, sc
 
 
 @functools.lru_cache(maxsize=2)
-def _scorer(model: str, config_json: str) -> LossScorer:
-    """One scorer per process and model: a rank's batches, and every pair's dev set, share it."""
-    return LossScorer(resolve_seq2seq(model), QualityConfig(**json.loads(config_json)))
+def _scorer(config_json: str) -> LossScorer:
+    config = QualityConfig(**json.loads(config_json))
+    return LossScorer(resolve_seq2seq(config.model), config)
 
 
 def scorer_for(config: QualityConfig) -> LossScorer:
-    return _scorer(config.model, json.dumps(asdict(config), sort_keys=True))
+    """One scorer per process and config: a rank's batches, and every pair's dev set, share it."""
+    return _scorer(json.dumps(asdict(config), sort_keys=True))
 
 
 class QualityThresholds(PipelineStep):
@@ -293,9 +294,6 @@ class QualityFilter(PairStats, BaseFilter):
         self.folder = get_datafolder(step_folder)
         self.configs = configs
         self._thresholds = None
-
-    def filter(self, doc: Document):
-        return self.filter_batch([doc])[0]
 
     def filter_batch(self, batch: list[Document]) -> list:
         if self._thresholds is None:

@@ -15,7 +15,7 @@ as ``{"reason": ..., <detail>, "record": <the pair>}`` by the step's datatrove e
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import IO
 
 import orjson
@@ -25,6 +25,8 @@ from datatrove.pipeline.writers.jsonl import JsonlWriter
 from loguru import logger
 
 from xplus_release.errors import XPlusError
+
+logger.disable("datatrove.pipeline.writers.disk_base")  # "no ${rank} in the file name": shards are per rank
 
 
 class PipelineDataError(XPlusError):
@@ -77,26 +79,6 @@ def pair_name(doc: Document) -> str:
     return f"{doc.metadata['src']}-{doc.metadata['trg']}"
 
 
-def drop_record(doc: Document) -> dict:
-    return {
-        "reason": doc.metadata.get("filter_reason"),
-        **doc.metadata.get("detail", {}),
-        "record": pair_record(doc),
-    }
-
-
-def batches(items: Iterable, size: int) -> Iterator[list]:
-    """Consecutive lists of ``size`` items (the last one shorter): how the batched steps stream."""
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 class PairStats:
     """Mixin for the pipeline's datatrove steps: no per-document length stats (the source side's length
     alone says little about a pair, and updating them cost more than the clean step's own work), and
@@ -104,6 +86,9 @@ class PairStats:
 
     def update_doc_stats(self, document: Document) -> None:
         pass
+
+    def filter(self, doc: Document):  # a filter defines filter or filter_batch, each is the other's default
+        return self.filter_batch([doc])[0]
 
     def filter_batch(self, batch: list[Document]) -> list:
         return [self.filter(doc) for doc in batch]
@@ -145,15 +130,7 @@ class PairWriter(PairStats, JsonlWriter):
     name = "pairs"
 
     def __init__(self, output_folder, adapter=None):
-        logger.disable(
-            "datatrove.pipeline.writers"
-        )  # its "no ${rank} in the name" warning: shards are per rank
-        try:
-            super().__init__(
-                output_folder, output_filename="${shard}.jsonl", compression=None, adapter=adapter
-            )
-        finally:
-            logger.enable("datatrove.pipeline.writers")
+        super().__init__(output_folder, output_filename="${shard}.jsonl", compression=None, adapter=adapter)
 
     def write(self, document: Document, rank: int = 0, **kwargs) -> None:
         name = f"{document.metadata['shard']}.jsonl"  # the template, without Template's cost per pair
@@ -169,7 +146,8 @@ def record_adapter(writer, doc: Document) -> dict:
 
 
 def drop_adapter(writer, doc: Document) -> dict:
-    return drop_record(doc)
+    reason = doc.metadata.get("filter_reason")
+    return {"reason": reason, **doc.metadata.get("detail", {}), "record": pair_record(doc)}
 
 
 def drops_writer(step_folder, enabled: bool) -> PairWriter | None:

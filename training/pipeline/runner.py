@@ -75,12 +75,8 @@ def check_assets(config: PipelineConfig) -> None:
         ConfigError: a quality dev file is missing for a pair the inputs declare.
         PipelineDataError: an input file does not exist.
     """
-    for spec in config.inputs:
-        for path in spec.files():
-            if not path.is_file():
-                raise PipelineDataError(
-                    f"input file {path} does not exist; fix the path in the pipeline YAML"
-                )
+    for path in (p for spec in config.inputs for p in spec.files() if not p.is_file()):
+        raise PipelineDataError(f"input file {path} does not exist; fix the path in the pipeline YAML")
     declared = {f"{s.src}-{s.trg}" for s in config.inputs if s.src and s.trg}
     for pair in sorted(declared) + ["default"]:
         if "langid" in config.steps:
@@ -99,65 +95,35 @@ def build_stages(config: PipelineConfig) -> list[Stage]:
     """The datatrove stages of the configured steps, in order, ending with the merge into train.jsonl."""
     stages, previous = [], None
     for step in config.steps:
-        folder = step_dir(config.output, step)
-        stages += _STAGE_BUILDERS[step](config, previous, folder)
+        folder, configs = step_dir(config.output, step), config.pair_configs(step)
+        read = [PairReader(previous)] if previous else []
+        write = PairWriter(folder, chat_adapter if step == "instruct" else record_adapter)
+        drops = drops_writer(folder, config.write_drops)
+        if step == "unify":
+            unify = config.step_config("unify")
+            read = [UnifyReader(config.inputs, folder, unify.shard_size, unify.error_budget)]
+            stages.append(Stage(step, [*read, write], len(config.inputs)))
+        elif step == "dedup":
+            index = f"{folder}/index"
+            stages.append(Stage("dedup-signatures", [*read, DedupSignatures(index, configs)], config.ranks))
+            stages.append(Stage("dedup-conflicts", [DedupConflicts(index, configs)], 1))
+            stages.append(Stage(step, [*read, DedupFilter(index, configs, drops), write], config.ranks))
+        elif step == "quality":
+            pairs = functools.partial(data_pairs, config.output)
+            stages.append(
+                Stage("quality-thresholds", [quality.QualityThresholds(folder, pairs, configs)], 1, True)
+            )
+            filtered = quality.QualityFilter(folder, configs, drops)
+            stages.append(Stage(step, [*read, filtered, write], config.ranks, True))
+        else:
+            middle = InstructStep(configs) if step == "instruct" else _FILTERS[step](configs, drops)
+            stages.append(Stage(step, [*read, middle, write], config.ranks))
         previous = folder
     stages.append(Stage("merge", [MergeStep(config.output, previous, list(config.steps))], 1))
     return stages
 
 
-def _unify(config: PipelineConfig, previous: str | None, folder: str) -> list[Stage]:
-    params = config.step_config("unify")
-    reader = UnifyReader(config.inputs, folder, params.shard_size, params.error_budget)
-    return [Stage("unify", [reader, PairWriter(folder, record_adapter)], len(config.inputs))]
-
-
-def _filter_stage(name: str, build_filter, config: PipelineConfig, previous: str, folder: str) -> Stage:
-    drops = drops_writer(folder, config.write_drops)
-    step = build_filter(config.pair_configs(name), drops)
-    return Stage(name, [PairReader(previous), step, PairWriter(folder, record_adapter)], config.ranks)
-
-
-def _clean(config, previous, folder):
-    return [_filter_stage("clean", lambda c, w: CleanFilter(c, w), config, previous, folder)]
-
-
-def _dedup(config, previous, folder):
-    index, configs = f"{folder}/index", config.pair_configs("dedup")
-    return [
-        Stage("dedup-signatures", [PairReader(previous), DedupSignatures(index, configs)], config.ranks),
-        Stage("dedup-conflicts", [DedupConflicts(index, configs)], 1),
-        _filter_stage("dedup", lambda c, w: DedupFilter(index, c, w), config, previous, folder),
-    ]
-
-
-def _langid(config, previous, folder):
-    return [_filter_stage("langid", lambda c, w: LangIdFilter(c, w), config, previous, folder)]
-
-
-def _quality(config, previous, folder):
-    pairs = functools.partial(data_pairs, config.output)
-    thresholds = quality.QualityThresholds(folder, pairs, config.pair_configs("quality"))
-    stage = _filter_stage(
-        "quality", lambda c, w: quality.QualityFilter(folder, c, w), config, previous, folder
-    )
-    stage.loads_torch = True
-    return [Stage("quality-thresholds", [thresholds], 1, loads_torch=True), stage]
-
-
-def _instruct(config, previous, folder):
-    steps = [PairReader(previous), InstructStep(config.pair_configs("instruct"))]
-    return [Stage("instruct", steps + [PairWriter(folder, chat_adapter)], config.ranks)]
-
-
-_STAGE_BUILDERS = {
-    "unify": _unify,
-    "clean": _clean,
-    "dedup": _dedup,
-    "langid": _langid,
-    "quality": _quality,
-    "instruct": _instruct,
-}
+_FILTERS = {"clean": CleanFilter, "langid": LangIdFilter}
 
 
 class MergeStep(PipelineStep):
@@ -176,7 +142,6 @@ class MergeStep(PipelineStep):
             for name in sorted(source.list_files(recursive=False, glob_pattern="*.jsonl")):
                 with source.open(name, "rb") as shard:
                     merged.write(shard.read())
-                self.stat_update("shards")
         write_report(self.output, build_report(self.output, self.steps))
         yield from ()
 
@@ -195,37 +160,29 @@ def make_executor(config: PipelineConfig, stage: Stage, depends=None):
         "tasks": stage.tasks,
         "logging_dir": logs_dir(config.output, stage.name),
     }
-    workers = min(config.workers, stage.tasks)
-    cluster = config.slurm
+    common["workers"], cluster = min(config.workers, stage.tasks), config.slurm
+    sized = {**common, "cpus_per_task": cluster.cpus_per_task, "mem_per_cpu_gb": cluster.mem_per_cpu_gb}
     if config.engine == "ray":
         from datatrove.executor import RayPipelineExecutor
 
-        return RayPipelineExecutor(
-            **common,
-            workers=workers,
-            cpus_per_task=cluster.cpus_per_task,
-            mem_per_cpu_gb=cluster.mem_per_cpu_gb,
-        )
+        return RayPipelineExecutor(**sized)
     if config.engine == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
         venv = cluster.venv_path or os.path.join(sys.prefix, "bin", "activate")
+        name = f"xplus-data-{stage.name}"
         return SlurmPipelineExecutor(
-            **common,
+            **sized,
             time=cluster.time,
             partition=cluster.partition,
-            cpus_per_task=cluster.cpus_per_task,
-            mem_per_cpu_gb=cluster.mem_per_cpu_gb,
-            workers=workers,
-            job_name=f"xplus-data-{stage.name}",
-            qos=cluster.qos,
+            job_name=name,
             venv_path=venv,
             depends=depends,
         )
     from datatrove.executor import LocalPipelineExecutor
 
     start = "spawn" if stage.loads_torch else "fork"
-    return LocalPipelineExecutor(**common, workers=workers, start_method=start)
+    return LocalPipelineExecutor(**common, start_method=start)
 
 
 def _run_local_or_ray(config: PipelineConfig, stages: list[Stage], progress: bool) -> dict[str, int]:
@@ -305,25 +262,19 @@ def data_pairs(output: str) -> list[str]:
     return sorted(label.removeprefix("pairs_") for label in totals if label.startswith("pairs_"))
 
 
-_PLAIN = {"total", "forwarded", "dropped", "doc_len", "batches"}
+_NOT_COUNTERS = ("total", "forwarded", "dropped", "batches", "dropped_", "malformed_", "pairs_")
 
 
 def step_report(totals: dict[str, float]) -> dict:
+    """datatrove's stat names, BaseFilter's included, as the report's: in, kept, dropped and malformed by
+    reason, and the step's other counters."""
+
     def picked(prefix):
         return {k.removeprefix(prefix): int(v) for k, v in totals.items() if k.startswith(prefix)}
 
-    counters = {
-        k: int(v)
-        for k, v in totals.items()
-        if k not in _PLAIN and not k.startswith(("dropped_", "malformed_", "pairs_"))
-    }
-    return {
-        "in": int(totals.get("total", 0)),
-        "kept": int(totals.get("forwarded", 0)),
-        "dropped": picked("dropped_"),
-        "malformed": picked("malformed_"),
-        "counters": counters,
-    }
+    counters = {k: int(v) for k, v in totals.items() if not k.startswith(_NOT_COUNTERS)}
+    report = {"in": int(totals.get("total", 0)), "kept": int(totals.get("forwarded", 0))}
+    return {**report, "dropped": picked("dropped_"), "malformed": picked("malformed_"), "counters": counters}
 
 
 def build_report(output: str, steps: list[str]) -> dict:
@@ -394,10 +345,8 @@ class PipelineRun:
             return {"submitted": launch_slurm(self.config, stages, self.dry_run)}
         with _ray_cluster(self.config.engine == "ray"):
             processed = _run_local_or_ray(self.config, stages, self.progress)
-        report = {
-            **build_report(self.config.output, list(self.config.steps)),
-            "processed_this_run": processed,
-        }
+        report = build_report(self.config.output, list(self.config.steps))
+        report["processed_this_run"] = processed
         write_report(self.config.output, report)
         return report
 

@@ -86,10 +86,6 @@ class BatchFeatures:
         return self._fingerprints.copy()
 
 
-def popcount(values: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(values)
-
-
 def table_blocks(hamming: int, blocks: int) -> list[list[tuple[int, int]]]:
     """For each permuted table, the (start, width) bit ranges of its ``blocks - hamming`` key blocks."""
     if not 0 <= hamming < blocks <= FINGERPRINT_BITS:
@@ -149,7 +145,7 @@ def near_pairs(unique_fps: np.ndarray, hamming: int, blocks: int) -> np.ndarray:
         while active.size:  # compare each fingerprint with the ones `offset` places later in its key run
             a, b = order[active], order[active + offset]
             diff = unique_fps[a] ^ unique_fps[b]
-            keep = popcount(diff) <= hamming
+            keep = np.bitwise_count(diff) <= hamming
             for mask in earlier_masks:
                 keep &= (diff & mask) != 0
             a, b = a[keep], b[keep]

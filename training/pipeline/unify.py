@@ -280,16 +280,11 @@ class UnifyReader(PipelineStep):
                     malformed.write(encode_line({"reason": row.bad, "where": where, "raw": row.raw}))
                     continue
                 shard = f"{spec.name}-{good // self.shard_size:05d}"
-                doc = pair_document(row, spec, shard, good % self.shard_size)
-                good += 1
+                doc, good = pair_document(row, spec, shard, good % self.shard_size), good + 1
                 self.stat_update("forwarded", f"pairs_{doc.metadata['src']}-{doc.metadata['trg']}")
                 yield doc
-        self._check_error_budget(spec, bad, good)
-
-    def _check_error_budget(self, spec: InputSpec, malformed: dict, good: int) -> None:
-        total_bad = sum(malformed.values())
-        if total_bad and total_bad > self.error_budget * (total_bad + good):
-            reasons = ", ".join(f"{k}={v}" for k, v in sorted(malformed.items(), key=lambda kv: -kv[1]))
+        if (total_bad := sum(bad.values())) and total_bad > self.error_budget * (total_bad + good):
+            reasons = ", ".join(f"{k}={v}" for k, v in sorted(bad.items(), key=lambda kv: -kv[1]))
             raise PipelineDataError(
                 f"input {spec.name}: {total_bad} of {total_bad + good} lines are malformed ({reasons}), "
                 f"over the error budget {self.error_budget:g}; see "
