@@ -123,7 +123,8 @@ class Corpus:
 
 # ------------------------------------------------------------------ pure-Python baseline
 
-from xplus_release.training.pipeline.simhash_reference import reference_simhash as python_fingerprint
+sys.path.insert(0, str(ROOT / "tests"))  # the readable SimHash the tests check the kernel against
+from helpers.simhash_reference import reference_simhash as python_fingerprint
 
 
 def python_conflicts(fps: list[int], hamming: int, blocks: int) -> list[int]:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.simhash_reference import reference_simhash
 from xplus_release.training.pipeline import simhash
 from xplus_release.training.pipeline.cli import main as xplus_data
 from xplus_release.training.pipeline.config import PipelineConfig
 from xplus_release.training.pipeline.runner import PipelineRun
-from xplus_release.training.pipeline.simhash_reference import reference_simhash
 from xplus_release.training.pipeline.tokens import simhash_features, tokenize
 
 from xplus_release.languages import PAPER_LANGUAGES, get_language

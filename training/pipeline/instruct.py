@@ -46,29 +46,15 @@ def _directions(doc: Document, config: InstructConfig) -> list[str]:
 
 def format_pair(doc: Document, config: InstructConfig) -> list[Document]:
     """One chat document per direction; ``metadata["messages"]`` is what ``train.jsonl`` holds."""
-    formatted = []
+    formatted, meta = [], doc.metadata
     for direction in _directions(doc, config):
-        src, tgt, src_lang, tgt_lang = (
-            doc.text,
-            doc.metadata["target"],
-            doc.metadata["src"],
-            doc.metadata["trg"],
-        )
+        src, tgt, src_lang, tgt_lang = doc.text, meta["target"], meta["src"], meta["trg"]
         if direction == "reverse":
             src, tgt, src_lang, tgt_lang = tgt, src, tgt_lang, src_lang
         rng = _rng(doc, config.seed, direction)
         messages = training_messages(src, tgt, get_language(src_lang), get_language(tgt_lang), rng)
-        formatted.append(
-            Document(
-                text=messages[0]["content"],
-                id=f"{doc.id}:{direction}",
-                metadata={
-                    "messages": messages,
-                    "direction": f"{src_lang}-{tgt_lang}",
-                    "shard": doc.metadata["shard"],
-                },
-            )
-        )
+        chat = {"messages": messages, "direction": f"{src_lang}-{tgt_lang}", "shard": meta["shard"]}
+        formatted.append(Document(text=messages[0]["content"], id=f"{doc.id}:{direction}", metadata=chat))
     return formatted
 
 

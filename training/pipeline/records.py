@@ -95,10 +95,8 @@ class PairStats:
 
 
 class PairReader(PairStats, BaseDiskReader):
-    """The pair shards of a step folder (``*.jsonl``, not its subfolders), files ``rank::world_size``.
-
-    datatrove's ``JsonlReader`` skips lines orjson cannot parse and documents with empty text; a pair
-    shard has neither by construction, and a lone surrogate before the clean step is valid here."""
+    """The pair shards of a step folder (``*.jsonl``, not its subfolders), files ``rank::world_size``. Not
+    datatrove's ``JsonlReader``: it skips lines orjson cannot parse (lone surrogates before clean)."""
 
     name = "pairs"
 
