@@ -717,6 +717,20 @@ def test_interrupted_stage_resumes_only_its_unfinished_ranks(demo_run, tmp_path,
     assert all_drops(output) == all_drops(demo_run)
 
 
+def test_output_may_be_an_fsspec_url(demo_run):
+    """datatrove writes through fsspec: an in-memory filesystem stands for s3:// here (one process, so the
+    memory filesystem is shared by every rank)."""
+    import fsspec
+
+    argv = ["run", str(EXAMPLES / "flores-demo.yaml"), "--output", "memory://xplus-demo", "--no-progress"]
+    assert xplus_data(argv + ["--workers", "1", "--tasks", "2"]) == 0
+    memory = fsspec.filesystem("memory")
+    assert memory.cat("/xplus-demo/train.jsonl") == (demo_run / "train.jsonl").read_bytes()
+    report = json.loads(memory.cat("/xplus-demo/report.json"))
+    assert report["steps"] == json.loads((demo_run / "report.json").read_text())["steps"]
+    memory.rm("/xplus-demo", recursive=True)
+
+
 # ---------------------------------------------------------------- bad input, one-step commands
 
 
@@ -733,6 +747,12 @@ def test_interrupted_stage_resumes_only_its_unfinished_ranks(demo_run, tmp_path,
         ("steps: [clean, unify]", "steps must start with unify"),
         ("steps: [unify]\nworkerz: 2", "unknown pipeline key 'workerz' (did you mean 'workers'?)"),
         ("steps: [unify, {instruct: {directions: sideways}}]", "directions must be one of"),
+        ("steps: [unify]\nengine: spark", "engine must be one of local, ray, slurm"),
+        (
+            "steps: [unify]\nslurm: {partitoin: cpu}",
+            "unknown slurm key 'partitoin' (did you mean 'partition'?)",
+        ),
+        ("steps: [unify, {dedup: {exact_duplicates: all}}]", "exact_duplicates must be keep_first or paper"),
     ],
 )
 def test_bad_pipeline_yaml_is_one_line_error_before_any_work(tmp_path, capsys, yaml_text, message):

@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "pipeline", type=Path, help="pipeline YAML (see training/pipeline/examples/flores-demo.yaml)"
     )
-    run.add_argument("--output", type=Path, help="output folder (default: the YAML's output:)")
+    run.add_argument(
+        "--output", help="output folder or fsspec URL, e.g. s3://bucket/run (default: the YAML's output:)"
+    )
     run.add_argument(
         "--workers", type=int, help="ranks running at once (default: the YAML's workers:, else 1)"
     )

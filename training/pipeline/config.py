@@ -213,7 +213,7 @@ def _parse_pairs(raw, steps: dict[str, dict], base: Path) -> dict[str, dict[str,
     return pairs
 
 
-def load_pipeline(path: Path, output: Path | None = None) -> PipelineConfig:
+def load_pipeline(path: Path, output: str | None = None) -> PipelineConfig:
     """Parse and validate a pipeline YAML (nothing is read or written besides the YAML).
 
     Raises:
