@@ -133,3 +133,5 @@ def test_dry_run_needs_slurm_and_slurm_needs_a_partition(tmp_path, capsys):
     assert run_demo(tmp_path / "y", "--engine", "slurm", "--dry-run") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs a partition: pass --partition" in err[0]
+    assert run_demo(tmp_path / "z", "--engine", "slurm", "--partition", "cpu") == 2  # no Slurm here
+    assert "sbatch is not on PATH" in capsys.readouterr().err

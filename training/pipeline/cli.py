@@ -131,21 +131,15 @@ def run_pipeline_command(args) -> int:
     if args.dry_run and config.engine != "slurm":
         raise ConfigError("--dry-run prints Slurm scripts: use it with --engine slurm")
     report = PipelineRun(config, progress=not args.no_progress, dry_run=args.dry_run).run()
-    if "submitted" in report:
-        _print_submitted(report["submitted"], args.dry_run)
+    if "submitted" in report:  # slurm: the scripts (dry run), or the jobs were submitted
+        for number, (sbatch_args, script) in enumerate(report["submitted"], 1):
+            print(f"# job {number}: sbatch {' '.join(sbatch_args)}\n{script}")
+        if not args.dry_run:
+            print(f"submitted; each stage waits for the one before (see {config.output}/logs/<stage>/)")
         return 0
     print(summary_table(report))
     print(f"report: {config.output}/report.json   data: {config.output}/train.jsonl")
     return 0
-
-
-def _print_submitted(submitted: list, dry_run: bool) -> None:
-    if not dry_run:
-        print("submitted; each stage's job waits for the one before (see logs/<stage>/launch_script.slurm)")
-        return
-    for number, (sbatch_args, script) in enumerate(submitted, 1):
-        print(f"# job {number}: sbatch {' '.join(sbatch_args)}")
-        print(script)
 
 
 def run_step_command(args) -> int:

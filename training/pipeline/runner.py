@@ -22,6 +22,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 
@@ -213,7 +214,7 @@ def launch_slurm(config: PipelineConfig, stages: list[Stage], dry_run: bool) -> 
     nothing is submitted and the (sbatch arguments, script) pairs are returned instead.
 
     Raises:
-        ConfigError: no partition.
+        ConfigError: no partition, or no sbatch to submit with.
     """
     if not config.slurm.partition:
         raise ConfigError("the slurm engine needs a partition: pass --partition or set slurm.partition")
@@ -221,6 +222,8 @@ def launch_slurm(config: PipelineConfig, stages: list[Stage], dry_run: bool) -> 
     for stage in stages:
         executor = make_executor(config, stage, depends=executor)
     if not dry_run:
+        if not shutil.which("sbatch"):
+            raise ConfigError("sbatch is not on PATH: run on a Slurm login node, or pass --dry-run")
         executor.run()
         return []
     submitted: list[tuple[list, str]] = []
