@@ -717,6 +717,56 @@ def test_interrupted_stage_resumes_only_its_unfinished_ranks(demo_run, tmp_path,
     assert all_drops(output) == all_drops(demo_run)
 
 
+def test_killed_run_resumes_only_the_ranks_that_had_not_finished(tmp_path, flores_dir):
+    """SIGKILL while unify's rank 1 is writing its shards (rank 0 finished): the rerun redoes rank 1 only
+    and the output equals an uninterrupted run's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    write_jsonl(tmp_path / "small.jsonl", pair_rows(en[:10], de[:10], "en", "de"))
+    big = pair_rows(en * 600, [f"{line} {i}" for i in range(600) for line in de], "en", "de")
+    write_jsonl(tmp_path / "big.jsonl", big)  # 36,000 pairs: seconds of work for one rank
+    (tmp_path / "p.yaml").write_text(
+        "inputs: [{format: jsonl, path: small.jsonl}, {format: jsonl, path: big.jsonl}]\n"
+        "workers: 1\nsteps: [{unify: {shard_size: 5000}}, clean]\n",
+        encoding="utf-8",
+    )
+    command = [
+        str(Path(sys.executable).with_name("xplus-data")),
+        "run",
+        str(tmp_path / "p.yaml"),
+        "--no-progress",
+    ]
+    killed = tmp_path / "killed"
+    run = subprocess.Popen(
+        [*command, "--output", str(killed)], start_new_session=True, stderr=subprocess.DEVNULL
+    )
+    completions, first_shard = (
+        killed / "logs" / "unify" / "completions",
+        killed / "01-unify" / "big-00000.jsonl",
+    )
+    while run.poll() is None and not ((completions / "00000").exists() and first_shard.exists()):
+        time.sleep(0.01)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert sorted(p.name for p in completions.iterdir()) == ["00000"]  # killed midway through rank 1
+    rank0_stats = (killed / "logs" / "unify" / "stats" / "00000.json").stat().st_mtime_ns
+    assert subprocess.run([*command, "--output", str(killed)], check=False).returncode == 0
+    report = json.loads((killed / "report.json").read_text())
+    assert report["processed_this_run"] == {"unify": 1, "clean": 1, "merge": 1}
+    assert (killed / "logs" / "unify" / "stats" / "00000.json").stat().st_mtime_ns == rank0_stats
+    assert (
+        xplus_data(["run", str(tmp_path / "p.yaml"), "--output", str(tmp_path / "whole"), "--no-progress"])
+        == 0
+    )
+    assert (killed / "train.jsonl").read_bytes() == (tmp_path / "whole" / "train.jsonl").read_bytes()
+    assert report["steps"]["unify"]["kept"] == 10 + len(big)
+
+
 def test_output_may_be_an_fsspec_url(demo_run):
     """datatrove writes through fsspec: an in-memory filesystem stands for s3:// here (one process, so the
     memory filesystem is shared by every rank)."""
