@@ -110,12 +110,12 @@ def build_stages(config: PipelineConfig) -> list[Stage]:
             stages.append(Stage("dedup-conflicts", [DedupConflicts(index, configs)], 1))
             stages.append(Stage(step, [*read, DedupFilter(index, configs, drops), write], config.ranks))
         elif step == "quality":
-            pairs = functools.partial(data_pairs, config.output)
-            stages.append(
-                Stage("quality-thresholds", [quality.QualityThresholds(folder, pairs, configs)], 1, True)
+            thresholds = quality.QualityThresholds(
+                folder, functools.partial(data_pairs, config.output), configs
             )
+            stages.append(Stage("quality-thresholds", [thresholds], 1, loads_torch=True))
             filtered = quality.QualityFilter(folder, configs, drops)
-            stages.append(Stage(step, [*read, filtered, write], config.ranks, True))
+            stages.append(Stage(step, [*read, filtered, write], config.ranks, loads_torch=True))
         else:
             middle = InstructStep(configs) if step == "instruct" else _FILTERS[step](configs, drops)
             stages.append(Stage(step, [*read, middle, write], config.ranks))
