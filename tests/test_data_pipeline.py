@@ -694,7 +694,7 @@ def test_interrupted_stage_resumes_only_its_unfinished_ranks(demo_run, tmp_path,
     rank1_shard.write_bytes(b"".join(lines[:-1]) + b"{broken\n")
     argv = ["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(output), "--no-progress"]
     assert xplus_data(argv + ["--workers", "1", "--tasks", "2"]) == 2  # ranks one after the other
-    assert "is not JSON" in capsys.readouterr().err
+    assert f"{rank1_shard}:{len(lines)} is not JSON" in capsys.readouterr().err
     completions = output / "logs" / "langid" / "completions"
     assert sorted(p.name for p in completions.iterdir()) == ["00000"]
     assert list((output / "04-langid").glob("*.jsonl"))  # rank 1 had written part of its output

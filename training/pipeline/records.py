@@ -110,8 +110,9 @@ class PairReader(PairStats, BaseDiskReader):
                 try:
                     record = decode_line(line)
                 except json.JSONDecodeError as err:
+                    where = self.data_folder.resolve_paths(filepath)
                     raise PipelineDataError(
-                        f"{filepath}:{row + 1} is not JSON ({err.msg}); delete this step folder to rebuild it"
+                        f"{where}:{row + 1} is not JSON ({err.msg}); delete its step folder to rebuild it"
                     ) from None
                 yield pair_document(record, shard, row)
 
