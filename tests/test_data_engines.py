@@ -127,6 +127,13 @@ def test_slurm_dry_run_prints_one_array_job_per_stage_chained_by_dependencies(tm
     assert not list(output.glob("0*/*.jsonl"))  # nothing ran
 
 
+def test_ray_engine_without_ray_installed_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where the extra is missing
+    assert run_demo(tmp_path / "x", "--engine", "ray") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ['error: --engine ray needs Ray: pip install "xplus-release[ray]"']
+
+
 def test_dry_run_needs_slurm_and_slurm_needs_a_partition(tmp_path, capsys):
     assert run_demo(tmp_path / "x", "--dry-run") == 2
     assert "--dry-run prints Slurm scripts" in capsys.readouterr().err

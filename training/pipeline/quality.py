@@ -277,7 +277,6 @@ class QualityThresholds(PipelineStep):
                 result[pair] = dev_threshold(
                     config, model_dir, *pair.split("-"), lambda c=config: scorer_for(c)
                 )
-            self.stat_update("pairs")
         with self.folder.open("thresholds.json", "w") as handle:
             json.dump(result, handle, indent=2)
         yield from ()

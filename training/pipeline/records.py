@@ -1,9 +1,6 @@
-"""Pairs as datatrove ``Document``s, and the JSONL shards the steps read and write.
-
-A pair travels through the pipeline as a ``Document``: ``text`` is the source side, ``metadata`` holds
-``target`` (the target side), ``src``/``trg`` (the package's short language codes), ``provenance`` (input,
-format, file, line, and whatever the input format carries), ``shard`` (the shard file it is read from and
-written to) and ``row`` (its line in that file). On disk a pair is one JSON object per line::
+"""Pairs as datatrove ``Document``s: ``text`` is the source side; ``metadata`` holds ``target``, ``src`` and
+``trg`` (short language codes), ``provenance`` (input, format, file, line, and what the format carries),
+``shard`` (the file it is read from and written to) and ``row`` (its line there). On disk::
 
     {"id": "nllb-en-zh-00000:17", "src": "en", "trg": "zh", "src_line": "...", "tgt_line": "...",
      "provenance": {"source": "nllb-en-zh", "format": "nllb", "file": "...", "line": 18, ...}}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -356,13 +357,15 @@ class PipelineRun:
 
 @contextlib.contextmanager
 def _ray_cluster(needed: bool):
-    """Connects to the cluster at ``RAY_ADDRESS`` (or starts one on this machine for the run)."""
-    if not needed:
-        yield
-        return
-    import ray
+    """Connects to the cluster at ``RAY_ADDRESS`` (or starts one on this machine for the run).
 
-    started = not ray.is_initialized()
+    Raises:
+        ConfigError: Ray is not installed."""
+    try:
+        ray = importlib.import_module("ray") if needed else None
+    except ImportError:
+        raise ConfigError('--engine ray needs Ray: pip install "xplus-release[ray]"') from None
+    started = ray is not None and not ray.is_initialized()
     if started:
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False)
     try:
