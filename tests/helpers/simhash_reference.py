@@ -1,7 +1,8 @@
 """The SimHash fingerprint written out in plain Python, one feature and one bit at a time.
 
-It is the readable specification of what ``simhash_kernel`` computes in one compiled pass: the tests
-check the kernel against it, and the throughput benchmark uses it as the straightforward baseline.
+It is the readable specification of what ``xplus_release.training.pipeline.simhash_kernel`` computes in
+one compiled pass: the tests check the kernel against it, and the throughput benchmark uses it as the
+straightforward baseline.
 """
 
 from __future__ import annotations
