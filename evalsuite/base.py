@@ -98,8 +98,8 @@ class Suite(ABC):
     def report(self, run: RunFolder, scores: dict) -> str:
         """A Markdown section for report.md (plots may be written into ``run.path``)."""
 
-    def check_options(self, options: Config) -> None:
-        """Checks beyond the options' types (task names, say), made before any server starts."""
+    def check_options(self, options: Config, model: str, data_dir: Path | None) -> None:
+        """Checks beyond the options' types (task names, assets), made before any server starts."""
 
     def fetch_data(self, out_dir: Path) -> list[str]:
         """Download data its harness fetches its own way into ``out_dir``; return the failures as lines."""

@@ -11,6 +11,7 @@ invocation is not run again (``--force`` reruns everything); a suite that was cu
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
@@ -26,6 +27,7 @@ from xplus_release.evalsuite.plots import comparison_plot
 
 from xplus_release.config import AtLeastOne, Config
 from xplus_release.engines import ChatEngine
+from xplus_release.engines.supervisor import DEFAULT_MAX_RESTARTS
 from xplus_release.errors import ConfigError, UnknownLanguageError, XPlusError
 from xplus_release.runs import RunFolder
 
@@ -49,6 +51,9 @@ class RunOptions(Config):
         "also a FLORES folder with devtest/<code>.devtest files"))
     progress: bool = Field(True, description="progress bars")
     startup_timeout: float = Field(900.0, description="seconds to wait for the vLLM server a command starts")
+    max_restarts: int = Field(DEFAULT_MAX_RESTARTS, ge=0, description=(
+        "when the vLLM server this command started exits, restart it and resume the suite, at most N times "
+        "within 10 minutes; past that, exit 1 keeping what was generated"))
 
 
 MODEL_FIELDS = ("model", "endpoint", "api_key", "tensor_parallel_size", "max_model_len", "concurrency")
@@ -67,16 +72,20 @@ def run_suites(run_opts: RunOptions, options: Mapping[str, Config], command: str
         ConfigError: a bad suite option (checked before any model loads or server starts).
         RunFolderError: the output folder holds a run of another model.
         EndpointError, ServerStartError: no usable server.
+        EngineGaveUpError: the server this command started exited more often than --max-restarts allows.
     """
     suites = {name: load_suite(name) for name in options}
     for name, suite in suites.items():
-        suite.check_options(options[name])
+        suite.check_options(options[name], run_opts.model, run_opts.data_dir)
     run = RunFolder.open(run_opts.output or default_output(run_opts.model, command), run_opts.model)
     done = run.meta.get("suites_done", {})
     keys = {name: _settings_key(run_opts, opts) for name, opts in options.items()}
     pending = [n for n in suites if run_opts.force or done.get(n) != keys[n]]
     failed = _run_pending(run_opts, run, suites, pending, options, keys) if pending else {}
     report = _write_outputs(run, suites, failed, title)
+    if failed and len(suites) == 1:  # one suite: its error is the command's, one line
+        print(f"error: {next(iter(failed.values()))}", file=sys.stderr)
+        return 1
     _print_summaries(run, suites, report)
     if failed:
         print(f"error: suites failed: {', '.join(failed)} (see {report}); rerun to retry them", file=sys.stderr)
@@ -158,7 +167,9 @@ def _run_pending(run_opts: RunOptions, run: RunFolder, suites: dict[str, Suite],
                 api_key=endpoint.api_key if endpoint else None, limit=run_opts.limit, force=run_opts.force,
                 data_dir=run_opts.data_dir, progress=run_opts.progress, concurrency=run_opts.concurrency,
                 max_model_len=run_opts.max_model_len)
-            error = _run_one(suites[name], ctx, several=len(suites) > 1)
+            attempt = functools.partial(_run_one, suites[name], ctx, several=len(suites) > 1)
+            # a server this command started is supervised: a suite it died under resumes once it is back
+            error = endpoint.rerun_after_restarts(f"suite {name}", attempt) if endpoint else attempt()
             if error:
                 failed[name] = error
             else:
@@ -182,7 +193,8 @@ def _run_one(suite: Suite, ctx: EvalContext, several: bool) -> str | None:
     except Exception as err:  # noqa: BLE001 - a bug in one suite must not lose the others' results
         traceback.print_exc()
         error = f"{type(err).__name__}: {err}"
-    print(f"error: suite {suite.name} failed: {error}", file=sys.stderr)
+    if several:
+        print(f"error: suite {suite.name} failed: {error}", file=sys.stderr)
     return error
 
 

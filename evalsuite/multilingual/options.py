@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from xplus_release.config import AtLeastOne, Config
@@ -18,3 +20,6 @@ class MultilingualOptions(Config):
         "cap on generated tokens for every generation task (default: each task's own)"))
     thinking: bool | None = Field(None, description=(
         "Qwen3 thinking for generation tasks (default: the model's registry default, off)"))
+    benchmax_dir: Path | None = Field(None, description=(
+        "a BenchMAX checkout (the folder holding tasks/) for xifeval, xgpqa and mgsm (default: DATA_DIR/benchmax, "
+        "which `xplus-eval fetch-data` fills)"))

@@ -1,9 +1,10 @@
-"""``xplus-eval reasoning``: the paper's reasoning benchmarks through OpenCompass.
+"""``xplus-eval reasoning``: the paper's reasoning benchmarks through OpenCompass, HumanEval+ through EvalPlus.
 
     xplus-eval reasoning --model LLaMAX/Qwen3-XPlus-8B --data-dir /data/xplus-eval
     xplus-eval reasoning --model xplus-tiny --tasks math,mbpp --limit 2 --max-tokens 32 --data-dir DIR
 
-OpenCompass 0.5.4 runs in its own managed environment against one vLLM server: started here, or --endpoint.
+OpenCompass 0.5.4 and EvalPlus 0.3.1 run each in its own managed environment against one vLLM server:
+started here, or --endpoint.
 Writes a run folder and resumes it.
 """
 
@@ -17,5 +18,6 @@ def add_parser(subparsers) -> None:
 
     add_suite_command(
         subparsers, "reasoning", "reasoning", title="Reasoning evaluation of {model}",
-        help="reasoning benchmarks (BBEH, AIME, MATH, MBPP, LiveCodeBench, HumanEval, ...) via OpenCompass",
+        help="reasoning benchmarks (BBEH, AIME, MATH, MBPP, LiveCodeBench, HumanEval, ...) via OpenCompass, "
+             "HumanEval+ via EvalPlus",
         description=__doc__, epilog="tasks: " + ", ".join(TASKS))

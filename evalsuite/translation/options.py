@@ -17,7 +17,8 @@ from xplus_release.languages import ALL_LANGUAGES, PAPER_CODES, Language, get_la
 
 METRICS = ("spbleu", "chrf", "bleu", "xcomet")
 DATASETS = ("local", "benchmax", "flores200-sample")
-DEFAULT_COMET_MODEL = "Unbabel/XCOMET-XL"
+# BenchMAX's translation evaluation, which the paper used, scores with XCOMET-XXL; XL is selectable
+DEFAULT_COMET_MODEL = "Unbabel/XCOMET-XXL"
 Metric = Literal[METRICS]
 Dataset = Literal[DATASETS]
 
@@ -38,9 +39,11 @@ class TranslationOptions(Config):
         "cache) or flores200-sample (80 sentences shipped in the package). Default: local if --data-dir is "
         "given, else flores200-sample for xplus-tiny and benchmax otherwise"))
     tokenizer: Literal["flores200", "flores101"] = Field("flores200", description=(
-        "spBLEU's SentencePiece tokenizer (the paper's FLORES-101 setup used flores101)"))
+        "spBLEU's SentencePiece tokenizer (flores200, what BenchMAX's translation evaluation scores with; "
+        "flores101 is the older FLORES-101 SentencePiece model)"))
     comet_model: str = Field(DEFAULT_COMET_MODEL, description=(
-        "xCOMET model: hub id (Unbabel/XCOMET-XL or -XXL) or a local COMET model folder / .ckpt"))
+        f"xCOMET model: hub id (default {DEFAULT_COMET_MODEL}, as BenchMAX; Unbabel/XCOMET-XL is smaller, its "
+        "scores are not comparable) or a local COMET model folder / .ckpt"))
     comet_batch_size: AtLeastOne = Field(16, description="segments per xCOMET batch")
     max_tokens: AtLeastOne = Field(512, description="new tokens per translation (512 is the paper's)")
     chunk_size: AtLeastOne = Field(20000, description=(

@@ -13,6 +13,7 @@ from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult
 from xplus_release.evalsuite.translation import xcomet
 from xplus_release.evalsuite.translation.aggregate import aggregate
 from xplus_release.evalsuite.translation.data import BENCHMAX_REPO, load_flores
+from xplus_release.evalsuite.translation.fidelity import translation_fidelity
 from xplus_release.evalsuite.translation.generate import build_prompts, generate
 from xplus_release.evalsuite.translation.metrics import check_spm_model
 from xplus_release.evalsuite.translation.options import METRICS, TranslationOptions, resolve_grid
@@ -64,11 +65,13 @@ class TranslationSuite(Suite):
         if checkpoint is not None:
             self._add_xcomet(ctx, generations, directions, checkpoint, opts)
             signatures["xcomet"] = xcomet.signature(opts.comet_model)
+        settings = _settings(opts, dataset, langs, metrics, texts, ctx)
         scores = {
-            "settings": _settings(opts, dataset, langs, metrics, texts, ctx),
+            "settings": settings,
             "signatures": signatures,
             "directions": directions,
             "aggregates": aggregate(directions, [lang.code for lang in langs], metrics),
+            "fidelity": {self.name: translation_fidelity(settings, signatures, len(directions))},
         }
         return SuiteResult(scores, signatures=signatures)
 
@@ -77,7 +80,7 @@ class TranslationSuite(Suite):
 
         return render_report(run, scores)
 
-    def check_options(self, options: TranslationOptions) -> None:
+    def check_options(self, options: TranslationOptions, model: str, data_dir: Path | None) -> None:
         """Languages and directions, checked before any model loads."""
         resolve_grid(options)
 
