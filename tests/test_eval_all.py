@@ -19,7 +19,7 @@ from xplus_release.evalsuite.cli import main
 from xplus_release.evalsuite.fetch import fetch
 
 TESTS = Path(__file__).parent
-from xplus_release.evalsuite.reasoning.suite import SAMPLE_DATA as REASONING_DATA  # noqa: E402
+from xplus_release.evalsuite.reasoning.suite import SAMPLE_DATA as REASONING_DATA
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from xplus_release.evalsuite.base import EvalContext, load_suite
-from xplus_release.evalsuite.common import run_suite
 from xplus_release.evalsuite.cli import main as xplus_eval
+from xplus_release.evalsuite.common import run_suite
 from xplus_release.evalsuite.multilingual import required_datasets, resolve_tasks
 from xplus_release.evalsuite.multilingual.tasks import TASKS, select
 
