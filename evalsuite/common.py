@@ -69,11 +69,16 @@ def run_suites(run_opts: RunOptions, options: Mapping[str, Config], command: str
     plots into the run folder. Returns the exit code.
 
     Raises:
+        UnknownModelError, MissingAssetError: no endpoint, and the model is not on this machine (checked first).
         ConfigError: a bad suite option (checked before any model loads or server starts).
         RunFolderError: the output folder holds a run of another model.
         EndpointError, ServerStartError: no usable server.
         EngineGaveUpError: the server this command started exited more often than --max-restarts allows.
     """
+    if run_opts.endpoint is None:  # a model that is not here is one line before anything else is checked
+        from xplus_release.registry import resolve_model
+
+        resolve_model(run_opts.model, max_model_len=run_opts.max_model_len)
     suites = {name: load_suite(name) for name in options}
     for name, suite in suites.items():
         suite.check_options(options[name], run_opts.model, run_opts.data_dir)

@@ -151,7 +151,7 @@ def test_reasoning_suite_sends_and_scores_what_the_opencompass_cli_does(vllm_ser
         ctx = EvalContext(run=run, model="xplus-tiny", engine_factory=lambda: None, endpoint=proxy.base_url,
                           api_key=API_KEY, limit=LIMIT, data_dir=REASONING_DATA,
                           options={"tasks": "math", "max_out_len": MAX_GEN_TOKS, "thinking": "off"})
-        ours = load_suite("reasoning").run(ctx)["tasks"]["math"]
+        ours = run_suite(load_suite("reasoning"), ctx)["tasks"]["math"]
         ours_requests = proxy.take()
         config = tmp_path / "cli_config.py"
         config.write_text(OC_CONFIG.format(limit=LIMIT, max_out=MAX_GEN_TOKS, base_url=proxy.base_url, key=API_KEY,
