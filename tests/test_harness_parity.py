@@ -149,8 +149,8 @@ def test_reasoning_suite_sends_and_scores_what_the_opencompass_cli_does(vllm_ser
     with RecordingProxy(vllm_server.base_url, API_KEY) as proxy:
         run = RunFolder.open(tmp_path / "run", "xplus-tiny")
         ctx = EvalContext(run=run, model="xplus-tiny", engine_factory=lambda: None, endpoint=proxy.base_url,
-                          api_key=API_KEY, limit=LIMIT, data_dir=REASONING_DATA,
-                          options={"tasks": "math", "max_out_len": MAX_GEN_TOKS, "thinking": "off"})
+                          api_key=API_KEY, limit=LIMIT, data_dir=REASONING_DATA, concurrency=16,
+                          options={"tasks": "math", "max_tokens": MAX_GEN_TOKS, "thinking": "off"})
         ours = run_suite(load_suite("reasoning"), ctx)["tasks"]["math"]
         ours_requests = proxy.take()
         config = tmp_path / "cli_config.py"
