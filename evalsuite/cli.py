@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "xplus_release.evalsuite.reasoning.cli",
     "xplus_release.evalsuite.all",
     "xplus_release.evalsuite.fetch",
+    "xplus_release.evalsuite.view.cli",
 )
 
 

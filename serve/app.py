@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
@@ -25,7 +26,10 @@ from xplus_release.serve.limits import ServeLimits
 from xplus_release.serve.proxy import VLLMProxy
 from xplus_release.serve.translation import ApiError, Backend, Translator, translation_router
 
+from xplus_release.errors import ConfigError
+
 DEMO_PATH = "/demo"
+RUNS_PATH = "/runs"
 
 
 def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
@@ -35,8 +39,8 @@ def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
 
 
 def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detector: LanguageDetector | None,
-              detector_error: str | None = None, demo: bool = True) -> Gate:
-    """The whole server as one ASGI app (wrap it in uvicorn)."""
+              detector_error: str | None = None, demo: bool = True, runs: list[Path] | None = None) -> Gate:
+    """The whole server as one ASGI app (wrap it in uvicorn); ``runs``: run folders shown at /runs/."""
     client = backend_client(backend)
     translator = Translator(backend, client, limits, detector, detector_error)
 
@@ -51,6 +55,8 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
     app.include_router(translation_router(translator))
     if demo:
         _mount_demo(app, translator, backend, limits)
+    if runs:
+        mount_runs(app, runs)
     # Last, so it only sees what no route above claimed.
     app.router.routes.append(Mount("", app=VLLMProxy(backend, client)))
     return Gate(app, api_key, limits.max_body_bytes, DEMO_PATH if demo else None)
@@ -66,6 +72,30 @@ def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse(f"{DEMO_PATH}/")
+
+
+def run_folders(runs_dir: Path) -> list[Path]:
+    """The run folders (with a run.json) directly under ``runs_dir``.
+
+    Raises:
+        ConfigError: ``runs_dir`` is not a folder or holds no run folder.
+    """
+    folders = sorted(p for p in runs_dir.iterdir() if (p / "run.json").is_file()) if runs_dir.is_dir() else []
+    if not folders:
+        raise ConfigError(f"--runs {runs_dir} holds no run folder (a folder with run.json); "
+                          "pass the folder your xplus-eval --output folders are in")
+    return folders
+
+
+def mount_runs(app: FastAPI, folders: list[Path]) -> None:
+    """The results explorer of ``xplus-eval view`` at /runs/, behind the same key as every route. It is
+    found through the ``xplus_release.web_apps`` entry point, so this package does not import evalsuite."""
+    from importlib.metadata import entry_points
+
+    import gradio as gr
+
+    (entry,) = entry_points(group="xplus_release.web_apps", name="runs")
+    gr.mount_gradio_app(app, entry.load()(folders), path=RUNS_PATH, footer_links=["api"])
 
 
 async def _api_error(_request: Request, err: ApiError) -> JSONResponse:
