@@ -8,6 +8,7 @@ endpoints (``api_name``), so ``gradio_client`` can drive everything the page doe
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -112,16 +113,18 @@ class Explorer:
         return PageQuery(direction=direction or "", sort=sort, metric=metric, run=run, descending=bool(descending),
                          outputs=outputs, search=search or "", page=int(page or 1), page_size=int(page_size or 25))
 
-    def direction_page(self, *controls) -> str:
-        query = self.query(*controls)
+    def direction_page(self, direction, sort, metric, run_label, descending, outputs, search, page,
+                       page_size) -> str:
+        query = self.query(direction, sort, metric, run_label, descending, outputs, search, page, page_size)
         if not query.direction:
             return "<p>Pick a direction (or click a cell of the heatmap).</p>"
         rows = select_rows(direction_rows(self.runs, query.direction), query)
         shown, pages = page_of(rows, query)
         return render_page(shown, self.labels, query, len(rows), pages)
 
-    def direction_csv(self, *controls) -> str | None:
-        query = self.query(*controls)
+    def direction_csv(self, direction, sort, metric, run_label, descending, outputs, search, page,
+                      page_size) -> str | None:
+        query = self.query(direction, sort, metric, run_label, descending, outputs, search, page, page_size)
         if not query.direction:
             return None
         rows = select_rows(direction_rows(self.runs, query.direction), query)
@@ -140,18 +143,23 @@ class Explorer:
         return self.runs[self.labels.index(label)] if label in self.labels else self.runs[0]
 
 
-def build_view(paths: list[str | Path], title: str = "xplus-eval view"):
-    """The app over ``paths`` (run folders). Raises: RunFolderError for a path that is not a run folder."""
+TABS = ("Overview", "Translation", "Multilingual and reasoning")
+
+
+def build_view(paths: list[str | Path], title: str = "xplus-eval view", selected: str = "Overview",
+               direction: str | None = None):
+    """The app over ``paths`` (run folders), opening on the tab ``selected`` (and ``direction``'s page).
+
+    Raises: RunFolderError for a path that is not a run folder."""
     explorer = Explorer(open_runs(paths))
+    builders = (_overview_tab, functools.partial(_translation_tab, direction=direction), _samples_tab)
     with gr.Blocks(title=title) as blocks:
         gr.Markdown(f"# {title}\n" + " · ".join(f"**{label}**: `{run.path}`"
                                               for label, run in zip(explorer.labels, explorer.runs)))
-        with gr.Tab("Overview"):
-            _overview_tab(explorer, blocks)
-        with gr.Tab("Translation"):
-            _translation_tab(explorer, blocks)
-        with gr.Tab("Multilingual and reasoning"):
-            _samples_tab(explorer, blocks)
+        with gr.Tabs(selected=selected):
+            for name, builder in zip(TABS, builders):
+                with gr.Tab(name, id=name):
+                    builder(explorer, blocks)
     return blocks
 
 
@@ -164,10 +172,10 @@ def _overview_tab(explorer: Explorer, blocks) -> None:
     gr.Markdown("### Fidelity")
     outputs.append(gr.Markdown())
     reload.click(explorer.overview, outputs=outputs, api_name="overview")
-    blocks.load(explorer.overview, outputs=outputs)
+    blocks.load(explorer.overview, outputs=outputs, api_visibility="private")
 
 
-def _translation_tab(explorer: Explorer, blocks) -> None:
+def _translation_tab(explorer: Explorer, blocks, direction: str | None = None) -> None:
     p_values = gr.State({})
     with gr.Row():
         metric = gr.Dropdown(explorer.metrics(), value=explorer.metrics()[0], label="metric")
@@ -180,20 +188,21 @@ def _translation_tab(explorer: Explorer, blocks) -> None:
                               interactive=len(explorer.runs) > 1)
         figure_button = gr.Button("Figures (PNG, SVG)", scale=1)
     note = gr.Markdown()
-    figure_files = gr.File(label="figures", file_count="multiple")
+    figure_files = gr.File(label="figures", file_count="multiple", height=90)
     gr.on([blocks.load, metric.change, view.change], explorer.heatmap, [metric, view, p_values], heat,
           api_name="heatmap")
     bootstrap.click(explorer.significance, [samples_box], [p_values, note], api_name="compare").then(
-        explorer.heatmap, [metric, view, p_values], heat)
+        explorer.heatmap, [metric, view, p_values], heat, api_visibility="private")
     figure_button.click(explorer.figure_files, [metric, view, p_values], figure_files, api_name="figures")
-    _direction_page(explorer, blocks, heat)
+    _direction_page(explorer, blocks, heat, direction)
 
 
-def _direction_page(explorer: Explorer, blocks, heat) -> None:
+def _direction_page(explorer: Explorer, blocks, heat, initial: str | None) -> None:
     gr.Markdown("### Direction")
     directions = explorer.directions()
+    initial = initial if initial in directions else (directions[0] if directions else None)
     with gr.Row():
-        direction = gr.Dropdown(directions, value=directions[0] if directions else None, label="direction")
+        direction = gr.Dropdown(directions, value=initial, label="direction")
         sort = gr.Radio(list(SORTS), value="sentence", label="sort by")
         sort_metric = gr.Dropdown(list(SENTENCE_METRICS), value="chrf", label="sentence metric")
         sort_run = gr.Dropdown(explorer.labels, value=explorer.labels[0], label="score of run")
@@ -205,7 +214,7 @@ def _direction_page(explorer: Explorer, blocks, heat) -> None:
         page_size = gr.Number(25, precision=0, minimum=1, maximum=500, label="per page")
     page_html = gr.HTML()
     csv_button = gr.Button("Direction CSV (all matching segments)", size="sm")
-    csv_file = gr.File(label="CSV")
+    csv_file = gr.File(label="CSV", height=90)
     controls = [direction, sort, sort_metric, sort_run, descending, outputs, search, page, page_size]
     gr.on([blocks.load] + [c.change for c in controls if c is not search] + [search.submit],
           explorer.direction_page, controls, page_html, api_name="direction_page")
@@ -216,7 +225,7 @@ def _direction_page(explorer: Explorer, blocks, heat) -> None:
         found = explorer.cell_direction(row, column)
         return gr.update(value=found) if found else gr.update()
 
-    heat.select(open_cell, None, direction)
+    heat.select(open_cell, None, direction, api_visibility="private")
 
 
 def _samples_tab(explorer: Explorer, blocks) -> None:
@@ -231,13 +240,13 @@ def _samples_tab(explorer: Explorer, blocks) -> None:
         search = gr.Textbox(label="search")
         page = gr.Number(1, precision=0, minimum=1, label="page")
     shown = gr.HTML()
-    blocks.load(lambda: overview.task_scores_table(explorer.runs), outputs=table)
+    blocks.load(lambda: overview.task_scores_table(explorer.runs), outputs=table, api_name="task_scores")
 
     def task_choices(label: str):
         choices = explorer.sample_tasks(label)
         return gr.update(choices=choices, value=choices[0] if choices else None)
 
-    gr.on([blocks.load, run.change], task_choices, run, task)
+    gr.on([blocks.load, run.change], task_choices, run, task, api_visibility="private")
     controls = [run, task, language, correctness, search, page]
     gr.on([task.change, language.submit, correctness.change, search.submit, page.change],
           explorer.sample_page, controls, shown, api_name="samples")

@@ -36,6 +36,12 @@ def run_view(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
     open_runs(args.runs)  # every folder checked before the server starts
     blocks = build_view(args.runs)
-    print(f"xplus-eval view: http://{args.host}:{args.port}/  (Ctrl-C stops)")
-    blocks.launch(server_name=args.host, server_port=args.port, quiet=True, footer_links=["api"])
+    try:
+        blocks.launch(server_name=args.host, server_port=args.port, quiet=True, footer_links=["api"],
+                      prevent_thread_lock=True)
+    except OSError as err:  # gradio's "Cannot find empty port" and bind errors
+        raise ConfigError(f"cannot listen on {args.host}:{args.port} ({str(err).splitlines()[0]}); "
+                          "pass another --port") from None
+    print(f"xplus-eval view: http://{args.host}:{args.port}/  (Ctrl-C stops)", flush=True)
+    blocks.block_thread()
     return 0

@@ -41,25 +41,41 @@ def load(run: RunView, task: str) -> list[dict]:
 
 
 def _lm_eval_sample(record: dict, metric: str) -> dict:
-    """lm-eval's sample fields: ``arguments`` (the requests), ``filtered_resps``, ``target`` and one value
-    per metric; the task's metric is ``name,filter`` (e.g. ``exact_match,flexible-extract``)."""
-    name, _, filter_name = metric.partition(",")
-    value = record.get(name) if filter_name in ("", record.get("filter", "none")) or not filter_name else None
+    """lm-eval's sample fields: ``arguments`` (the requests), ``resps``/``filtered_resps``, ``target`` and
+    the value of each metric under the sample's own filter; the task's metric is ``name,filter``."""
+    value = record.get(metric.partition(",")[0] or (record.get("metrics") or [""])[0])
     responses = record.get("filtered_resps") or []
     return {"language": record.get("lang", ""), "id": f"{record.get('doc_id')} ({record.get('filter', 'none')})",
-            "prompt": _first_argument(record.get("arguments")), "output": _text(record.get("resps")),
+            "prompt": _prompt(record.get("arguments")), "output": _output(record.get("resps")),
             "answer": _choice(responses), "target": _text(record.get("target")),
             "correct": None if value is None else bool(value)}
 
 
-def _first_argument(arguments) -> str:
-    # logged as {"gen_args_0": {"arg_0": prompt, "arg_1": ...}, ...}: the prompt is the first request's context
-    if isinstance(arguments, dict) and arguments:
-        first = next(iter(arguments.values()))
-        return _text(first.get("arg_0") if isinstance(first, dict) else first)
-    if isinstance(arguments, list) and arguments:
-        return _text(arguments[0][0] if isinstance(arguments[0], list) else arguments[0])
-    return ""
+def _prompt(arguments) -> str:
+    """The request text: lm-eval logs each request's arguments, ``[context, continuation]`` per choice
+    for multiple choice (all choices are shown), ``[prompt, generation kwargs]`` for a generation."""
+    if not isinstance(arguments, list) or not arguments:
+        return _text(arguments)
+    requests = [_unwrap(a) for a in arguments]
+    if len(requests) == 1:
+        return requests[0]
+    return "\n".join(f"({i}) {r}" for i, r in enumerate(requests))
+
+
+def _unwrap(request) -> str:
+    if isinstance(request, list) and request and isinstance(request[-1], dict):
+        return _unwrap(request[0])  # a generation: the prompt, then its kwargs
+    if isinstance(request, list) and all(isinstance(part, str) for part in request):
+        return "".join(request)  # context + continuation
+    return _text(request)
+
+
+def _output(responses) -> str:
+    """A generation's raw text, or the loglikelihood of each choice."""
+    if isinstance(responses, list) and len(responses) == 1 and isinstance(responses[0], list) \
+            and len(responses[0]) == 1 and isinstance(responses[0][0], str):
+        return responses[0][0]
+    return _text(responses)
 
 
 def _choice(responses) -> str:
@@ -80,8 +96,8 @@ def _opencompass_samples(path: Path) -> list[dict]:
         detail = _detail(details, key, position)
         out.append({"language": dataset, "id": key, "prompt": _text(item.get("origin_prompt")),
                     "output": _text(item.get("prediction")),
-                    "answer": _text(detail.get("pred", detail.get("prediction", ""))),
-                    "target": _text(item.get("gold", detail.get("answer", ""))),
+                    "answer": _text(_single(detail.get("pred", _program(detail)))),
+                    "target": _text(_single(item.get("gold", detail.get("answer", "")))),
                     "correct": _correct(detail)})
     return out
 
@@ -94,6 +110,17 @@ def _detail(details, key: str, position: int) -> dict:
     else:
         found = None
     return found if isinstance(found, dict) else {}
+
+
+def _single(value):
+    """OpenCompass keeps one entry per replica in its details: unwrap a list of one."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def _program(detail: dict) -> str:
+    """What a code evaluator extracted and ran: ``programs`` holds ``[code, tests]`` per replica."""
+    programs = detail.get("programs")
+    return programs[0][0] if isinstance(programs, list) and programs and isinstance(programs[0], list) else ""
 
 
 def _correct(detail: dict) -> bool | None:
