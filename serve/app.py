@@ -94,8 +94,11 @@ def mount_runs(app: FastAPI, folders: list[Path]) -> None:
 
     import gradio as gr
 
-    (entry,) = entry_points(group="xplus_release.web_apps", name="runs")
-    gr.mount_gradio_app(app, entry.load()(folders), path=RUNS_PATH, footer_links=["api"])
+    entries = entry_points(group="xplus_release.web_apps", name="runs")
+    if not entries:
+        raise ConfigError("the results explorer is not registered in this installation; reinstall the package "
+                          "(pip install -e . or bash scripts/install.sh)")
+    gr.mount_gradio_app(app, next(iter(entries)).load()(folders), path=RUNS_PATH, footer_links=["api"])
 
 
 async def _api_error(_request: Request, err: ApiError) -> JSONResponse:

@@ -203,7 +203,7 @@ def test_heatmap_cells_are_the_runs_scores_and_a_cell_opens_its_direction(app, r
 
 
 def test_difference_heatmap_marks_what_compare_finds_significant(runs, sacrebleu_home):
-    from xplus_release.evalsuite.translation.compare import compare_runs
+    from xplus_release.evalsuite.translation.compare import compare_runs, write_comparison
     from xplus_release.evalsuite.view.app import Explorer
     from xplus_release.evalsuite.view.reading import open_runs
 
@@ -221,6 +221,9 @@ def test_difference_heatmap_marks_what_compare_finds_significant(runs, sacrebleu
                   for run in runs]
         assert cell.rstrip("*") == f"{scores[1] - scores[0]:+.1f}"
         assert cell.endswith("*") == (r["p_value"] < 0.05)
+    # what `xplus-eval compare` wrote is picked up when the page opens
+    write_comparison(rows, runs[0], runs[1], runs[1] / f"compare-{runs[0].name}", 200)
+    assert Explorer(open_runs(list(runs))).stored_significance() == marks
 
 
 def test_downloads_direction_csv_and_figures(app, runs):

@@ -9,6 +9,7 @@ endpoints (``api_name``), so ``gradio_client`` can drive everything the page doe
 from __future__ import annotations
 
 import functools
+import json
 import tempfile
 from pathlib import Path
 
@@ -79,18 +80,36 @@ class Explorer:
     def cell_direction(self, row: int, column: int) -> str | None:
         return figures.direction_of_cell(self.languages(), row, column)
 
-    def significance(self, samples: int, metrics: list[str] | None = None) -> tuple[dict, str]:
-        """Paired bootstrap (``compare``'s code) of the last run against the first, per direction."""
+    def significance(self, samples: int, metrics: list[str] | None = None,
+                     progress=gr.Progress(track_tqdm=True)) -> tuple[dict, str]:  # noqa: B008 -- gradio's idiom
+        """Paired bootstrap (``compare``'s code) of the last run against the first, per direction; its
+        tqdm bar shows on the page."""
         if len(self.runs) < 2:
             return {}, "Significance needs two runs."
         metrics = [m for m in (metrics or self.metrics()) if m in COMPARE_METRICS] or ["chrf"]
         tokenizer = self.runs[-1].translation().get("settings", {}).get("spbleu_tokenizer") or "flores200"
         rows = compare_generations(self._generations(0), self._generations(-1), metrics, tokenizer,
-                                   n_samples=int(samples), progress=False, names=(self.labels[0], self.labels[-1]))
+                                   n_samples=int(samples), names=(self.labels[0], self.labels[-1]))
+        return self._marks(rows, metrics, f"Paired bootstrap ({int(samples)} resamples, sacrebleu)")
+
+    def stored_significance(self) -> dict:
+        """The marks of an ``xplus-eval compare`` of these two runs, if one was written in its default place."""
+        if len(self.runs) < 2:
+            return {}
+        path = self.runs[-1].path / f"compare-{self.runs[0].path.resolve().name}" / "compare.json"
+        if not path.is_file():
+            return {}
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if Path(stored.get("a", "")).resolve() != self.runs[0].path.resolve():
+            return {}
+        return self._marks(stored["rows"], sorted({r["metric"] for r in stored["rows"]}), "")[0]
+
+    @staticmethod
+    def _marks(rows: list[dict], metrics: list[str], what: str) -> tuple[dict, str]:
         marks = {m: figures.significance(rows, m) for m in metrics}
         significant = sum(1 for r in rows if r["p_value"] < figures.SIGNIFICANT)
-        return marks, (f"Paired bootstrap ({int(samples)} resamples, sacrebleu) on {len(rows)} direction/metric "
-                       f"pairs: {significant} significant at p < {figures.SIGNIFICANT} (starred).")
+        return marks, (f"{what} on {len(rows)} direction/metric pairs: {significant} significant at "
+                       f"p < {figures.SIGNIFICANT} (starred).")
 
     def _generations(self, position: int) -> dict[str, dict[int, dict]]:
         run = self.runs[position]
@@ -176,7 +195,7 @@ def _overview_tab(explorer: Explorer, blocks) -> None:
 
 
 def _translation_tab(explorer: Explorer, blocks, direction: str | None = None) -> None:
-    p_values = gr.State({})
+    p_values = gr.State(explorer.stored_significance())  # from `xplus-eval compare`, when it was run
     with gr.Row():
         metric = gr.Dropdown(explorer.metrics(), value=explorer.metrics()[0], label="metric")
         view = gr.Dropdown(explorer.views(), value=explorer.views()[-1], label="heatmap of")
@@ -202,7 +221,7 @@ def _direction_page(explorer: Explorer, blocks, heat, initial: str | None) -> No
     directions = explorer.directions()
     initial = initial if initial in directions else (directions[0] if directions else None)
     with gr.Row():
-        direction = gr.Dropdown(directions, value=initial, label="direction")
+        direction = gr.Dropdown(directions, value=initial, label="direction", allow_custom_value=True)
         sort = gr.Radio(list(SORTS), value="sentence", label="sort by")
         sort_metric = gr.Dropdown(list(SENTENCE_METRICS), value="chrf", label="sentence metric")
         sort_run = gr.Dropdown(explorer.labels, value=explorer.labels[0], label="score of run")
