@@ -4,8 +4,7 @@ scores. Tables are pandas frames (the page sorts them by column)."""
 
 from __future__ import annotations
 
-import json
-
+from xplus_release.evalsuite.fidelity import render_fidelity
 from xplus_release.evalsuite.multilingual.report import paper_scores
 from xplus_release.evalsuite.translation.report import METRIC_LABELS, PAPER_METRICS
 from xplus_release.evalsuite.view.reading import RunView
@@ -75,31 +74,19 @@ def paper_metrics() -> tuple[str, ...]:
 
 
 def fidelity_markdown(runs: list[RunView]) -> str:
-    """Each run's fidelity section (top-level or per suite in scores.json), or a line saying it has none."""
+    """Each run's fidelity records (``scores.json[suite]["fidelity"]``) as the report renders them, or a
+    line saying the run has none."""
     parts = []
     for run in runs:
         scores = run.scores()
-        sections = {"run": scores["fidelity"]} if isinstance(scores.get("fidelity"), dict) else {}
-        sections.update({suite: value["fidelity"] for suite, value in scores.items()
-                         if isinstance(value, dict) and isinstance(value.get("fidelity"), dict)})
+        sections = {suite: value["fidelity"] for suite, value in scores.items()
+                    if isinstance(value, dict) and isinstance(value.get("fidelity"), dict) and value["fidelity"]}
         parts.append(f"#### {run.label}")
         if not sections:
             parts.append("scores.json has no fidelity section.")
-        for suite, section in sections.items():
-            parts += [f"**{suite}**", "", *_bullets(section), ""]
+        for suite, records in sections.items():
+            parts += [f"**{suite}**", "", *render_fidelity(records)[2:], ""]  # without its own heading
     return "\n".join(parts)
-
-
-def _bullets(section: dict, depth: int = 0) -> list[str]:
-    lines = []
-    for key, value in section.items():
-        indent = "  " * depth
-        if isinstance(value, dict):
-            lines += [f"{indent}- {key}:", *_bullets(value, depth + 1)]
-        else:
-            shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            lines.append(f"{indent}- {key}: {shown}")
-    return lines
 
 
 def task_scores_table(runs: list[RunView]):
