@@ -371,7 +371,8 @@ def fsdp2_full_memory(args, device) -> dict:
         optimizer.zero_grad(set_to_none=True)
     measured = peak_gib(device)
     recipe = Recipe(model=args.fsdp2_memory, data="-", output_dir="-", stages=[stage], precision="bf16",
-                    gradient_checkpointing="all", micro_batch_size=args.batch, max_length=args.seq)
+                    gradient_checkpointing="all", micro_batch_size=args.batch, global_batch_size=args.batch,
+                    max_length=args.seq)
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
     planned = estimate(Shape.of(step_module.lm.config), recipe, stage, plan, "fsdp2", 1, total,
                        tokens=args.seq * args.batch)
