@@ -39,7 +39,9 @@ log = logging.getLogger("xplus_release.serve")
 
 def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
     """One keep-alive pool to vLLM for the proxy, the translation route and nothing else."""
-    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+    # Idle connections are dropped before vLLM's own keep-alive timeout (uvicorn's 5 s) closes them: reusing
+    # one at the moment the server closes it fails the request with "server disconnected".
+    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size, keepalive_expiry=2.0)
     return httpx.AsyncClient(base_url=backend.root_url, limits=limits, timeout=httpx.Timeout(None, connect=10.0))
 
 
