@@ -1,16 +1,22 @@
-"""Throughput of xplus-data steps 2-4 (clean, dedup, language ID) on synthetic pairs made from FLORES
-sentences, and the package's SimHash dedup (compiled kernel, numpy table search) against a
-straightforward pure-Python SimHash.
+"""Throughput of xplus-data steps 2-4 (clean, dedup, language ID) through the whole pipeline on synthetic
+pairs made from FLORES sentences, in the same run against three baselines:
 
-    .venv/bin/python benchmarks/data_throughput.py                    # 1,000,000 pairs, one core
-    .venv/bin/python benchmarks/data_throughput.py --pairs 50000      # a quick look
+- ``vs_before``: the same steps, same data, through the pipeline as it was at ``--baseline-commit`` (its
+  own runner and process pool; the tree is taken from git into a temporary folder and imported from
+  there, so the old implementation lives nowhere but in this run). One process each: pairs/s per core.
+- ``ray_vs_local``: datatrove's Ray executor on a local 2-CPU Ray cluster (started and stopped here)
+  against its local executor with 2 workers; 2 ranks each, wall time.
+- ``vs_pure_python_simhash``: the SimHash dedup (compiled kernel, numpy table search) against a
+  straightforward pure-Python SimHash on the same pairs (same conflicts required).
+
+    /work/bin/heavy .venv/bin/python benchmarks/data_throughput.py                 # 200,000 pairs
+    /work/bin/heavy .venv/bin/python benchmarks/data_throughput.py --pairs 20000   # a quick look
 
 Synthetic pairs: an English-X FLORES devtest pair (16 pairs, X = the other 16 languages) with 3 words
 (characters for zh/ja/th) on each side replaced by words of the same language, so nearly every pair is
 distinct but shares most of its text with others (a hard case for the SimHash tables). Planted
 near-duplicates: 5% of pairs repeat an earlier pair with one word changed or its punctuation changed.
-Everything runs in this one process (pairs/s are per core); the corpus is generated and consumed in
-chunks, so peak memory shows what the steps hold, not the corpus. Prints one JSON object.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -18,19 +24,23 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import random
-import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from xplus_release.training.pipeline import simhash
-from xplus_release.training.pipeline.clean import CleanConfig, clean_pairs
+from xplus_release.training.pipeline.config import PairConfigs
 from xplus_release.training.pipeline.dedup import DedupConfig, shard_index
-from xplus_release.lid import load_lid_model
-from xplus_release.training.pipeline.langid import identify_pairs
+from xplus_release.training.pipeline.records import pair_document
 from xplus_release.training.pipeline.tokens import CHARACTER_LANGUAGES, simhash_features, tokenize
 
 from xplus_release.languages import PAPER_LANGUAGES
@@ -113,7 +123,8 @@ class Corpus:
 
 # ------------------------------------------------------------------ pure-Python baseline
 
-from xplus_release.training.pipeline.simhash_reference import reference_simhash as python_fingerprint  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))  # the readable SimHash the tests check the kernel against
+from helpers.simhash_reference import reference_simhash as python_fingerprint
 
 
 def python_conflicts(fps: list[int], hamming: int, blocks: int) -> list[int]:
@@ -124,7 +135,7 @@ def python_conflicts(fps: list[int], hamming: int, blocks: int) -> list[int]:
         for combo in itertools.combinations(range(blocks), blocks - hamming)
     ]
     seen = [set() for _ in fps]
-    tables = [dict() for _ in masks]
+    tables = [{} for _ in masks]
     for i, fp in enumerate(fps):
         for mask, table in zip(masks, tables):
             bucket = table.setdefault(fp & mask, [])
@@ -143,86 +154,166 @@ def python_simhash_dedup(rows: list[dict], config: DedupConfig) -> list[int]:
     return python_conflicts(fps, config.hamming, config.hamming + 2)
 
 
-# ------------------------------------------------------------------ the steps
+# ------------------------------------------------------------------ the pipeline, before and now
+
+# Run in a fresh interpreter for each implementation: argv = corpus, output, lid model, shard size,
+# engine, workers. Prints the CPU and wall seconds of steps 2-4 (unify runs first, apart).
+PREAMBLE = r"""
+import json, os, sys, time
+from pathlib import Path
+if os.environ.get("XPLUS_BENCH_TREE"):  # import the old tree: drop the editable install's finder
+    sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+    sys.path.insert(0, os.environ["XPLUS_BENCH_TREE"])
+"""
+MEASURE = (
+    PREAMBLE
+    + r"""
+from xplus_release.training.pipeline.config import PipelineConfig
+from xplus_release.training.pipeline.runner import PipelineRun
+from xplus_release.training.pipeline.unify import InputSpec
+
+corpus, out, lid, shard_size, engine, workers = sys.argv[1:7]
+now = hasattr(PipelineConfig, "ranks")  # the datatrove implementation; before: a Path output, no engines
+steps = {"unify": {"shard_size": int(shard_size), "error_budget": 1.0}}
+def run(steps):
+    spec = InputSpec(format="jsonl", path=corpus, name="synthetic")
+    extra = {"engine": engine} if now else {}
+    config = PipelineConfig(output=out if now else Path(out), inputs=[spec], steps=steps,
+                            workers=int(workers), **extra)
+    return PipelineRun(config, progress=False).run()
+from xplus_release.training.pipeline.simhash import BatchFeatures
+BatchFeatures(["a b"], ["c d"], ["en"], ["de"])  # compile (or load) this tree's kernel before timing
+run(steps)
+cpu, wall = time.process_time(), time.perf_counter()
+report = run({**steps, "clean": {}, "dedup": {}, "langid": {"model": lid}})
+print(json.dumps({"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,
+                  "kept": report["steps"]["langid"]["kept"], "code": sys.modules[PipelineRun.__module__].__file__}))
+"""
+)
 
 
-def max_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# argv = corpus, pairs: CPU seconds of the SimHash dedup alone (fingerprints, length rules, conflicts).
+SIMHASH = (
+    PREAMBLE
+    + r"""
+from xplus_release.training.pipeline import dedup, simhash
+rows = [json.loads(line) for _, line in zip(range(int(sys.argv[2])), open(sys.argv[1], encoding="utf-8"))]
+config = dedup.DedupConfig()
+items = rows
+if hasattr(dedup, "DedupSignatures"):  # now: the steps work on datatrove Documents
+    from xplus_release.training.pipeline.records import pair_document
+    items = [pair_document(r, "s", i) for i, r in enumerate(rows)]
+dedup.shard_index(items[:10], lambda pair: config)  # compile (or load) the kernel before timing
+start = time.process_time()
+index = dedup.shard_index(items, lambda pair: config)
+simhash.earlier_conflicts(index["fingerprint"][index["status"] == 0], config.hamming, config.blocks)
+print(json.dumps({"cpu_s": time.process_time() - start, "code": dedup.__file__}))
+"""
+)
 
 
-class Timer:
-    def __init__(self):
-        self.cpu = Counter()
-        self.wall = Counter()
-
-    def run(self, name: str, fn, *args):
-        cpu, wall = time.process_time(), time.perf_counter()
-        result = fn(*args)
-        self.cpu[name] += time.process_time() - cpu
-        self.wall[name] += time.perf_counter() - wall
-        return result
+def write_corpus(path: Path, pairs: int, chunk: int = 50_000) -> None:
+    corpus = Corpus(load_flores())
+    with open(path, "w", encoding="utf-8") as handle:
+        for start in range(0, pairs, chunk):
+            for row in corpus.chunk(min(chunk, pairs - start)):
+                row.pop("planted", None)
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def run_steps(total: int, chunk: int, lid_model, config: DedupConfig) -> dict:
-    corpus, timer = Corpus(load_flores()), Timer()
-    lookup = lambda pair: config  # noqa: E731
-    clean_config, counters = CleanConfig(), Counter()
-    fps, ok, planted = [], [], []
-    lid_kept = 0
-    rss_after_first_chunk = None
-    for start in range(0, total, chunk):
-        rows = timer.run("generate", corpus.chunk, min(chunk, total - start))
-        cleaned = timer.run(
-            "clean", lambda: [r for r, reason in clean_pairs(rows, clean_config, counters) if reason is None]
-        )
-        index = timer.run("simhash_dedup", shard_index, cleaned, lookup)
-        fps.append(index["fingerprint"][index["status"] == 0])
-        ok.append(index["status"] == 0)
-        planted.append(np.array([bool(r.get("planted")) for r in cleaned]))
-        lid_kept += timer.run(
-            "langid",
-            lambda: sum(
-                reason is None for _, reason, _ in identify_pairs(cleaned, lid_model, lambda p: LID_CONFIG)
-            ),
-        )
-        if rss_after_first_chunk is None:
-            rss_after_first_chunk = max_rss_mib()
-    all_fps = np.concatenate(fps)
-    conflicts = timer.run("simhash_dedup", simhash.earlier_conflicts, all_fps, config.hamming, config.blocks)
-    planted_ok = np.concatenate(planted)[np.concatenate(ok)]
+def checkout(commit: str, into: Path) -> Path:
+    """The package as it was at ``commit``, laid out for import (``xplus_release.training`` etc.)."""
+    into.mkdir(parents=True)
+    archive = into / "tree.tar"
+    subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), commit], check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "tree", filter="data")
+    package = into / "pkg" / "xplus_release"
+    shutil.copytree(into / "tree" / "xplus_release", package)
+    for folder in ("training", "evalsuite", "serve", "model_cards"):
+        shutil.copytree(into / "tree" / folder, package / folder)
+    return into / "pkg"
+
+
+def measure(corpus: Path, out: Path, shard_size: int, engine="local", workers=1, pythonpath=None) -> dict:
+    args = [str(corpus), str(out), str(LID176), str(shard_size), engine, str(workers)]
+    return _in_fresh_interpreter(MEASURE, args, pythonpath)
+
+
+def _in_fresh_interpreter(script: str, args: list[str], pythonpath: Path | None) -> dict:
+    env = dict(os.environ)
+    if pythonpath:
+        env["XPLUS_BENCH_TREE"] = str(pythonpath)
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], check=True, capture_output=True, text=True, env=env
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def simhash_vs_before(corpus: Path, old_tree: Path, pairs: int) -> dict:
+    before = _in_fresh_interpreter(SIMHASH, [str(corpus), str(pairs)], old_tree)
+    now = _in_fresh_interpreter(SIMHASH, [str(corpus), str(pairs)], None)
+    assert before["code"].startswith(str(old_tree)), before["code"]  # the old tree, not this checkout
     return {
-        "timer": timer,
-        "pairs": total,
-        "conflicts": conflicts,
-        "planted": int(planted_ok.sum()),
-        "planted_found": int((conflicts[planted_ok] > 0).sum()),
-        "dropped": int((conflicts > config.max_conflicts).sum()),
-        "indexed": int(len(all_fps)),
-        "index_bytes": int(all_fps.nbytes),
-        "lid_kept": lid_kept,
-        "rss_after_first_chunk_mib": rss_after_first_chunk,
+        "pairs": pairs,
+        "before_pairs_per_s_per_core": _rate(pairs, before["cpu_s"]),
+        "now_pairs_per_s_per_core": _rate(pairs, now["cpu_s"]),
+        "ratio": round(before["cpu_s"] / now["cpu_s"], 3),
     }
 
 
-class _LidConfig:
-    threshold = 0.5
+def _rate(pairs: int, seconds: float) -> int:
+    return round(pairs / seconds)
 
 
-LID_CONFIG = _LidConfig()
+def vs_before(corpus: Path, work: Path, pairs: int, shard_size: int, commit: str) -> dict:
+    before = measure(corpus, work / "before", shard_size, pythonpath=work / "old" / "pkg")
+    now = measure(corpus, work / "now", shard_size)
+    assert before["code"].startswith(str(work)), before["code"]  # the old tree, not this checkout
+    return {
+        "baseline_commit": commit,
+        "before_pairs_per_s_per_core": _rate(pairs, before["cpu_s"]),
+        "now_pairs_per_s_per_core": _rate(pairs, now["cpu_s"]),
+        "ratio": round(before["cpu_s"] / now["cpu_s"], 3),
+        "before_kept": before["kept"],
+        "now_kept": now["kept"],  # fewer now: exact duplicates keep one copy (the default changed)
+    }
+
+
+def ray_vs_local(corpus: Path, work: Path, pairs: int, shard_size: int) -> dict:
+    local = measure(corpus, work / "local2", shard_size, workers=2)
+    ray = Path(sys.executable).with_name("ray")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = [str(ray), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2"]
+    start += ["--object-store-memory=200000000", "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run(start, check=True, capture_output=True)
+    os.environ["RAY_ADDRESS"] = f"127.0.0.1:{port}"
+    try:
+        on_ray = measure(corpus, work / "ray2", shard_size, engine="ray", workers=2)
+    finally:
+        subprocess.run([str(ray), "stop", "--force"], check=False, capture_output=True)
+        del os.environ["RAY_ADDRESS"]
+    return {
+        "ranks": 2,
+        "local_2_workers_pairs_per_s": _rate(pairs, local["wall_s"]),
+        "ray_2_cpus_pairs_per_s": _rate(pairs, on_ray["wall_s"]),
+        "ratio": round(local["wall_s"] / on_ray["wall_s"], 3),
+        "same_kept": local["kept"] == on_ray["kept"],
+    }
 
 
 def baseline_comparison(pairs: int, config: DedupConfig) -> dict:
     """Pure-Python SimHash vs the package's on the same rows (same fingerprints, same conflicts)."""
-    rows = [
-        r
-        for r, reason in clean_pairs(Corpus(load_flores(), seed=1).chunk(pairs), CleanConfig(), Counter())
-        if reason is None
-    ]
+    rows = Corpus(load_flores(), seed=1).chunk(pairs)
+    docs = [pair_document(r, "synthetic", i) for i, r in enumerate(rows)]
+    configs = PairConfigs("dedup", {"default": {"exact_duplicates": "paper"}, "pairs": {}})
     start = time.process_time()
     reference = python_simhash_dedup(rows, config)
     python_s = time.process_time() - start
     start = time.process_time()
-    index = shard_index(rows, lambda pair: config)
+    index = shard_index(docs, configs)
     ours = np.full(len(rows), -1)
     mask = index["status"] == 0
     ours[mask] = simhash.earlier_conflicts(index["fingerprint"][mask], config.hamming, config.blocks)
@@ -230,8 +321,8 @@ def baseline_comparison(pairs: int, config: DedupConfig) -> dict:
     reference = [c if m else -1 for c, m in zip(reference, mask)]
     return {
         "pairs": len(rows),
-        "pure_python_pairs_per_s": round(len(rows) / python_s),
-        "vectorised_pairs_per_s": round(len(rows) / vector_s),
+        "pure_python_pairs_per_s": _rate(len(rows), python_s),
+        "simhash_pairs_per_s_per_core": _rate(len(rows), vector_s),
         "speedup": round(python_s / vector_s, 1),
         "same_conflicts": reference == ours.tolist(),
     }
@@ -239,52 +330,37 @@ def baseline_comparison(pairs: int, config: DedupConfig) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pairs", type=int, default=1_000_000, help="synthetic pairs (default 1,000,000)")
-    parser.add_argument("--chunk", type=int, default=50_000, help="pairs generated and processed at a time")
+    parser.add_argument("--pairs", type=int, default=200_000, help="synthetic pairs (default 200,000)")
+    parser.add_argument("--shard-size", type=int, default=25_000, help="pairs per shard (unify.shard_size)")
+    parser.add_argument("--baseline-commit", default="ac189e6", help="the pipeline before datatrove steps")
     parser.add_argument(
-        "--baseline-pairs", type=int, default=20_000, help="pairs for the pure-Python comparison"
+        "--baseline-pairs", type=int, default=20_000, help="pairs for the pure-Python SimHash"
     )
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray comparison")
     args = parser.parse_args()
-    config = DedupConfig()
-    result = run_steps(args.pairs, args.chunk, load_lid_model(LID176), config)
-    timer = result.pop("timer")
-    per_step = {
-        name: {
-            "cpu_s": round(timer.cpu[name], 2),
-            "wall_s": round(timer.wall[name], 2),
-            "pairs_per_s_per_core": round(args.pairs / timer.cpu[name]),
+    shard_index(
+        [pair_document(r, "warm", i) for i, r in enumerate(Corpus(load_flores()).chunk(10))],
+        PairConfigs("dedup", {"default": {}, "pairs": {}}),
+    )  # the kernel compiles once, here
+    with tempfile.TemporaryDirectory(prefix="xplus-data-bench-") as tmp:
+        work = Path(tmp)
+        write_corpus(work / "corpus.jsonl", args.pairs)
+        result = {
+            "benchmark": "data_throughput",
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "cpus": os.cpu_count(),
+            "pairs": args.pairs,
+            "simhash_vs_before": simhash_vs_before(
+                work / "corpus.jsonl", checkout(args.baseline_commit, work / "old"), min(args.pairs, 100_000)
+            ),
+            "steps_2_to_4_vs_before": vs_before(
+                work / "corpus.jsonl", work, args.pairs, args.shard_size, args.baseline_commit
+            ),
+            "vs_pure_python_simhash": baseline_comparison(args.baseline_pairs, DedupConfig()),
         }
-        for name in ("clean", "simhash_dedup", "langid")
-    }
-    steps_cpu = sum(timer.cpu[name] for name in per_step)
-    print(
-        json.dumps(
-            {
-                "benchmark": "data_throughput",
-                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-                "pairs": args.pairs,
-                "workers": 1,
-                "steps": per_step,
-                "steps_2_to_4_pairs_per_s_per_core": round(args.pairs / steps_cpu),
-                "generation_cpu_s": round(timer.cpu["generate"], 2),
-                "dedup": {
-                    "hamming": config.hamming,
-                    "blocks": config.hamming + 2,
-                    "max_conflicts": config.max_conflicts,
-                    "indexed": result["indexed"],
-                    "dropped": result["dropped"],
-                    "planted_near_duplicates": result["planted"],
-                    "planted_found": result["planted_found"],
-                    "index_mib": round(result["index_bytes"] / 2**20, 1),
-                },
-                "langid_kept": result["lid_kept"],
-                "peak_rss_mib": round(max_rss_mib(), 1),
-                "rss_after_first_chunk_mib": round(result["rss_after_first_chunk_mib"], 1),
-                "vs_pure_python_simhash": baseline_comparison(args.baseline_pairs, config),
-            },
-            indent=2,
-        )
-    )
+        if not args.no_ray:
+            result["ray_vs_local"] = ray_vs_local(work / "corpus.jsonl", work, args.pairs, args.shard_size)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Starts a vLLM server for --model (its start-up is reported apart), then runs the
 was in flight (concurrent requests are not double-counted); "harness" is the rest of the suite's wall
 time: lm-eval's task index (also reported alone as ``task_index_s``), config loading, dataset loading, prompt building, tokenisation, filters, metrics
 and writing the run folder. The number to drive down is ``harness_share``. Defaults use the local test
-items (tests/data/multilingual) so the script runs offline; point --data-dir elsewhere for real data.
+items (the suite's embedded sample) so the script runs offline; point --data-dir elsewhere for real data.
 """
 
 from __future__ import annotations
@@ -87,18 +87,20 @@ def time_tasks(per_task: dict, recorder: IntervalRecorder) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="xplus-tiny")
-    parser.add_argument("--tasks", default="xnli,mgsm,xgpqa")
+    parser.add_argument("--tasks", default="xnli,mgsm-lmeval", help="add xgpqa,mgsm with --benchmax-dir")
     parser.add_argument("--langs", default="en")
     parser.add_argument("--limit", type=int, default=4)
     parser.add_argument("--max-gen-toks", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "tests" / "data" / "multilingual")
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: the suite's embedded sample rows")
+    parser.add_argument("--benchmax-dir", type=Path, help="a BenchMAX checkout, for xifeval, xgpqa and mgsm")
     args = parser.parse_args()
 
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     from xplus_release.evalsuite.base import EvalContext, load_suite
     from xplus_release.evalsuite.multilingual.harness import task_manager
+    from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA
 
     from xplus_release.engines.server import VLLMServer
     from xplus_release.registry import resolve_model
@@ -115,9 +117,9 @@ def main() -> None:
         indexed = time.perf_counter()
         ctx = EvalContext(run=RunFolder.open(Path(tmp) / "run", args.model), model=args.model,
                           engine_factory=lambda: None, endpoint=server.base_url, api_key=api_key, limit=args.limit,
-                          data_dir=args.data_dir, options={"tasks": args.tasks, "langs": args.langs,
-                                                           "max_gen_toks": args.max_gen_toks,
-                                                           "concurrency": args.concurrency})
+                          data_dir=args.data_dir or SAMPLE_DATA,
+                          options={"tasks": args.tasks, "langs": args.langs, "max_gen_toks": args.max_gen_toks,
+                                   "concurrency": args.concurrency, "benchmax_dir": args.benchmax_dir})
         load_suite("multilingual").run(ctx)
         finished = time.perf_counter()
     suite_wall = finished - started

@@ -31,6 +31,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--suites", metavar="LIST",
                         help=f"comma-separated suites, in run order (default: all registered: {', '.join(SUITES)})")
     add_reasoning_arguments(parser, prefix="reasoning-")
+    parser.add_argument("--benchmax-dir", metavar="DIR",
+                        help="BenchMAX checkout (the folder holding tasks/) for the multilingual suite's xifeval, "
+                             "xgpqa and mgsm (default: DATA_DIR/benchmax, which fetch-data fills)")
     parser.set_defaults(func=_main)
 
 
@@ -55,7 +58,8 @@ def _main(args: argparse.Namespace) -> int:
     if "translation" in names and args.max_out_len:
         options["translation"] = {"max_tokens": args.max_out_len}
     if "multilingual" in names:
-        options["multilingual"] = {"max_out_len": args.max_out_len, "concurrency": args.concurrency}
+        options["multilingual"] = {"max_out_len": args.max_out_len, "concurrency": args.concurrency,
+                                   "benchmax_dir": args.benchmax_dir}
     if "reasoning" in names:
         options["reasoning"] = reasoning_options(args)
     return run_suites(args, names, options, title=f"Evaluation of {args.model}")

@@ -8,6 +8,7 @@ invocation is not run again (``--force`` reruns everything); a suite that was cu
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -19,6 +20,7 @@ from xplus_release.evalsuite.base import EvalContext, Suite, load_suite, write_r
 from xplus_release.evalsuite.endpoint import serve_or_attach
 from xplus_release.evalsuite.plots import comparison_plot
 
+from xplus_release.engines.supervisor import DEFAULT_MAX_RESTARTS
 from xplus_release.errors import XPlusError
 from xplus_release.runs import RunFolder
 
@@ -32,20 +34,30 @@ def add_run_arguments(parser: argparse.ArgumentParser, default_output: str) -> N
     group.add_argument("--data-dir", type=Path, metavar="DIR",
                        help="datasets fetched by `xplus-eval fetch-data` (default: the HF and OpenCompass caches)")
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
+    group.add_argument("--max-restarts", type=int, default=DEFAULT_MAX_RESTARTS, metavar="N",
+                       help="when the vLLM server this command started exits, restart it and resume the suite, at "
+                            f"most N times within 10 minutes; past that, exit 1 keeping what was generated "
+                            f"(default {DEFAULT_MAX_RESTARTS})")
 
 
 def run_suites(args: argparse.Namespace, names: list[str], options: dict[str, dict], title: str) -> int:
     """Run ``names`` in order against one server; write scores.json, report.md and plots. Returns the exit code.
 
     Raises:
-        ConfigError: an unknown suite or a bad suite option (checked before any server starts), --limit < 1.
+        ConfigError: an unknown suite or a bad suite option (checked before any server starts), --limit < 1,
+            --max-restarts < 0.
         RunFolderError: --output holds a run of another model.
         EndpointError, ServerStartError: no usable server.
+        EngineGaveUpError: the server this command started exited more often than --max-restarts allows.
     """
     if args.limit is not None and args.limit < 1:
         from xplus_release.errors import ConfigError
 
         raise ConfigError("--limit must be at least 1")
+    if getattr(args, "max_restarts", 0) < 0:
+        from xplus_release.errors import ConfigError
+
+        raise ConfigError("--max-restarts must be 0 or more")
     suites = {name: load_suite(name) for name in names}
     for name, suite in suites.items():
         if hasattr(suite, "check_options"):
@@ -77,7 +89,7 @@ def _run_pending(args, run: RunFolder, suites: dict[str, Suite], pending: list[s
                               endpoint=endpoint.base_url, api_key=endpoint.api_key, limit=args.limit,
                               force=args.force, data_dir=args.data_dir, progress=not args.no_progress,
                               options=options.get(name, {}))
-            error = _run_one(run, suites[name], ctx)
+            error = endpoint.rerun_after_restarts(f"suite {name}", functools.partial(_run_one, run, suites[name], ctx))
             if error:
                 failed[name] = error
             else:

@@ -11,10 +11,11 @@ import contextlib
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine, normalise_base_url
+from xplus_release.engines.supervisor import DEFAULT_MAX_RESTARTS, SupervisedServer
 
 
 @dataclass
@@ -24,18 +25,40 @@ class Endpoint:
     api_key: str | None
     started_s: float = 0.0  # seconds spent starting a server (0 when attached)
     describe: dict | None = None
+    supervisor: SupervisedServer | None = None  # the server this command started (None when attached)
 
     def engine(self, concurrency: int = 256) -> OpenAIEndpointEngine:
         return OpenAIEndpointEngine(self.base_url, self.model, api_key=self.api_key, concurrency=concurrency)
+
+    def rerun_after_restarts(self, what: str, attempt: Callable[[], str | None]) -> str | None:
+        """Run ``attempt`` (one suite; it returns its error or None). When it failed because the server
+        exited under it, wait for the supervisor's restart and run it again: suites write generations as
+        they go, so the rerun generates only what is missing.
+
+        Raises:
+            EngineGaveUpError: the server exited more often than --max-restarts allows (generations kept).
+        """
+        while True:
+            if self.supervisor is not None:
+                self.supervisor.wait_settled()
+                self.supervisor.raise_if_failed()
+            exits = self.supervisor.exits if self.supervisor else 0
+            error = attempt()
+            if error is None or self.supervisor is None or self.supervisor.exits == exits:
+                return error
+            print(f"the vLLM server exited during {what}; resuming {what} once it is back", file=sys.stderr)
 
 
 @contextlib.contextmanager
 def serve_or_attach(args: argparse.Namespace) -> Iterator[Endpoint]:
     """Attach to ``args.endpoint`` (checking it serves ``args.model``) or start a vLLM server for the run.
 
+    A server it starts is supervised: restarted when it exits, within ``args.max_restarts`` (see
+    ``Endpoint.rerun_after_restarts``).
+
     Raises:
         EndpointError: the endpoint is unreachable or serves another model (the message names what it serves).
-        ServerStartError: the vLLM server exited or never became healthy.
+        ServerStartError: the vLLM server exited or never became healthy on its first start.
         UnknownModelError, MissingAssetError: --model cannot be resolved to weights on this machine.
     """
     if args.endpoint:
@@ -48,10 +71,11 @@ def serve_or_attach(args: argparse.Namespace) -> Iterator[Endpoint]:
     from xplus_release.registry import resolve_model
 
     api_key = secrets.token_hex(16)  # the server lives only as long as this command: a throwaway key
-    model = resolve_model(args.model, max_model_len=args.max_model_len)
+    model = resolve_model(args.model, max_model_len=args.max_model_len)  # before any start: a missing model is one line
     start = time.perf_counter()
     print(f"starting a vLLM server for {model.name} ...", file=sys.stderr)
-    with VLLMServer(model, api_key=api_key, tensor_parallel_size=args.tensor_parallel_size,
-                    startup_timeout=getattr(args, "startup_timeout", 900.0)) as server:
+    server = VLLMServer(model, api_key=api_key, tensor_parallel_size=args.tensor_parallel_size,
+                        startup_timeout=getattr(args, "startup_timeout", 900.0))
+    with SupervisedServer(server, max_restarts=getattr(args, "max_restarts", DEFAULT_MAX_RESTARTS)) as supervisor:
         yield Endpoint(server.base_url, model.name, api_key, started_s=time.perf_counter() - start,
-                       describe=server.describe())
+                       describe=server.describe(), supervisor=supervisor)

@@ -32,7 +32,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "xcopa": Benchmark("XCOPA", "cambridgeltl/xcopa", "multiple-choice", "Causal Commonsense Reasoning", "test"),
     "xstorycloze": Benchmark("XStoryCloze", "juletxara/xstory_cloze", "multiple-choice", "Story Completion", "eval"),
     "xwinograd": Benchmark("XWinograd", "Muennighoff/xwinograd", "multiple-choice", "Coreference Resolution", "test"),
-    "mgsm": Benchmark("MGSM", "juletxara/mgsm", "text-generation", "Multilingual Math Reasoning", "test"),
+    # the multilingual suite's mgsm is BenchMAX's 17-language xMGSM (as the paper cites it); mgsm-lmeval is lm-eval's
+    "mgsm": Benchmark("MGSM", "LLaMAX/BenchMAX_Math", "text-generation", "Multilingual Math Reasoning", "test"),
+    "mgsmlmeval": Benchmark("MGSM", "juletxara/mgsm", "text-generation", "Multilingual Math Reasoning", "test"),
     "mathqa": Benchmark("MathQA", "allenai/math_qa", "multiple-choice", "Math Word Problems", "test"),
     "xifeval": Benchmark("xIFEval", "LLaMAX/BenchMAX_Rule-based", "text-generation", "Instruction Following"),
     "xgpqa": Benchmark("XGPQA", "LLaMAX/BenchMAX_Science", "multiple-choice", "Science Question Answering"),

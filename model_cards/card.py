@@ -162,6 +162,7 @@ def _suite_section(name: str, suite: dict, beside: list[tuple[str, dict]], from_
     parts = [f"### {title}"]
     if tables.translation_aggregates(suite):
         parts.append(tables.aggregates_table(suite, beside))
+        parts.append(_xcomet_model_line(suite, from_paper))
     for metric, grid in tables.direction_grids(suite):
         parts.append(f"<details><summary>{metric} per direction</summary>\n\n{grid}\n\n</details>")
     if task_scores(suite):
@@ -173,6 +174,15 @@ def _suite_section(name: str, suite: dict, beside: list[tuple[str, dict]], from_
     if sigs:
         parts.append("Metric signatures:\n\n" + sigs)
     return "\n\n".join(parts) if len(parts) > 1 else ""
+
+
+def _xcomet_model_line(suite: dict, from_paper: bool) -> str:
+    """Which xCOMET checkpoint the numbers come from: an XL and an XXL score are not comparable."""
+    if from_paper:
+        return ("xCOMET: the paper's numbers; the paper does not name the checkpoint, BenchMAX's translation "
+                "evaluation (which the paper used) scores with `Unbabel/XCOMET-XXL`.")
+    model = (suite.get("settings") or {}).get("comet_model")
+    return f"xCOMET model: `{model}`." if model else "xCOMET: not computed in this run."
 
 
 def training_section(inputs: CardInputs) -> str:

@@ -168,7 +168,7 @@ def task_stderr(suite: dict, task: str) -> float | None:
     return value if is_number(value) else None
 
 
-KNOWN_PARTS = ("aggregates", "directions", "tasks", "signatures", "signature", "settings", "failed")
+KNOWN_PARTS = ("aggregates", "directions", "tasks", "signatures", "signature", "settings", "failed", "fidelity")
 
 
 def other_numbers(suite: dict, known: tuple[str, ...] = KNOWN_PARTS) -> dict[str, float]:

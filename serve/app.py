@@ -11,21 +11,26 @@ pool (``benchmarks/serve_load.py`` measures it).
 
 from __future__ import annotations
 
-import json
+import logging
 from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
+from xplus_release.serve.availability import AlwaysReady, Engine, EngineGuard
+from xplus_release.serve.errors import error_body
 from xplus_release.serve.gate import Gate
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
 from xplus_release.serve.proxy import VLLMProxy
 from xplus_release.serve.translation import ApiError, Backend, Translator, translation_router
+from xplus_release.serve.validation import TextGuard
 
 DEMO_PATH = "/demo"
+log = logging.getLogger("xplus_release.serve")
 
 
 def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
@@ -35,10 +40,16 @@ def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
 
 
 def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detector: LanguageDetector | None,
-              detector_error: str | None = None, demo: bool = True) -> Gate:
-    """The whole server as one ASGI app (wrap it in uvicorn)."""
+              detector_error: str | None = None, demo: bool = True, engine: Engine | None = None) -> Gate:
+    """The whole server as one ASGI app (wrap it in uvicorn).
+
+    Layers, outermost first: ``Gate`` (access log, key, body size), ``TextGuard`` (bodies are UTF-8 JSON of
+    encodable text), ``EngineGuard`` (503 while ``engine`` restarts), then the routes. A new cross-cutting
+    check is one more pure-ASGI layer here.
+    """
+    engine = engine or AlwaysReady()
     client = backend_client(backend)
-    translator = Translator(backend, client, limits, detector, detector_error)
+    translator = Translator(backend, client, limits, detector, detector_error, engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -48,12 +59,15 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
     app = FastAPI(title="xplus-serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
     app.include_router(translation_router(translator))
     if demo:
         _mount_demo(app, translator, backend, limits)
     # Last, so it only sees what no route above claimed.
-    app.router.routes.append(Mount("", app=VLLMProxy(backend, client)))
-    return Gate(app, api_key, limits.max_body_bytes, DEMO_PATH if demo else None)
+    app.router.routes.append(Mount("", app=VLLMProxy(backend, client, engine)))
+    demo_path = DEMO_PATH if demo else None
+    return Gate(TextGuard(EngineGuard(app, engine, demo_path)), api_key, limits.max_body_bytes, demo_path)
 
 
 def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: ServeLimits) -> None:
@@ -68,11 +82,23 @@ def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: 
         return RedirectResponse(f"{DEMO_PATH}/")
 
 
-async def _api_error(_request: Request, err: ApiError) -> JSONResponse:
-    return JSONResponse({"error": err.message}, status_code=err.status)
+def _error(status: int, message: str, headers: dict | None = None) -> Response:
+    return Response(error_body(message), status_code=status, media_type="application/json", headers=headers)
 
 
-async def _validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
+async def _api_error(_request: Request, err: ApiError) -> Response:
+    return _error(err.status, err.message, err.headers)
+
+
+async def _validation_error(_request: Request, err: RequestValidationError) -> Response:
     problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in err.errors())
-    return JSONResponse({"error": f"invalid request: {problems}",
-                         "detail": json.loads(json.dumps(err.errors(), default=str))}, status_code=422)
+    return _error(422, f"invalid request: {problems}")
+
+
+async def _http_error(_request: Request, err: StarletteHTTPException) -> Response:
+    return _error(err.status_code, str(err.detail), err.headers)
+
+
+async def _internal_error(_request: Request, err: Exception) -> Response:
+    log.exception("unhandled error", exc_info=err)
+    return _error(500, f"internal error ({type(err).__name__}); the server log has the details")

@@ -7,6 +7,10 @@ vLLM runs as a subprocess on a loopback port with a random internal key; this pr
 --host/--port, checks --api-key on every route, serves /v1/translate, /v1/languages and the demo (/demo/),
 and passes every other route (/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, …)
 through to vLLM. SIGTERM or Ctrl-C: stop accepting, let in-flight requests finish, then stop vLLM.
+
+When vLLM exits (a crash, an out-of-memory kill), xplus-serve notices at once, answers 503 with Retry-After
+on the model routes and /health, and starts vLLM again (at most --max-restarts times within 10 minutes,
+then it exits with status 1 so that systemd, Kubernetes or another supervisor takes over).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import sys
 from xplus_release.serve.limits import ServeLimits
 
 from xplus_release.cli import run_cli
+from xplus_release.engines.supervisor import DEFAULT_MAX_RESTARTS, DEFAULT_WINDOW_S
 from xplus_release.errors import ConfigError, MissingAssetError
 
 log = logging.getLogger("xplus_release.serve")
@@ -66,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="more arguments for vLLM's server, one quoted string, e.g. '--max-num-seqs 64 --gpu-memory-utilization 0.8'")
     vllm.add_argument("--vllm-log", metavar="PATH", help="vLLM's log file (default: a temporary file, printed at start)")
     vllm.add_argument("--startup-timeout", type=float, default=900.0, help="seconds to wait for vLLM (default 900)")
+    vllm.add_argument("--max-restarts", type=int, default=DEFAULT_MAX_RESTARTS, metavar="N",
+                      help=f"restart vLLM when it exits, at most N times within {DEFAULT_WINDOW_S / 60:.0f} minutes; "
+                           f"past that xplus-serve exits with status 1 for a process supervisor to act "
+                           f"(default {DEFAULT_MAX_RESTARTS}; 0: exit on the first crash)")
     return parser
 
 
@@ -127,20 +136,26 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is the access log's job
     limits = limits_from_args(args)
+    if args.max_restarts < 0:
+        raise ConfigError(f"--max-restarts is {args.max_restarts}; it must be 0 or more")
     extra = vllm_extra_args(args.vllm_args)
     check_port_free(args.host, args.port)
+    vllm_server = vllm_for(args, extra)  # resolves (or downloads) the model: a missing one is one line, first
     detector, detector_error = load_detector(args.lid_model)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _terminate)  # until uvicorn installs its own: never orphan vLLM
-    vllm_server = vllm_for(args, extra)
+    from xplus_release.engines.supervisor import SupervisedServer
+
+    supervisor = SupervisedServer(vllm_server, max_restarts=args.max_restarts)
     try:
         log.info("starting vLLM for %s on %s (log: %s)", vllm_server.model.name, vllm_server.root_url,
                  vllm_server.log_path)
-        vllm_server.start()
-        serve(args, limits, vllm_server, detector, detector_error)
+        supervisor.start()
+        serve(args, limits, supervisor, detector, detector_error)
     finally:
         log.info("stopping vLLM")
-        vllm_server.stop()
+        supervisor.stop()
+    supervisor.raise_if_failed()  # exit 1: the restart budget is spent
     return 0
 
 
@@ -155,13 +170,15 @@ def vllm_for(args: argparse.Namespace, extra: list[str]):
                       extra_args=extra, log_path=args.vllm_log, startup_timeout=args.startup_timeout)
 
 
-def serve(args, limits: ServeLimits, vllm_server, detector, detector_error) -> None:
+def serve(args, limits: ServeLimits, supervisor, detector, detector_error) -> None:
+    """Run the front app until SIGTERM/Ctrl-C, or until ``supervisor`` gives up on vLLM."""
     import uvicorn
     from xplus_release.serve.app import DEMO_PATH, build_app
     from xplus_release.serve.translation import Backend
 
+    vllm_server = supervisor.server
     backend = Backend(vllm_server.root_url, vllm_server.api_key, vllm_server.model.name)
-    app = build_app(backend, limits, args.api_key, detector, detector_error, demo=args.demo)
+    app = build_app(backend, limits, args.api_key, detector, detector_error, demo=args.demo, engine=supervisor)
     if not args.api_key and args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s without --api-key: anyone who reaches the port can use it", args.host)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -169,7 +186,11 @@ def serve(args, limits: ServeLimits, vllm_server, detector, detector_error) -> N
              f" and the demo at http://{shown}:{args.port}{DEMO_PATH}/" if args.demo else "")
     config = uvicorn.Config(app, host=args.host, port=args.port, access_log=False, log_level="warning",
                             timeout_graceful_shutdown=60, timeout_keep_alive=30)
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    supervisor.on_give_up = lambda _why: setattr(server, "should_exit", True)  # checked by uvicorn's main loop
+    if supervisor.state == "failed":
+        return  # it gave up while the app was being built
+    server.run()
 
 
 if __name__ == "__main__":

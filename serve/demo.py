@@ -72,7 +72,8 @@ class DemoBackend:
         if source != AUTO:
             return get_language(source), "", ""
         language, detected = self.translator.detect(text)
-        return language, f"Detected: **{language.name}** ({detected['confidence']:.0f}%)", language.code
+        doubt = ", uncertain: pick the source if this is wrong" if detected.get("uncertain") else ""
+        return language, f"Detected: **{language.name}** ({detected['confidence']:.0f}%{doubt})", language.code
 
     @staticmethod
     def swap(source: str, target: str, text: str, output: str, detected: str):

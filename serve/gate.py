@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
@@ -25,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from xplus_release.serve.errors import send_json_error
 
 access_log = logging.getLogger("xplus_release.serve.access")
 COOKIE = "xplus_session"
@@ -65,7 +65,7 @@ class Gate:
             return await self._refuse(scope, headers, send)
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            return await _json(send, 413, self._too_large())
+            return await send_json_error(send, 413, self._too_large())
         await _BodyLimit(self.max_body_bytes, self._too_large(), receive, send).run(self.app, scope)
 
     def _authorised(self, headers: Headers) -> bool:
@@ -88,7 +88,7 @@ class Gate:
                 return await self._login_redirect(scope, query, send)
             if "text/html" in headers.get("accept", ""):
                 return await _html(send, 401, _LOGIN_FORM)
-        await _json(send, 401, {"error": "missing or wrong API key; send the header 'Authorization: Bearer KEY'"})
+        await send_json_error(send, 401, "missing or wrong API key; send the header 'Authorization: Bearer KEY'")
 
     def _is_demo_page(self, scope: Scope) -> bool:
         return bool(self.demo_path) and scope["method"] == "GET" and scope["path"].rstrip("/") == self.demo_path
@@ -102,8 +102,8 @@ class Gate:
                                 (b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
 
-    def _too_large(self) -> dict:
-        return {"error": f"request body over {self.max_body_bytes} bytes; send less (or raise --max-body-bytes)"}
+    def _too_large(self) -> str:
+        return f"request body over {self.max_body_bytes} bytes; send less (or raise --max-body-bytes)"
 
     def _log(self, scope: Scope, status: int, started: float) -> None:
         client = scope.get("client") or ("-", 0)
@@ -118,7 +118,7 @@ class _BodyLimit:
     client left, and drops whatever the app still sends (frameworks swallow exceptions raised from receive).
     """
 
-    def __init__(self, limit: int, error: dict, receive: Receive, send: Send):
+    def __init__(self, limit: int, error: str, receive: Receive, send: Send):
         self.limit, self.error, self._receive, self._send = limit, error, receive, send
         self.seen = 0
         self.refused = False
@@ -139,7 +139,7 @@ class _BodyLimit:
             self.seen += len(message.get("body", b""))
             if self.seen > self.limit and not self.started:
                 self.refused = True
-                await _json(self._send, 413, self.error)
+                await send_json_error(self._send, 413, self.error)
                 return {"type": "http.disconnect"}
         return message
 
@@ -147,13 +147,6 @@ class _BodyLimit:
         if not self.refused:
             self.started = self.started or message["type"] == "http.response.start"
             await self._send(message)
-
-
-async def _json(send: Send, status: int, body: dict) -> None:
-    data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
-    await send({"type": "http.response.body", "body": data})
 
 
 async def _html(send: Send, status: int, page: str) -> None:

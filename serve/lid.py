@@ -6,6 +6,7 @@ Labels of both models map onto the package's language table: NLLB's are FLORES-2
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,12 +14,22 @@ from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import Language, get_language
 from xplus_release.lid import NLLB_LID_REPO, load_lid_model, resolve_lid_model
 
+# Below this probability a detection is reported as uncertain (the text is still translated from it).
+UNCERTAIN_BELOW = 0.5
+
 
 @dataclass(frozen=True)
 class Detection:
-    label: str  # the model's own label, without ``__label__``
-    confidence: float  # 0..1
-    language: Language | None  # None when the label is not in the language table
+    language: Language | None  # the most probable of the candidate languages (None: the model knows none)
+    confidence: float  # 0..1, the model's probability for ``language``
+    top_label: str  # the model's own most probable label, without ``__label__`` (may be no candidate)
+
+    @property
+    def uncertain(self) -> bool:
+        """The model preferred a language the server does not translate, or is not sure of this one."""
+        if self.language is None:
+            return True
+        return self.confidence < UNCERTAIN_BELOW or get_language_or_none(self.top_label) != self.language
 
 
 class LanguageDetector:
@@ -32,19 +43,28 @@ class LanguageDetector:
         self.path = resolve_lid_model(str(path), setting="--lid-model")
         self._model = load_lid_model(self.path)
 
-    def detect(self, text: str) -> Detection:
+    def detect(self, text: str, candidates: Iterable[Language]) -> Detection:
+        """The most probable language among ``candidates`` (the languages the server translates), from the
+        model's whole distribution: a text the model thinks is Esperanto still gets its best served guess."""
+        wanted = set(candidates)
         # The pybind entry point, not ``model.predict``: fastText 0.9.3's wrapper calls
-        # ``np.array(..., copy=False)``, which numpy 2 rejects. fastText also refuses newlines.
-        pairs = self._model.f.predict(" ".join(text.split()) + "\n", 1, 0.0, "strict")
+        # ``np.array(..., copy=False)``, which numpy 2 rejects. fastText also refuses newlines. k=-1: all labels.
+        pairs = self._model.f.predict(" ".join(text.split()) + "\n", -1, 0.0, "strict")
         if not pairs:
-            return Detection("und", 0.0, None)
-        confidence, label = pairs[0]
-        label = label.removeprefix("__label__")
-        try:
-            language = get_language(label)
-        except UnknownLanguageError:
-            language = None
-        return Detection(label, min(1.0, float(confidence)), language)
+            return Detection(None, 0.0, "und")
+        top_label = pairs[0][1].removeprefix("__label__")
+        for probability, label in pairs:
+            language = get_language_or_none(label.removeprefix("__label__"))
+            if language in wanted:
+                return Detection(language, min(1.0, float(probability)), top_label)
+        return Detection(None, 0.0, top_label)
+
+
+def get_language_or_none(label: str) -> Language | None:
+    try:
+        return get_language(label)
+    except UnknownLanguageError:
+        return None
 
 
 def default_lid_model_path() -> Path:

@@ -2,7 +2,9 @@
 
 The request body is read whole (the gate has bounded it), the response is streamed back chunk by chunk as
 vLLM writes it (SSE of ``stream: true`` completions included). A client that disconnects cancels the
-upstream request, so vLLM stops generating for it.
+upstream request, so vLLM stops generating for it. When vLLM goes away under a request (it crashed and is
+being restarted), the client gets 503 with Retry-After; a response already streaming ends cleanly, an
+event stream with a last ``data: {"error": …}`` event, instead of a reset connection.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import anyio
 import httpx
 from starlette.types import Receive, Scope, Send
+from xplus_release.serve.availability import Engine, unavailable
+from xplus_release.serve.errors import error_body, send_json_error
 from xplus_release.serve.translation import Backend
 
 # Per-connection headers (RFC 9110 §7.6.1) and those the proxy sets itself.
@@ -21,9 +25,10 @@ _DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade"}
 class VLLMProxy:
     """An ASGI app forwarding HTTP requests to ``backend`` with the internal key."""
 
-    def __init__(self, backend: Backend, client: httpx.AsyncClient):
+    def __init__(self, backend: Backend, client: httpx.AsyncClient, engine: Engine):
         self.backend = backend
         self.client = client
+        self.engine = engine
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,13 +41,18 @@ class VLLMProxy:
             headers=self._headers(scope), content=body)
         try:
             response = await self.client.send(request, stream=True)
-        except httpx.HTTPError as err:
-            return await _bad_gateway(send, err)
+        except httpx.HTTPError:
+            message, headers = unavailable(self.engine)
+            return await send_json_error(send, 503, message, [(k.lower().encode(), v.encode())
+                                                              for k, v in headers.items()])
         try:
             await send({"type": "http.response.start", "status": response.status_code,
                         "headers": [(k.encode(), v.encode()) for k, v in response.headers.multi_items()
                                     if k.lower() not in _DROP_RESPONSE]})
-            await _pump_until_disconnect(response, receive, send)
+            try:
+                await _pump_until_disconnect(response, receive, send)
+            except* httpx.HTTPError:  # raised inside the pump's task group, so wrapped in a group
+                await _end_cut_stream(response, send, unavailable(self.engine)[0])
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
@@ -80,8 +90,9 @@ async def _pump_until_disconnect(response: httpx.Response, receive: Receive, sen
         group.cancel_scope.cancel()
 
 
-async def _bad_gateway(send: Send, err: Exception) -> None:
-    data = f'{{"error": "the model server did not answer ({type(err).__name__}); retry"}}'.encode()
-    await send({"type": "http.response.start", "status": 502,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
-    await send({"type": "http.response.body", "body": data})
+async def _end_cut_stream(response: httpx.Response, send: Send, message: str) -> None:
+    """vLLM stopped mid-response: close the body properly, telling an event-stream client why."""
+    tail = b""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        tail = b"data: " + error_body(message) + b"\n\n"
+    await send({"type": "http.response.body", "body": tail})

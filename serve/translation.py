@@ -18,8 +18,10 @@ import httpx
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from xplus_release.serve.availability import AlwaysReady, Engine, unavailable
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
+from xplus_release.serve.validation import TextError, check_text
 
 from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import ALL_LANGUAGES, Language, get_language
@@ -29,12 +31,13 @@ SUPPORTED_CODES = ", ".join(lang.code for lang in ALL_LANGUAGES)
 
 
 class ApiError(Exception):
-    """An error answered as ``{"error": message}`` with ``status``."""
+    """An error answered as ``{"error": message}`` with ``status`` (and ``headers``, e.g. Retry-After)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 class TranslateRequest(BaseModel):
@@ -61,8 +64,10 @@ class Translator:
     """Turns translate requests into chat completions on the backend."""
 
     def __init__(self, backend: Backend, client: httpx.AsyncClient, limits: ServeLimits,
-                 detector: LanguageDetector | None, detector_error: str | None = None):
+                 detector: LanguageDetector | None, detector_error: str | None = None,
+                 engine: Engine | None = None):
         self.backend = backend
+        self.engine = engine or AlwaysReady()
         self.client = client
         self.limits = limits
         self.detector = detector
@@ -81,6 +86,11 @@ class Translator:
             raise ApiError(413, f"{len(texts)} texts in one request; the limit is {self.limits.max_batch}, "
                                 f"split the batch")
         for index, text in enumerate(texts):
+            field = "q" if isinstance(request.q, str) else f"q[{index}]"
+            try:
+                check_text(text, field)
+            except TextError as err:
+                raise ApiError(422, str(err)) from None
             if not text.strip():
                 raise ApiError(422, f"text {index} is empty; send non-blank text")
             if len(text) > self.limits.max_text_chars:
@@ -99,15 +109,23 @@ class Translator:
                                 + (" or auto" if field == "source" else "")) from None
 
     def detect(self, text: str) -> tuple[Language, dict]:
-        """Raises: ApiError 503 without a LID model, 400 when the detected language is unsupported."""
+        """The most probable served language of ``text`` and its ``detectedLanguage`` entry, which carries
+        ``"uncertain": true`` when the model preferred an unserved language or was unsure: the text is still
+        translated from the best served guess, so one odd text never fails a batch.
+
+        Raises: ApiError 503 without a LID model, 400 when the LID model knows none of the served languages.
+        """
         if self.detector is None:
             raise ApiError(503, f"source=auto is unavailable on this server: {self.detector_error}; "
                                 f"or pass an explicit source")
-        found = self.detector.detect(text)
+        found = self.detector.detect(text, ALL_LANGUAGES)
         if found.language is None:
-            raise ApiError(400, f"detected language {found.label!r} is not supported; pass an explicit source, "
-                                f"one of: {SUPPORTED_CODES}")
-        return found.language, {"language": found.language.code, "confidence": round(found.confidence * 100, 1)}
+            raise ApiError(400, f"the language-ID model {self.detector.path} knows none of the served languages; "
+                                f"pass an explicit source, one of: {SUPPORTED_CODES}")
+        detected = {"language": found.language.code, "confidence": round(found.confidence * 100, 1)}
+        if found.uncertain:
+            detected["uncertain"] = True
+        return found.language, detected
 
     def max_tokens(self, request: TranslateRequest) -> int:
         return min(request.max_tokens or self.limits.max_tokens, self.limits.max_tokens)
@@ -117,11 +135,11 @@ class Translator:
                 "temperature": 0.0, "max_tokens": max_tokens, "stream": stream}
 
     async def translate(self, payload: dict) -> str:
-        """Raises: ApiError with vLLM's status (4xx) or 502."""
+        """Raises: ApiError with vLLM's status (4xx), 503 + Retry-After when it did not answer, else 502."""
         try:
             response = await self.client.post("/v1/chat/completions", json=payload, headers=self._auth())
-        except httpx.HTTPError as err:
-            raise ApiError(502, f"the model server did not answer ({type(err).__name__}); retry") from None
+        except httpx.HTTPError:
+            raise self.unavailable() from None
         if response.status_code != 200:
             raise ApiError(_upstream_status(response.status_code), _upstream_message(response))
         return strip_thinking(response.json()["choices"][0]["message"]["content"] or "")
@@ -134,8 +152,8 @@ class Translator:
         request = self.client.build_request("POST", "/v1/chat/completions", json=payload, headers=self._auth())
         try:
             response = await self.client.send(request, stream=True)
-        except httpx.HTTPError as err:
-            raise ApiError(502, f"the model server did not answer ({type(err).__name__}); retry") from None
+        except httpx.HTTPError:
+            raise self.unavailable() from None
         try:
             if response.status_code != 200:
                 await response.aread()
@@ -149,6 +167,11 @@ class Translator:
                     yield delta
         finally:
             await response.aclose()
+
+    def unavailable(self) -> ApiError:
+        """503 + Retry-After: vLLM went away under the request (it is restarting, or about to be)."""
+        message, headers = unavailable(self.engine)
+        return ApiError(503, message, headers)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.backend.api_key}"}
@@ -171,21 +194,32 @@ def translation_router(translator: Translator) -> APIRouter:
         target = translator.language(request.target, "target")
         auto = request.source.strip().lower() == "auto"
         fixed = None if auto else translator.language(request.source, "source")
+        if fixed == target:
+            raise ApiError(400, f"source and target are both {target.code}; pick a different target")
         sources = [translator.detect(t) if auto else (fixed, None) for t in texts]
-        for source, _ in sources:
-            if source == target:
-                raise ApiError(400, f"source and target are both {target.code}; pick a different target")
         max_tokens = translator.max_tokens(request)
         payloads = [translator.payload(t, s, target, max_tokens, request.stream) for t, (s, _) in zip(texts, sources)]
         if request.stream:
-            return await _streaming_response(translator, payloads[0], sources[0][1])
-        outputs = await asyncio.gather(*(translator.translate(p) for p in payloads))
+            same = sources[0][0] == target  # auto-detected as already in the target language
+            deltas = _echo_stream(texts[0]) if same else translator.stream(payloads[0])
+            return await _streaming_response(translator, deltas, sources[0][1])
+        # a text detected as already in the target language comes back as it is (LibreTranslate does the same)
+        outputs = await asyncio.gather(*(_echo(t) if s == target else translator.translate(p)
+                                         for t, (s, _), p in zip(texts, sources, payloads)))
         if isinstance(request.q, str):
             return JSONResponse(_body(outputs[0], sources[0][1]))
         detected = [d for _, d in sources] if auto else None
         return JSONResponse(_body(outputs, detected))
 
     return router
+
+
+async def _echo(text: str) -> str:
+    return text
+
+
+async def _echo_stream(text: str) -> AsyncIterator[str]:
+    yield text
 
 
 def _body(translated, detected) -> dict:
@@ -195,12 +229,12 @@ def _body(translated, detected) -> dict:
     return body
 
 
-async def _streaming_response(translator: Translator, payload: dict, detected: dict | None) -> StreamingResponse:
+async def _streaming_response(translator: Translator, deltas: AsyncIterator[str],
+                              detected: dict | None) -> StreamingResponse:
     """SSE: ``{"delta": …}`` events, then the whole cleaned translation, then ``[DONE]``.
 
     The first delta is awaited before the response starts, so a refused request still gets its 4xx status.
     """
-    deltas = translator.stream(payload)
     try:
         first = await anext(deltas)
     except StopAsyncIteration:
@@ -214,8 +248,8 @@ async def _streaming_response(translator: Translator, payload: dict, detected: d
             async for delta in deltas:
                 parts.append(delta)
                 yield _sse({"delta": delta})
-        except (ApiError, httpx.HTTPError) as err:
-            yield _sse({"error": getattr(err, "message", str(err))})
+        except (ApiError, httpx.HTTPError) as err:  # vLLM went away mid-stream: end the stream with why
+            yield _sse({"error": err.message if isinstance(err, ApiError) else translator.unavailable().message})
             return
         yield _sse(_body(strip_thinking("".join(parts)), detected))
         yield "data: [DONE]\n\n"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.simhash_reference import reference_simhash
 from xplus_release.training.pipeline import simhash
 from xplus_release.training.pipeline.cli import main as xplus_data
 from xplus_release.training.pipeline.config import PipelineConfig
 from xplus_release.training.pipeline.runner import PipelineRun
-from xplus_release.training.pipeline.simhash_reference import reference_simhash
 from xplus_release.training.pipeline.tokens import simhash_features, tokenize
 
 from xplus_release.languages import PAPER_LANGUAGES, get_language
@@ -53,12 +53,12 @@ def run_step(
     steps = (
         {"unify": {"error_budget": 1.0}, step: params or {}} if step != "unify" else {"unify": params or {}}
     )
-    config = PipelineConfig(output=tmp_path / f"{name}-run", inputs=[], steps=steps)
+    config = PipelineConfig(output=str(tmp_path / f"{name}-run"), inputs=[], steps=steps)
     from xplus_release.training.pipeline.unify import InputSpec
 
     config.inputs = [InputSpec(format="jsonl", path=str(tmp_path / f"{name}.jsonl"), name=name)]
     report = PipelineRun(config, progress=False).run()
-    folder = next(p for p in config.output.iterdir() if p.name.endswith(step))
+    folder = next(p for p in Path(config.output).iterdir() if p.name.endswith(step))
     kept = [r for f in sorted(folder.glob("*.jsonl")) for r in read_jsonl(f)]
     drops = [r for f in sorted((folder / "drops").glob("*.jsonl")) for r in read_jsonl(f)]
     return kept, drops, report["steps"][step]
@@ -175,7 +175,9 @@ def test_unify_over_error_budget_is_one_line_error_and_keeps_nothing_half_writte
         and "error_budget" in err[0]
     )
     assert not list((tmp_path / "out" / "01-unify").glob(".*.tmp"))
-    assert not (tmp_path / "out" / "01-unify" / "stats" / "x.json").exists()  # the input is not marked done
+    assert not list(
+        (tmp_path / "out" / "logs" / "unify").glob("completions/*")
+    )  # the input is not marked done
 
 
 # ------------------------------------------------------------------------------------------ clean
@@ -346,7 +348,7 @@ def test_dedup_drops_length_faults_and_more_than_two_conflicts(tmp_path, flores_
         },  # truncated target
         {"src": "en", "trg": "de", "src_line": "Ja", "tgt_line": "Ja"},  # one token each side
     ]
-    kept, drops, stats = run_step(tmp_path, "dedup", rows)
+    kept, drops, stats = run_step(tmp_path, "dedup", rows, {"exact_duplicates": "paper"})
     got = sorted((d["record"]["id"].split(":")[1], d["reason"]) for d in drops)
     assert got == sorted(
         [
@@ -364,13 +366,34 @@ def test_dedup_drops_length_faults_and_more_than_two_conflicts(tmp_path, flores_
     }
 
 
+def test_dedup_keeps_the_first_exact_copy_then_applies_the_conflict_rule(tmp_path, flores_dir):
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    rows = pair_rows(en[:30], de[:30], "en", "de")
+    rows += pair_rows(
+        [en[0], en[0].upper(), en[0].replace(".", " !")], [de[0], de[0], de[0] + " "], "en", "de"
+    )
+    rows += pair_rows([en[1]], [de[0]], "en", "de")  # the same source, another target: not a copy
+    rows += pair_rows([de[2]], [en[2]], "en", "de")  # sides swapped: the same fingerprint, not a copy
+    kept, drops, stats = run_step(tmp_path, "dedup", rows, {"max_conflicts": 0})
+    assert [(d["record"]["id"].split(":")[1], d["reason"]) for d in drops] == [
+        ("30", "exact_duplicate"),
+        ("31", "exact_duplicate"),
+        ("32", "exact_duplicate"),
+        ("34", "simhash_conflicts"),  # conflicts with row 2 (same features), counted among kept pairs
+    ]
+    assert [k["id"].split(":")[1] for k in kept] == [str(i) for i in range(30)] + ["33"]
+    assert stats["dropped"] == {"exact_duplicate": 3, "simhash_conflicts": 1}
+    _, paper_drops, _ = run_step(tmp_path, "dedup", rows, {"exact_duplicates": "paper"}, name="paper")
+    assert [d["record"]["id"].split(":")[1] for d in paper_drops] == ["32"]  # 3 earlier conflicts
+
+
 def test_dedup_finds_a_duplicate_in_another_shard(tmp_path, flores_dir):
     en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
     rows = pair_rows(en[:20], de[:20], "en", "de") + pair_rows([en[3]] * 3, [de[3]] * 3, "en", "de")
     write_jsonl(tmp_path / "a.jsonl", rows)
     (tmp_path / "p.yaml").write_text(
         f"output: {tmp_path / 'out'}\ninputs: [{{format: jsonl, path: a.jsonl}}]\n"
-        "steps: [{unify: {shard_size: 7}}, {dedup: {max_conflicts: 0}}]\n",
+        "steps: [{unify: {shard_size: 7}}, {dedup: {max_conflicts: 0, exact_duplicates: paper}}]\n",
         encoding="utf-8",
     )
     assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 0
@@ -501,8 +524,14 @@ def tiny_seq2seq(tmp_path_factory, flores_dir):
 
 def quality_params(model: Path, flores_dir: Path, cache: Path, **extra) -> dict:
     # float32 on every device: bfloat16 on a GPU would make losses depend on the padding of a batch
-    return {"model": str(model), "dev": str(flores_dir), "dev_split": "devtest", "cache": str(cache),
-            "dtype": "float32", **extra}
+    return {
+        "model": str(model),
+        "dev": str(flores_dir),
+        "dev_split": "devtest",
+        "cache": str(cache),
+        "dtype": "float32",
+        **extra,
+    }
 
 
 def test_quality_batches_by_length_and_losses_do_not_depend_on_batching(tiny_seq2seq, flores_dir):
@@ -647,48 +676,109 @@ def test_second_run_does_nothing(demo_run, capsys):
     assert "instruct" in capsys.readouterr().out  # the summary table is printed every time
 
 
-def test_datatrove_engine_gives_the_same_output_as_the_local_one(demo_run, tmp_path):
-    output = tmp_path / "datatrove"
-    assert (
-        xplus_data(
-            [
-                "run",
-                str(EXAMPLES / "flores-demo.yaml"),
-                "--output",
-                str(output),
-                "--engine",
-                "datatrove",
-                "--workers",
-                "2",
-                "--tasks",
-                "3",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    assert (output / "train.jsonl").read_bytes() == (demo_run / "train.jsonl").read_bytes()
-    assert all_drops(output) == all_drops(demo_run)
-    assert list(
-        (output / "datatrove-logs" / "dedup-index" / "completions").iterdir()
-    )  # datatrove ran the ranks
-
-
-def test_interrupted_step_resumes_only_unfinished_shards(demo_run, tmp_path):
+def test_interrupted_stage_resumes_only_its_unfinished_ranks(demo_run, tmp_path, capsys):
+    """langid's rank 1 fails midway (a shard it reads is broken) after rank 0 finished: the rerun does
+    rank 1 only, then the stages that never ran, and ends with the same data."""
     output = tmp_path / "resumed"
     shutil.copytree(demo_run, output)
-    langid = output / "04-langid"
-    victims = sorted((langid / "stats").glob("*.json"))[:2]
-    for stats in victims:
-        (langid / f"{stats.stem}.jsonl").unlink()
-        stats.unlink()
+    for later in ("langid", "instruct", "merge"):
+        shutil.rmtree(output / "logs" / later)
+    shutil.rmtree(output / "04-langid")
+    shutil.rmtree(output / "06-instruct")
     (output / "train.jsonl").unlink()
-    assert (
-        xplus_data(["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(output), "--no-progress"]) == 0
-    )
+    rank1_shard = sorted((output / "03-dedup").glob("*.jsonl"))[1::2][
+        -1
+    ]  # datatrove: files[rank::world_size]
+    intact = rank1_shard.read_bytes()
+    lines = intact.splitlines(keepends=True)
+    rank1_shard.write_bytes(b"".join(lines[:-1]) + b"{broken\n")
+    argv = ["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(output), "--no-progress"]
+    assert xplus_data(argv + ["--workers", "1", "--tasks", "2"]) == 2  # ranks one after the other
+    assert f"{rank1_shard}:{len(lines)} is not JSON" in capsys.readouterr().err
+    completions = output / "logs" / "langid" / "completions"
+    assert sorted(p.name for p in completions.iterdir()) == ["00000"]
+    assert list((output / "04-langid").glob("*.jsonl"))  # rank 1 had written part of its output
+    rank0_stats = (output / "logs" / "langid" / "stats" / "00000.json").stat().st_mtime_ns
+    rank1_shard.write_bytes(intact)
+    assert xplus_data(argv) == 0
     report = json.loads((output / "report.json").read_text())
-    assert report["processed_this_run"]["langid"] == 2 and report["processed_this_run"]["clean"] == 0
+    assert report["processed_this_run"] == {
+        "unify": 0,
+        "clean": 0,
+        "dedup-signatures": 0,
+        "dedup-conflicts": 0,
+        "dedup": 0,
+        "langid": 1,
+        "instruct": 2,
+        "merge": 1,
+    }
+    assert (output / "logs" / "langid" / "stats" / "00000.json").stat().st_mtime_ns == rank0_stats
     assert (output / "train.jsonl").read_bytes() == (demo_run / "train.jsonl").read_bytes()
+    assert all_drops(output) == all_drops(demo_run)
+
+
+def test_killed_run_resumes_only_the_ranks_that_had_not_finished(tmp_path, flores_dir):
+    """SIGKILL while unify's rank 1 is writing its shards (rank 0 finished): the rerun redoes rank 1 only
+    and the output equals an uninterrupted run's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
+    write_jsonl(tmp_path / "small.jsonl", pair_rows(en[:10], de[:10], "en", "de"))
+    big = pair_rows(en * 600, [f"{line} {i}" for i in range(600) for line in de], "en", "de")
+    write_jsonl(tmp_path / "big.jsonl", big)  # 36,000 pairs: seconds of work for one rank
+    (tmp_path / "p.yaml").write_text(
+        "inputs: [{format: jsonl, path: small.jsonl}, {format: jsonl, path: big.jsonl}]\n"
+        "workers: 1\nsteps: [{unify: {shard_size: 5000}}, clean]\n",
+        encoding="utf-8",
+    )
+    command = [
+        str(Path(sys.executable).with_name("xplus-data")),
+        "run",
+        str(tmp_path / "p.yaml"),
+        "--no-progress",
+    ]
+    killed = tmp_path / "killed"
+    run = subprocess.Popen(
+        [*command, "--output", str(killed)], start_new_session=True, stderr=subprocess.DEVNULL
+    )
+    completions, first_shard = (
+        killed / "logs" / "unify" / "completions",
+        killed / "01-unify" / "big-00000.jsonl",
+    )
+    while run.poll() is None and not ((completions / "00000").exists() and first_shard.exists()):
+        time.sleep(0.01)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert sorted(p.name for p in completions.iterdir()) == ["00000"]  # killed midway through rank 1
+    rank0_stats = (killed / "logs" / "unify" / "stats" / "00000.json").stat().st_mtime_ns
+    assert subprocess.run([*command, "--output", str(killed)], check=False).returncode == 0
+    report = json.loads((killed / "report.json").read_text())
+    assert report["processed_this_run"] == {"unify": 1, "clean": 1, "merge": 1}
+    assert (killed / "logs" / "unify" / "stats" / "00000.json").stat().st_mtime_ns == rank0_stats
+    assert (
+        xplus_data(["run", str(tmp_path / "p.yaml"), "--output", str(tmp_path / "whole"), "--no-progress"])
+        == 0
+    )
+    assert (killed / "train.jsonl").read_bytes() == (tmp_path / "whole" / "train.jsonl").read_bytes()
+    assert report["steps"]["unify"]["kept"] == 10 + len(big)
+
+
+def test_output_may_be_an_fsspec_url(demo_run):
+    """datatrove writes through fsspec: an in-memory filesystem stands for s3:// here (one process, so the
+    memory filesystem is shared by every rank)."""
+    import fsspec
+
+    argv = ["run", str(EXAMPLES / "flores-demo.yaml"), "--output", "memory://xplus-demo", "--no-progress"]
+    assert xplus_data(argv + ["--workers", "1", "--tasks", "2"]) == 0
+    memory = fsspec.filesystem("memory")
+    assert memory.cat("/xplus-demo/train.jsonl") == (demo_run / "train.jsonl").read_bytes()
+    report = json.loads(memory.cat("/xplus-demo/report.json"))
+    assert report["steps"] == json.loads((demo_run / "report.json").read_text())["steps"]
+    memory.rm("/xplus-demo", recursive=True)
 
 
 # ---------------------------------------------------------------- bad input, one-step commands
@@ -707,6 +797,12 @@ def test_interrupted_step_resumes_only_unfinished_shards(demo_run, tmp_path):
         ("steps: [clean, unify]", "steps must start with unify"),
         ("steps: [unify]\nworkerz: 2", "unknown pipeline key 'workerz' (did you mean 'workers'?)"),
         ("steps: [unify, {instruct: {directions: sideways}}]", "directions must be one of"),
+        ("steps: [unify]\nengine: spark", "engine must be one of local, ray, slurm"),
+        (
+            "steps: [unify]\nslurm: {partitoin: cpu}",
+            "unknown slurm key 'partitoin' (did you mean 'partition'?)",
+        ),
+        ("steps: [unify, {dedup: {exact_duplicates: all}}]", "exact_duplicates must be keep_first or paper"),
     ],
 )
 def test_bad_pipeline_yaml_is_one_line_error_before_any_work(tmp_path, capsys, yaml_text, message):

@@ -53,7 +53,7 @@ def test_run_card_parses_back_and_its_model_index_equals_the_run(tmp_path):
     expected |= {
         ("facebook/xnli", None, "accuracy"): 0.3467,
         ("cambridgeltl/xcopa", None, "accuracy"): 0.52, ("cambridgeltl/xcopa", None, "acc_norm"): 0.54,
-        ("juletxara/mgsm", None, "exact_match"): 0.0625, ("my_local_task", None, "score"): 3.5,
+        ("LLaMAX/BenchMAX_Math", None, "exact_match"): 0.0625, ("my_local_task", None, "score"): 3.5,
     }
     assert card_results(card) == expected
     assert all(r.source_url is None for r in data.eval_results)  # measured, not quoted
@@ -134,7 +134,7 @@ def test_suite_shapes_with_counts_settings_and_failures(tmp_path):
     assert "**xplus-tiny** is xplus-tiny made a better translator" in card.text
     assert card_results(card) == {
         ("facebook/flores", "x-en", "spbleu"): 30.0, ("facebook/flores", "x-en", "xcomet"): 80.0,
-        ("facebook/xnli", None, "accuracy"): 44.8, ("juletxara/mgsm", None, "accuracy"): 50.1,
+        ("facebook/xnli", None, "accuracy"): 44.8, ("LLaMAX/BenchMAX_Math", None, "accuracy"): 50.1,
     }
     assert "| MGSM | accuracy | 50.10 |" in card.text and "| x→en | 30.00 | 80.00 |" in card.text
     assert all(other_numbers(suite) == {} for suite in scores.values())

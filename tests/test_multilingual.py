@@ -21,7 +21,10 @@ from xplus_release.errors import ConfigError, EndpointError, MissingAssetError
 from xplus_release.runs import RunFolder
 
 API_KEY = "test-key"
-from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA as MULTILINGUAL_DATA  # noqa: E402
+from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA as MULTILINGUAL_DATA
+
+# a task folder in BenchMAX's layout, written for the tests (see its README): stands in for a checkout
+BENCHMAX_LAYOUT = Path(__file__).parent / "data" / "benchmax_layout"
 
 
 def _context(run, server, **options) -> EvalContext:
@@ -40,13 +43,18 @@ def _samples(run: RunFolder, task: str) -> list[dict]:
 # --- no server needed -----------------------------------------------------------------------------------
 
 def test_task_table_matches_installed_lm_eval():
-    """Every lm-eval task we name exists in the pinned lm-eval (or in our own task folder)."""
-    from lm_eval.tasks import TaskManager
-    from xplus_release.evalsuite.multilingual.tasks import LM_TASKS_DIR
+    """Every lm-eval task we name exists in the pinned lm-eval; BenchMAX's names follow its folders' layout."""
+    from xplus_release.evalsuite.multilingual.benchmax import BenchmaxCheckout
+    from xplus_release.evalsuite.multilingual.harness import task_manager
 
-    known = set(TaskManager(include_path=str(LM_TASKS_DIR)).all_tasks)
-    missing = [t for spec in TASKS.values() for _, t in spec.subtasks() if t not in known]
+    known = set(task_manager().all_tasks)
+    missing = [t for spec in TASKS.values() if not spec.benchmax_folder for _, t in spec.subtasks() if t not in known]
     assert missing == []
+    layout = set(task_manager(tuple(BenchmaxCheckout(BENCHMAX_LAYOUT, None).include_paths())).all_tasks)
+    for name in ("xgpqa", "mgsm"):
+        assert {t for _, t in TASKS[name].subtasks({"en", "de"})} <= layout
+    assert [spec.name for spec in TASKS.values() if spec.benchmax_folder] == ["mgsm", "xifeval", "xgpqa"]
+    assert TASKS["mgsm-lmeval"].lm_eval_task == "mgsm_native_cot_{lang}" and not TASKS["mgsm-lmeval"].benchmax_folder
 
 
 def test_language_selection():
@@ -67,10 +75,14 @@ def test_unknown_task_lists_valid_ones():
 
 
 def test_required_datasets_name_hub_datasets():
-    assert required_datasets("xnli,xgpqa", "en,sw") == [
-        ("facebook/xnli", "en"), ("facebook/xnli", "sw"),
-        ("LLaMAX/BenchMAX_Science", "en"), ("LLaMAX/BenchMAX_Science", "sw")]
-    assert ("juletxara/mgsm", "ja") in required_datasets("mgsm")
+    from xplus_release.evalsuite.multilingual.benchmax import BenchmaxCheckout
+    from xplus_release.evalsuite.multilingual.suite import required_datasets as with_checkout
+
+    assert required_datasets("xnli,xgpqa", "en,sw") == [("facebook/xnli", "en"), ("facebook/xnli", "sw")]
+    assert ("juletxara/mgsm", "ja") in required_datasets("mgsm-lmeval")
+    checkout = BenchmaxCheckout(BENCHMAX_LAYOUT, None)  # BenchMAX's YAML names the dataset, read from the folder
+    assert with_checkout("xnli,xgpqa", "en,de", checkout=checkout, benchmax_only=True) == [
+        ("LLaMAX/BenchMAX_Science", "en"), ("LLaMAX/BenchMAX_Science", "de")]
 
 
 def test_data_dir_with_a_fetched_hub_cache(tmp_path):
@@ -109,12 +121,54 @@ def test_local_copy_without_the_evaluated_split(tmp_path):
 
 def test_xifeval_without_nltk_data_names_the_fix(tmp_path, monkeypatch):
     import nltk
-    from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig
+    from xplus_release.evalsuite.multilingual.suite import locate_benchmax
 
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])  # a machine that never fetched punkt_tab
-    harness = Harness(HarnessConfig(endpoint="", model="", tokenizer="", data_dir=MULTILINGUAL_DATA))
-    with pytest.raises(MissingAssetError, match=r"punkt_tab.*python -m nltk.downloader punkt_tab"):
-        harness.task_config("xifeval_en")
+    (tmp_path / "bmx" / "tasks" / "ifeval").mkdir(parents=True)
+    with pytest.raises(MissingAssetError) as info:
+        locate_benchmax([TASKS["xifeval"]], tmp_path / "bmx", None)
+    message = str(info.value)
+    assert "punkt_tab" in message and "python -m nltk.downloader punkt_tab" in message and "\n" not in message
+    (tmp_path / "data" / "nltk_data" / "tokenizers" / "punkt_tab").mkdir(parents=True)  # as fetch-data lays it out
+    assert locate_benchmax([TASKS["xifeval"]], tmp_path / "bmx", tmp_path / "data").root == tmp_path / "bmx"
+
+
+def test_missing_benchmax_folder_is_one_line_naming_both_fixes(tmp_path, capsys):
+    from xplus_release.evalsuite.multilingual.suite import locate_benchmax
+
+    with pytest.raises(MissingAssetError) as info:
+        locate_benchmax([TASKS["xnli"], TASKS["xgpqa"]], None, tmp_path)
+    message = str(info.value)
+    assert "tasks/gpqa" in message and "--benchmax-dir DIR" in message and "xplus-eval fetch-data" in message
+    assert "\n" not in message
+    assert locate_benchmax([TASKS["xnli"]], None, None) is None  # lm-eval's own tasks need no checkout
+    with pytest.raises(MissingAssetError, match=r"--benchmax-dir .* has no tasks/mgsm"):
+        locate_benchmax([TASKS["mgsm"]], tmp_path, None)
+    code = xplus_eval(["multilingual", "--model", "xplus-tiny", "--endpoint", "http://127.0.0.1:9/v1",
+                       "--tasks", "xgpqa", "--langs", "de", "--output", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "--benchmax-dir" in err
+    assert not (tmp_path / "run").exists()  # refused before a server or run folder
+
+
+def test_fetched_archive_layout_is_found_with_its_commit(tmp_path):
+    """fetch-data's extraction of a GitHub archive (one top folder), then the suite finding it in --data-dir."""
+    import io
+    import tarfile
+
+    from xplus_release.evalsuite.multilingual import benchmax
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(BENCHMAX_LAYOUT.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=f"BenchMAX-{benchmax.COMMIT}/{path.relative_to(BENCHMAX_LAYOUT)}")
+        tar.add(BENCHMAX_LAYOUT / "README.md", arcname=f"BenchMAX-{benchmax.COMMIT}/tasks/arenahard/README.md")
+    benchmax.extract_task_folders(buffer.getvalue(), tmp_path / "benchmax")
+    assert (tmp_path / "benchmax" / "tasks" / "gpqa" / "native_cot_zeroshot" / "choices.py").is_file()
+    assert not (tmp_path / "benchmax" / "tasks" / "arenahard").exists()  # only the folders the suite runs
+    found = benchmax.locate(None, tmp_path, ["gpqa", "mgsm"], ["xgpqa"])
+    assert found.commit == benchmax.COMMIT and found.source == f"CONE-MT/BenchMAX@{benchmax.COMMIT}"
 
 
 def test_cli_unknown_task_is_one_line(capsys):
@@ -158,7 +212,8 @@ def test_multiple_choice_scores_follow_loglikelihoods(vllm_server, tmp_path):
 def test_generation_tasks_score_their_outputs_and_resume(vllm_server, tmp_path):
     run = RunFolder.open(tmp_path / "run", "xplus-tiny")
     suite = load_suite("multilingual")
-    ctx = _context(run, vllm_server, tasks="mgsm,xgpqa", langs="en,de", limit=3, max_gen_toks=24)
+    ctx = _context(run, vllm_server, tasks="mgsm,xgpqa", langs="en,de", limit=3, max_gen_toks=24,
+                   benchmax_dir=BENCHMAX_LAYOUT)
     scores = suite.run(ctx)
 
     mgsm = scores["tasks"]["mgsm"]
@@ -178,7 +233,9 @@ def test_generation_tasks_score_their_outputs_and_resume(vllm_server, tmp_path):
     gpqa_row = next(s for s in _samples(run, "xgpqa"))
     prompt = json.dumps(gpqa_row["arguments"], ensure_ascii=False)
     assert gpqa_row["doc"]["Question"] in prompt and gpqa_row["doc"]["Correct Answer"] in prompt
-    correct_letter = "ABCD"[gpqa_row["doc"]["choices"].index(gpqa_row["doc"]["Correct Answer"])]
+    choices = [gpqa_row["doc"][f"choice{i}"] for i in range(1, 5)]  # the layout folder's own !function
+    assert choices == sorted(choices)
+    correct_letter = "ABCD"[choices.index(gpqa_row["doc"]["Correct Answer"])]
     assert gpqa_row["target"] == f"({correct_letter})"
 
     lines_before = len(_samples(run, "mgsm"))
@@ -247,3 +304,27 @@ def _normalise(text: str) -> str:
     import string
 
     return str(text).lower().translate(str.maketrans("", "", string.punctuation))
+
+
+def test_fetched_code_eval_modules_are_where_evaluate_looks(tmp_path):
+    """fetch-data caches the code_eval metric under DATA_DIR/hf/modules; the harness points evaluate there
+    before a HumanEval+ task imports it (evaluate reads the location once, at import)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "hf" / "modules").mkdir(parents=True)
+    code = ("import sys; from pathlib import Path; "
+            "from xplus_release.evalsuite.multilingual.offline_assets import use_fetched_modules; "
+            f"use_fetched_modules(Path({str(tmp_path)!r})); import evaluate.config as c; print(c.HF_MODULES_CACHE)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == str(tmp_path / "hf" / "modules")
+
+
+def test_all_with_a_wrong_benchmax_dir_fails_before_any_server(tmp_path, capsys):
+    code = xplus_eval(["all", "--model", "LLaMAX/Qwen3-XPlus-8B", "--suites", "multilingual",
+                       "--benchmax-dir", str(tmp_path / "no-checkout"), "-o", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1
+    assert f"--benchmax-dir {tmp_path / 'no-checkout'} has no tasks/mgsm, tasks/ifeval, tasks/gpqa;" in err
+    assert not (tmp_path / "run").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -15,11 +16,10 @@ import pytest
 from xplus_release.evalsuite.cli import main
 from xplus_release.evalsuite.reasoning.config import JudgeSettings, ModelSettings, render_config
 from xplus_release.evalsuite.reasoning.harness import OPENCOMPASS_ENV
+from xplus_release.evalsuite.reasoning.suite import SAMPLE_DATA as REASONING_DATA
 from xplus_release.evalsuite.reasoning.tasks import TASKS, select_tasks
 
 from xplus_release.errors import ConfigError
-
-from xplus_release.evalsuite.reasoning.suite import SAMPLE_DATA as REASONING_DATA  # noqa: E402
 
 
 def test_unknown_task_lists_the_valid_ones():
@@ -98,6 +98,76 @@ def test_opencompass_runs_math_and_mbpp_against_the_server(vllm_server, tmp_path
     assert "'enable_thinking': False" in config and "_MAX_OUT_LEN = 16" in config
     report = (out / "report.md").read_text()
     assert "## Reasoning (OpenCompass)" in report and "| MBPP | pass@1 |" in report
+    fidelity = scores["fidelity"]["math"]
+    assert fidelity["task_source"] == "opencompass.configs.datasets.math.math_500_gen"
+    assert fidelity["thinking"] == "off" and any("--limit 2" in d for d in fidelity["differences"])
+    assert "### Fidelity" in report and "opencompass.configs.datasets.mbpp.mbpp_gen_830460" in report
+
+
+# --- HumanEval+ through EvalPlus, in its own environment ------------------------------------------------
+
+EVALPLUS_DATA = Path(__file__).parent / "data" / "evalplus_data"  # <data_dir>/evalplus/, fetch-data's layout
+
+
+def test_evalplus_scores_planted_solutions_in_its_sandbox_under_our_limits(tmp_path):
+    """EvalPlus's own evaluator on the two test problems: one solution right, one that passes only the
+    original (base) tests and fails the extra (plus) ones, which is what HumanEval+ adds."""
+    from xplus_release.evalsuite.reasoning.humaneval_plus import EVALPLUS_ENV, WORKER
+
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/0", "solution": "def add_one(x: int) -> int:\n    return x + 1\n"})
+                       + "\n" + json.dumps({"task_id": "HumanEval/1", "solution": "def largest(xs: list) -> int:\n"
+                                            "    return sorted(xs)[-1] if xs[0] >= 0 else 0\n"}) + "\n")
+    code = (f"import json, sys; sys.path.insert(0, {str(WORKER.parent)!r}); import evalplus_worker; "
+            f"print(json.dumps(evalplus_worker.score({str(samples)!r}, {{'memory_gb': 4, 'cpu_seconds': 60}})))")
+    env = {**os.environ, "HUMANEVAL_OVERRIDE_PATH": str(EVALPLUS_DATA / "evalplus" / "HumanEvalPlus-v0.1.10.jsonl"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    out = subprocess.run([str(EVALPLUS_ENV.ensure()), "-c", code], capture_output=True, text=True, timeout=300,
+                         env=env, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [
+        {"task_id": "HumanEval/0", "base_status": "pass", "plus_status": "pass"},
+        {"task_id": "HumanEval/1", "base_status": "pass", "plus_status": "fail"}]
+
+
+def test_missing_humaneval_plus_problems_is_one_line_naming_fetch_data(tmp_path, monkeypatch):
+    from xplus_release.evalsuite.reasoning.humaneval_plus import problems_file
+
+    from xplus_release.errors import MissingAssetError
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(MissingAssetError) as info:
+        problems_file(tmp_path)
+    assert "HumanEvalPlus-v0.1.10.jsonl" in str(info.value) and "xplus-eval fetch-data" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert problems_file(EVALPLUS_DATA) == EVALPLUS_DATA / "evalplus" / "HumanEvalPlus-v0.1.10.jsonl"
+
+
+@pytest.mark.slow
+def test_humaneval_plus_end_to_end_through_evalplus_against_the_server(vllm_server, tmp_path):
+    from helpers.recording_proxy import RecordingProxy
+    from xplus_release.evalsuite.base import EvalContext, load_suite
+
+    from xplus_release.runs import RunFolder
+
+    run = RunFolder.open(tmp_path / "run", "xplus-tiny")
+    with RecordingProxy(vllm_server.base_url, "test-key") as proxy:
+        ctx = EvalContext(run=run, model="xplus-tiny", engine_factory=lambda: None, endpoint=proxy.base_url,
+                          api_key="test-key", data_dir=EVALPLUS_DATA, options={"tasks": "humaneval_plus"})
+        scores = load_suite("reasoning").run(ctx)
+        requests = proxy.take()
+        again = load_suite("reasoning").run(ctx)  # done: nothing is asked again
+        assert proxy.take() == [] and again["tasks"]["humaneval_plus"] == scores["tasks"]["humaneval_plus"]
+    entry = scores["tasks"]["humaneval_plus"]
+    assert scores["failed"] == {} and entry["n"] == 2
+    # EvalPlus's own prompt, one greedy request per problem, reached the server through its OpenAI backend
+    prompts = [body["messages"][-1]["content"] for path, body in requests if path == "/chat/completions"]
+    assert len(prompts) == 2 and all(p.startswith("Please provide a self-contained Python script") for p in prompts)
+    assert any("def largest(xs: list) -> int:" in p for p in prompts)
+    results = json.loads(Path(entry["summary"].replace(".jsonl", "_eval_results.json")).read_text())
+    passed = sum(r[0]["base_status"] == r[0]["plus_status"] == "pass" for r in results["eval"].values())
+    assert entry["score"] == pytest.approx(100 * passed / 2) and len(results["eval"]) == 2
+    assert "EvalPlus, not OpenCompass" in scores["fidelity"]["humaneval_plus"]["differences"][0]
 
 
 def _summary(path: Path) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_partial_last_line_of_a_killed_run_is_dropped(tmp_path):
     with open(store.path, "a") as handle:
         handle.write('{"item_id": "2", "mod')  # killed mid-write
     reopened = GenerationStore(store.path)
-    assert set(r["item_id"] for r in reopened.records().values()) == {"0", "1"}
+    assert {r["item_id"] for r in reopened.records().values()} == {"0", "1"}
     reopened.append([_record(2)])
     assert len(store.path.read_text().splitlines()) == 3
 
@@ -127,3 +128,27 @@ def test_unregistered_checkpoint_keeps_its_own_dtype_and_context_length(tiny_mod
     cmd = VLLMServer(resolve_model(tiny_model.path), port=1).command()
     assert "--max-model-len" not in cmd and cmd[cmd.index("--dtype") + 1] == "auto"
     assert resolve_model(tiny_model.path, max_model_len=512).spec.max_model_len == 512
+
+
+@pytest.mark.parametrize("offline", ["1", "0"])
+@pytest.mark.parametrize("command", [["xplus_release.serve.cli"], ["xplus_release.evalsuite.cli", "all", "--no-progress"]])
+def test_uncached_model_is_one_line_before_any_engine_starts(tmp_path, offline, command):
+    """Online without a reachable Hub (the endpoint is a closed local port) or offline: the same one line."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": offline, "HF_HOME": str(tmp_path / "hf"),
+           "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"), "HF_ENDPOINT": f"http://127.0.0.1:{closed}",
+           "HF_HUB_ETAG_TIMEOUT": "2", "HF_HUB_DOWNLOAD_TIMEOUT": "2"}
+    result = subprocess.run([sys.executable, "-m", *command, "--model", "LLaMAX/Qwen3-XPlus-8B",
+                             "-o" if "all" in command else "--port", str(tmp_path / "run") if "all" in command else "0"],
+                            env=env, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: model LLaMAX/Qwen3-XPlus-8B is not in the Hugging Face cache")
+    assert lines[0].endswith("hf download LLaMAX/Qwen3-XPlus-8B")
+    assert "vLLM" not in result.stderr  # nothing was started

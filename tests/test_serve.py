@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from xplus_release.engines.server import free_port
-from xplus_release.languages import PAPER_LANGUAGES, get_language
+from xplus_release.languages import ALL_LANGUAGES, PAPER_LANGUAGES, get_language
 from xplus_release.prompts import strip_thinking, translation_messages
 
 pytestmark = pytest.mark.slow
@@ -232,7 +232,6 @@ BAD_TRANSLATIONS = [
     ({"q": "Hi", "source": "en", "target": "xx"}, 400, "supported: en, zh"),
     ({"q": "Hi", "source": "klingon", "target": "zh"}, 400, "supported: en, zh"),
     ({"q": "Hi", "source": "en", "target": "en"}, 400, "both en"),
-    ({"q": "Hyvää huomenta, kuinka voit tänään?", "source": "auto", "target": "en"}, 400, "detected language 'fi'"),
     ({"q": "x" * (MAX_TEXT_CHARS + 1), "source": "en", "target": "zh"}, 413, f"limit is {MAX_TEXT_CHARS}"),
     ({"q": ["Hi"] * (MAX_BATCH + 1), "source": "en", "target": "zh"}, 413, f"limit is {MAX_BATCH}"),
     ({"q": [], "source": "en", "target": "zh"}, 422, "empty list"),
@@ -255,10 +254,46 @@ def test_translate_bad_input_is_a_json_error_and_the_server_survives(served, pay
     _assert_alive(served)
 
 
-def test_malformed_json_is_422(served):
-    reply = served.client.post("/v1/translate", content=b'{"q": "Hi", ', headers={"content-type": "application/json"})
-    assert reply.status_code == 422 and "error" in reply.json()
+BAD_TEXT = [
+    ("/v1/translate", b'{"q": "a\\ud800b", "source": "en", "target": "zh"}', "q contains a lone surrogate (U+D800)"),
+    ("/v1/translate", b'{"q": ["fine", "a\\u0000b"], "source": "en", "target": "zh"}', "q[1] contains a NUL"),
+    ("/v1/chat/completions", b'{"model": "xplus-tiny", "messages": [{"role": "user", "content": "\\udc00"}]}',
+     "messages[0].content contains a lone surrogate (U+DC00)"),
+    ("/v1/translate", b'{"q": "caf\xe9", "source": "en", "target": "zh"}', "not valid UTF-8 (byte 10)"),
+    ("/v1/chat/completions", b"[" * 50_000, "nested deeper than 64 levels"),
+    ("/v1/translate", b'{"q": ' + b'{"a": ' * 80 + b'1' + b'}' * 81, "nested deeper than 64 levels"),
+    ("/v1/translate", b'{"q": "Hi", ', "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("path,body,needle", BAD_TEXT, ids=[n[:24] for _, _, n in BAD_TEXT])
+def test_bad_text_is_422_with_the_error_shape_and_the_server_survives(served, path, body, needle):
+    reply = served.client.post(path, content=body, headers={"content-type": "application/json"})
+    assert reply.status_code == 422, reply.text
+    assert list(reply.json()) == ["error"] and needle in reply.json()["error"], reply.text
     _assert_alive(served)
+
+
+def test_validation_errors_have_the_one_error_shape(served):
+    reply = served.client.post("/v1/translate", json={"q": "Hi", "target": "zh", "colour": "red"})
+    assert reply.status_code == 422 and list(reply.json()) == ["error"] and "colour" in reply.json()["error"]
+
+
+def test_auto_batch_with_an_unserved_language_translates_the_rest_and_flags_it(served, flores_dir):
+    """Finnish is not served: its text gets the best served guess, flagged; the batch still answers 200."""
+    served_texts = [_flores_line(flores_dir, get_language(code), 7) for code in ("de", "fr", "sw")]
+    texts = served_texts[:2] + ["Hyvää huomenta, kuinka voit tänään? Toivottavasti hyvin."] + served_texts[2:]
+    reply = served.client.post("/v1/translate", json={"q": texts, "source": "auto", "target": "en"})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    detected = body["detectedLanguage"]
+    assert [d["language"] for i, d in enumerate(detected) if i != 2] == ["de", "fr", "sw"]
+    assert [d.get("uncertain", False) for d in detected] == [False, False, True, False]
+    assert detected[2]["language"] in {lang.code for lang in ALL_LANGUAGES}  # a served guess, not "fi"
+    assert len(body["translatedText"]) == 4 and all(isinstance(t, str) for t in body["translatedText"])
+    en_text = _flores_line(flores_dir, get_language("en"), 7)  # already in the target: returned as it is
+    reply = served.client.post("/v1/translate", json={"q": [en_text, served_texts[0]], "target": "en"}).json()
+    assert reply["translatedText"][0] == en_text and reply["detectedLanguage"][0]["language"] == "en"
 
 
 @pytest.mark.parametrize("path", ["/v1/translate", "/v1/chat/completions", "/demo/gradio_api/queue/join"])

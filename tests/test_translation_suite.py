@@ -139,6 +139,10 @@ def test_cli_writes_a_complete_run_folder_with_the_test_model_defaults(vllm_engi
     assert scores["settings"]["dataset"] == "flores200-sample" and scores["settings"]["metrics"] == ["chrf", "bleu"]
     report = (out / "report.md").read_text()
     assert report.startswith("# Translation: xplus-tiny") and "| en-x |" in report
+    differences = scores["fidelity"]["translation"]["differences"]
+    assert any("flores200-sample" in d for d in differences) and any("--limit 3" in d for d in differences)
+    assert "spBLEU and xCOMET not both computed" in differences
+    assert "### Fidelity" in report and "BenchMAX's flores prompt" in report
     for metric in ("chrf", "bleu"):
         assert (out / f"translation_{metric}.png").read_bytes()[:4] == b"\x89PNG"
     assert cli.main(argv) == 0 and [c["prompts"] for c in engine.calls] == [18]  # the rerun sent nothing

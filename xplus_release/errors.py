@@ -48,3 +48,12 @@ class ModelFolderError(XPlusError):
 
 class HubError(XPlusError):
     """A Hub operation that cannot start (bad repo id, no token, offline) or that the Hub refused."""
+
+
+class EngineGaveUpError(XPlusError):
+    """A supervised vLLM server that kept exiting: more restarts than its budget allows (``--max-restarts``).
+
+    Exit status 1, like any service that gives up, so that a process supervisor (systemd, Kubernetes) takes over.
+    """
+
+    exit_code = 1

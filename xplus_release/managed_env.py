@@ -15,9 +15,11 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,42 +75,75 @@ class ManagedEnv:
         (self.path / ".complete").write_text("\n".join(self.requirements) + "\n")
 
     def run_worker(self, script: Path, rows: list[dict], args: list[str] = (), env: dict | None = None,
-                   timeout: float | None = None) -> list[dict]:
+                   timeout: float | None = None, timeout_setting: str = "the timeout") -> list[dict]:
         """Run ``script`` in this env with ``--input IN.jsonl --output OUT.jsonl`` and return OUT's rows.
 
-        The worker's stderr (progress bars, logs) goes straight to ours.
+        The worker's stderr (progress bars, logs) goes straight to ours. ``timeout`` (seconds) bounds the
+        whole run; ``timeout_setting`` is the option a user raises when it fires, named in the error.
 
         Raises:
-            ManagedEnvError: the worker exited non-zero (its last stderr lines are in the message).
+            ManagedEnvError: the worker exited non-zero (its last stderr lines are in the message), or ran
+                past ``timeout`` (its whole process group is killed).
         """
         python = self.ensure()
         with tempfile.TemporaryDirectory(prefix=f"xplus-{self.name}-") as tmp:
             inp, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
             inp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             cmd = [str(python), str(script), "--input", str(inp), "--output", str(out), *args]
-            _run_logged(cmd, f"the {self.name} worker {Path(script).name}", env=env, timeout=timeout, tee=True)
+            _run_logged(cmd, f"the {self.name} worker {Path(script).name}", env=env, timeout=timeout, tee=True,
+                        timeout_setting=timeout_setting)
             if not out.exists():
                 raise ManagedEnvError(f"the {self.name} worker wrote no output; rerun with its log above")
             return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _run_logged(cmd: list[str], what: str, env: dict | None = None, timeout: float | None = None,
-                tee: bool = False) -> None:
-    """Run ``cmd``; on failure raise with its last output lines. ``tee`` streams stderr live as well."""
+                tee: bool = False, timeout_setting: str = "the timeout") -> None:
+    """Run ``cmd``; on failure raise with its last output lines. ``tee`` streams stderr live as well.
+
+    stderr is read on a thread so that ``timeout`` counts while the child is still writing (reading it to
+    EOF first would wait for a hung child forever). The child leads its own process group: on timeout the
+    group is killed, so grandchildren (OpenCompass's task processes, a sandboxed test) die with it.
+
+    Raises:
+        MissingAssetError: ``cmd[0]`` does not exist.
+        ManagedEnvError: non-zero exit, or past ``timeout`` (the message names ``timeout_setting``).
+    """
     full_env = {**os.environ, **(env or {})}
     tail: deque[str] = deque(maxlen=15)
     try:
         proc = subprocess.Popen(cmd, stdout=None if tee else subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=full_env, text=True, errors="replace")
-        for line in proc.stderr:
-            tail.append(line)
-            if tee:
-                sys.stderr.write(line)
-        proc.wait(timeout=timeout)
+                                env=full_env, text=True, errors="replace", start_new_session=True)
     except FileNotFoundError as err:
         raise MissingAssetError(f"cannot {what}: {err}") from None
+    reader = threading.Thread(target=_drain, args=(proc.stderr, tail, tee), daemon=True)
+    reader.start()
+    try:
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        raise ManagedEnvError(f"{what} timed out after {timeout:.0f}s") from None
+        _kill_group(proc)
+        raise ManagedEnvError(f"{what} timed out after {timeout:g}s and was stopped; raise {timeout_setting} "
+                              f"if it needs longer") from None
+    except BaseException:  # Ctrl-C or SIGTERM of ours: never leave the worker running
+        _kill_group(proc)
+        raise
+    finally:
+        reader.join(timeout=5)
     if proc.returncode != 0:
         raise ManagedEnvError(f"{what} failed (exit {proc.returncode}); last lines:\n{''.join(tail)}")
+
+
+def _drain(stream, tail: deque, tee: bool) -> None:
+    for line in stream:
+        tail.append(line)
+        if tee:
+            sys.stderr.write(line)
+    stream.close()
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

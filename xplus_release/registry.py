@@ -1,8 +1,9 @@
 """Known models and how a model name becomes something an engine can load.
 
 ``resolve_model`` takes a registered name (``xplus-tiny``, ``LLaMAX/Qwen3-XPlus-8B``…), a local folder or
-any Hugging Face id. It never reaches the network when ``HF_HUB_OFFLINE=1``: a hub id must then be in
-the local cache, or the error says which command fetches it on a connected machine.
+any Hugging Face id, and returns a local folder: a hub id is taken from the cache or downloaded before any
+engine starts. It never reaches the network when ``HF_HUB_OFFLINE=1``; a model that is neither cached nor
+downloadable is one error naming the command that fetches it on a connected machine.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def resolve_model(name_or_path: str, max_model_len: int | None = None) -> Resolv
 
     Raises:
         UnknownModelError: not registered, not a folder, and not of the form ORG/NAME.
-        MissingAssetError: a hub id that is not cached while offline.
+        MissingAssetError: a hub id that is not cached and cannot be downloaded (offline, or no Hub).
     """
     spec = get_spec(name_or_path)
     if max_model_len:
@@ -110,20 +111,41 @@ def _resolve_local(spec: ModelSpec, folder: Path) -> ResolvedModel:
     return ResolvedModel(spec, str(folder.resolve()), revision=None)
 
 
+# What an engine loads from a model repo (weights, configs, tokenizer, chat template): not the other
+# formats (GGUF, .bin/.pth copies) some repos also carry.
+_MODEL_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "*.jinja"]
+
+
 def _resolve_hub(spec: ModelSpec) -> ResolvedModel:
+    """The cached snapshot, downloaded first when missing and the Hub is allowed, so that an engine never
+    starts on a model that is not there (vLLM would fail a minute later with a long traceback)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
         path = snapshot_download(spec.source, local_files_only=True)
     except LocalEntryNotFoundError:
-        if hub_offline():
-            raise MissingAssetError(
-                f"model {spec.source} is not in the Hugging Face cache ({_hf_cache_dir()}) and HF_HUB_OFFLINE=1; "
-                f"fetch it on a connected machine with: hf download {spec.source}"
-            ) from None
-        return ResolvedModel(spec, spec.source, revision=None)  # the engine downloads it
+        path = _download(spec.source)
     return ResolvedModel(spec, path, revision=Path(path).name)
+
+
+def _download(repo_id: str) -> str:
+    """Raises: MissingAssetError when offline or the Hub cannot be reached (one line naming ``hf download``)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    fetch = f"fetch it on a connected machine with: hf download {repo_id}"
+    if hub_offline():
+        raise MissingAssetError(f"model {repo_id} is not in the Hugging Face cache ({_hf_cache_dir()}) and "
+                                f"HF_HUB_OFFLINE=1; {fetch}")
+    try:
+        return snapshot_download(repo_id, allow_patterns=_MODEL_FILES)
+    except RepositoryNotFoundError:
+        raise UnknownModelError(f"model {repo_id} is not on the Hugging Face Hub (or needs a token: hf auth login); "
+                                f"check --model") from None
+    except Exception as err:  # noqa: BLE001 - network, proxy, DNS, disk: all mean "not on this machine"
+        raise MissingAssetError(f"model {repo_id} is not in the Hugging Face cache ({_hf_cache_dir()}) and the Hub "
+                                f"cannot be reached ({type(err).__name__}); {fetch}") from None
 
 
 def _hf_cache_dir() -> str:

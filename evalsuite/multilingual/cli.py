@@ -20,6 +20,10 @@ EXAMPLE = """examples:
   xplus-eval multilingual --model LLaMAX/Qwen3-XPlus-8B
   xplus-eval multilingual --model xplus-tiny --tasks xnli,mgsm --langs paper --limit 4 --max-gen-toks 32
   xplus-eval multilingual --model LLaMAX/Qwen3-XPlus-8B --endpoint http://127.0.0.1:8000/v1 --tasks xcopa
+  xplus-eval multilingual --model xplus-tiny --tasks xgpqa --langs de --limit 2 --benchmax-dir ~/BenchMAX
+
+xifeval, xgpqa and mgsm run BenchMAX's own lm-eval task folders (github.com/CONE-MT/BenchMAX at
+d509bfdefa43): from --benchmax-dir, or from the data dir `xplus-eval fetch-data` fills.
 
 tasks:
 """ + "\n".join(f"  {name:<15} {spec.description}" for name, spec in TASKS.items())
@@ -27,7 +31,8 @@ tasks:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "multilingual", help="XNLI, XStoryCloze, XCOPA, XWinograd, MGSM, xIFEval, XGPQA, MathQA, HumanEval+ (lm-eval)",
+        "multilingual",
+        help="XNLI, XStoryCloze, XCOPA, XWinograd, MGSM, xIFEval, XGPQA (BenchMAX), MathQA, HumanEval+ (lm-eval)",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(parser)
     # None = the suite's default (every task, all languages; xplus-tiny: its embedded sample)
@@ -47,6 +52,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="datasets for offline runs: a folder `xplus-eval fetch-data` filled (hub cache under "
                              "hf/hub) or JSONL copies as <dataset>/<config>/<split>.jsonl (default: the Hugging "
                              "Face cache)")
+    parser.add_argument("--benchmax-dir", type=Path, metavar="DIR",
+                        help="a BenchMAX checkout (the folder holding tasks/) for xifeval, xgpqa and mgsm (default: "
+                             "DATA_DIR/benchmax, which `xplus-eval fetch-data` fills)")
     parser.add_argument("--startup-timeout", type=float, default=900.0,
                         help="seconds to wait for the vLLM server this command starts (default 900)")
     parser.set_defaults(func=run_command)
@@ -60,16 +68,21 @@ def default_output(model: str) -> Path:
 def run_command(args: argparse.Namespace) -> int:
     from xplus_release.evalsuite.base import EvalContext, write_report
     from xplus_release.evalsuite.endpoint import serve_or_attach
-    from xplus_release.evalsuite.multilingual.suite import MultilingualSuite
+    from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA, MultilingualSuite, locate_benchmax
     from xplus_release.evalsuite.multilingual.tasks import select
 
+    from xplus_release.registry import is_test_model
     from xplus_release.runs import RunFolder
 
     logging.getLogger("lm_eval").setLevel(logging.WARNING)  # its INFO lines drown the progress bars
     options = {"tasks": args.tasks, "langs": args.langs, "max_gen_toks": args.max_gen_toks,
                "thinking": args.thinking, "concurrency": min(args.concurrency, 32),
-               "max_model_len": args.max_model_len}
-    select(args.tasks, args.langs)  # reject a bad --tasks/--langs before a server is started
+               "max_model_len": args.max_model_len, "benchmax_dir": args.benchmax_dir}
+    # reject a bad --tasks/--langs, and find BenchMAX's folders, before a server is started
+    if args.tasks is not None or not is_test_model(args.model):  # else: the sample's tasks, chosen in run
+        selection = select(args.tasks, args.langs)
+        data_dir = args.data_dir or (SAMPLE_DATA if is_test_model(args.model) else None)
+        locate_benchmax([spec for spec, _ in selection], args.benchmax_dir, data_dir)
     run = RunFolder.open(args.output or default_output(args.model), args.model)
     suite = MultilingualSuite()
 

@@ -5,6 +5,10 @@ to ``/v1/completions`` with ``echo=True, logprobs=1, max_tokens=1`` and sums the
 logprobs of the continuation. Generation tasks go through ``local-chat-completions`` with the model's chat
 template (applied by the server), greedy, thinking off unless asked for; HumanEval+ continues its
 function heads through ``local-completions``, as lm-eval defines the task.
+
+Tasks come from lm-eval's own task folders and, for xIFEval, XGPQA and xMGSM, from BenchMAX's folders,
+which join lm-eval's index as its ``include_path`` (``benchmax.py``); their YAML and ``!function``
+modules run as they are.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from functools import cached_property
 from pathlib import Path
 
 from xplus_release.evalsuite.fetch import hub_snapshot
+from xplus_release.evalsuite.multilingual.benchmax import COMMIT as BENCHMAX_COMMIT
+from xplus_release.evalsuite.multilingual.benchmax import BenchmaxCheckout
 from xplus_release.evalsuite.multilingual.data import check_cached, local_copy, point_at_local_copy
-from xplus_release.evalsuite.multilingual.tasks import LM_TASKS_DIR, TaskSpec
+from xplus_release.evalsuite.multilingual.offline_assets import use_fetched_modules
+from xplus_release.evalsuite.multilingual.tasks import TaskSpec
 
 from xplus_release.errors import ConfigError, MissingAssetError
 
@@ -35,12 +42,17 @@ class HarnessConfig:
     max_gen_toks: int | None = None  # overrides every generation task's own limit (smoke runs)
     chat_template_kwargs: dict = field(default_factory=dict)
     data_dir: Path | None = None
+    benchmax: BenchmaxCheckout | None = None  # where BenchMAX's task folders are (BenchMAX tasks only)
 
     def request_signature(self) -> dict:
         """What, besides the model, decides a task's numbers; a stored task is reused only if it matches."""
         return {"limit": self.limit, "max_gen_toks": self.max_gen_toks,
                 "chat_template_kwargs": self.chat_template_kwargs, "max_length": self.max_length,
-                "data_dir": str(self.data_dir) if self.data_dir else None}
+                "data_dir": str(self.data_dir) if self.data_dir else None,
+                "benchmax": self.benchmax.source if self.benchmax else None}
+
+    def include_paths(self) -> tuple[str, ...]:
+        return tuple(self.benchmax.include_paths()) if self.benchmax else ()
 
 
 class Harness:
@@ -51,7 +63,7 @@ class Harness:
 
     @property
     def manager(self):
-        return task_manager()
+        return task_manager(self.config.include_paths())
 
     def task_config(self, lm_task: str) -> dict:
         """The full lm-eval config of one task, pointed at a local copy when ``--data-dir`` has one.
@@ -64,8 +76,11 @@ class Harness:
 
         entry = self.manager.task_index.get(lm_task)
         if entry is None or entry.yaml_path is None:
-            raise ConfigError(f"lm-eval does not define task {lm_task!r}; install the pinned version "
-                              f"(pip install 'lm-eval[api]==0.4.13')")
+            where = (f"the BenchMAX folders under {self.config.benchmax.root} do not define" if self.config.benchmax
+                     else "lm-eval does not define")
+            raise ConfigError(f"{where} task {lm_task!r}; install the pinned lm-eval (pip install "
+                              f"'lm-eval[api]==0.4.13') and use BenchMAX at {BENCHMAX_COMMIT}")
+        use_fetched_modules(self.config.data_dir)  # before a task's module imports evaluate (HumanEval+)
         cfg = _load_with_functions(load_yaml, entry.yaml_path, lm_task)
         for key in ("tag", "group"):
             cfg.pop(key, None)
@@ -157,15 +172,17 @@ def _load_with_functions(load_yaml, path: Path, lm_task: str) -> dict:
     except FileNotFoundError as err:  # evaluate.load("code_eval") offline, in lm-eval's humaneval utils
         raise MissingAssetError(
             f"task {lm_task} scores with Hugging Face evaluate's code_eval metric, which is not cached ({err}); on a "
-            "connected machine run `python -c \"import evaluate; evaluate.load('code_eval')\"`") from None
+            "connected machine run `xplus-eval fetch-data --output DIR` and pass --data-dir DIR, or `python -c \"import evaluate; "
+            "evaluate.load('code_eval')\"`") from None
 
 
 @functools.cache
-def task_manager():
-    """lm-eval's task index plus ours; building it parses every task YAML lm-eval ships, so once per process."""
+def task_manager(include_paths: tuple[str, ...] = ()):
+    """lm-eval's task index plus BenchMAX's folders; building it parses every task YAML lm-eval ships, so
+    once per process and set of folders."""
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=str(LM_TASKS_DIR))
+    return TaskManager(include_path=list(include_paths) or None)
 
 
 class _code_eval_allowed:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xplus_release.evalsuite.fidelity import render_fidelity
+
 from xplus_release.paper import load_table, paper_name
 from xplus_release.runs import RunFolder
 
@@ -51,6 +53,7 @@ def report_section(run: RunFolder, scores: dict) -> str:
         lines += ["", f"Smoke run: at most {limit} items per language (`--limit`); not comparable with the paper."]
     plot = write_plot(run.path / PLOT_FILE, model, tasks, paper, refs)
     lines += ["", f"![multilingual tasks]({plot.name})", ""]
+    lines += render_fidelity(scores.get("fidelity", {}))
     return "\n".join(lines)
 
 

@@ -8,10 +8,14 @@ Options (``EvalContext.options``):
                   (``max_out_len``, the name ``xplus-eval all`` passes to every suite, is read as the same)
     thinking      Qwen3 thinking for generation tasks (default False, the registry's default)
     concurrency   requests lm-eval keeps in flight (default 8)
+    benchmax_dir  a BenchMAX checkout (the folder holding ``tasks/``) for xifeval, xgpqa and mgsm (default:
+                  ``<data_dir>/benchmax``, which ``xplus-eval fetch-data`` fills)
 
 Results: ``scores.json["multilingual"]`` holds, per task, the score (mean over languages, 0-100), the
-metric, per-language numbers and the lm-eval signature; lm-eval's logged samples go to
-``generations/multilingual/<task>.jsonl``. A task whose stored request matches is skipped on rerun.
+metric, per-language numbers and the lm-eval signature, and ``fidelity`` (per task: harness, task
+source, prompt source, metric and filter, shots, thinking, and where that differs from the paper);
+lm-eval's logged samples go to ``generations/multilingual/<task>.jsonl``. A task whose stored request
+matches is skipped on rerun.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from pathlib import Path
 from statistics import mean
 
 from xplus_release.evalsuite.base import EvalContext, Suite, with_sample_defaults
+from xplus_release.evalsuite.multilingual import benchmax
+from xplus_release.evalsuite.multilingual.fidelity import task_fidelity
 from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig, jsonable
+from xplus_release.evalsuite.multilingual.offline_assets import check_nltk_data
 from xplus_release.evalsuite.multilingual.report import report_section
 from xplus_release.evalsuite.multilingual.tasks import TaskSpec, select
 
@@ -30,7 +37,8 @@ from xplus_release.runs import RunFolder
 
 # A few invented rows per task in each Hub dataset's schema (see its README): what xplus-tiny runs on.
 SAMPLE_DATA = Path(__file__).parent / "sample_data"
-SAMPLE_DEFAULTS = {"tasks": "xnli,mgsm,xgpqa", "langs": "en"}
+# (BenchMAX's tasks need a BenchMAX checkout, which a fresh machine lacks: with --benchmax-dir, name them)
+SAMPLE_DEFAULTS = {"tasks": "xnli,mgsm-lmeval", "langs": "en"}
 
 
 class MultilingualSuite(Suite):
@@ -42,15 +50,17 @@ class MultilingualSuite(Suite):
         Raises:
             ConfigError: unknown task or --langs value, or no endpoint in the context.
             EndpointError: the endpoint is unreachable or does not serve ``ctx.model``.
-            MissingAssetError: a dataset is neither in --data-dir nor (offline) in the cache.
+            MissingAssetError: a dataset is neither in --data-dir nor (offline) in the cache; BenchMAX's
+                task folders or NLTK's punkt_tab are not here.
         """
         ctx = with_sample_defaults(ctx, SAMPLE_DATA, **SAMPLE_DEFAULTS)
         selection = select(ctx.options.get("tasks"), ctx.options.get("langs"))
         if not ctx.endpoint:
             raise ConfigError("the multilingual suite talks to an OpenAI-compatible server; pass --endpoint, "
                               "or run it through `xplus-eval multilingual`, which starts one")
+        checkout = locate_benchmax([spec for spec, _ in selection], ctx.options.get("benchmax_dir"), ctx.data_dir)
         _check_served(ctx)
-        harness = Harness(_harness_config(ctx))
+        harness = Harness(_harness_config(ctx, checkout))
         for spec, pairs in selection:  # every dataset is checked before the first request: a gap fails fast
             for _, lm_task in pairs:
                 harness.task_config(lm_task)
@@ -61,6 +71,7 @@ class MultilingualSuite(Suite):
                 continue
             scores["tasks"][spec.name] = self._run_task(ctx, harness, spec, pairs, request)
             scores["harness"] = _harness_signature()
+            scores.setdefault("fidelity", {})[spec.name] = task_fidelity(spec, scores["tasks"][spec.name], harness)
             ctx.run.write_scores(self.name, scores)  # after every task, so a killed run keeps what is done
         return scores
 
@@ -68,13 +79,30 @@ class MultilingualSuite(Suite):
         return report_section(run, scores)
 
     def check_options(self, options: dict) -> None:
-        """Validate options before a server starts (the same errors as ``run``)."""
-        select(options.get("tasks"), options.get("langs"))
+        """Validate options before a server starts (the same errors as ``run``); a --benchmax-dir given must
+        hold the folders the selected tasks need (without one, ``run`` looks in the data dir)."""
+        selection = select(options.get("tasks"), options.get("langs"))
+        if options.get("benchmax_dir"):
+            locate_benchmax([spec for spec, _ in selection], options["benchmax_dir"], None)
 
     @property
     def hf_datasets(self) -> list[str]:
-        """Hub dataset ids every task (all languages) reads, for ``xplus-eval fetch-data``."""
+        """Hub dataset ids lm-eval's own tasks (all languages) read, for ``xplus-eval fetch-data``; BenchMAX's
+        tasks name theirs in their YAML, read by ``fetch_data`` once the archive is there."""
         return list(dict.fromkeys(path for path, _ in required_datasets()))
+
+    def fetch_data(self, out_dir: Path) -> list[str]:
+        """BenchMAX's task folders (pinned archive), their datasets, NLTK's punkt_tab and the code_eval metric,
+        into ``out_dir``; returns the failures as lines."""
+        from xplus_release.evalsuite.fetch import fetch_hf_datasets
+        from xplus_release.evalsuite.multilingual.offline_assets import fetch_code_eval, fetch_punkt_tab
+
+        failures = benchmax.fetch_archive(out_dir)
+        if not failures:
+            checkout = benchmax.locate(None, out_dir, list(benchmax.FOLDERS), ["fetch-data"])
+            repo_ids = [path for path, _ in required_datasets(checkout=checkout, benchmax_only=True)]
+            failures += fetch_hf_datasets(list(dict.fromkeys(repo_ids)), out_dir)
+        return failures + fetch_punkt_tab(out_dir) + fetch_code_eval(out_dir)
 
     def _run_task(self, ctx, harness: Harness, spec: TaskSpec, pairs: list[tuple[str, str]], request: dict) -> dict:
         result = harness.evaluate(spec, [lm_task for _, lm_task in pairs])
@@ -112,7 +140,23 @@ def _check_served(ctx: EvalContext) -> None:
     OpenAIEndpointEngine(ctx.endpoint, model=ctx.model, api_key=ctx.api_key).check()
 
 
-def _harness_config(ctx: EvalContext) -> HarnessConfig:
+def locate_benchmax(specs: list[TaskSpec], benchmax_dir: Path | None,
+                    data_dir: Path | None) -> benchmax.BenchmaxCheckout | None:
+    """The BenchMAX checkout the selected tasks need (None if they are all lm-eval's own).
+
+    Raises:
+        MissingAssetError: no checkout with their folders; or xIFEval without NLTK's punkt_tab.
+    """
+    folders = list(dict.fromkeys(spec.benchmax_folder for spec in specs if spec.benchmax_folder))
+    if not folders:
+        return None
+    checkout = benchmax.locate(benchmax_dir, data_dir, folders, [s.name for s in specs if s.benchmax_folder])
+    if "ifeval" in folders:
+        check_nltk_data(data_dir)
+    return checkout
+
+
+def _harness_config(ctx: EvalContext, checkout: benchmax.BenchmaxCheckout | None) -> HarnessConfig:
     spec = get_spec(ctx.model)
     template_kwargs = dict(spec.chat_template_kwargs)
     if ctx.options.get("thinking") is not None:
@@ -128,6 +172,7 @@ def _harness_config(ctx: EvalContext) -> HarnessConfig:
         max_gen_toks=ctx.options.get("max_gen_toks") or ctx.options.get("max_out_len"),
         chat_template_kwargs=template_kwargs,
         data_dir=ctx.data_dir,
+        benchmax=checkout,
     )
 
 
@@ -144,8 +189,15 @@ def _harness_signature() -> dict:
     return {"harness": "lm-eval", "version": metadata.version("lm-eval")}
 
 
-def required_datasets(tasks: str | list[str] | None = None, langs: str = "all") -> list[tuple[str, str | None]]:
-    """The Hugging Face datasets (path, config) the selected tasks read, for ``xplus-eval fetch-data``."""
-    harness = Harness(HarnessConfig(endpoint="", model="", tokenizer=""))
-    datasets = [harness.dataset_of(lm_task) for _, pairs in select(tasks, langs) for _, lm_task in pairs]
+def required_datasets(tasks: str | list[str] | None = None, langs: str = "all",
+                      checkout: benchmax.BenchmaxCheckout | None = None,
+                      benchmax_only: bool = False) -> list[tuple[str, str | None]]:
+    """The Hugging Face datasets (path, config) the selected tasks read, for ``xplus-eval fetch-data``.
+
+    BenchMAX's tasks count only with a ``checkout`` (their YAML names the dataset); ``benchmax_only``
+    keeps only theirs.
+    """
+    harness = Harness(HarnessConfig(endpoint="", model="", tokenizer="", benchmax=checkout))
+    datasets = [harness.dataset_of(lm_task) for spec, pairs in select(tasks, langs) for _, lm_task in pairs
+                if (checkout is not None or not spec.benchmax_folder) and (spec.benchmax_folder or not benchmax_only)]
     return list(dict.fromkeys(datasets))

@@ -1,21 +1,19 @@
 """The multilingual suite's tasks: our names, the lm-eval tasks behind them, and their languages.
 
 Task names and language lists are those of lm-eval 0.4.13 (pinned in pyproject: names changed between
-releases). xIFEval and XGPQA are not in lm-eval; their task YAMLs live in ``lm_tasks/`` beside this file,
-over the BenchMAX datasets. A task's score is the unweighted mean over its languages of one lm-eval
-metric (the paper's Table 2/8 reports one number per task).
+releases) and of BenchMAX's own lm-eval task folders (``benchmax.py``: xIFEval, XGPQA and xMGSM, run
+from a BenchMAX checkout at the pinned commit, never from a copy). A task's score is the unweighted mean
+over its languages of one lm-eval metric (the paper's Table 2/8 reports one number per task).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
 
 from xplus_release.errors import ConfigError
 from xplus_release.languages import PAPER_CODES
 
-LM_TASKS_DIR = Path(__file__).parent / "lm_tasks"
 BENCHMAX_LANGS = ("en", "zh", "es", "fr", "de", "ru", "ja", "th", "sw", "te", "bn", "ar", "ko", "vi", "cs",
                   "hu", "sr")
 
@@ -34,6 +32,8 @@ class TaskSpec:
     lang_alias: tuple[tuple[str, str], ...] = ()  # lm-eval code -> our code where they differ
     unsafe_code: bool = False  # executes model-written code (HumanEval+)
     description: str = ""
+    # None: a task lm-eval ships; else the folder under a BenchMAX checkout's tasks/ that defines it
+    benchmax_folder: str | None = None
 
     def our_code(self, lm_code: str) -> str:
         return dict(self.lang_alias).get(lm_code, lm_code)
@@ -66,14 +66,20 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("xwinograd", "XWinograd", "xwinograd_{lang}", ("en", "fr", "jp", "pt", "ru", "zh"),
                  "acc,none", "loglikelihood", lang_alias=(("jp", "ja"),),
                  description="Winograd schemas, 6 languages"),
-        TaskSpec("mgsm", "MGSM", "mgsm_native_cot_{lang}",
+        TaskSpec("mgsm", "MGSM", "xmgsm_native_cot_{lang}", BENCHMAX_LANGS, "exact_match,flexible-extract", "chat",
+                 benchmax_folder="mgsm",
+                 description="BenchMAX xMGSM: grade-school math, chain of thought in the question's language, "
+                             "17 languages"),
+        TaskSpec("mgsm-lmeval", "MGSM", "mgsm_native_cot_{lang}",
                  ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh"),
                  "exact_match,flexible-extract", "chat",
-                 description="grade-school math, chain of thought in the question's language"),
+                 description="lm-eval's MGSM (native chain of thought), 11 languages"),
         TaskSpec("xifeval", "xIFEval", "xifeval_{lang}", BENCHMAX_LANGS, "prompt_level_strict_acc,none",
-                 "chat", description="BenchMAX instruction following (IFEval checkers), 17 languages"),
-        TaskSpec("xgpqa", "XGPQA", "xgpqa_{lang}", BENCHMAX_LANGS, "exact_match,flexible-extract", "chat",
-                 description="BenchMAX GPQA (main), zero-shot chain of thought, 17 languages"),
+                 "chat", benchmax_folder="ifeval",
+                 description="BenchMAX xIFEval: instruction following, its language-aware checkers, 17 languages"),
+        TaskSpec("xgpqa", "XGPQA", "xgpqa_main_native_cot_zeroshot_{lang}", BENCHMAX_LANGS,
+                 "exact_match,flexible-extract", "chat", benchmax_folder="gpqa",
+                 description="BenchMAX XGPQA (main): zero-shot chain of thought asked in each language, 17 languages"),
         TaskSpec("mathqa", "MathQA", "mathqa", ("en",), "acc,none", "loglikelihood",
                  description="math word problems, multiple choice (English)"),
         TaskSpec("humaneval_plus", "HumanEval+", "humaneval_plus", ("en",), "pass@1,create_test", "completion",

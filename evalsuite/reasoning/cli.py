@@ -13,9 +13,12 @@ from xplus_release.evalsuite.reasoning.tasks import TASKS
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "reasoning", help="reasoning benchmarks (BBEH, AIME, MATH, MBPP, LiveCodeBench, HumanEval, ...) via OpenCompass",
-        description="Run the paper's reasoning benchmarks with OpenCompass 0.5.4 (in its own managed environment) "
-                    "against one vLLM server: started here, or --endpoint. Writes a run folder and resumes it.",
+        "reasoning",
+        help="reasoning benchmarks (BBEH, AIME, MATH, MBPP, LiveCodeBench, HumanEval, ...) via OpenCompass, HumanEval+ "
+             "via EvalPlus",
+        description="Run the paper's reasoning benchmarks with OpenCompass 0.5.4, and HumanEval+ with EvalPlus 0.3.1 "
+                    "(each in its own managed environment), against one vLLM server: started here, or --endpoint. "
+                    "Writes a run folder and resumes it.",
     )
     from xplus_release.evalsuite.common import add_run_arguments
 

@@ -65,7 +65,8 @@ def run_opencompass(config: Path, work_dir: Path, env: dict[str, str], limits: S
     """
     start = time.perf_counter()
     rows = OPENCOMPASS_ENV.run_worker(WORKER, [{"config": str(config), "work_dir": str(work_dir),
-                                                "limits": limits.to_dict()}], env=env, timeout=limits.wall_seconds)
+                                                "limits": limits.to_dict()}], env=env, timeout=limits.wall_seconds,
+                                      timeout_setting="--score-timeout (in xplus-eval all: --reasoning-score-timeout)")
     phases = next((r["timings"] for r in rows if "timings" in r), {})
     times.generation_s += phases.get("generation_s", 0.0)
     times.scoring_s += phases.get("scoring_s", 0.0)

@@ -1,4 +1,5 @@
-"""The reasoning suite: the paper's reasoning benchmarks through OpenCompass, against the vLLM server.
+"""The reasoning suite: the paper's reasoning benchmarks through OpenCompass (HumanEval+ through EvalPlus),
+against the vLLM server.
 
 Options (``ctx.options``, mirrored by ``xplus-eval reasoning`` flags):
     tasks            comma-separated task names (default: every task that can run; see ``tasks.TASKS``)
@@ -8,8 +9,9 @@ Options (``ctx.options``, mirrored by ``xplus-eval reasoning`` flags):
     tokenizer        local tokenizer folder OpenCompass counts prompt tokens with (default: the model's)
     memory_gb, cpu_seconds, score_timeout_s       sandbox limits on scoring (model code runs there)
 
-Resumable per task: a task already in ``scores.json`` is not rerun (``--force`` reruns it), and OpenCompass
-itself reuses the predictions a killed run left in ``opencompass/run/``.
+Resumable per task: a task already in ``scores.json`` is not rerun (``--force`` reruns it), OpenCompass
+itself reuses the predictions a killed run left in ``opencompass/run/``, and EvalPlus the samples in
+``evalplus/``. ``scores.json["reasoning"]["fidelity"]`` says, per task, how it was run beside the paper.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import Path
 from statistics import mean
 
 from xplus_release.evalsuite.base import EvalContext, Suite, with_sample_defaults
+from xplus_release.evalsuite.fidelity import render_fidelity
 from xplus_release.evalsuite.reasoning.config import ABBR_SEP, JudgeSettings, ModelSettings, render_config
+from xplus_release.evalsuite.reasoning.fidelity import task_fidelity
 from xplus_release.evalsuite.reasoning.harness import (
     OPENCOMPASS_VERSION,
     PhaseTimes,
@@ -28,6 +32,7 @@ from xplus_release.evalsuite.reasoning.harness import (
     opencompass_env,
     run_opencompass,
 )
+from xplus_release.evalsuite.reasoning.humaneval_plus import fetch_problems, problems_file, run_humaneval_plus
 from xplus_release.evalsuite.reasoning.tasks import TASKS, ReasoningTask, select_tasks
 
 from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError, XPlusError
@@ -67,20 +72,27 @@ class ReasoningSuite(Suite):
         tasks, notes = _drop_remote_scorers(tasks, notes, explicit=bool(opts.get("tasks")))
         signature = _signature(ctx)
         previous = ctx.run.read_scores().get(NAME, {})
-        work_dir = ctx.run.path / "opencompass"
+        work_dir, evalplus_dir = ctx.run.path / "opencompass", ctx.run.path / "evalplus"
         if ctx.force or previous.get("signature", signature) != signature:
-            # OpenCompass would reuse predictions made with other settings: start its folder afresh
+            # the harnesses would reuse predictions made with other settings: start their folders afresh
             previous = {}
             shutil.rmtree(work_dir, ignore_errors=True)
+            shutil.rmtree(evalplus_dir, ignore_errors=True)
         done = {n: s for n, s in previous.get("tasks", {}).items() if n in {t.name for t in tasks}}
         pending = [t for t in tasks if t.name not in done]
-        scores = {"tasks": done, "failed": {}, "skipped": notes, "signature": signature}
+        scores = {"tasks": done, "failed": {}, "skipped": notes, "signature": signature,
+                  "fidelity": {t.name: task_fidelity(t, signature) for t in tasks}}
         times = PhaseTimes()
+        opencompass_tasks = [t for t in pending if t.harness == "opencompass"]
         if pending:
             data_root, hf_cache = _data_locations(ctx.data_dir)
-            _check_data(pending, data_root, hf_cache)
-            rows = self._opencompass(ctx, pending, work_dir, data_root, hf_cache, times)
-            _collect(pending, rows, scores, work_dir)
+            _check_data(opencompass_tasks, data_root, hf_cache)
+            problems = problems_file(ctx.data_dir) if len(opencompass_tasks) < len(pending) else None
+            if opencompass_tasks:
+                rows = self._opencompass(ctx, opencompass_tasks, work_dir, data_root, hf_cache, times)
+                _collect(opencompass_tasks, rows, scores, work_dir)
+            if problems is not None:
+                self._humaneval_plus(ctx, problems, evalplus_dir, scores)
         ctx.run.update(timings={NAME: {"generation_s": round(times.generation_s, 3),
                                        "scoring_s": round(times.scoring_s, 3),
                                        "harness_start_s": round(times.harness_s, 3)}})
@@ -123,7 +135,20 @@ class ReasoningSuite(Suite):
         paths = list(dict.fromkeys(p for t in TASKS.values() for p in t.data))
         worker = Path(__file__).with_name("oc_fetch_worker.py")
         rows = OPENCOMPASS_ENV.run_worker(worker, [{"path": p} for p in paths], env={"COMPASS_DATA_CACHE": str(root)})
-        return [f"{r['path']}: {r['error'] or 'not found after download'}" for r in rows if not r["ok"]]
+        failures = [f"{r['path']}: {r['error'] or 'not found after download'}" for r in rows if not r["ok"]]
+        return failures + fetch_problems(out_dir)
+
+    def _humaneval_plus(self, ctx: EvalContext, problems: Path, work_dir: Path, scores: dict) -> None:
+        """HumanEval+ through EvalPlus; a failure is recorded like an OpenCompass task's, the others kept."""
+        from xplus_release.managed_env import ManagedEnvError
+
+        limits = _sandbox_limits(ctx.options)
+        try:
+            scores["tasks"]["humaneval_plus"] = run_humaneval_plus(
+                ctx.model, ctx.endpoint, ctx.api_key, work_dir, problems, ctx.limit,
+                {**limits.to_dict(), "parallel": 1}, limits.wall_seconds)
+        except ManagedEnvError as err:
+            scores["failed"]["humaneval_plus"] = str(err).splitlines()[0]
 
     def _opencompass(self, ctx: EvalContext, tasks: list[ReasoningTask], work_dir: Path, data_root: Path | None,
                      hf_cache: Path | None, times: PhaseTimes) -> list[dict]:
@@ -134,10 +159,13 @@ class ReasoningSuite(Suite):
         in_process = ctx.limit is not None if in_process is None else bool(in_process)
         config.write_text(render_config(tasks, _model_settings(ctx), _judge_settings(opts), ctx.limit, work_dir,
                                         in_process=in_process), encoding="utf-8")
-        limits = SandboxLimits(memory_gb=float(opts.get("memory_gb") or 16.0),
-                               cpu_seconds=int(opts.get("cpu_seconds") or 3600),
-                               wall_seconds=float(opts.get("score_timeout_s") or 14400.0))
-        return run_opencompass(config, work_dir, opencompass_env(data_root, hf_cache), limits, times)
+        return run_opencompass(config, work_dir, opencompass_env(data_root, hf_cache), _sandbox_limits(opts), times)
+
+
+def _sandbox_limits(opts: dict) -> SandboxLimits:
+    return SandboxLimits(memory_gb=float(opts.get("memory_gb") or 16.0),
+                         cpu_seconds=int(opts.get("cpu_seconds") or 3600),
+                         wall_seconds=float(opts.get("score_timeout_s") or 14400.0))
 
 
 def _thinking(value) -> bool:
@@ -291,6 +319,7 @@ def render_report(run: RunFolder, scores: dict) -> str:
         lines.append(f"- {note}")
     lines += ["", ("Paper numbers: Table 5 (code tasks, Qwen3-8B); the other reasoning results are only "
                    "plotted (Figure 7)."), ""]
+    lines += render_fidelity(scores.get("fidelity", {}))
     return "\n".join(lines)
 
 

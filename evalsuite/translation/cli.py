@@ -41,11 +41,11 @@ def add_parser(subparsers) -> None:
     scoring.add_argument("--metrics", help=f"comma-separated, from {', '.join(METRICS)} (default: all four; "
                                            "chrf,bleu for xplus-tiny, which need no downloaded model)")
     scoring.add_argument("--tokenizer", default="flores200", choices=("flores200", "flores101"),
-                         help="spBLEU's SentencePiece tokenizer (default flores200; the paper's FLORES-101 setup "
-                              "used flores101)")
+                         help="spBLEU's SentencePiece tokenizer (default flores200, what BenchMAX's translation "
+                              "evaluation scores with; flores101 is the older FLORES-101 SentencePiece model)")
     scoring.add_argument("--comet-model", default=DEFAULT_COMET_MODEL,
-                         help=f"xCOMET model: hub id (default {DEFAULT_COMET_MODEL}; Unbabel/XCOMET-XXL) or a local "
-                              "COMET model folder / .ckpt")
+                         help=f"xCOMET model: hub id (default {DEFAULT_COMET_MODEL}, as BenchMAX; Unbabel/XCOMET-XL is "
+                              "smaller, its scores are not comparable) or a local COMET model folder / .ckpt")
     scoring.add_argument("--comet-batch-size", type=int, default=16, help="segments per xCOMET batch (default 16)")
     run = parser.add_argument_group("run")
     run.add_argument("--output", type=Path, help="run folder (default: runs/<model>-translation); rerun to resume")

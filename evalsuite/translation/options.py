@@ -15,7 +15,8 @@ from xplus_release.languages import ALL_LANGUAGES, PAPER_CODES, Language, get_la
 METRICS = ("spbleu", "chrf", "bleu", "xcomet")
 TOKENIZERS = ("flores200", "flores101")
 DATASETS = ("local", "benchmax", "flores200-sample")
-DEFAULT_COMET_MODEL = "Unbabel/XCOMET-XL"
+# BenchMAX's translation evaluation, which the paper used, scores with XCOMET-XXL; XL is selectable
+DEFAULT_COMET_MODEL = "Unbabel/XCOMET-XXL"
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class TranslationOptions:
     directions: tuple[str, ...] = ("all",)
     metrics: tuple[str, ...] | None = None  # None: the model's defaults (see ``default_metrics``)
     dataset: str | None = None  # None: "local" with a data dir, else the model's default source
-    tokenizer: str = "flores200"  # spBLEU's SentencePiece tokenizer (the paper used flores101)
+    tokenizer: str = "flores200"  # spBLEU's SentencePiece tokenizer; BenchMAX, which the paper used, scores with flores200
     comet_model: str = DEFAULT_COMET_MODEL
     comet_batch_size: int = 16
     max_tokens: int = 512

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xplus_release.evalsuite.fidelity import render_fidelity
+
 from xplus_release.paper import load_table, paper_name
 from xplus_release.runs import RunFolder
 
@@ -26,6 +28,7 @@ def render_report(run: RunFolder, scores: dict) -> str:
     for metric in metrics:
         path = write_heatmap(run.path, scores["directions"], settings["langs"], metric)
         lines += [f"![{METRIC_LABELS[metric]}]({path.name})", ""]
+    lines += render_fidelity(scores.get("fidelity", {}))
     return "\n".join(lines)
 
 
@@ -35,6 +38,7 @@ def _settings_lines(settings: dict, scores: dict) -> list[str]:
         (f"- languages: {', '.join(settings['langs'])}; directions: {len(scores['directions'])}; "
          f"segments per direction: {settings['segments_per_direction']}"),
         f"- greedy, thinking off, up to {settings['max_tokens']} new tokens",
+        f"- xCOMET model: {settings.get('comet_model') or 'not computed'}",
         "- signatures:",
     ]
     lines += [f"  - {key}: `{sig}`" for key, sig in sorted(scores["signatures"].items())]

@@ -14,6 +14,7 @@ from xplus_release.evalsuite.base import EvalContext, Suite
 from xplus_release.evalsuite.translation import xcomet
 from xplus_release.evalsuite.translation.aggregate import aggregate
 from xplus_release.evalsuite.translation.data import BENCHMAX_REPO, load_flores
+from xplus_release.evalsuite.translation.fidelity import translation_fidelity
 from xplus_release.evalsuite.translation.generate import build_prompts, generate
 from xplus_release.evalsuite.translation.metrics import check_spm_model
 from xplus_release.evalsuite.translation.options import METRICS, TranslationOptions, resolve_grid
@@ -64,11 +65,13 @@ class TranslationSuite(Suite):
         if checkpoint is not None:
             self._add_xcomet(ctx, generations, directions, checkpoint, opts)
             signatures["xcomet"] = xcomet.signature(opts.comet_model)
+        settings = _settings(opts, dataset, langs, metrics, texts, ctx)
         scores = {
-            "settings": _settings(opts, dataset, langs, metrics, texts, ctx),
+            "settings": settings,
             "signatures": signatures,
             "directions": directions,
             "aggregates": aggregate(directions, [lang.code for lang in langs], metrics),
+            "fidelity": {self.name: translation_fidelity(settings, signatures, len(directions))},
         }
         ctx.run.write_scores(self.name, scores)
         ctx.run.update(signatures={self.name: signatures})

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from xplus_release.training.pipeline.records import PairStats
 from xplus_release.training.pipeline.tokens import CHARACTER_LANGUAGES
 
 JOINER_LANGUAGES = frozenset({"ar", "bn", "te", "hi", "ta", "ur", "fa"})
 _INVISIBLE = "\ufeff\u200b\u2060\u00ad\u180e"
 _JOINERS = "\u200c\u200d"
-_CONTROL = "".join(chr(c) for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)] if chr(c) not in "\t\n\r")
+_CONTROL = "".join(chr(c) for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if chr(c) not in "\t\n\r")
 _INVALID = re.compile(f"[{re.escape(_CONTROL + _INVISIBLE)}\ufffd\ud800-\udfff]")
 _INVALID_WITH_JOINERS = re.compile(f"[{re.escape(_CONTROL + _INVISIBLE + _JOINERS)}\ufffd\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\n\r\f\v]+")  # thin/no-break/ideographic spaces are typography: kept
@@ -46,11 +47,10 @@ class CleanConfig:
             raise ValueError(f"normalization must be NFC, NFKC or none, not {self.normalization!r}")
 
 
-def clean_text(text: str, lang: str, config: CleanConfig, counters: Counter) -> str:
+def clean_text(text: str, lang: str, config: CleanConfig) -> tuple[str, int]:
+    """The cleaned text and how many invalid characters were removed."""
     pattern = _INVALID if lang in JOINER_LANGUAGES else _INVALID_WITH_JOINERS
     text, removed = pattern.subn("", text)
-    if removed:
-        counters["invalid_characters_removed"] += removed
     form = config.normalization
     if form == "NFKC" and lang in ("zh", "ja"):
         form = "NFC"
@@ -62,22 +62,29 @@ def clean_text(text: str, lang: str, config: CleanConfig, counters: Counter) -> 
         text = _SPACE_AFTER_OPENING.sub(r"\1", text)
         if lang != "fr":
             text = _SPACE_BEFORE_HIGH.sub(r"\1", text)
-    return text
+    return text, removed
 
 
-def clean_pairs(
-    records: Iterable[dict], config: CleanConfig, counters: Counter
-) -> Iterator[tuple[dict, str | None]]:
-    """Yield ``(record, None)`` with cleaned texts, or ``(record, reason)`` for an empty side."""
-    for record in records:
-        src = clean_text(record["src_line"], record["src"], config, counters)
-        tgt = clean_text(record["tgt_line"], record["trg"], config, counters)
-        if src != record["src_line"] or tgt != record["tgt_line"]:
-            counters["pairs_modified"] += 1
-        cleaned = {**record, "src_line": src, "tgt_line": tgt}
+class CleanFilter(PairStats, BaseFilter):
+    """Cleans both sides in place; drops ``empty_source`` / ``empty_target``. Counts
+    ``invalid_characters_removed`` and ``pairs_modified``."""
+
+    name = "clean"
+
+    def __init__(self, configs, exclusion_writer=None):
+        super().__init__(exclusion_writer, batch_size=1024)
+        self.configs = configs  # pair -> CleanConfig
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        meta = doc.metadata
+        config = self.configs(f"{meta['src']}-{meta['trg']}")
+        src, removed_src = clean_text(doc.text, meta["src"], config)
+        tgt, removed_tgt = clean_text(meta["target"], meta["trg"], config)
+        if removed_src + removed_tgt:
+            self.stat_update("invalid_characters_removed", value=removed_src + removed_tgt)
+        if src != doc.text or tgt != meta["target"]:
+            self.stat_update("pairs_modified")
+        doc.text, meta["target"] = src, tgt
         if not src:
-            yield cleaned, "empty_source"
-        elif not tgt:
-            yield cleaned, "empty_target"
-        else:
-            yield cleaned, None
+            return False, "empty_source"
+        return (False, "empty_target") if not tgt else True

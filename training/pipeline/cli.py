@@ -1,6 +1,8 @@
 """``xplus-data``: build training data from raw parallel corpora with the paper's six steps.
 
-xplus-data run pipeline.yaml                         # the whole pipeline (resumable)
+xplus-data run pipeline.yaml                         # the whole pipeline (resumable), on this machine
+xplus-data run pipeline.yaml --engine ray            # on the Ray cluster at $RAY_ADDRESS (or a local one)
+xplus-data run pipeline.yaml --engine slurm --partition cpu --dry-run   # print the sbatch scripts
 xplus-data clean pairs.jsonl -o clean.jsonl          # one step on one file, to try it
 xplus-data unify --format tsv --src en --trg de raw.tsv -o pairs.jsonl
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import yaml
 from xplus_release.training.pipeline.config import (
+    ENGINES,
     STEP_ORDER,
     PipelineConfig,
     build_step_config,
@@ -58,20 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "pipeline", type=Path, help="pipeline YAML (see training/pipeline/examples/flores-demo.yaml)"
     )
-    run.add_argument("--output", type=Path, help="output folder (default: the YAML's output:)")
     run.add_argument(
-        "--workers", type=int, help="processes on this machine (default: the YAML's workers:, else 1)"
+        "--output", help="output folder or fsspec URL, e.g. s3://bucket/run (default: the YAML's output:)"
+    )
+    run.add_argument(
+        "--workers", type=int, help="ranks running at once (default: the YAML's workers:, else 1)"
     )
     run.add_argument(
         "--engine",
-        choices=("local", "datatrove"),
-        help="local process pool, or datatrove's LocalPipelineExecutor (default: the YAML's engine:)",
+        choices=ENGINES,
+        help="datatrove executor: local processes, a Ray cluster ($RAY_ADDRESS, else one started here) "
+        "or Slurm array jobs (default: the YAML's engine:, else local)",
     )
     run.add_argument(
-        "--tasks",
-        type=int,
-        default=None,
-        help="datatrove tasks (ranks) per stage (default: the number of workers)",
+        "--tasks", type=int, help="ranks per stage; shard files are spread over them (default: workers)"
+    )
+    run.add_argument("--partition", help="slurm: the partition (default: the YAML's slurm.partition)")
+    run.add_argument("--time", help="slurm: time limit per array task, e.g. 04:00:00")
+    run.add_argument("--cpus-per-task", type=int, help="slurm and ray: CPUs reserved per rank")
+    run.add_argument(
+        "--dry-run", action="store_true", help="slurm: print the sbatch scripts instead of submitting them"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     for step in STEP_ORDER:
@@ -113,26 +122,24 @@ def _add_step_parser(sub, step: str) -> None:
 
 def run_pipeline_command(args) -> int:
     config = load_pipeline(args.pipeline, args.output)
-    if args.workers:
-        config.workers = args.workers
-    if args.engine:
-        config.engine = args.engine
-    report = PipelineRun(
-        config, executor=_executor(config, args.tasks, not args.no_progress), progress=not args.no_progress
-    ).run()
+    for key in ("workers", "tasks", "engine"):
+        if getattr(args, key):
+            setattr(config, key, getattr(args, key))
+    for key in ("partition", "time", "cpus_per_task"):
+        if getattr(args, key):
+            setattr(config.slurm, key, getattr(args, key))
+    if args.dry_run and config.engine != "slurm":
+        raise ConfigError("--dry-run prints Slurm scripts: use it with --engine slurm")
+    report = PipelineRun(config, progress=not args.no_progress, dry_run=args.dry_run).run()
+    if "submitted" in report:  # slurm: the scripts (dry run), or the jobs were submitted
+        for number, (sbatch_args, script) in enumerate(report["submitted"], 1):
+            print(f"# job {number}: sbatch {' '.join(sbatch_args)}\n{script}")
+        if not args.dry_run:
+            print(f"submitted; each stage waits for the one before (see {config.output}/logs/<stage>/)")
+        return 0
     print(summary_table(report))
-    print(f"report: {config.output / 'report.json'}   data: {config.output / 'train.jsonl'}")
+    print(f"report: {config.output}/report.json   data: {config.output}/train.jsonl")
     return 0
-
-
-def _executor(config: PipelineConfig, tasks: int | None, progress: bool):
-    from xplus_release.training.pipeline.executors import DatatroveExecutor, LocalExecutor
-
-    if config.engine == "datatrove":
-        return DatatroveExecutor(
-            config.output / "datatrove-logs", tasks=tasks or config.workers, workers=config.workers
-        )
-    return LocalExecutor(config.workers, progress)
 
 
 def run_step_command(args) -> int:
@@ -146,14 +153,14 @@ def run_step_command(args) -> int:
         if args.command != "unify":
             steps[args.command] = params
         config = PipelineConfig(
-            output=scratch / "run", inputs=[spec], steps=steps, write_drops=bool(args.drops)
+            output=str(scratch / "run"), inputs=[spec], steps=steps, write_drops=bool(args.drops)
         )
         try:
             report = PipelineRun(config, progress=False).run()
         except PipelineDataError as err:  # the scratch folder goes away: keep the malformed lines
             if args.command != "unify" or not args.drops:
                 raise
-            _concat(sorted((config.output / "01-unify" / "malformed").glob("*.jsonl")), args.drops)
+            _concat(sorted((scratch / "run" / "01-unify" / "malformed").glob("*.jsonl")), args.drops)
             raise PipelineDataError(
                 f"{str(err).split('; see ')[0]}; the malformed lines are in {args.drops}; fix "
                 f"the input or pass --set error_budget=FRACTION"
@@ -180,7 +187,7 @@ def _single_input(args, scratch: Path) -> InputSpec:
 def _copy_outputs(config: PipelineConfig, args) -> None:
     from xplus_release.training.pipeline.runner import step_dir
 
-    folder = step_dir(config.output, args.command)
+    folder = Path(step_dir(config.output, args.command))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     _concat(sorted(folder.glob("*.jsonl")), args.output)
     if args.drops:

@@ -1,17 +1,19 @@
 """The pipeline YAML, parsed into typed step configs; unknown keys are errors before any work starts.
 
 # xplus-data run pipeline.yaml
-output: runs/my-data          # relative to the working directory (--output overrides)
-workers: 2                    # processes on this machine
+output: runs/my-data          # a folder or any fsspec URL datatrove accepts (s3://...); --output overrides
+workers: 2                    # ranks running at once (local processes, Ray actors, Slurm array tasks)
+tasks: 4                      # ranks per stage (shard files are spread over them); default: workers
 write_drops: true             # dropped pairs go to <step>/drops/ with their reason
-engine: local                 # local, or datatrove (its LocalPipelineExecutor; see README)
+engine: local                 # local, ray or slurm (datatrove's executors; see README)
+slurm: {partition: cpu, time: "04:00:00", cpus_per_task: 1, mem_per_cpu_gb: 2}  # ray reads the last two
 inputs:                       # paths relative to this file
   - {format: nllb, path: raw/eng_Latn-zho_Hans.gz}
   - {format: moses, src_path: raw/x.en, trg_path: raw/x.de, src: en, trg: de}
 steps:                        # in this order; any subset that starts with unify
   - unify: {shard_size: 100000, error_budget: 0.01}
   - clean: {}
-  - dedup: {hamming: 3, max_conflicts: 2}
+  - dedup: {hamming: 3, max_conflicts: 2, exact_duplicates: keep_first}
   - langid: {model: facebook/fasttext-language-identification, threshold: 0.5}
   - quality: {model: facebook/nllb-200-distilled-600M, dev: /data/flores200, percentile: 90}
   - instruct: {directions: both, seed: 0}
@@ -52,8 +54,8 @@ STEP_CONFIGS = {
     "instruct": InstructConfig,
 }
 STEP_ORDER = tuple(STEP_CONFIGS)
-ENGINES = ("local", "datatrove")
-TOP_KEYS = ("output", "workers", "write_drops", "engine", "inputs", "steps", "pairs")
+ENGINES = ("local", "ray", "slurm")
+TOP_KEYS = ("output", "workers", "tasks", "write_drops", "engine", "slurm", "inputs", "steps", "pairs")
 _PATH_PARAMS = {("quality", "dev"), ("quality", "cache")}
 _MODEL_PARAMS = {("langid", "model"), ("quality", "model")}
 
@@ -72,32 +74,65 @@ def build_step_config(step: str, params: dict):
     """
     if step not in STEP_CONFIGS:
         raise _unknown("step", step, STEP_ORDER)
-    cls = STEP_CONFIGS[step]
+    return _typed(STEP_CONFIGS[step], params, step, f"{step} parameter")
+
+
+def _typed(cls, params: dict, where: str, kind: str):
     names = [f.name for f in dataclasses.fields(cls)]
     for key in params:
         if key not in names:
-            raise _unknown(f"{step} parameter", key, names)
+            raise _unknown(kind, key, names)
     try:
         return cls(**params)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"{step}: {err}") from None
+        raise ConfigError(f"{where}: {err}") from None
+
+
+@dataclass
+class SlurmConfig:
+    """Where and how big each array task is (Slurm); Ray reserves ``cpus_per_task`` and the memory too."""
+
+    partition: str | None = None
+    time: str = "04:00:00"
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: float = 2
+    venv_path: str | None = None  # activated by each job (default: this interpreter's venv)
+
+
+class PairConfigs:
+    """``pair -> typed config`` of one step, memoised; plain data, so it pickles into Ray and Slurm jobs."""
+
+    def __init__(self, step: str, params: dict):
+        self.step, self.params, self._cache = step, params, {}
+
+    def __call__(self, pair: str):
+        if pair not in self._cache:
+            merged = {**self.params["default"], **self.params["pairs"].get(pair, {})}
+            self._cache[pair] = build_step_config(self.step, merged)
+        return self._cache[pair]
 
 
 @dataclass
 class PipelineConfig:
-    output: Path
+    output: str  # a local folder or an fsspec URL
     inputs: list[InputSpec]
     steps: dict[str, dict]  # step -> parameters, in run order
     pairs: dict[str, dict[str, dict]] = field(default_factory=dict)
     workers: int = 1
+    tasks: int | None = None
     write_drops: bool = True
     engine: str = "local"
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
-    def step_config(self, step: str, pair: str | None = None):
-        params = dict(self.steps[step])
-        if pair is not None:
-            params.update(self.pairs.get(pair, {}).get(step, {}))
-        return build_step_config(step, params)
+    @property
+    def ranks(self) -> int:
+        return max(1, self.tasks or self.workers)
+
+    def pair_configs(self, step: str) -> PairConfigs:
+        return PairConfigs(step, self.params_for(step))
+
+    def step_config(self, step: str, pair: str = "default"):
+        return self.pair_configs(step)(pair)
 
     def params_for(self, step: str) -> dict:
         """Parameters of a step for every pair with overrides (``None`` = the default)."""
@@ -177,7 +212,7 @@ def _parse_pairs(raw, steps: dict[str, dict], base: Path) -> dict[str, dict[str,
     return pairs
 
 
-def load_pipeline(path: Path, output: Path | None = None) -> PipelineConfig:
+def load_pipeline(path: Path, output: str | None = None) -> PipelineConfig:
     """Parse and validate a pipeline YAML (nothing is read or written besides the YAML).
 
     Raises:
@@ -201,11 +236,22 @@ def load_pipeline(path: Path, output: Path | None = None) -> PipelineConfig:
     if not out:
         raise ConfigError("no output folder: set output: in the YAML or pass --output")
     return PipelineConfig(
-        output=Path(out).expanduser(),
+        output=output_location(str(out)),
         inputs=_parse_inputs(raw.get("inputs"), base),
         steps=steps,
         pairs=_parse_pairs(raw.get("pairs"), steps, base),
         workers=int(raw.get("workers", 1)),
+        tasks=raw.get("tasks"),
         write_drops=bool(raw.get("write_drops", True)),
         engine=engine,
+        slurm=_parse_slurm(raw.get("slurm")),
     )
+
+
+def output_location(out: str) -> str:
+    """A URL (``s3://...``) as given; a local folder made absolute, so every worker agrees on it."""
+    return out if "://" in out else str(Path(out).expanduser().resolve())
+
+
+def _parse_slurm(raw) -> SlurmConfig:
+    return _typed(SlurmConfig, raw or {}, "slurm", "slurm key")

@@ -1,33 +1,44 @@
-"""Step 3, deduplicate per language pair: the length rules, then SimHash conflicts (see ``simhash`` for
-what a conflict is and ``tokens`` for the tokenisation rule of every language).
+"""Step 3, deduplicate per language pair: the length rules, exact duplicates, then SimHash conflicts (see
+``simhash`` for what a conflict is and ``tokens`` for the tokenisation rule of every language).
 
-The step runs in three phases so that it is exact across shards and its memory is bounded by the index
-(12 bytes per pair), never the corpus:
+Staged like datatrove's own MinHash dedup, so that it is exact across shards and its memory is bounded by
+the index (20 bytes per pair), never the corpus:
 
-1. ``fingerprint_shard`` (per shard, parallel): tokens, the length rules, the 64-bit fingerprint of the
-   concatenated source and target features; saved as ``<shard>.npz``.
-2. ``count_conflicts`` (per language pair, over every shard in order): earlier conflicts of each pair.
-3. ``filter_shard`` (per shard, parallel): drops ``too_few_tokens``, ``length_ratio`` and
+1. ``DedupSignatures`` (every rank, its shards): tokens, the length rules, the 64-bit SimHash of the
+   concatenated source and target features and the exact-duplicate key; ``index/<shard>.npz``.
+2. ``DedupConflicts`` (one task, every shard of every pair in global order: shard name, then line):
+   which pairs are exact duplicates, and the earlier conflicts of each other pair; ``<shard>.conflicts.npy``.
+3. ``DedupFilter`` (every rank): drops ``too_few_tokens``, ``length_ratio``, ``exact_duplicate`` and
    ``simhash_conflicts`` (more than ``max_conflicts`` earlier conflicts).
+
+Exact duplicates (the same tokens in the same order on each side, i.e. equal after case folding,
+punctuation removal and whitespace normalisation). ``exact_duplicates: keep_first`` (default) keeps the
+first copy and drops the others before the SimHash rule, which then counts conflicts among the kept pairs.
+``paper`` reads the paper literally ("deleting those with more than 2 conflicts"): a copy is one more
+conflict, so up to two copies of a pair survive beside it.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import itertools
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
+from datatrove.data import Document
+from datatrove.io import get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.utils.batching import batched
+from xplus_release.training.pipeline.records import PairStats, pair_name
 from xplus_release.training.pipeline.simhash import BatchFeatures, earlier_conflicts
-from xplus_release.training.pipeline.records import batches
 
 from xplus_release.errors import ConfigError
 
 STATUS_OK, STATUS_TOO_FEW, STATUS_RATIO = 0, 1, 2
 STATUS_REASONS = {STATUS_TOO_FEW: "too_few_tokens", STATUS_RATIO: "length_ratio"}
-NOT_INDEXED = -1
+NOT_INDEXED, EXACT_DUPLICATE = -1, -2
+EXACT_MODES = ("keep_first", "paper")
 
 
 @dataclass
@@ -37,8 +48,13 @@ class DedupConfig:
     hamming: int = 3  # fingerprints within this many bits conflict
     blocks: int | None = None  # permuted-table blocks (default hamming + 2)
     max_conflicts: int = 2  # the paper deletes samples with more than 2 conflicts
+    exact_duplicates: str = "keep_first"  # keep_first: one copy survives; paper: copies are conflicts
 
     def __post_init__(self):
+        if self.exact_duplicates not in EXACT_MODES:
+            raise ConfigError(
+                f"dedup.exact_duplicates must be keep_first or paper, not {self.exact_duplicates!r}"
+            )
         blocks = self.hamming + 2 if self.blocks is None else self.blocks
         if not 0 <= self.hamming < blocks <= 64:
             raise ConfigError(
@@ -59,112 +75,160 @@ def length_status(
     return status
 
 
-def _index_batch(batch: list[dict], configs_by_pair) -> tuple[np.ndarray, list[str], np.ndarray]:
-    pairs = [f"{r['src']}-{r['trg']}" for r in batch]
-    configs = [configs_by_pair(p) for p in pairs]
+def _index_batch(batch: list[Document], configs) -> dict[str, np.ndarray]:
+    pairs = [pair_name(d) for d in batch]
+    pair_configs = [configs(p) for p in pairs]
+    meta = [d.metadata for d in batch]
     features = BatchFeatures(
-        [r["src_line"] for r in batch],
-        [r["tgt_line"] for r in batch],
-        [r["src"] for r in batch],
-        [r["trg"] for r in batch],
+        [d.text for d in batch],
+        [m["target"] for m in meta],
+        [m["src"] for m in meta],
+        [m["trg"] for m in meta],
     )
     counts = features.token_counts
     status = length_status(
         counts[:, 0],
         counts[:, 1],
-        np.array([c.min_tokens for c in configs]),
-        np.array([c.min_length_ratio for c in configs]),
+        np.array([c.min_tokens for c in pair_configs]),
+        np.array([c.min_length_ratio for c in pair_configs]),
     )
     fps = features.fingerprints()
     fps[status != STATUS_OK] = 0
-    return status, pairs, fps
+    return {"status": status, "pair": np.array(pairs, dtype=str), "fingerprint": fps, "key": features.keys}
 
 
-def shard_index(records: Iterable[dict], configs_by_pair, batch_size: int = 8192) -> dict[str, np.ndarray]:
-    """Phase 1 on one shard's records: status, pair name and fingerprint of every record, in order.
-    ``configs_by_pair("en-zh")`` is the pair's ``DedupConfig`` (its length rules)."""
-    statuses, pairs, fps = [], [], []
-    for batch in batches(records, batch_size):
-        status, batch_pairs, batch_fps = _index_batch(batch, configs_by_pair)
-        statuses.append(status)
-        pairs += batch_pairs
-        fps.append(batch_fps)
+def shard_index(docs, configs, batch_size: int = 8192) -> dict[str, np.ndarray]:
+    """Phase 1 on one shard's pairs: status, pair name, fingerprint and exact key of each, in order.
+    ``configs("en-zh")`` is the pair's ``DedupConfig`` (its length rules)."""
+    parts = [_index_batch(batch, configs) for batch in batched(docs, batch_size)]
+    empty = {"status": np.int8, "pair": str, "fingerprint": np.uint64, "key": np.uint64}
     return {
-        "status": np.concatenate(statuses or [np.zeros(0, np.int8)]),
-        "pair": np.array(pairs, dtype=str),
-        "fingerprint": np.concatenate(fps or [np.zeros(0, np.uint64)]),
+        name: np.concatenate([p[name] for p in parts]) if parts else np.zeros(0, dtype)
+        for name, dtype in empty.items()
     }
 
 
+def first_copies(fps: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """True for each pair whose (fingerprint, key) no earlier pair has."""
+    order = np.lexsort((keys, fps))  # stable: copies stay in global order
+    sorted_fps, sorted_keys = fps[order], keys[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (sorted_fps[1:] != sorted_fps[:-1]) | (sorted_keys[1:] != sorted_keys[:-1])
+    first = np.empty(len(order), dtype=bool)
+    first[order] = new
+    return first
 
 
-def save_index(path: Path, index: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **index)
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
+def pair_conflicts(fps: np.ndarray, keys: np.ndarray, config: DedupConfig) -> np.ndarray:
+    """Earlier conflicts of each pair of one language pair (``EXACT_DUPLICATE`` for a later copy when
+    ``exact_duplicates`` is keep_first)."""
+    if config.exact_duplicates == "paper":
+        return earlier_conflicts(fps, config.hamming, config.blocks)
+    first = first_copies(fps, keys)
+    counts = np.full(len(fps), EXACT_DUPLICATE, dtype=np.int64)
+    counts[first] = earlier_conflicts(fps[first], config.hamming, config.blocks)
+    return counts
 
 
-def load_index(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files}
-
-
-def count_conflicts(index_paths: list[Path], configs_by_pair, out_dir: Path) -> dict[str, dict]:
-    """Phase 2: for every shard (in the given global order) write ``<shard>.conflicts.npy``: earlier
-    conflicts per record, ``NOT_INDEXED`` for records the length rules dropped. Returns per-pair counts."""
-    indexes = [load_index(p) for p in index_paths]
-    conflicts = [np.full(len(ix["status"]), NOT_INDEXED, dtype=np.int32) for ix in indexes]
-    all_pairs = sorted({str(p) for ix in indexes for p in np.unique(ix["pair"])})
+def count_conflicts(indexes: list[dict[str, np.ndarray]], configs) -> tuple[list[np.ndarray], dict]:
+    """Phase 2 over every shard's index in global order: per shard, the earlier conflicts of each pair
+    (``NOT_INDEXED`` where the length rules dropped it), and per language pair the counts."""
+    conflicts = [np.full(len(ix["status"]), NOT_INDEXED, dtype=np.int64) for ix in indexes]
     summary = {}
-    for pair in all_pairs:
-        config = configs_by_pair(pair)
+    for pair in sorted({str(p) for ix in indexes for p in np.unique(ix["pair"])}):
+        config = configs(pair)
         masks = [(ix["pair"] == pair) & (ix["status"] == STATUS_OK) for ix in indexes]
-        fps = np.concatenate(
-            [ix["fingerprint"][m] for ix, m in zip(indexes, masks)] or [np.zeros(0, np.uint64)]
-        )
-        counts = earlier_conflicts(fps, config.hamming, config.blocks)
-        offset = 0
-        for mask, shard_conflicts in zip(masks, conflicts):
-            n = int(mask.sum())
-            shard_conflicts[mask] = counts[offset : offset + n]
-            offset += n
+        fps = np.concatenate([ix["fingerprint"][m] for ix, m in zip(indexes, masks)])
+        keys = np.concatenate([ix["key"][m] for ix, m in zip(indexes, masks)])
+        counts = pair_conflicts(fps, keys, config)
+        offsets = np.cumsum([0] + [int(m.sum()) for m in masks])
+        for mask, shard_conflicts, start, end in zip(masks, conflicts, offsets, offsets[1:]):
+            shard_conflicts[mask] = counts[start:end]
         summary[pair] = {
-            "indexed": int(len(fps)),
-            "with_conflicts": int((counts > 0).sum()),
+            "indexed": len(fps),
+            "exact_duplicates": int((counts == EXACT_DUPLICATE).sum()),
             "over_limit": int((counts > config.max_conflicts).sum()),
         }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path, shard_conflicts in zip(index_paths, conflicts):
-        target = conflicts_path(path)
-        tmp = target.with_name(f".{target.name}.tmp.npy")
-        np.save(tmp, shard_conflicts)
-        os.replace(tmp, target)
-    return summary
+    return conflicts, summary
 
 
-def conflicts_path(index_path: Path) -> Path:
-    return index_path.with_name(index_path.name.replace(".npz", ".conflicts.npy"))
+def _save_array(folder, name: str, save, value) -> None:
+    with io.BytesIO() as buffer, folder.open(name, "wb") as handle:
+        save(buffer, value)
+        handle.write(buffer.getvalue())
 
 
-def filter_shard(
-    records: Iterable[dict], index: dict[str, np.ndarray], conflicts: np.ndarray, configs_by_pair
-) -> Iterator[tuple[dict, str | None, dict]]:
-    """Phase 3: yield ``(record, reason or None, detail)`` for one shard."""
-    for row, record in enumerate(records):
-        status = int(index["status"][row])
+def _load(folder, name: str):
+    with folder.open(name, "rb") as handle:
+        loaded = np.load(io.BytesIO(handle.read()))
+    return {key: loaded[key] for key in loaded.files} if name.endswith(".npz") else loaded
+
+
+class _IndexStep(PipelineStep):
+    type = "xplus"
+
+    def __init__(self, index_folder: str, configs):
+        super().__init__()
+        self.index_folder = get_datafolder(index_folder)
+        self.configs = configs
+
+
+class DedupSignatures(_IndexStep):
+    """Phase 1: ``index/<shard>.npz`` for each shard of this rank."""
+
+    name = "dedup-signatures"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        for shard, docs in itertools.groupby(data, key=lambda d: d.metadata["shard"]):
+            with self.track_time():
+                index = shard_index(docs, self.configs)
+                _save_array(self.index_folder, f"{shard}.npz", lambda f, ix: np.savez(f, **ix), index)
+            self.stat_update("total", value=len(index["status"]))
+        yield from ()
+
+
+class DedupConflicts(_IndexStep):
+    """Phase 2 (one task): reads every shard's index, writes ``index/<shard>.conflicts.npy``."""
+
+    name = "dedup-conflicts"
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        names = sorted(self.index_folder.list_files(glob_pattern="*.npz"))
+        indexes = [_load(self.index_folder, name) for name in names]
+        with self.track_time():
+            conflicts, summary = count_conflicts(indexes, self.configs)
+        for name, shard_conflicts in zip(names, conflicts):
+            _save_array(self.index_folder, name.replace(".npz", ".conflicts.npy"), np.save, shard_conflicts)
+        for counts in summary.values():
+            for label, value in counts.items():
+                self.stat_update(label, value=value)
+        yield from ()
+
+
+class DedupFilter(PairStats, BaseFilter):
+    """Phase 3: the verdict of each pair from its shard's index and conflicts."""
+
+    name = "dedup"
+
+    def __init__(self, index_folder: str, configs, exclusion_writer=None):
+        super().__init__(exclusion_writer, batch_size=1024)
+        self.index_folder = get_datafolder(index_folder)
+        self.configs = configs
+        self._shard, self._index, self._conflicts = None, None, None
+
+    def filter(self, doc: Document):
+        if (shard := doc.metadata["shard"]) != self._shard:  # a rank reads its shards one after another
+            self._index = _load(self.index_folder, f"{shard}.npz")
+            self._conflicts, self._shard = _load(self.index_folder, f"{shard}.conflicts.npy"), shard
+        row = doc.metadata["row"]
+        status = int(self._index["status"][row])
         if status != STATUS_OK:
-            yield record, STATUS_REASONS[status], {}
-            continue
-        count = int(conflicts[row])
-        config = configs_by_pair(str(index["pair"][row]))
-        if count > config.max_conflicts:
-            yield (
-                record,
-                "simhash_conflicts",
-                {"conflicts": count, "fingerprint": f"{int(index['fingerprint'][row]):016x}"},
-            )
-        else:
-            yield record, None, {}
+            return False, STATUS_REASONS[status]
+        count, fingerprint = int(self._conflicts[row]), f"{int(self._index['fingerprint'][row]):016x}"
+        if count == EXACT_DUPLICATE:
+            doc.metadata["detail"] = {"fingerprint": fingerprint}
+            return False, "exact_duplicate"
+        if count > self.configs(pair_name(doc)).max_conflicts:
+            doc.metadata["detail"] = {"conflicts": count, "fingerprint": fingerprint}
+            return False, "simhash_conflicts"
+        return True

@@ -8,14 +8,16 @@ classifier file whose labels ``xplus_release.languages.get_language`` understand
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from xplus_release.training.pipeline.records import PairStats
 
 from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import get_language
-from xplus_release.lid import NLLB_LID_REPO
-from xplus_release.training.pipeline.records import batches
-
+from xplus_release.lid import NLLB_LID_REPO, load_lid_model, resolve_lid_model
 
 
 @dataclass
@@ -32,7 +34,7 @@ def _label_code(label: str) -> str | None:
         return None  # a language the package does not know can only be a mismatch
 
 
-def _verdict(record: dict, predictions, threshold: float) -> tuple[str | None, dict]:
+def _verdict(src: str, trg: str, predictions, threshold: float) -> tuple[str | None, dict]:
     (src_label, src_p), (tgt_label, tgt_p) = predictions
     src_code, tgt_code = _label_code(src_label), _label_code(tgt_label)
     detail = {
@@ -41,34 +43,43 @@ def _verdict(record: dict, predictions, threshold: float) -> tuple[str | None, d
         "target_label": tgt_label,
         "target_prob": round(tgt_p, 4),
     }
-    src_ok = src_code == record["src"] and src_p >= threshold
-    tgt_ok = tgt_code == record["trg"] and tgt_p >= threshold
+    src_ok = src_code == src and src_p >= threshold
+    tgt_ok = tgt_code == trg and tgt_p >= threshold
     if src_ok and tgt_ok:
         return None, detail
-    if src_code == record["trg"] and tgt_code == record["src"]:
+    if src_code == trg and tgt_code == src:
         return "lid_swapped", detail
     if not src_ok and not tgt_ok:
         return "lid_both_mismatch", detail
     return ("lid_source_mismatch" if not src_ok else "lid_target_mismatch"), detail
 
 
-def identify_pairs(
-    records: Iterable[dict], model, configs_by_pair, batch_size: int = 2048
-) -> Iterator[tuple[dict, str | None, dict]]:
-    """Yield ``(record, reason or None, detail)``; fastText runs on batches of ``batch_size`` pairs.
-    ``configs_by_pair("en-zh")`` gives the pair's ``LangIdConfig`` (its threshold)."""
-    for batch in batches(records, batch_size):
-        yield from _identify_batch(batch, model, configs_by_pair)
+@functools.lru_cache(maxsize=4)
+def _lid_model(model: str):
+    return load_lid_model(resolve_lid_model(model, setting="langid.model"))
 
 
-def _identify_batch(batch: list[dict], model, configs_by_pair):
-    texts = [r["src_line"].replace("\n", " ") for r in batch] + [
-        r["tgt_line"].replace("\n", " ") for r in batch
-    ]
-    labels, probs = model.predict(texts, k=1)
-    top = [(label[0], float(prob[0])) for label, prob in zip(labels, probs)]
-    half = len(batch)
-    for i, record in enumerate(batch):
-        threshold = configs_by_pair(f"{record['src']}-{record['trg']}").threshold
-        reason, detail = _verdict(record, (top[i], top[half + i]), threshold)
-        yield record, reason, detail
+class LangIdFilter(PairStats, BaseFilter):
+    """Both sides of a batch through fastText at once; drops ``lid_swapped``, ``lid_source_mismatch``,
+    ``lid_target_mismatch`` or ``lid_both_mismatch`` with the labels and probabilities as detail."""
+
+    name = "langid"
+
+    def __init__(self, configs, exclusion_writer=None):
+        super().__init__(exclusion_writer, batch_size=configs("default").batch_size)
+        self.configs = configs  # pair -> LangIdConfig (its threshold)
+
+    def filter_batch(self, batch: list[Document]) -> list:
+        model = _lid_model(self.configs("default").model)
+        texts = [d.text.replace("\n", " ") for d in batch] + [
+            d.metadata["target"].replace("\n", " ") for d in batch
+        ]
+        labels, probs = model.predict(texts, k=1)
+        top = [(label[0], float(prob[0])) for label, prob in zip(labels, probs)]
+        results = []
+        for i, doc in enumerate(batch):
+            src, trg = doc.metadata["src"], doc.metadata["trg"]
+            threshold = self.configs(f"{src}-{trg}").threshold
+            reason, doc.metadata["detail"] = _verdict(src, trg, (top[i], top[len(batch) + i]), threshold)
+            results.append(True if reason is None else (False, reason))
+        return results

@@ -10,19 +10,24 @@ per (model, pair, dev files, max_length) and cached as JSON under ``<cache>/qual
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
+from datatrove.data import Document
+from datatrove.io import get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from xplus_release.training.pipeline.records import PairStats, pair_name
 
 from xplus_release.errors import ConfigError, MissingAssetError
 from xplus_release.languages import get_language
 from xplus_release.paths import cache_dir
 from xplus_release.runs import write_json_atomic
-from xplus_release.training.pipeline.records import batches
 
 NLLB_600M = "facebook/nllb-200-distilled-600M"
 
@@ -239,26 +244,75 @@ def dev_threshold(config: QualityConfig, model_dir: Path, src: str, trg: str, sc
     }
 
 
-def filter_pairs(
-    records: Iterable[dict], scorer: LossScorer, thresholds: dict[str, float], chunk: int
-) -> Iterator[tuple[dict, str | None, dict]]:
-    """Yield ``(record, reason or None, {"loss", "threshold"})`` in input order, ``chunk`` pairs at a time."""
-    for batch in batches(records, chunk):
-        yield from _filter_chunk(batch, scorer, thresholds)
+@functools.lru_cache(maxsize=2)
+def _scorer(config_json: str) -> LossScorer:
+    config = QualityConfig(**json.loads(config_json))
+    return LossScorer(resolve_seq2seq(config.model), config)
 
 
-def _filter_chunk(chunk: list[dict], scorer: LossScorer, thresholds: dict[str, float]):
-    by_pair: dict[tuple[str, str], list[int]] = {}
-    for i, record in enumerate(chunk):
-        by_pair.setdefault((record["src"], record["trg"]), []).append(i)
-    losses = [0.0] * len(chunk)
-    for (src, trg), indices in by_pair.items():
-        values = scorer.losses(
-            [chunk[i]["src_line"] for i in indices], [chunk[i]["tgt_line"] for i in indices], src, trg
-        )
-        for i, value in zip(indices, values):
-            losses[i] = value
-    for record, loss in zip(chunk, losses):
-        threshold = thresholds[f"{record['src']}-{record['trg']}"]
-        detail = {"loss": round(loss, 4), "threshold": round(threshold, 4)}
-        yield record, ("quality_loss_above_dev_percentile" if loss > threshold else None), detail
+def scorer_for(config: QualityConfig) -> LossScorer:
+    """One scorer per process and config: a rank's batches, and every pair's dev set, share it."""
+    return _scorer(json.dumps(asdict(config), sort_keys=True))
+
+
+class QualityThresholds(PipelineStep):
+    """One task before the filter: ``thresholds.json``, the dev-loss threshold of each pair unify counted."""
+
+    name = "quality-thresholds"
+    type = "xplus"
+
+    def __init__(self, step_folder: str, pairs_source, configs):
+        super().__init__()
+        self.folder = get_datafolder(step_folder)
+        self.pairs_source = pairs_source  # () -> the language pairs of the data
+        self.configs = configs
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        result = {}
+        for pair in sorted(self.pairs_source()):
+            config = self.configs(pair)
+            model_dir = resolve_seq2seq(config.model)
+            with self.track_time():
+                result[pair] = dev_threshold(
+                    config, model_dir, *pair.split("-"), lambda c=config: scorer_for(c)
+                )
+        with self.folder.open("thresholds.json", "w") as handle:
+            json.dump(result, handle, indent=2)
+        yield from ()
+
+
+class QualityFilter(PairStats, BaseFilter):
+    """Scores ``chunk`` pairs at a time (grouped by language pair, batched by length); drops
+    ``quality_loss_above_dev_percentile`` with the loss and the threshold as detail."""
+
+    name = "quality"
+
+    def __init__(self, step_folder: str, configs, exclusion_writer=None):
+        super().__init__(exclusion_writer, batch_size=configs("default").chunk)
+        self.folder = get_datafolder(step_folder)
+        self.configs = configs
+        self._thresholds = None
+
+    def filter_batch(self, batch: list[Document]) -> list:
+        if self._thresholds is None:
+            with self.folder.open("thresholds.json", "r") as handle:
+                self._thresholds = {p: t["threshold"] for p, t in json.load(handle).items()}
+        by_pair: dict[str, list[int]] = {}
+        for i, doc in enumerate(batch):
+            by_pair.setdefault(pair_name(doc), []).append(i)
+        losses = [0.0] * len(batch)
+        scorer = scorer_for(self.configs("default"))
+        for pair, indices in by_pair.items():
+            values = scorer.losses(
+                [batch[i].text for i in indices],
+                [batch[i].metadata["target"] for i in indices],
+                *pair.split("-"),
+            )
+            for i, value in zip(indices, values):
+                losses[i] = value
+        return [self._verdict(doc, loss) for doc, loss in zip(batch, losses)]
+
+    def _verdict(self, doc: Document, loss: float):
+        threshold = self._thresholds[pair_name(doc)]
+        doc.metadata["detail"] = {"loss": round(loss, 4), "threshold": round(threshold, 4)}
+        return (False, "quality_loss_above_dev_percentile") if loss > threshold else True

@@ -1,22 +1,29 @@
-"""Pair records and the JSONL shards steps read and write.
-
-A pair record is one JSON object per line::
+"""Pairs as datatrove ``Document``s: ``text`` is the source side; ``metadata`` holds ``target``, ``src`` and
+``trg`` (short language codes), ``provenance`` (input, format, file, line, and what the format carries),
+``shard`` (the file it is read from and written to) and ``row`` (its line there). On disk::
 
     {"id": "nllb-en-zh-00000:17", "src": "en", "trg": "zh", "src_line": "...", "tgt_line": "...",
      "provenance": {"source": "nllb-en-zh", "format": "nllb", "file": "...", "line": 18, ...}}
 
-``src``/``trg`` are the package's short language codes; ``id`` is unique within a run and stable across
-reruns (shard name + line), so drops, caches and resumes can refer to it.
+``id`` (shard + line) is stable across reruns. Drops: ``{"reason": ..., <detail>, "record": <the pair>}``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterator
+from typing import IO
+
+import orjson
+from datatrove.data import Document
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.readers.base import BaseDiskReader
+from datatrove.pipeline.writers.jsonl import JsonlWriter
+from loguru import logger
 
 from xplus_release.errors import XPlusError
+
+logger.disable("datatrove.pipeline.writers.disk_base")  # "no ${rank} in the file name": shards are per rank
 
 
 class PipelineDataError(XPlusError):
@@ -24,91 +31,133 @@ class PipelineDataError(XPlusError):
     is not JSONL, an input file that does not exist."""
 
 
-REQUIRED_FIELDS = ("id", "src", "trg", "src_line", "tgt_line")
+def encode_line(record: dict) -> bytes:
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:  # lone surrogates (from "\ud800" escapes) until clean removes them
+        return (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def dumps(record: dict) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+def decode_line(line: bytes):
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:  # orjson refuses escaped lone surrogates; json reads them
+        return json.loads(line)
 
 
-def read_records(path: Path) -> Iterator[dict]:
-    """Records of a shard written by a previous step (those are always well formed).
-
-    Raises:
-        PipelineDataError: a line is not JSON (the shard was edited or truncated by hand).
-    """
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PipelineDataError(
-                    f"{path}:{number} is not JSON ({err.msg}); delete this shard to have it rebuilt"
-                ) from None
-
-
-def batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    """Consecutive lists of ``size`` records (the last one shorter): how every step streams its input."""
-    batch: list[dict] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def pair_document(record: dict, shard: str, row: int) -> Document:
+    return Document(
+        text=record["src_line"],
+        id=record["id"],
+        metadata={
+            "src": record["src"],
+            "trg": record["trg"],
+            "target": record["tgt_line"],
+            "provenance": record.get("provenance", {}),
+            "shard": shard,
+            "row": row,
+        },
+    )
 
 
-class AtomicWriter:
-    """A text file written under a temporary name and renamed on ``commit``: a shard either exists whole
-    or not at all, which is what makes "the output exists" a safe resume test."""
+def pair_record(doc: Document) -> dict:
+    meta = doc.metadata
+    return {
+        "id": doc.id,
+        "src": meta["src"],
+        "trg": meta["trg"],
+        "src_line": doc.text,
+        "tgt_line": meta["target"],
+        "provenance": meta["provenance"],
+    }
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.tmp, "w", encoding="utf-8")
-        self.count = 0
 
-    def write(self, record: dict) -> None:
+def pair_name(doc: Document) -> str:
+    return f"{doc.metadata['src']}-{doc.metadata['trg']}"
+
+
+class PairStats:
+    """Mixin for the pipeline's datatrove steps: counts summed per rank, handed to datatrove's stats when the
+    step's generator ends (a ``MetricStats`` update per pair and label cost more than clean's own work; the
+    report reads totals), no per-document length stats. Filters define ``filter`` or ``filter_batch``."""
+
+    def stat_update(self, *labels, value: int = 1, unit: str | None = None) -> None:
+        counts = self.__dict__.setdefault("_counts", {})
+        for label in labels:
+            counts[label] = counts.get(label, 0) + value
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
         try:
-            self._handle.write(dumps(record) + "\n")
-        except UnicodeEncodeError:  # lone surrogates (from "\ud800" escapes) until clean removes them
-            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self.count += 1
+            yield from super().run(data, rank, world_size)
+        finally:
+            for label, total in self.__dict__.pop("_counts", {}).items():
+                PipelineStep.stat_update(self, label, value=total)
 
-    def commit(self) -> None:
-        self._handle.close()
-        os.replace(self.tmp, self.path)
+    def update_doc_stats(self, document: Document) -> None:
+        pass
 
-    def abort(self) -> None:
-        self._handle.close()
-        self.tmp.unlink(missing_ok=True)
+    def filter(self, doc: Document):
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, batch: list[Document]) -> list:
+        return [self.filter(doc) for doc in batch]
 
 
-class ShardOutput:
-    """The kept, dropped and malformed records of one shard of one step, committed together."""
+class PairReader(PairStats, BaseDiskReader):
+    """The pair shards of a step folder (``*.jsonl``, not its subfolders), files ``rank::world_size``. Not
+    datatrove's ``JsonlReader``: it skips lines orjson cannot parse (lone surrogates before clean)."""
 
-    def __init__(self, kept: Path, drops: Path | None, malformed: Path | None = None):
-        self.kept = AtomicWriter(kept)
-        self.drops = AtomicWriter(drops) if drops else None
-        self.malformed = AtomicWriter(malformed) if malformed else None
+    name = "pairs"
 
-    def drop(self, record: dict, reason: str, **detail) -> None:
-        if self.drops is not None:
-            self.drops.write({"reason": reason, **detail, "record": record})
+    def __init__(self, data_folder):
+        super().__init__(data_folder, recursive=False, glob_pattern="*.jsonl", add_file_path=False)
 
-    def bad_line(self, reason: str, where: str, raw: str) -> None:
-        if self.malformed is not None:
-            self.malformed.write({"reason": reason, "where": where, "raw": raw})
+    def read_file(self, filepath: str) -> Iterator[Document]:
+        shard = filepath.rsplit("/", 1)[-1].removesuffix(".jsonl")
+        with self.data_folder.open(filepath, "rb") as handle:
+            for row, line in enumerate(handle):
+                try:
+                    record = decode_line(line)
+                except json.JSONDecodeError as err:
+                    where = self.data_folder.resolve_paths(filepath)
+                    raise PipelineDataError(
+                        f"{where}:{row + 1} is not JSON ({err.msg}); delete its step folder to rebuild it"
+                    ) from None
+                yield pair_document(record, shard, row)
 
-    def _writers(self) -> list[AtomicWriter]:
-        return [w for w in (self.drops, self.malformed, self.kept) if w is not None]
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        if not self.data_folder.list_files(recursive=False, glob_pattern="*.jsonl"):
+            return  # every pair was dropped upstream: nothing to read, nothing to write
+        yield from super().run(data, rank, world_size)
 
-    def commit(self) -> None:
-        for writer in self._writers():  # kept last: its presence marks the shard done
-            writer.commit()
 
-    def abort(self) -> None:
-        for writer in self._writers():
-            writer.abort()
+class PairWriter(PairStats, JsonlWriter):
+    """One JSONL file per shard (``<shard>.jsonl``), written with the pair-record (or drop, or chat) adapter
+    and the stdlib encoder (orjson refuses the lone surrogates that clean is there to remove)."""
+
+    name = "pairs"
+
+    def __init__(self, output_folder, adapter=None):
+        super().__init__(output_folder, output_filename="${shard}.jsonl", compression=None, adapter=adapter)
+
+    def write(self, document: Document, rank: int = 0, **kwargs) -> None:
+        name = f"{document.metadata['shard']}.jsonl"  # the template, without Template's cost per pair
+        self._write(self.adapter(document), self.output_mg.get_file(name), name)
+        self.stat_update("total")
+
+    def _write(self, document: dict, file_handler: IO, _filename: str):
+        file_handler.write(encode_line(document))
+
+
+def record_adapter(writer, doc: Document) -> dict:
+    return pair_record(doc)
+
+
+def drop_adapter(writer, doc: Document) -> dict:
+    reason = doc.metadata.get("filter_reason")
+    return {"reason": reason, **doc.metadata.get("detail", {}), "record": pair_record(doc)}
+
+
+def drops_writer(step_folder, enabled: bool) -> PairWriter | None:
+    """The exclusion writer of a filter: ``<step>/drops/<shard>.jsonl`` (None when drops are not kept)."""
+    return PairWriter(step_folder.rstrip("/") + "/drops", adapter=drop_adapter) if enabled else None

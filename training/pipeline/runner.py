@@ -1,40 +1,69 @@
-"""Run a pipeline: the steps in order, each over every shard, resuming whatever a previous run finished.
+"""Run a pipeline: each step is one or more datatrove stages, run by datatrove's executors (local processes,
+a Ray cluster, or Slurm array jobs); a stage's ranks that finished before are skipped (``skip_completed``).
 
-Layout of the output folder::
+Layout of the output folder (local or any fsspec URL)::
 
-    01-unify/<input>-<n>.jsonl     pair records (records.py); malformed/ lines that could not be read
-    02-clean/<shard>.jsonl         each later step: kept records; drops/ (with "reason"); stats/<shard>.json
-    03-dedup/index/                fingerprints (<shard>.npz) and conflict counts (<shard>.conflicts.npy)
+    01-unify/<input>-<n>.jsonl     pair records (records.py); malformed/<input>.jsonl lines that could not be read
+    02-clean/<shard>.jsonl         each later step: kept records; drops/<shard>.jsonl (with "reason")
+    03-dedup/index/                signatures (<shard>.npz) and conflict counts (<shard>.conflicts.npy)
     05-quality/thresholds.json     the dev-loss threshold of each pair
     06-instruct/<shard>.jsonl      chat JSONL, merged into train.jsonl
-    report.json                    per step: pairs in, kept, dropped by reason, malformed by reason
-
-A step folder holds ``step.json`` with the parameters it ran with; rerunning with other parameters is an
-error that names the folder to delete, never a silent mix of old and new outputs.
+    logs/<stage>/                  datatrove's logs, stats/<rank>.json and completions/ of every stage
+    report.json                    per step: pairs in, kept, dropped by reason (from datatrove's stats)
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import importlib
 import json
+import os
 import shutil
-from collections import Counter
-from dataclasses import asdict
-from pathlib import Path
+import sys
+from dataclasses import asdict, dataclass
 
-from xplus_release.training.pipeline import quality, steps
+from datatrove.io import get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from loguru import logger
+from tqdm import tqdm
+from xplus_release.training.pipeline import quality
+from xplus_release.training.pipeline.clean import CleanFilter
 from xplus_release.training.pipeline.config import STEP_ORDER, PipelineConfig
-from xplus_release.training.pipeline.executors import LocalExecutor
-from xplus_release.lid import resolve_lid_model
+from xplus_release.training.pipeline.dedup import DedupConflicts, DedupFilter, DedupSignatures
+from xplus_release.training.pipeline.instruct import InstructStep, chat_adapter
+from xplus_release.training.pipeline.langid import LangIdFilter
+from xplus_release.training.pipeline.records import (
+    PairReader,
+    PairWriter,
+    PipelineDataError,
+    drops_writer,
+    record_adapter,
+)
+from xplus_release.training.pipeline.unify import UnifyReader
 
 from xplus_release.errors import ConfigError
-from xplus_release.runs import write_json_atomic
+from xplus_release.lid import resolve_lid_model
 
 FINAL_FILE = "train.jsonl"
+_QUIET = open(os.devnull, "w")  # noqa: SIM115 - datatrove logs every rank to stderr; task logs keep it all
 
 
-def step_dir(output: Path, step: str) -> Path:
-    return output / f"{STEP_ORDER.index(step) + 1:02d}-{step}"
+def step_name(step: str) -> str:
+    return f"{STEP_ORDER.index(step) + 1:02d}-{step}"
+
+
+def step_dir(output: str, step: str) -> str:
+    return f"{output.rstrip('/')}/{step_name(step)}"
+
+
+@dataclass
+class Stage:
+    name: str
+    pipeline: list
+    tasks: int
+    loads_torch: bool = False  # spawned, not forked: a forked CUDA/OpenMP runtime can hang
 
 
 def check_assets(config: PipelineConfig) -> None:
@@ -45,14 +74,8 @@ def check_assets(config: PipelineConfig) -> None:
         ConfigError: a quality dev file is missing for a pair the inputs declare.
         PipelineDataError: an input file does not exist.
     """
-    from xplus_release.training.pipeline.records import PipelineDataError
-
-    for spec in config.inputs:
-        for path in spec.files():
-            if not path.is_file():
-                raise PipelineDataError(
-                    f"input file {path} does not exist; fix the path in the pipeline YAML"
-                )
+    for path in (p for spec in config.inputs for p in spec.files() if not p.is_file()):
+        raise PipelineDataError(f"input file {path} does not exist; fix the path in the pipeline YAML")
     declared = {f"{s.src}-{s.trg}" for s in config.inputs if s.src and s.trg}
     for pair in sorted(declared) + ["default"]:
         if "langid" in config.steps:
@@ -64,199 +87,207 @@ def check_assets(config: PipelineConfig) -> None:
                 quality.dev_files(q, *pair.split("-"))
 
 
-def _signature(config: PipelineConfig, step: str, upstream: str) -> str:
-    payload = {"step": step, "params": config.params_for(step), "upstream": upstream}
-    if step == "unify":
-        payload["inputs"] = [asdict(spec) for spec in config.inputs]
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+# ---------------------------------------------------------------- stages
 
 
-def _claim_step_dir(folder: Path, signature: str, params: dict) -> None:
-    marker = folder / "step.json"
-    if marker.is_file():
-        if json.loads(marker.read_text(encoding="utf-8")).get("signature") != signature:
-            raise ConfigError(
-                f"{folder} was made with other parameters or inputs; delete it and the step folders "
-                f"after it to redo them, or choose another output folder"
-            )
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(marker, {"signature": signature, "params": params})
-
-
-class PipelineRun:
-    def __init__(self, config: PipelineConfig, executor=None, progress: bool = True):
-        self.config = config
-        self.executor = executor or LocalExecutor(config.workers, progress)
-        self.progress = progress
-        self.processed: Counter = Counter()  # tasks that did work in this run, by step
-
-    def run(self) -> dict:
-        """Run every step; return the report (also written to ``report.json``)."""
-        check_assets(self.config)
-        out = self.config.output
-        out.mkdir(parents=True, exist_ok=True)
-        upstream = ""
-        for step in self.config.steps:  # every folder checked before any work
-            upstream = _signature(self.config, step, upstream)
-            _claim_step_dir(step_dir(out, step), upstream, self.config.params_for(step))
-        shards: list[str] = []
-        for step in self.config.steps:
-            shards = self._run_step(step, step_dir(out, step), shards)
-        last = step_dir(out, list(self.config.steps)[-1])
-        self._merge_final(last, shards)
-        report = build_report(self.config, shards, self.processed)
-        write_json_atomic(out / "report.json", report)
-        return report
-
-    def _run_step(self, step: str, folder: Path, shards: list[str]) -> list[str]:
-        if step == "unify":
-            return self._unify(folder)
-        previous = step_dir(self.config.output, self._previous(step))
-        if step == "dedup":
-            self._dedup(folder, previous, shards)
-        else:
-            extra = {"thresholds": self._thresholds(folder, shards)} if step == "quality" else {}
-            tasks = [
-                (
-                    "run_shard",
-                    {
-                        "step": step,
-                        "step_dir": str(folder),
-                        "in_path": str(previous / f"{s}.jsonl"),
-                        "params": self.config.params_for(step),
-                        "write_drops": self.config.write_drops,
-                        "extra": extra,
-                    },
-                )
-                for s in shards
-                if not steps.shard_done(folder, s)
-            ]
-            self._execute(step, tasks, needs_torch=step == "quality")
-        return shards
-
-    def _previous(self, step: str) -> str:
-        names = list(self.config.steps)
-        return names[names.index(step) - 1]
-
-    def _execute(self, label: str, tasks: list, needs_torch: bool = False) -> None:
-        self.processed[label] += len(tasks)
-        self.executor.run(label, tasks, needs_torch=needs_torch)
-
-    def _unify(self, folder: Path) -> list[str]:
-        params = self.config.params_for("unify")
-        tasks = [
-            (
-                "unify_input",
-                {
-                    "spec": asdict(spec),
-                    "step_dir": str(folder),
-                    "params": params,
-                    "write_drops": self.config.write_drops,
-                },
-            )
-            for spec in self.config.inputs
-            if not steps.shard_done(folder, spec.name)
-        ]
-        self._execute("unify", tasks)
-        shards = []
-        for spec in self.config.inputs:
-            shards += json.loads(steps.stats_path(folder, spec.name).read_text(encoding="utf-8"))["shards"]
-        return sorted(shards)
-
-    def _dedup(self, folder: Path, previous: Path, shards: list[str]) -> None:
-        params = self.config.params_for("dedup")
-        index_tasks = [
-            (
-                "dedup_index_shard",
-                {"step_dir": str(folder), "in_path": str(previous / f"{s}.jsonl"), "params": params},
-            )
-            for s in shards
-            if not (folder / "index" / f"{s}.npz").is_file()
-        ]
-        self._execute("dedup-index", index_tasks)
-        if not (folder / "index" / "conflicts.json").is_file():
-            self._execute(
-                "dedup-conflicts",
-                [("dedup_conflicts", {"step_dir": str(folder), "shards": shards, "params": params})],
-            )
-        filter_tasks = [
-            (
-                "run_shard",
-                {
-                    "step": "dedup",
-                    "step_dir": str(folder),
-                    "in_path": str(previous / f"{s}.jsonl"),
-                    "params": params,
-                    "write_drops": self.config.write_drops,
-                },
-            )
-            for s in shards
-            if not steps.shard_done(folder, s)
-        ]
-        self._execute("dedup", filter_tasks)
-
-    def _thresholds(self, folder: Path, shards: list[str]) -> dict[str, float]:
-        """Dev-loss thresholds of every pair in the data (computed in this process, once; then cached)."""
-        path = folder / "thresholds.json"
-        if path.is_file():
-            return {pair: t["threshold"] for pair, t in json.loads(path.read_text(encoding="utf-8")).items()}
-        pairs = sorted(pair_counts(self.config.output, step_dir(self.config.output, "unify")))
-        result, scorer = {}, {}
-        for pair in pairs:
-            config = self.config.step_config("quality", pair)
-            model_dir = quality.resolve_seq2seq(config.model)
-
-            def factory(model_dir=model_dir, config=config):
-                key = (str(model_dir), json.dumps(asdict(config), sort_keys=True))
-                if key not in scorer:
-                    scorer[key] = quality.LossScorer(model_dir, config)
-                return scorer[key]
-
-            result[pair] = quality.dev_threshold(config, model_dir, *pair.split("-"), factory)
-        write_json_atomic(path, result)
-        return {pair: t["threshold"] for pair, t in result.items()}
-
-    def _merge_final(self, last: Path, shards: list[str]) -> None:
-        final = self.config.output / FINAL_FILE
-        newest = max(((last / f"{s}.jsonl").stat().st_mtime for s in shards), default=0.0)
-        if final.is_file() and final.stat().st_mtime >= newest:
-            return
-        tmp = final.with_name(f".{final.name}.tmp")
-        with open(tmp, "wb") as target:
-            for shard in shards:
-                with open(last / f"{shard}.jsonl", "rb") as source:
-                    shutil.copyfileobj(source, target)
-        tmp.replace(final)
-        self.processed["merge"] += 1
-
-
-def pair_counts(output: Path, unify_dir: Path) -> Counter:
-    counts = Counter()
-    for stats_file in (unify_dir / "stats").glob("*.json"):
-        counts.update(json.loads(stats_file.read_text(encoding="utf-8")).get("pairs", {}))
-    return counts
-
-
-def build_report(config: PipelineConfig, shards: list[str], processed: Counter) -> dict:
-    report = {
-        "output": str(config.output),
-        "shards": len(shards),
-        "processed_this_run": dict(processed),
-        "steps": {},
-    }
+def build_stages(config: PipelineConfig) -> list[Stage]:
+    """The datatrove stages of the configured steps, in order, ending with the merge into train.jsonl."""
+    stages, previous = [], None
     for step in config.steps:
-        folder = step_dir(config.output, step)
-        names = [spec.name for spec in config.inputs] if step == "unify" else shards
-        totals = {"in": 0, "kept": 0, "dropped": Counter(), "malformed": Counter(), "counters": Counter()}
-        for name in names:
-            stats = json.loads(steps.stats_path(folder, name).read_text(encoding="utf-8"))
-            totals["in"] += stats.get("in", 0)
-            totals["kept"] += stats.get("kept", 0)
-            for key in ("dropped", "malformed", "counters"):
-                totals[key].update(stats.get(key, {}))
-        report["steps"][step] = {k: dict(v) if isinstance(v, Counter) else v for k, v in totals.items()}
-    return report
+        folder, configs = step_dir(config.output, step), config.pair_configs(step)
+        read = [PairReader(previous)] if previous else []
+        write = PairWriter(folder, chat_adapter if step == "instruct" else record_adapter)
+        drops = drops_writer(folder, config.write_drops)
+        if step == "unify":
+            unify = config.step_config("unify")
+            read = [UnifyReader(config.inputs, folder, unify.shard_size, unify.error_budget)]
+            stages.append(Stage(step, [*read, write], len(config.inputs)))
+        elif step == "dedup":
+            index = f"{folder}/index"
+            stages.append(Stage("dedup-signatures", [*read, DedupSignatures(index, configs)], config.ranks))
+            stages.append(Stage("dedup-conflicts", [DedupConflicts(index, configs)], 1))
+            stages.append(Stage(step, [*read, DedupFilter(index, configs, drops), write], config.ranks))
+        elif step == "quality":
+            thresholds = quality.QualityThresholds(
+                folder, functools.partial(data_pairs, config.output), configs
+            )
+            stages.append(Stage("quality-thresholds", [thresholds], 1, loads_torch=True))
+            filtered = quality.QualityFilter(folder, configs, drops)
+            stages.append(Stage(step, [*read, filtered, write], config.ranks, loads_torch=True))
+        else:
+            middle = InstructStep(configs) if step == "instruct" else _FILTERS[step](configs, drops)
+            stages.append(Stage(step, [*read, middle, write], config.ranks))
+        previous = folder
+    stages.append(Stage("merge", [MergeStep(config.output, previous, list(config.steps))], 1))
+    return stages
+
+
+_FILTERS = {"clean": CleanFilter, "langid": LangIdFilter}
+
+
+class MergeStep(PipelineStep):
+    """The last step's shards, in shard order, into ``train.jsonl``; then ``report.json``."""
+
+    name = "merge"
+    type = "xplus"
+
+    def __init__(self, output: str, last_folder: str, steps: list[str]):
+        super().__init__()
+        self.output, self.last_folder, self.steps = output, last_folder, steps
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        source, target = get_datafolder(self.last_folder), get_datafolder(self.output)
+        with target.open(FINAL_FILE, "wb") as merged:
+            for name in sorted(source.list_files(recursive=False, glob_pattern="*.jsonl")):
+                with source.open(name, "rb") as shard:
+                    merged.write(shard.read())
+        write_report(self.output, build_report(self.output, self.steps))
+        yield from ()
+
+
+# ---------------------------------------------------------------- executors
+
+
+def logs_dir(output: str, stage: str) -> str:
+    return f"{output.rstrip('/')}/logs/{stage}"
+
+
+def make_executor(config: PipelineConfig, stage: Stage, depends=None):
+    """datatrove's executor for one stage, on ``config.engine``."""
+    common = {
+        "pipeline": stage.pipeline,
+        "tasks": stage.tasks,
+        "logging_dir": logs_dir(config.output, stage.name),
+    }
+    common["workers"], cluster = min(config.workers, stage.tasks), config.slurm
+    sized = {**common, "cpus_per_task": cluster.cpus_per_task, "mem_per_cpu_gb": cluster.mem_per_cpu_gb}
+    if config.engine == "ray":
+        from datatrove.executor import RayPipelineExecutor
+
+        return RayPipelineExecutor(**sized)
+    if config.engine == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        venv = cluster.venv_path or os.path.join(sys.prefix, "bin", "activate")
+        name = f"xplus-data-{stage.name}"
+        return SlurmPipelineExecutor(
+            **sized,
+            time=cluster.time,
+            partition=cluster.partition,
+            job_name=name,
+            venv_path=venv,
+            depends=depends,
+        )
+    from datatrove.executor import LocalPipelineExecutor
+
+    start = "spawn" if stage.loads_torch else "fork"
+    return LocalPipelineExecutor(**common, start_method=start)
+
+
+def _run_local_or_ray(config: PipelineConfig, stages: list[Stage], progress: bool) -> dict[str, int]:
+    """Each stage after the one before; returns how many ranks each stage ran in this run.
+
+    Raises:
+        PipelineDataError: a stage ended with ranks that did not complete (Ray retries, then gives up).
+    """
+    processed = {}
+    for stage in tqdm(stages, desc="xplus-data", unit="stage", disable=not progress, file=sys.stderr):
+        executor = make_executor(config, stage)
+        processed[stage.name] = len(executor.get_incomplete_ranks())
+        if processed[stage.name]:
+            with contextlib.redirect_stderr(_QUIET):
+                logger.remove()  # the sinks datatrove adds from here on write to the redirected stderr
+                logger.add(sys.stderr)
+                executor.run()
+        if left := executor.get_incomplete_ranks():
+            raise PipelineDataError(
+                f"stage {stage.name}: {len(left)} of {stage.tasks} ranks did not finish; see the logs "
+                f"under {logs_dir(config.output, stage.name)}/logs and rerun (finished ranks are kept)"
+            )
+    return processed
+
+
+def launch_slurm(config: PipelineConfig, stages: list[Stage], dry_run: bool) -> list[tuple[list, str]]:
+    """Submit one array job per stage, each depending on the one before (``afterok``); with ``dry_run``
+    nothing is submitted and the (sbatch arguments, script) pairs are returned instead.
+
+    Raises:
+        ConfigError: no partition, or no sbatch to submit with.
+    """
+    if not config.slurm.partition:
+        raise ConfigError("the slurm engine needs a partition: pass --partition or set slurm.partition")
+    executor = None
+    for stage in stages:
+        executor = make_executor(config, stage, depends=executor)
+    if not dry_run:
+        if not shutil.which("sbatch"):
+            raise ConfigError("sbatch is not on PATH: run on a Slurm login node, or pass --dry-run")
+        executor.run()
+        return []
+    submitted: list[tuple[list, str]] = []
+
+    def record(script: str, _retriever, *args) -> str:
+        submitted.append((list(args), script))
+        return str(len(submitted))  # the job id the next stage's --dependency names
+
+    from unittest import mock
+
+    with mock.patch("datatrove.executor.slurm.launch_slurm_job", record):
+        executor.run()
+    return submitted
+
+
+# ---------------------------------------------------------------- report
+
+
+def stage_totals(output: str, stage: str, step_name: str) -> dict[str, float]:
+    """Totals of one step's datatrove stats (``stats/<rank>.json``) over every rank of its stage."""
+    folder, totals = get_datafolder(logs_dir(output, stage)), {}
+    if not folder.isdir("stats"):
+        return totals
+    for name in sorted(folder.list_files("stats")):
+        with folder.open(name, "r") as handle:
+            blocks = json.load(handle)
+        for block in blocks:
+            if block["name"].endswith(f": {step_name}"):
+                for label, value in block["stats"].items():  # a metric is saved as its total or a dict
+                    totals[label] = totals.get(label, 0) + (
+                        value["total"] if isinstance(value, dict) else value
+                    )
+    return totals
+
+
+def data_pairs(output: str) -> list[str]:
+    """The language pairs the unify stage found."""
+    totals = stage_totals(output, "unify", "unify")
+    return sorted(label.removeprefix("pairs_") for label in totals if label.startswith("pairs_"))
+
+
+_NOT_COUNTERS = ("total", "forwarded", "dropped", "batches", "dropped_", "malformed_", "pairs_")
+
+
+def step_report(totals: dict[str, float]) -> dict:
+    """datatrove's stat names, BaseFilter's included, as the report's: in, kept, dropped and malformed by
+    reason, and the step's other counters."""
+
+    def picked(prefix):
+        return {k.removeprefix(prefix): int(v) for k, v in totals.items() if k.startswith(prefix)}
+
+    counters = {k: int(v) for k, v in totals.items() if not k.startswith(_NOT_COUNTERS)}
+    report = {"in": int(totals.get("total", 0)), "kept": int(totals.get("forwarded", 0))}
+    return {**report, "dropped": picked("dropped_"), "malformed": picked("malformed_"), "counters": counters}
+
+
+def build_report(output: str, steps: list[str]) -> dict:
+    return {
+        "output": output,
+        "steps": {step: step_report(stage_totals(output, step, step)) for step in steps},
+    }
+
+
+def write_report(output: str, report: dict) -> None:
+    with get_datafolder(output).open("report.json", "w") as handle:
+        json.dump(report, handle, indent=2, ensure_ascii=False)
 
 
 def summary_table(report: dict) -> str:
@@ -264,18 +295,79 @@ def summary_table(report: dict) -> str:
     rows = [("step", "in", "kept", "dropped", "reasons")]
     for step, s in report["steps"].items():
         reasons = {**s["dropped"], **{f"malformed:{k}": v for k, v in s["malformed"].items()}}
-        dropped = sum(s["dropped"].values()) + sum(s["malformed"].values())
-        rows.append(
-            (
-                step,
-                str(s["in"]),
-                str(s["kept"]),
-                str(dropped),
-                ", ".join(f"{k}={v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "-",
-            )
-        )
+        listed = ", ".join(f"{k}={v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "-"
+        rows.append((step, str(s["in"]), str(s["kept"]), str(sum(reasons.values())), listed))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(
         f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}"
         for r in rows
     )
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _signature(config: PipelineConfig, step: str, upstream: str) -> str:
+    payload = {"step": step, "params": config.params_for(step), "upstream": upstream}
+    if step == "unify":
+        payload["inputs"] = [asdict(spec) for spec in config.inputs]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def claim_step_folders(config: PipelineConfig) -> None:
+    """Each step folder's ``step.json`` records the parameters it ran with: rerunning with others would mix
+    old and new outputs, so it raises ConfigError naming the folder to delete."""
+    out, upstream = get_datafolder(config.output), ""
+    for step in config.steps:
+        upstream = _signature(config, step, upstream)
+        marker = f"{step_name(step)}/step.json"
+        if out.isfile(marker):
+            with out.open(marker, "r") as handle:
+                if json.load(handle).get("signature") != upstream:
+                    raise ConfigError(
+                        f"{step_dir(config.output, step)} was made with other parameters or inputs; delete it, "
+                        f"the step folders after it and logs/, or choose another output folder"
+                    )
+            continue
+        with out.open(marker, "w") as handle:
+            json.dump({"signature": upstream, "params": config.params_for(step)}, handle)
+
+
+class PipelineRun:
+    def __init__(self, config: PipelineConfig, progress: bool = True, dry_run: bool = False):
+        self.config, self.progress, self.dry_run = config, progress, dry_run
+
+    def run(self) -> dict:
+        """Run every stage; return the report (also written to ``report.json``). On Slurm: submit the jobs
+        and return ``{"submitted": [(sbatch arguments, script), ...]}`` (the scripts only, when dry)."""
+        check_assets(self.config)
+        claim_step_folders(self.config)
+        stages = build_stages(self.config)
+        if self.config.engine == "slurm":
+            return {"submitted": launch_slurm(self.config, stages, self.dry_run)}
+        with _ray_cluster(self.config.engine == "ray"):
+            processed = _run_local_or_ray(self.config, stages, self.progress)
+        report = build_report(self.config.output, list(self.config.steps))
+        report["processed_this_run"] = processed
+        write_report(self.config.output, report)
+        return report
+
+
+@contextlib.contextmanager
+def _ray_cluster(needed: bool):
+    """Connects to the cluster at ``RAY_ADDRESS`` (or starts one on this machine for the run).
+
+    Raises:
+        ConfigError: Ray is not installed."""
+    try:
+        ray = importlib.import_module("ray") if needed else None
+    except ImportError:
+        raise ConfigError('--engine ray needs Ray: pip install "xplus-release[ray]"') from None
+    started = ray is not None and not ray.is_initialized()
+    if started:
+        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()

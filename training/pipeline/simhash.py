@@ -53,7 +53,8 @@ def _char_kinds() -> np.ndarray:
 
 
 class BatchFeatures:
-    """Token counts and SimHash fingerprints of a batch of pairs.
+    """Token counts, SimHash fingerprints and exact-duplicate keys (``keys``: equal when both sides have
+    the same token sequence) of a batch of pairs.
 
     The rule is ``tokens.tokenize`` + ``tokens.simhash_features`` exactly (the tests check it against
     them): case-fold, delete punctuation, split on whitespace (words) or take every non-space character
@@ -75,16 +76,14 @@ class BatchFeatures:
         character_text = np.empty(2 * n, dtype=bool)
         character_text[0::2] = [lang in CHARACTER_LANGUAGES for lang in src_langs]
         character_text[1::2] = [lang in CHARACTER_LANGUAGES for lang in tgt_langs]
-        self.token_counts, self._fingerprints = fingerprint_batch(cps, _char_kinds(), character_text, n)
+        self.token_counts, self._fingerprints, self.keys = fingerprint_batch(
+            cps, _char_kinds(), character_text, n
+        )
 
     def fingerprints(self) -> np.ndarray:
         """SimHash per pair (0 for a pair without features): bit i set when more than half of the pair's
         feature hashes (counted with multiplicity) have it."""
         return self._fingerprints.copy()
-
-
-def popcount(values: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(values)
 
 
 def table_blocks(hamming: int, blocks: int) -> list[list[tuple[int, int]]]:
@@ -146,7 +145,7 @@ def near_pairs(unique_fps: np.ndarray, hamming: int, blocks: int) -> np.ndarray:
         while active.size:  # compare each fingerprint with the ones `offset` places later in its key run
             a, b = order[active], order[active + offset]
             diff = unique_fps[a] ^ unique_fps[b]
-            keep = popcount(diff) <= hamming
+            keep = np.bitwise_count(diff) <= hamming
             for mask in earlier_masks:
                 keep &= (diff & mask) != 0
             a, b = a[keep], b[keep]

@@ -60,8 +60,9 @@ def _flush(lanes, votes):
 @njit(cache=True, nogil=True)
 def _word_text(cps, kinds, pos, lanes, pending, votes):
     """Features of one space-delimited text starting at ``pos``: its words (punctuation deleted, so it
-    joins its neighbours). Returns (position after the text's sentinel, pending, words)."""
-    value, power, length, words = np.uint64(0), _ONE, 0, 0
+    joins its neighbours). Returns (position after the text's sentinel, pending, words, sequence hash of
+    the words in order)."""
+    value, power, length, words, sequence = np.uint64(0), _ONE, 0, 0, np.uint64(0)
     while True:
         cp = cps[pos]
         kind = kinds[cp]
@@ -72,18 +73,21 @@ def _word_text(cps, kinds, pos, lanes, pending, votes):
             length += 1
         elif kind != PUNCTUATION:  # a space or the end of the text closes the word
             if length:
-                pending = _add_feature(lanes, _finish_hash(value, length), pending, votes)
+                hashed = _finish_hash(value, length)
+                pending = _add_feature(lanes, hashed, pending, votes)
+                sequence = sequence * _P + hashed
                 words += 1
                 value, power, length = np.uint64(0), _ONE, 0
             if kind == SENTINEL:
-                return pos, pending, words
+                return pos, pending, words, sequence
 
 
 @njit(cache=True, nogil=True)
 def _character_text(cps, kinds, pos, lanes, pending, votes):
     """Features of one zh/ja/th text: bigrams of its non-space characters (the character itself when
-    there is only one). Returns (position after the text's sentinel, pending, characters)."""
-    previous, chars = np.uint64(0), 0
+    there is only one). Returns (position after the text's sentinel, pending, characters, sequence hash
+    of the characters in order)."""
+    previous, chars, sequence = np.uint64(0), 0, np.uint64(0)
     while True:
         cp = cps[pos]
         kind = kinds[cp]
@@ -92,39 +96,45 @@ def _character_text(cps, kinds, pos, lanes, pending, votes):
             current = np.uint64(cp)
             if chars:
                 pending = _add_feature(lanes, _finish_hash(previous + current * _P, 2), pending, votes)
+            sequence = sequence * _P + current
             previous = current
             chars += 1
         elif kind == SENTINEL:
             if chars == 1:
                 pending = _add_feature(lanes, _finish_hash(previous, 1), pending, votes)
-            return pos, pending, chars
+            return pos, pending, chars, _finish_hash(sequence, chars)
 
 
 @njit(cache=True, nogil=True)
 def fingerprint_batch(cps, kinds, character_text, n_pairs):
-    """(token counts (n, 2), fingerprints (n,)) of ``n_pairs`` pairs whose 2n texts (source, target,
-    case-folded) lie in ``cps`` (uint32 code points), each followed by a 0 sentinel. ``kinds`` maps a code
-    point to TOKEN, PUNCTUATION, SPACE or SENTINEL; ``character_text[t]`` is True for zh/ja/th texts."""
+    """(token counts (n, 2), fingerprints (n,), token-sequence keys (n,)) of ``n_pairs`` pairs whose 2n
+    texts (source, target, case-folded) lie in ``cps`` (uint32 code points), each followed by a 0 sentinel.
+    ``kinds`` maps a code point to TOKEN, PUNCTUATION, SPACE or SENTINEL; ``character_text[t]`` is True for
+    zh/ja/th texts. Two pairs have the same key when their token sequences are equal on each side (the
+    exact duplicates of the dedup step), and, but for a 64-bit hash collision, only then."""
     counts = np.zeros((n_pairs, 2), np.int64)
     fingerprints = np.zeros(n_pairs, np.uint64)
+    keys = np.zeros(n_pairs, np.uint64)
     votes = np.zeros(64, np.int64)
     lanes = np.zeros(8, np.uint64)
     pos = 0
     for pair in range(n_pairs):
         votes[:] = 0
-        pending, features = 0, 0
+        pending, features, key = 0, 0, np.uint64(0)
         for side in range(2):
             if character_text[2 * pair + side]:
-                pos, pending, tokens = _character_text(cps, kinds, pos, lanes, pending, votes)
+                pos, pending, tokens, sequence = _character_text(cps, kinds, pos, lanes, pending, votes)
                 features += tokens - 1 if tokens > 1 else tokens
             else:
-                pos, pending, tokens = _word_text(cps, kinds, pos, lanes, pending, votes)
+                pos, pending, tokens, sequence = _word_text(cps, kinds, pos, lanes, pending, votes)
                 features += tokens
             counts[pair, side] = tokens
+            key = _finish_hash(key * _P + sequence, tokens + 1)
+        keys[pair] = key
         _flush(lanes, votes)
         fingerprint = np.uint64(0)
         for bit in range(64):
             if 2 * votes[bit] > features:
                 fingerprint |= _ONE << np.uint64(bit)
         fingerprints[pair] = fingerprint
-    return counts, fingerprints
+    return counts, fingerprints, keys

@@ -25,10 +25,6 @@ CHARACTER_LANGUAGES = frozenset({"zh", "ja", "th"})
 PUNCTUATION_TABLE = {cp: None for cp in range(0x20000) if unicodedata.category(chr(cp)).startswith("P")}
 
 
-def is_character_language(code: str) -> bool:
-    return code in CHARACTER_LANGUAGES
-
-
 def tokenize(text: str, lang: str) -> list[str]:
     """Tokens of ``text`` under the rule above (``lang`` is a short code such as ``"zh"``)."""
     bare = text.casefold().translate(PUNCTUATION_TABLE)

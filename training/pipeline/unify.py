@@ -11,8 +11,11 @@ Formats (``format:`` of an input in the pipeline YAML):
 - ``jsonl``: objects with ``src_line`` and ``tgt_line`` (and ``src``/``trg`` unless the input sets them).
 
 A malformed line (invalid UTF-8, wrong column count, bad JSON, a missing field, unaligned Moses files) is
-counted, written to ``malformed/`` with its reason and never stops the run unless the input's share of
-malformed lines exceeds the error budget.
+counted, written to ``malformed/<input>.jsonl`` with its reason and never stops the run unless the
+input's share of malformed lines exceeds the error budget.
+
+``UnifyReader`` is the datatrove step: rank *r* reads inputs r, r+n, ... and yields pair documents in
+shards of ``shard_size`` (``<input>-<n>``, ids ``<shard>:<line in shard>``).
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ import gzip
 import itertools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-from xplus_release.training.pipeline.records import PipelineDataError
+from datatrove.data import Document
+from datatrove.io import get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from xplus_release.training.pipeline.records import PipelineDataError, encode_line
 
 from xplus_release.errors import ConfigError, UnknownLanguageError
 from xplus_release.languages import get_language
@@ -110,9 +116,12 @@ def _tsv_rows(
             yield number, None, Row(number, bad="invalid_utf8", raw=raw)
             continue
         cells = text.split("\t")
-        if expected_columns and len(cells) not in expected_columns:
-            yield number, None, Row(number, bad="wrong_column_count", raw=text)
-        elif not expected_columns and len(cells) <= max(spec.columns):
+        if (
+            expected_columns
+            and len(cells) not in expected_columns
+            or not expected_columns
+            and len(cells) <= max(spec.columns)
+        ):
             yield number, None, Row(number, bad="wrong_column_count", raw=text)
         else:
             yield number, cells, None
@@ -232,14 +241,49 @@ def read_input(spec: InputSpec) -> Iterator[Row]:
     yield from READERS[spec.format](spec)
 
 
-def pair_record(row: Row, spec: InputSpec, record_id: str) -> dict:
+def pair_document(row: Row, spec: InputSpec, shard: str, index: int) -> Document:
     provenance = {"source": spec.name, "format": spec.format, "file": str(spec.files()[0]), "line": row.line}
     provenance.update(row.extra)
-    return {
-        "id": record_id,
-        "src": row.src or spec.src,
-        "trg": row.trg or spec.trg,
-        "src_line": row.src_text,
-        "tgt_line": row.tgt_text,
-        "provenance": provenance,
-    }
+    meta = {"src": row.src or spec.src, "trg": row.trg or spec.trg, "target": row.tgt_text}
+    meta.update(provenance=provenance, shard=shard, row=index)
+    return Document(text=row.src_text, id=f"{shard}:{index}", metadata=meta)
+
+
+class UnifyReader(PipelineStep):
+    """Counts ``total`` lines, ``forwarded`` pairs, ``pairs_<src>-<trg>`` and ``malformed_<reason>``. Raises
+    PipelineDataError: an input's malformed share is over ``error_budget``, or a file is missing."""
+
+    name = "unify"
+    type = "📖 - READER"
+
+    def __init__(self, inputs: list[InputSpec], step_folder: str, shard_size: int, error_budget: float):
+        super().__init__()
+        self.inputs, self.shard_size, self.error_budget = inputs, shard_size, error_budget
+        self.folder = get_datafolder(step_folder)
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        for spec in self.inputs[rank::world_size]:
+            yield from self._read(spec)
+
+    def _read(self, spec: InputSpec):
+        good, bad = 0, {}
+        with self.folder.open(f"malformed/{spec.name}.jsonl", "wb") as malformed:
+            for row in read_input(spec):
+                self.stat_update("total")
+                if row.bad:
+                    bad[row.bad] = bad.get(row.bad, 0) + 1
+                    self.stat_update(f"malformed_{row.bad}")
+                    where = f"{spec.files()[0]}:{row.line}"
+                    malformed.write(encode_line({"reason": row.bad, "where": where, "raw": row.raw}))
+                    continue
+                shard = f"{spec.name}-{good // self.shard_size:05d}"
+                doc, good = pair_document(row, spec, shard, good % self.shard_size), good + 1
+                self.stat_update("forwarded", f"pairs_{doc.metadata['src']}-{doc.metadata['trg']}")
+                yield doc
+        if (total_bad := sum(bad.values())) and total_bad > self.error_budget * (total_bad + good):
+            reasons = ", ".join(f"{k}={v}" for k, v in sorted(bad.items(), key=lambda kv: -kv[1]))
+            raise PipelineDataError(
+                f"input {spec.name}: {total_bad} of {total_bad + good} lines are malformed ({reasons}), "
+                f"over the error budget {self.error_budget:g}; see "
+                f"{self.folder.resolve_paths('malformed')}, fix the input or raise unify.error_budget"
+            )

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections import deque
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -100,28 +101,44 @@ class VLLMServer:
     def describe(self) -> dict:
         return {"kind": "vllm-server", "command": self.command()[3:], "base_url": self.base_url}
 
-    def start(self) -> "VLLMServer":
+    def start(self) -> Self:
         env = {**os.environ, **self.env}
         if self.api_key:
             env["VLLM_API_KEY"] = self.api_key  # not on the command line, where `ps` would show it
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         self._wait_healthy()
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM (vLLM finishes in-flight requests), then SIGKILL after ``timeout`` seconds."""
-        if self.process is None or self.process.poll() is not None:
+        """SIGTERM (vLLM finishes in-flight requests), then SIGKILL after ``timeout`` seconds; then whatever
+        of its process group outlived it (engine-core or worker processes)."""
+        if self.process is None:
             return
+        if self.process.poll() is not None:
+            return self.kill_group()  # it died on its own: its engine core may still be running
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            self.kill_group()
             self.process.wait()
+        self.kill_group()
+
+    def kill_group(self) -> None:
+        """SIGKILL every process left in the server's process group (the server leads it)."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # nothing left
+
+    def healthy(self, timeout: float = 10.0) -> bool:
+        """``/health`` answered 200 within ``timeout`` seconds."""
+        return _healthy(self.root_url, timeout)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -130,7 +147,7 @@ class VLLMServer:
         except OSError:
             return ""
 
-    def __enter__(self) -> "VLLMServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -170,8 +187,8 @@ def engine_args_to_cli(engine_args: dict) -> list[str]:
     return args
 
 
-def _healthy(root_url: str) -> bool:
+def _healthy(root_url: str, timeout: float = 2.0) -> bool:
     try:
-        return httpx.get(f"{root_url}/health", timeout=2.0).status_code == 200
+        return httpx.get(f"{root_url}/health", timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False

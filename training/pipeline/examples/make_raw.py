@@ -59,15 +59,21 @@ def planted_pairs(
     """40 clean pairs, then the faults (each with the step and reason that must remove it)."""
     pairs = list(zip(en[:CLEAN_LINES], tgt[:CLEAN_LINES]))
     faults = [
-        (en[0], tgt[0], "dedup", None, "copy of line 1: 1 earlier conflict, kept"),
-        (en[0], tgt[0], "dedup", None, "second copy: 2 earlier conflicts, kept (the paper drops > 2)"),
-        (en[0] + " ", tgt[0], "dedup", "simhash_conflicts", "third copy with a trailing space: 3 conflicts"),
+        (
+            en[0],
+            tgt[0],
+            "dedup",
+            "exact_duplicate",
+            "copy of line 1: the first copy is kept, this one dropped",
+        ),
+        (en[0], tgt[0], "dedup", "exact_duplicate", "second copy (the paper's literal reading keeps it)"),
+        (en[0] + " ", tgt[0], "dedup", "exact_duplicate", "third copy with a trailing space"),
         (
             en[0].rstrip(".") + "!",
             tgt[0],
             "dedup",
-            "simhash_conflicts",
-            "punctuation-only variant: 4 conflicts",
+            "exact_duplicate",
+            "punctuation-only variant: the same tokens as line 1",
         ),
         (tgt[41], en[41], *_swapped_expectation(trg), "source and target swapped"),
         (en[42], other[42], *_mislabelled_expectation(trg), "target in French"),

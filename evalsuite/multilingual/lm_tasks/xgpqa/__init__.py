@@ -1,1 +1,0 @@
-"""XGPQA: BenchMAX_Science (GPQA main in 17 languages) as lm-eval tasks."""

@@ -1,0 +1,64 @@
+"""The parts of xplus-serve's fault handling that need no server: body checks, detection, restart budget."""
+
+from __future__ import annotations
+
+import pytest
+from xplus_release.serve.validation import MAX_DEPTH, TextError, check_json_body
+
+from xplus_release.engines.supervisor import MAX_BACKOFF_S, RestartBudget
+from xplus_release.languages import ALL_LANGUAGES
+
+
+@pytest.mark.parametrize("body,needle", [
+    (b'{"q": "a\\ud800b"}', "q contains a lone surrogate (U+D800) at position 1"),
+    (b'{"q": ["ok", "x\\u0000"]}', "q[1] contains a NUL character"),
+    (b'{"messages": [{"content": "fine"}, {"content": "\\udfff"}]}', "messages[1].content contains a lone surrogate"),
+    (b'{"a\\ud800": 1}', "a key of body contains a lone surrogate"),
+    (b'{"q": "\xc3\x28"}', "not valid UTF-8 (byte 7)"),
+    (b"[" * 10_000, "nested deeper than"),
+    (b"[" * (MAX_DEPTH + 2) + b"]" * (MAX_DEPTH + 2), f"nested deeper than {MAX_DEPTH} levels"),
+    (b'{"q": "Hi", ', "not valid JSON"),
+])
+def test_bad_bodies_name_the_field(body, needle):
+    with pytest.raises(TextError) as err:
+        check_json_body(body)
+    assert needle in str(err.value)
+    str(err.value).encode("utf-8")  # the message itself is always encodable
+
+
+def test_good_bodies_pass():
+    check_json_body('{"q": ["Grüße 👋", "日本語", "a\\nb"], "nested": [[[{"x": "\\ud83d\\ude00"}]]]}'.encode())
+    check_json_body(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+
+
+def test_restart_budget_counts_within_the_window_and_backs_off():
+    now = [0.0]
+    budget = RestartBudget(max_restarts=3, window_s=600, clock=lambda: now[0])
+    delays = []
+    for _ in range(3):
+        assert budget.spend()
+        delays.append(budget.backoff_s())
+        now[0] += 10
+    assert delays == [1.0, 2.0, 4.0]
+    assert not budget.spend()  # a 4th exit within 10 minutes: give up
+    now[0] = 605  # the first restart has left the window
+    assert budget.spend() and budget.used == 3
+    assert RestartBudget(max_restarts=0).spend() is False
+    many = RestartBudget(max_restarts=50, clock=lambda: 0.0)
+    for _ in range(20):
+        many.spend()
+    assert many.backoff_s() == MAX_BACKOFF_S
+
+
+def test_auto_detect_chooses_among_served_languages_and_flags_doubt(data_dir):
+    """The issue's batch with lid.176: Swahili that the model calls Esperanto still gets a served guess."""
+    from xplus_release.serve.lid import LanguageDetector
+
+    detector = LanguageDetector(data_dir / "lid" / "lid.176.ftz")
+    german = detector.detect("Guten Morgen, wie geht es dir heute?", ALL_LANGUAGES)
+    assert german.language.code == "de" and not german.uncertain and german.confidence > 0.5
+    swahili = detector.detect("Habari ya asubuhi, rafiki yangu.", ALL_LANGUAGES)
+    assert swahili.top_label == "eo" and swahili.language in ALL_LANGUAGES and swahili.uncertain
+    assert swahili.language.code == "sw"  # the best of the served languages
+    finnish = detector.detect("Hyvää huomenta, kuinka voit tänään?", ALL_LANGUAGES)
+    assert finnish.top_label == "fi" and finnish.uncertain and finnish.language in ALL_LANGUAGES
