@@ -240,8 +240,8 @@ class StageJob:
 
     def _optimizer(self, trainable, n_samples: int):
         total = max(1, math.ceil(n_samples * self.optim.epochs / self.recipe.global_batch_size))
-        kwargs = dict(lr=self.optim.learning_rate, betas=(self.optim.adam_beta1, self.optim.adam_beta2),
-                      eps=self.optim.adam_epsilon, weight_decay=self.optim.weight_decay)
+        kwargs = {"lr": self.optim.learning_rate, "betas": (self.optim.adam_beta1, self.optim.adam_beta2),
+                  "eps": self.optim.adam_epsilon, "weight_decay": self.optim.weight_decay}
         if all(p.device.type == "cuda" for p in trainable):  # offloaded shards step on the host
             kwargs["fused"] = True
         if self.recipe.distributed == "zero1" and self.dist.world > 1:
