@@ -158,12 +158,16 @@ def python_simhash_dedup(rows: list[dict], config: DedupConfig) -> list[int]:
 
 # Run in a fresh interpreter for each implementation: argv = corpus, output, lid model, shard size,
 # engine, workers. Prints the CPU and wall seconds of steps 2-4 (unify runs first, apart).
-MEASURE = r"""
+PREAMBLE = r"""
 import json, os, sys, time
 from pathlib import Path
 if os.environ.get("XPLUS_BENCH_TREE"):  # import the old tree: drop the editable install's finder
     sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
     sys.path.insert(0, os.environ["XPLUS_BENCH_TREE"])
+"""
+MEASURE = (
+    PREAMBLE
+    + r"""
 from xplus_release.training.pipeline.config import PipelineConfig
 from xplus_release.training.pipeline.runner import PipelineRun
 from xplus_release.training.pipeline.unify import InputSpec
@@ -185,6 +189,27 @@ report = run({**steps, "clean": {}, "dedup": {}, "langid": {"model": lid}})
 print(json.dumps({"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,
                   "kept": report["steps"]["langid"]["kept"], "code": sys.modules[PipelineRun.__module__].__file__}))
 """
+)
+
+
+# argv = corpus, pairs: CPU seconds of the SimHash dedup alone (fingerprints, length rules, conflicts).
+SIMHASH = (
+    PREAMBLE
+    + r"""
+from xplus_release.training.pipeline import dedup, simhash
+rows = [json.loads(line) for _, line in zip(range(int(sys.argv[2])), open(sys.argv[1], encoding="utf-8"))]
+config = dedup.DedupConfig()
+items = rows
+if hasattr(dedup, "DedupSignatures"):  # now: the steps work on datatrove Documents
+    from xplus_release.training.pipeline.records import pair_document
+    items = [pair_document(r, "s", i) for i, r in enumerate(rows)]
+dedup.shard_index(items[:10], lambda pair: config)  # compile (or load) the kernel before timing
+start = time.process_time()
+index = dedup.shard_index(items, lambda pair: config)
+simhash.earlier_conflicts(index["fingerprint"][index["status"] == 0], config.hamming, config.blocks)
+print(json.dumps({"cpu_s": time.process_time() - start, "code": dedup.__file__}))
+"""
+)
 
 
 def write_corpus(path: Path, pairs: int, chunk: int = 50_000) -> None:
@@ -211,22 +236,30 @@ def checkout(commit: str, into: Path) -> Path:
 
 
 def measure(corpus: Path, out: Path, shard_size: int, engine="local", workers=1, pythonpath=None) -> dict:
+    args = [str(corpus), str(out), str(LID176), str(shard_size), engine, str(workers)]
+    return _in_fresh_interpreter(MEASURE, args, pythonpath)
+
+
+def _in_fresh_interpreter(script: str, args: list[str], pythonpath: Path | None) -> dict:
     env = dict(os.environ)
     if pythonpath:
         env["XPLUS_BENCH_TREE"] = str(pythonpath)
-    argv = [
-        sys.executable,
-        "-c",
-        MEASURE,
-        str(corpus),
-        str(out),
-        str(LID176),
-        str(shard_size),
-        engine,
-        str(workers),
-    ]
-    done = subprocess.run(argv, check=True, capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], check=True, capture_output=True, text=True, env=env
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def simhash_vs_before(corpus: Path, old_tree: Path, pairs: int) -> dict:
+    before = _in_fresh_interpreter(SIMHASH, [str(corpus), str(pairs)], old_tree)
+    now = _in_fresh_interpreter(SIMHASH, [str(corpus), str(pairs)], None)
+    assert before["code"].startswith(str(old_tree)), before["code"]  # the old tree, not this checkout
+    return {
+        "pairs": pairs,
+        "before_pairs_per_s_per_core": _rate(pairs, before["cpu_s"]),
+        "now_pairs_per_s_per_core": _rate(pairs, now["cpu_s"]),
+        "ratio": round(before["cpu_s"] / now["cpu_s"], 3),
+    }
 
 
 def _rate(pairs: int, seconds: float) -> int:
@@ -234,7 +267,7 @@ def _rate(pairs: int, seconds: float) -> int:
 
 
 def vs_before(corpus: Path, work: Path, pairs: int, shard_size: int, commit: str) -> dict:
-    before = measure(corpus, work / "before", shard_size, pythonpath=checkout(commit, work / "old"))
+    before = measure(corpus, work / "before", shard_size, pythonpath=work / "old" / "pkg")
     now = measure(corpus, work / "now", shard_size)
     assert before["code"].startswith(str(work)), before["code"]  # the old tree, not this checkout
     return {
@@ -317,6 +350,9 @@ def main() -> None:
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
             "cpus": os.cpu_count(),
             "pairs": args.pairs,
+            "simhash_vs_before": simhash_vs_before(
+                work / "corpus.jsonl", checkout(args.baseline_commit, work / "old"), min(args.pairs, 100_000)
+            ),
             "steps_2_to_4_vs_before": vs_before(
                 work / "corpus.jsonl", work, args.pairs, args.shard_size, args.baseline_commit
             ),

@@ -30,6 +30,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "xplus_release.evalsuite.reasoning.cli",
     "xplus_release.evalsuite.all",
     "xplus_release.evalsuite.fetch",
+    "xplus_release.evalsuite.view.cli",
 )
 # options every suite of ``all`` shares, given once (``--max-tokens``) rather than once per suite
 SHARED_OPTIONS = ("max_tokens",)

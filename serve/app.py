@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
@@ -29,19 +30,25 @@ from xplus_release.serve.proxy import VLLMProxy
 from xplus_release.serve.translation import ApiError, Backend, Translator, translation_router
 from xplus_release.serve.validation import TextGuard
 
+from xplus_release.errors import ConfigError
+
 DEMO_PATH = "/demo"
+RUNS_PATH = "/runs"
 log = logging.getLogger("xplus_release.serve")
 
 
 def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
     """One keep-alive pool to vLLM for the proxy, the translation route and nothing else."""
-    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+    # Idle connections are dropped before vLLM's own keep-alive timeout (uvicorn's 5 s) closes them: reusing
+    # one at the moment the server closes it fails the request with "server disconnected".
+    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size, keepalive_expiry=2.0)
     return httpx.AsyncClient(base_url=backend.root_url, limits=limits, timeout=httpx.Timeout(None, connect=10.0))
 
 
 def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detector: LanguageDetector | None,
-              detector_error: str | None = None, demo: bool = True, engine: Engine | None = None) -> Gate:
-    """The whole server as one ASGI app (wrap it in uvicorn).
+              detector_error: str | None = None, demo: bool = True, engine: Engine | None = None,
+              runs: list[Path] | None = None) -> Gate:
+    """The whole server as one ASGI app (wrap it in uvicorn); ``runs``: run folders shown at /runs/.
 
     Layers, outermost first: ``Gate`` (access log, key, body size), ``TextGuard`` (bodies are UTF-8 JSON of
     encodable text), ``EngineGuard`` (503 while ``engine`` restarts), then the routes. A new cross-cutting
@@ -64,6 +71,8 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
     app.include_router(translation_router(translator))
     if demo:
         _mount_demo(app, translator, backend, limits)
+    if runs:
+        mount_runs(app, runs)
     # Last, so it only sees what no route above claimed.
     app.router.routes.append(Mount("", app=VLLMProxy(backend, client, engine)))
     demo_path = DEMO_PATH if demo else None
@@ -80,6 +89,33 @@ def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse(f"{DEMO_PATH}/")
+
+
+def run_folders(runs_dir: Path) -> list[Path]:
+    """The run folders (with a run.json) directly under ``runs_dir``.
+
+    Raises:
+        ConfigError: ``runs_dir`` is not a folder or holds no run folder.
+    """
+    folders = sorted(p for p in runs_dir.iterdir() if (p / "run.json").is_file()) if runs_dir.is_dir() else []
+    if not folders:
+        raise ConfigError(f"--runs {runs_dir} holds no run folder (a folder with run.json); "
+                          "pass the folder your xplus-eval --output folders are in")
+    return folders
+
+
+def mount_runs(app: FastAPI, folders: list[Path]) -> None:
+    """The results explorer of ``xplus-eval view`` at /runs/, behind the same key as every route. It is
+    found through the ``xplus_release.web_apps`` entry point, so this package does not import evalsuite."""
+    from importlib.metadata import entry_points
+
+    import gradio as gr
+
+    entries = entry_points(group="xplus_release.web_apps", name="runs")
+    if not entries:
+        raise ConfigError("the results explorer is not registered in this installation; reinstall the package "
+                          "(pip install -e . or bash scripts/install.sh)")
+    gr.mount_gradio_app(app, next(iter(entries)).load()(folders), path=RUNS_PATH, footer_links=["api"])
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> Response:

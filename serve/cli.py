@@ -23,6 +23,7 @@ import shlex
 import signal
 import socket
 import sys
+from pathlib import Path
 
 from xplus_release.serve.limits import ServeLimits
 
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-model-len", type=int, help="context length (default: the registry's)")
     parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
                         help="serve the Gradio demo at /demo/ (default: on)")
+    parser.add_argument("--runs", type=Path, metavar="DIR",
+                        help="serve the results explorer of xplus-eval view at /runs/ over the run folders in DIR "
+                             "(behind --api-key; folders added later show after a restart)")
     parser.add_argument("--lid-model", metavar="PATH",
                         help="fastText language-ID model for source=auto (default: the NLLB model "
                              "facebook/fasttext-language-identification from the Hugging Face cache)")
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--max-restarts is {args.max_restarts}; it must be 0 or more")
     extra = vllm_extra_args(args.vllm_args)
     check_port_free(args.host, args.port)
+    runs = runs_from_args(args)
     vllm_server = vllm_for(args, extra)  # resolves (or downloads) the model: a missing one is one line, first
     detector, detector_error = load_detector(args.lid_model)
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -151,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("starting vLLM for %s on %s (log: %s)", vllm_server.model.name, vllm_server.root_url,
                  vllm_server.log_path)
         supervisor.start()
-        serve(args, limits, supervisor, detector, detector_error)
+        serve(args, limits, supervisor, detector, detector_error, runs)
     finally:
         log.info("stopping vLLM")
         supervisor.stop()
@@ -170,7 +175,14 @@ def vllm_for(args: argparse.Namespace, extra: list[str]):
                       extra_args=extra, log_path=args.vllm_log, startup_timeout=args.startup_timeout)
 
 
-def serve(args, limits: ServeLimits, supervisor, detector, detector_error) -> None:
+def runs_from_args(args: argparse.Namespace) -> list[Path] | None:
+    """Raises: ConfigError when --runs holds no run folder (checked before vLLM starts)."""
+    from xplus_release.serve.app import run_folders
+
+    return run_folders(args.runs) if args.runs else None
+
+
+def serve(args, limits: ServeLimits, supervisor, detector, detector_error, runs: list[Path] | None = None) -> None:
     """Run the front app until SIGTERM/Ctrl-C, or until ``supervisor`` gives up on vLLM."""
     import uvicorn
     from xplus_release.serve.app import DEMO_PATH, build_app
@@ -178,7 +190,8 @@ def serve(args, limits: ServeLimits, supervisor, detector, detector_error) -> No
 
     vllm_server = supervisor.server
     backend = Backend(vllm_server.root_url, vllm_server.api_key, vllm_server.model.name)
-    app = build_app(backend, limits, args.api_key, detector, detector_error, demo=args.demo, engine=supervisor)
+    app = build_app(backend, limits, args.api_key, detector, detector_error, demo=args.demo, engine=supervisor,
+                    runs=runs)
     if not args.api_key and args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s without --api-key: anyone who reaches the port can use it", args.host)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host

@@ -383,18 +383,9 @@ def test_gradio_client_without_the_key_is_refused(served):
 
 
 def _chromium(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    import shutil
-    import tempfile
+    from helpers.browser import chromium
 
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        pytest.fail("chromium is not installed: apt-get install -y chromium (see .ci/run)")
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--window-size=1280,900", "--virtual-time-budget=15000", *args],
-            capture_output=True, text=True, timeout=timeout, check=False)
+    return chromium(*args, timeout=timeout)
 
 
 def test_headless_chromium_renders_the_demo(served):

@@ -62,3 +62,31 @@ def test_auto_detect_chooses_among_served_languages_and_flags_doubt(data_dir):
     assert swahili.language.code == "sw"  # the best of the served languages
     finnish = detector.detect("Hyvää huomenta, kuinka voit tänään?", ALL_LANGUAGES)
     assert finnish.top_label == "fi" and finnish.uncertain and finnish.language in ALL_LANGUAGES
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/v1/translate", 503), ("/health", 503), ("/v1/chat/completions", 503),
+    ("/v1/languages", 200), ("/runs/", 200), ("/runs/gradio_api/info", 200), ("/demo", 200), ("/runsx", 503),
+])
+def test_engine_guard_answers_503_only_where_the_model_is_needed(path, status):
+    """While vLLM restarts, the explorer, the language list and the demo page still answer."""
+    import asyncio
+
+    from xplus_release.serve.availability import EngineGuard
+
+    class Restarting:
+        ready, retry_after_s = False, 7
+
+    sent = []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def send(message):
+        sent.append(message)
+
+    guard = EngineGuard(app, Restarting(), demo_path="/demo")
+    asyncio.run(guard({"type": "http", "path": path}, None, send))
+    assert sent[0]["status"] == status
+    if status == 503:
+        assert (b"retry-after", b"7") in sent[0]["headers"]

@@ -68,15 +68,28 @@ def compare_runs(path_a: Path, path_b: Path, metrics: list[str], tokenizer: str 
         ConfigError: an unknown metric, or the runs share no direction.
         MissingAssetError: spBLEU's SentencePiece model is missing.
     """
+    return compare_generations(load_run_generations(path_a), load_run_generations(path_b), metrics, tokenizer,
+                               n_samples, progress, names=(str(path_a), str(path_b)))
+
+
+def compare_generations(a: dict[str, dict[int, dict]], b: dict[str, dict[int, dict]], metrics: list[str],
+                        tokenizer: str = "flores200", n_samples: int = 1000, progress: bool = True,
+                        names: tuple[str, str] = ("A", "B")) -> list[dict]:
+    """``compare_runs`` on generations already read (direction -> sentence index -> record).
+
+    Raises:
+        ConfigError: an unknown metric, or the runs share no direction.
+        MissingAssetError: spBLEU's SentencePiece model is missing.
+    """
     from sacrebleu.significance import PairedTest
     from tqdm.auto import tqdm
 
     bad = [m for m in metrics if m not in COMPARE_METRICS]
     if bad or not metrics:
         raise ConfigError(f"compare supports the metrics {', '.join(COMPARE_METRICS)}, not {', '.join(bad) or '(none)'}")
-    pairs = list(paired_rows(load_run_generations(path_a), load_run_generations(path_b)))
+    pairs = list(paired_rows(a, b))
     if not pairs:
-        raise ConfigError(f"{path_a} and {path_b} share no translated direction and sentence; nothing to compare")
+        raise ConfigError(f"{names[0]} and {names[1]} share no translated direction and sentence; nothing to compare")
     objects = _metric_objects(metrics, tokenizer)
     rows = []
     for direction, hyps_a, hyps_b, refs in tqdm(pairs, desc="compare: bootstrap", unit="direction", disable=not progress):

@@ -113,8 +113,8 @@ def _fmt(value) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def write_heatmap(folder: Path, directions: dict, langs: list[str], metric: str) -> Path:
-    """``translation_<metric>.png``: a source x target grid, blank where a direction was not evaluated."""
+def write_heatmap(folder: Path, directions: dict, langs: list[str], metric: str, fmt: str = "png") -> Path:
+    """``translation_<metric>.<fmt>`` (png, svg): a source x target grid, blank where a direction was not evaluated."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,7 +137,7 @@ def write_heatmap(folder: Path, directions: dict, langs: list[str], metric: str)
     _annotate(ax, grid)
     fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
-    path = folder / f"translation_{metric}.png"
+    path = folder / f"translation_{metric}.{fmt}"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -100,8 +100,7 @@ class SlurmConfig:
 
 
 class PairConfigs:
-    """``pair -> typed config`` of one step (``params`` as ``PipelineConfig.params_for`` gives them); plain
-    data, so it pickles into Ray actors and Slurm jobs, and memoised per pair."""
+    """``pair -> typed config`` of one step, memoised; plain data, so it pickles into Ray and Slurm jobs."""
 
     def __init__(self, step: str, params: dict):
         self.step, self.params, self._cache = step, params, {}

@@ -153,9 +153,8 @@ def count_conflicts(indexes: list[dict[str, np.ndarray]], configs) -> tuple[list
 
 
 def _save_array(folder, name: str, save, value) -> None:
-    buffer = io.BytesIO()
-    save(buffer, value)
-    with folder.open(name, "wb") as handle:
+    with io.BytesIO() as buffer, folder.open(name, "wb") as handle:
+        save(buffer, value)
         handle.write(buffer.getvalue())
 
 

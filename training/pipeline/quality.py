@@ -256,8 +256,7 @@ def scorer_for(config: QualityConfig) -> LossScorer:
 
 
 class QualityThresholds(PipelineStep):
-    """One task before the filter: the dev-loss threshold of every pair in the data (the pairs come from
-    the unify stage's counts), written to ``thresholds.json`` in the step folder."""
+    """One task before the filter: ``thresholds.json``, the dev-loss threshold of each pair unify counted."""
 
     name = "quality-thresholds"
     type = "xplus"

@@ -5,8 +5,7 @@
     {"id": "nllb-en-zh-00000:17", "src": "en", "trg": "zh", "src_line": "...", "tgt_line": "...",
      "provenance": {"source": "nllb-en-zh", "format": "nllb", "file": "...", "line": 18, ...}}
 
-``id`` is unique within a run and stable across reruns (shard name + line). A dropped pair is written aside
-as ``{"reason": ..., <detail>, "record": <the pair>}`` by the step's datatrove exclusion writer.
+``id`` (shard + line) is stable across reruns. Drops: ``{"reason": ..., <detail>, "record": <the pair>}``.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import IO
 
 import orjson
 from datatrove.data import Document
+from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.writers.jsonl import JsonlWriter
 from loguru import logger
@@ -77,14 +77,26 @@ def pair_name(doc: Document) -> str:
 
 
 class PairStats:
-    """Mixin for the pipeline's datatrove steps: no per-document length stats (the source side's length
-    alone says little about a pair, and updating them cost more than the clean step's own work), and
-    filters timed per batch of pairs rather than per pair."""
+    """Mixin for the pipeline's datatrove steps: counts summed per rank, handed to datatrove's stats when the
+    step's generator ends (a ``MetricStats`` update per pair and label cost more than clean's own work; the
+    report reads totals), no per-document length stats. Filters define ``filter`` or ``filter_batch``."""
+
+    def stat_update(self, *labels, value: int = 1, unit: str | None = None) -> None:
+        counts = self.__dict__.setdefault("_counts", {})
+        for label in labels:
+            counts[label] = counts.get(label, 0) + value
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        try:
+            yield from super().run(data, rank, world_size)
+        finally:
+            for label, total in self.__dict__.pop("_counts", {}).items():
+                PipelineStep.stat_update(self, label, value=total)
 
     def update_doc_stats(self, document: Document) -> None:
         pass
 
-    def filter(self, doc: Document):  # a filter defines filter or filter_batch, each is the other's default
+    def filter(self, doc: Document):
         return self.filter_batch([doc])[0]
 
     def filter_batch(self, batch: list[Document]) -> list:

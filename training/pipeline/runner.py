@@ -10,9 +10,6 @@ Layout of the output folder (local or any fsspec URL)::
     06-instruct/<shard>.jsonl      chat JSONL, merged into train.jsonl
     logs/<stage>/                  datatrove's logs, stats/<rank>.json and completions/ of every stage
     report.json                    per step: pairs in, kept, dropped by reason (from datatrove's stats)
-
-A step folder holds ``step.json`` with the parameters it ran with; rerunning with other parameters is an
-error that names the folder to delete, never a silent mix of old and new outputs.
 """
 
 from __future__ import annotations
@@ -318,7 +315,8 @@ def _signature(config: PipelineConfig, step: str, upstream: str) -> str:
 
 
 def claim_step_folders(config: PipelineConfig) -> None:
-    """Raises ConfigError when a step folder was made with other parameters or inputs."""
+    """Each step folder's ``step.json`` records the parameters it ran with: rerunning with others would mix
+    old and new outputs, so it raises ConfigError naming the folder to delete."""
     out, upstream = get_datafolder(config.output), ""
     for step in config.steps:
         upstream = _signature(config, step, upstream)

@@ -250,11 +250,8 @@ def pair_document(row: Row, spec: InputSpec, shard: str, index: int) -> Document
 
 
 class UnifyReader(PipelineStep):
-    """Counts ``total`` lines, ``forwarded`` pairs, ``pairs_<src>-<trg>`` and ``malformed_<reason>``.
-
-    Raises:
-        PipelineDataError: an input's malformed share is over ``error_budget``, or a file is missing.
-    """
+    """Counts ``total`` lines, ``forwarded`` pairs, ``pairs_<src>-<trg>`` and ``malformed_<reason>``. Raises
+    PipelineDataError: an input's malformed share is over ``error_budget``, or a file is missing."""
 
     name = "unify"
     type = "📖 - READER"

@@ -1,0 +1,133 @@
+"""Heatmaps for the viewer: the source x target grid of a metric as a colour-graded table the page can
+click, the difference of two runs with the paired-bootstrap marks of ``xplus-eval compare``, and the
+same figures as PNG/SVG files for download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xplus_release.evalsuite.translation.report import METRIC_LABELS, write_heatmap
+
+CORNER = "source \\ target"
+SIGNIFICANT = 0.05  # p below this gets a star, as in compare.md
+
+
+def grid_languages(runs_scores: list[dict]) -> list[str]:
+    """The languages of the runs' grids, in the first run's order, others appended."""
+    langs: list[str] = []
+    for scores in runs_scores:
+        settings_langs = scores.get("settings", {}).get("langs") or []
+        derived = [code for d in scores.get("directions", {}) for code in d.split("-")]
+        for code in [*settings_langs, *derived]:
+            if code not in langs:
+                langs.append(code)
+    return langs
+
+
+def score_grid(directions: dict, langs: list[str], metric: str) -> list[list[float | None]]:
+    """Rows source, columns target; None where the direction has no score (not run, or not yet scored)."""
+    return [[(directions.get(f"{src}-{tgt}") or {}).get(metric) for tgt in langs] for src in langs]
+
+
+def difference_grid(a: dict, b: dict, langs: list[str], metric: str) -> list[list[float | None]]:
+    """B − A per direction both runs scored."""
+    grid_a, grid_b = score_grid(a, langs, metric), score_grid(b, langs, metric)
+    return [[None if x is None or y is None else round(y - x, 4) for x, y in zip(ra, rb)]
+            for ra, rb in zip(grid_a, grid_b)]
+
+
+def significance(rows: list[dict], metric: str) -> dict[str, float]:
+    """direction -> p-value of the paired bootstrap, from ``compare_runs`` rows of ``metric``."""
+    return {r["direction"]: r["p_value"] for r in rows if r["metric"] == metric}
+
+
+def cell_text(value: float | None, p_value: float | None = None, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    text = f"{value:+.1f}" if signed else f"{value:.1f}"
+    return text + ("*" if p_value is not None and p_value < SIGNIFICANT else "")
+
+
+def heatmap_styler(grid: list[list[float | None]], langs: list[str], diverging: bool = False,
+                   p_values: dict[str, float] | None = None):
+    """A pandas Styler: one row per source, one column per target, each cell coloured by its value."""
+    import pandas as pd
+
+    p_values = p_values or {}
+    text = [[src] + [cell_text(v, p_values.get(f"{src}-{tgt}"), diverging) for tgt, v in zip(langs, row)]
+            for src, row in zip(langs, grid)]
+    frame = pd.DataFrame(text, columns=[CORNER, *langs])
+    colours = _cell_colours(grid, diverging)
+    styles = pd.DataFrame([["font-weight: bold"] + row for row in colours], columns=frame.columns)
+    return frame.style.apply(lambda _: styles, axis=None)
+
+
+def _cell_colours(grid: list[list[float | None]], diverging: bool) -> list[list[str]]:
+    import matplotlib
+    from matplotlib.colors import Normalize, TwoSlopeNorm, to_hex
+
+    values = [v for row in grid for v in row if v is not None]
+    if not values:
+        return [["" for _ in row] for row in grid]
+    if diverging:
+        bound = max(abs(v) for v in values) or 1.0
+        cmap, norm = matplotlib.colormaps["RdYlGn"], TwoSlopeNorm(0.0, -bound, bound)
+    else:
+        low, high = min(values), max(values)
+        cmap, norm = matplotlib.colormaps["viridis"], Normalize(low, high if high > low else low + 1)
+    out = []
+    for row in grid:
+        cells = []
+        for v in row:
+            if v is None:
+                cells.append("background-color: #f3f4f6")
+                continue
+            shade = norm(v)
+            ink = "black" if (shade > 0.6 if not diverging else 0.25 < shade < 0.75) else "white"
+            cells.append(f"background-color: {to_hex(cmap(shade))}; color: {ink}")
+        out.append(cells)
+    return out
+
+
+def direction_of_cell(langs: list[str], row: int, column: int) -> str | None:
+    """The direction a clicked cell stands for (column 0 holds the source names), None off the grid."""
+    if not 0 <= row < len(langs) or not 1 <= column <= len(langs) or row == column - 1:
+        return None
+    return f"{langs[row]}-{langs[column - 1]}"
+
+
+def heatmap_files(folder: Path, directions: dict, langs: list[str], metric: str) -> list[Path]:
+    """The report's heatmap of one run as PNG and SVG (``translation_<metric>.png/.svg`` in ``folder``)."""
+    return [write_heatmap(folder, directions, langs, metric, fmt) for fmt in ("png", "svg")]
+
+
+def difference_files(folder: Path, grid: list[list[float | None]], langs: list[str], metric: str,
+                     p_values: dict[str, float], title: str) -> list[Path]:
+    """The difference heatmap (B − A, starred where p < 0.05) as PNG and SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    values = np.array([[np.nan if v is None else v for v in row] for row in grid], dtype=float)
+    bound = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    size = 1.5 + 0.55 * len(langs)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdYlGn", vmin=-bound or -1, vmax=bound or 1)
+    ax.set_xticks(range(len(langs)), langs)
+    ax.set_yticks(range(len(langs)), langs)
+    ax.set_xlabel("target")
+    ax.set_ylabel("source")
+    ax.set_title(f"{METRIC_LABELS.get(metric, metric)}: {title} (* p < {SIGNIFICANT})")
+    for (i, j), value in np.ndenumerate(values):
+        if not np.isnan(value):
+            ax.text(j, i, cell_text(value, p_values.get(f"{langs[i]}-{langs[j]}"), True),
+                    ha="center", va="center", fontsize=7)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    paths = [folder / f"difference_{metric}.{fmt}" for fmt in ("png", "svg")]
+    for path in paths:
+        fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return paths
