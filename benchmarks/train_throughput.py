@@ -10,6 +10,14 @@ Modes (one optimizer step = forward + backward + AdamW step on the trainable par
 - ``xplus-<stage>``: ``xplus_release.training``'s step: frozen prefix under no_grad, automatic
   checkpointing policy, per-layer ``torch.compile`` (GPU), logits only at target positions.
 
+- ``fsdp2-<stage>`` (``--fsdp2``): the same step with the model fully sharded by FSDP2 (every decoder layer
+  and the root, as ``distributed: fsdp2`` does) over a one-process group: the cost of the wrapping itself.
+  Run last, on a fresh model. ``--fsdp2-memory SHAPE`` then trains every parameter of a random model of
+  SHAPE the way ``precision: bf16`` + ``fsdp2`` does (fp32 master weights and Adam states, bf16 compute,
+  every layer checkpointed) and compares its peak memory with ``xplus-train plan``'s estimate.
+- ``--processes 2`` (CPU): ``xplus-train run`` of the tiny recipe under ``torchrun`` with 2 processes
+  against 1, for ``ddp`` and ``fsdp2``, tokens/s from the run's own metrics.
+
 Part 1, ``seq x batch`` dense rows with a target on every position (the anchors' setting). Part 2,
 translation-length samples (token lengths of FLORES-200 pairs in the tiny tokenizer, shipped in
 ``flores_lengths.json``): the paper's one sample per step (naive stage 2) against packed steps (xplus
@@ -17,6 +25,9 @@ stage 2), counting non-padding tokens only.
 
     python benchmarks/train_throughput.py --shape qwen3-8b              # GPU
     python benchmarks/train_throughput.py --shape small --seq 256 --batch 2 --steps 2   # CPU, a minute
+    python benchmarks/train_throughput.py --shape qwen3-8b --modes naive-full,xplus-stage2 --fsdp2 \
+        --fsdp2-memory qwen3-4b                                                          # GPU, FSDP2 rows
+    python benchmarks/train_throughput.py --processes 2 --modes none                     # CPU, DDP/FSDP2 rows
 """
 
 from __future__ import annotations
@@ -24,8 +35,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,9 +51,13 @@ from xplus_release.training.layers import LayerPlan, apply_freezing, decoder_par
 from xplus_release.training.memory import choose_checkpointed_layers
 from xplus_release.training.trainer import raise_recompile_limit
 
+ROOT = Path(__file__).resolve().parents[1]
+
 SHAPES = {
     "qwen3-8b": dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
                      num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=False),
+    "qwen3-4b": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32,
+                     num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=True),
     "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=8, num_attention_heads=4,
                   num_key_value_heads=2, head_dim=64, vocab_size=4096, tie_word_embeddings=False),
 }
@@ -222,8 +240,14 @@ def main(argv=None) -> int:
     parser.add_argument("--translation-samples", type=int, default=512, help="samples per packed step (part 2)")
     parser.add_argument("--checkpointing", choices=["auto", "none", "all"], default="auto")
     parser.add_argument("--compile", choices=["on", "off", "auto"], default="auto")
+    parser.add_argument("--fsdp2", action="store_true", help="add the fsdp2-stage2 row (one-process FSDP2)")
+    parser.add_argument("--fsdp2-memory", choices=SHAPES, help="full fine-tuning under FSDP2 on this shape: "
+                        "measured peak memory vs the planner's estimate")
+    parser.add_argument("--processes", type=int, default=0, help="CPU: torchrun rows with this many processes")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
+    if args.processes:
+        return _emit(_process_rows(args.processes), args.out)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -238,20 +262,150 @@ def main(argv=None) -> int:
               "torch": torch.__version__, "shape": args.shape, "dtype": str(dtype), "seq": args.seq,
               "batch": args.batch, "compile": args.compile, "dense": {}, "translation": {}}
     dense = [dense_rows(model.config.vocab_size, args.seq, args.batch, device) for _ in range(2)]
-    for mode in args.modes.split(","):
+    for mode in [m for m in args.modes.split(",") if m != "none"]:
         kind, stage_name = mode.split("-", 1)
         runner = naive_mode if kind == "naive" else xplus_mode
         plan = plan_stage(stages[stage_name], model.config.num_hidden_layers)
         report["dense"][mode] = _safe(lambda run=runner, stage=stages[stage_name], plan=plan: describe(
             run(model, stage, dense, device, args), dense, model, plan, peaks))
         print(json.dumps({mode: report["dense"][mode]}), file=sys.stderr, flush=True)
-    report["translation"] = _translation(model, stages["stage2"], device, args, peaks)
+    if args.translation_samples:
+        report["translation"] = _translation(model, stages["stage2"], device, args, peaks)
+    if args.fsdp2 or args.fsdp2_memory:
+        del model
+        reset_memory(device)
+    if args.fsdp2:
+        plan = plan_stage(stages["stage2"], SHAPES[args.shape]["num_hidden_layers"])
+        report["dense"]["fsdp2-stage2"] = _safe(lambda: fsdp2_stage(args, stages["stage2"], dense, device, peaks, plan))
+        reset_memory(device)
+    if args.fsdp2_memory:
+        report["fsdp2_full_memory"] = _safe(lambda: fsdp2_full_memory(args, device))
     report["ratios"] = _ratios(report)
+    return _emit(report, args.out)
+
+
+def _emit(report: dict, out: str | None) -> int:
     text = json.dumps(report, indent=2)
     print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    if out:
+        Path(out).write_text(text)
     return 0
+
+
+def reset_memory(device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def one_process_group(device) -> None:
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29517")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=0, world_size=1)
+
+
+def sharded_step(shape: str, stage: StageConfig, device, args, precision: str, checkpointing: str):
+    """A fresh random model, frozen per ``stage``, wrapped in ``SelectiveStep`` and sharded by FSDP2 as the
+    trainer does; returns (step module, plan, trainable parameters)."""
+    from xplus_release.training.distributed import shard_fsdp2
+    from xplus_release.training.forward import SelectiveStep
+
+    one_process_group(device)
+    model = build_model(shape, device, torch.bfloat16)
+    plan = plan_stage(stage, model.config.num_hidden_layers)
+    apply_freezing(model, plan)
+    if precision == "bf16":
+        for param in model.parameters():
+            if param.requires_grad:
+                param.data = param.data.float()
+    if args.compile == "on" or (args.compile == "auto" and device.type == "cuda"):
+        raise_recompile_limit()
+        for layer in decoder_parts(model)[1]:
+            layer.compile()
+    tokens = args.seq * args.batch
+    chosen = choose_checkpointed_layers(checkpointing, model.config, plan, tokens, [], device, precision)
+    settings = ForwardSettings(checkpointed=frozenset(chosen),
+                               autocast_dtype=torch.bfloat16 if precision == "bf16" else None)
+    step = shard_fsdp2(SelectiveStep(model, model, plan, settings), decoder_parts(model)[1], precision, False)
+    return step, plan, [p for p in step.parameters() if p.requires_grad]
+
+
+def fsdp2_stage(args, stage: StageConfig, dense: list[dict], device, peaks, plan) -> dict:
+    """The xplus step of ``stage`` with the model sharded by FSDP2 (bf16 weights, as the xplus rows)."""
+    step_module, _, params = sharded_step(args.shape, stage, device, args, "bf16-pure", args.checkpointing)
+    optimizer = optimizer_for(params, device)
+    cursor = iter(range(10**9))
+
+    def step():
+        batch = dense[next(cursor) % len(dense)]
+        loss, count = step_module(batch)
+        (loss / count).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    seconds = Timer(device).run(step, args.warmup, args.steps)
+    result = describe({"seconds_per_step": seconds, "peak_gib": peak_gib(device)}, dense,
+                      step_module.lm, plan, peaks)
+    return result
+
+
+def fsdp2_full_memory(args, device) -> dict:
+    """Full fine-tuning of ``--fsdp2-memory``'s shape as precision bf16 + fsdp2 trains it, against the planner."""
+    from xplus_release.training.config import Recipe
+    from xplus_release.training.planner import GIB, Shape, estimate
+
+    stage = StageConfig(name="full", method="full")
+    step_module, plan, params = sharded_step(args.fsdp2_memory, stage, device, args, "bf16", "all")
+    optimizer = torch.optim.AdamW(params, lr=1e-5, fused=device.type == "cuda")
+    vocab = step_module.lm.config.vocab_size
+    batches = [dense_rows(vocab, args.seq, args.batch, device) for _ in range(2)]
+    reset_memory(device)
+    for batch in batches:
+        loss, count = step_module(batch)
+        (loss / count).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    measured = peak_gib(device)
+    recipe = Recipe(model=args.fsdp2_memory, data="-", output_dir="-", stages=[stage], precision="bf16",
+                    gradient_checkpointing="all", micro_batch_size=args.batch, global_batch_size=args.batch,
+                    max_length=args.seq)
+    total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
+    planned = estimate(Shape.of(step_module.lm.config), recipe, stage, plan, "fsdp2", 1, total,
+                       tokens=args.seq * args.batch)
+    return {"shape": args.fsdp2_memory, "parameters_b": sum(p.numel() for p in params) / 1e9,
+            "measured_peak_gib": measured, "planned": planned.as_dict(),
+            "planned_vs_measured": planned.total / GIB / measured if measured else None}
+
+
+def _process_rows(processes: int) -> dict:
+    """``xplus-train run`` on the tiny recipe (stage 2 only, one epoch) with N processes vs 1, per strategy."""
+    rows = {}
+    for strategy in ("ddp", "fsdp2"):
+        for count in (1, processes):
+            rows[f"{strategy}-{count}"] = _tiny_run(strategy, count)
+    ratios = {f"{s}_{processes}_vs_1": rows[f"{s}-{processes}"]["tokens_per_s"] / rows[f"{s}-1"]["tokens_per_s"]
+              for s in ("ddp", "fsdp2")}
+    return {"device": "cpu", "torch": torch.__version__, "recipe": "training/recipes/xplus-tiny.yaml (stage top)",
+            "rows": rows, "ratios": ratios}
+
+
+def _tiny_run(strategy: str, processes: int) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={processes}"] \
+            if processes > 1 else [sys.executable]
+        command = [*launcher, "-m", "xplus_release.training.cli", "run", str(ROOT / "training/recipes/xplus-tiny.yaml"),
+                   "--no-progress", "--set", f"output_dir={out}", "--set", f"distributed={strategy}",
+                   "--set", "stages=[{name: top, top: 4, skip: [5]}]", "--set", "trackers=[]"]
+        subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
+        records = [json.loads(line) for line in (Path(out) / "logs" / "metrics.jsonl").read_text().splitlines()]
+    steady = records[1:] or records  # the first step includes one-off start-up work
+    tokens, seconds = sum(r["tokens"] for r in steady), sum(r["tokens"] / r["tokens_per_s"] for r in steady)
+    return {"processes": processes, "steps": len(records), "tokens_per_s": tokens / seconds,
+            "final_loss": records[-1]["loss"]}
 
 
 def _translation(model, stage: StageConfig, device, args, peaks) -> dict:
@@ -323,13 +477,17 @@ def _safe(fn) -> dict:
 
 
 def _ratios(report: dict) -> dict:
-    dense, tr = report["dense"], report["translation"]
+    dense, tr = report["dense"], report.get("translation", {})
     get = lambda d, k: d.get(k, {}).get("tokens_per_s")
     ratios = {}
     base = get(dense, "naive-full")
     for mode in ("xplus-stage1", "xplus-stage2", "xplus-full", "xplus-lora", "naive-stage2"):
         if base and get(dense, mode):
             ratios[f"{mode}_vs_naive-full"] = get(dense, mode) / base
+    if get(dense, "fsdp2-stage2") and get(dense, "xplus-stage2"):
+        ratios["fsdp2-stage2_vs_xplus-stage2"] = get(dense, "fsdp2-stage2") / get(dense, "xplus-stage2")
+    if base and get(dense, "fsdp2-stage2"):
+        ratios["fsdp2-stage2_vs_naive-full"] = get(dense, "fsdp2-stage2") / base
     if get(dense, "naive-stage2") and get(dense, "xplus-stage2"):
         ratios["xplus-stage2_vs_naive-stage2"] = get(dense, "xplus-stage2") / get(dense, "naive-stage2")
     if get(tr, "naive-one-sample-per-step") and get(tr, "xplus-packed"):

@@ -6,6 +6,8 @@ under ``released/`` are these outputs (a test checks they are up to date).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from xplus_release.model_cards.card import PAPER_DATASETS, CardInputs, build_card
 from xplus_release.model_cards.paper_results import paper_results
 from xplus_release.model_cards.training_recipe import TrainingRecipe, parse_training_recipe
@@ -40,9 +42,20 @@ data:
 """
 
 
+# Released models whose card shows the shipped xplus-train recipe (installed beside this package as
+# xplus_release/training/recipes/): the paper gives no layer list for 14B, so its card shows the recipe
+# the trainer runs rather than a summary of the paper's wording.
+SHIPPED_RECIPES = {"LLaMAX/Qwen3-XPlus-14B": "qwen3-xplus-14b.yaml"}
+
+
 def paper_recipe(base_model: str | None) -> TrainingRecipe:
     text = (f"base_model: {base_model}\n" if base_model else "") + PAPER_RECIPE_YAML
     return parse_training_recipe(text, "the paper's recipe (arXiv:2510.09189, §3.2 and Appendix A.4)")
+
+
+def shipped_recipe(file_name: str) -> TrainingRecipe:
+    path = Path(__file__).resolve().parents[1] / "training" / "recipes" / file_name
+    return parse_training_recipe(path.read_text(encoding="utf-8"), f"training/recipes/{file_name}")
 
 
 def paper_card_inputs(model: str) -> CardInputs:
@@ -58,7 +71,8 @@ def paper_card_inputs(model: str) -> CardInputs:
         )
     results = paper_results(model)
     base = get_spec(model).base_model
-    return CardInputs(model_id=model, results=results, recipe=paper_recipe(base), base_model=base,
+    recipe = shipped_recipe(SHIPPED_RECIPES[model]) if model in SHIPPED_RECIPES else paper_recipe(base)
+    return CardInputs(model_id=model, results=results, recipe=recipe, base_model=base,
                       datasets=tuple(PAPER_DATASETS))
 
 

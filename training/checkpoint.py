@@ -1,10 +1,15 @@
 """Mid-stage checkpoints (resume exactly) and the final Hugging Face folder (load anywhere).
 
 A checkpoint holds only what the stage changes and what the loop needs to continue: the trainable
-parameters (safetensors), optimizer and scheduler state, every RNG, and the step (which fixes the data
-position, since the sample order is a function of the seed). The frozen weights come from the stage's
-starting point (the base model, or the previous stage's folder), so a checkpoint of stage 2 of an 8B model
-is ~3 B parameters, not 8.
+parameters, optimizer and scheduler state, every RNG, and the step (which fixes the data position, since
+the sample order is a function of the seed). The frozen weights come from the stage's starting point (the
+base model, or the previous stage's folder), so a checkpoint of stage 2 of an 8B model is ~3 B parameters,
+not 8.
+
+Trainable weights and optimizer state go through ``torch.distributed.checkpoint`` (DCP): every rank writes
+its own shards in parallel, keyed by parameter name, and a later run loads them into whatever layout it has
+(FSDP2 over 4 ranks, DDP over 2, one process): resuming at another world size gives the same weights.
+``distributed: zero1`` keeps the older single-file format (its optimizer state is consolidated on rank 0).
 
 Checkpoints are written to a temporary folder and renamed into place: a kill mid-write leaves the last
 complete one.
@@ -26,6 +31,8 @@ from safetensors.torch import load_file, save_file
 from xplus_release.errors import RunFolderError
 
 STATE_FILE = "state.json"
+LOOP_FILE = "loop.pt"
+SHARDED = "dcp"
 
 
 def rng_state() -> dict:
@@ -50,7 +57,7 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int, meta: 
     trainable = {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
     save_file(trainable, str(staging / "trainable.safetensors"))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
-               staging / "loop.pt")
+               staging / LOOP_FILE)
     (staging / STATE_FILE).write_text(json.dumps({"step": step, **meta}, indent=2))
     target = folder / f"step-{step:07d}"
     shutil.rmtree(target, ignore_errors=True)
@@ -58,6 +65,83 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int, meta: 
     for old in sorted(folder.glob("step-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def save_sharded_checkpoint(folder: Path, wrapped, optimizer, scheduler, step: int, meta: dict, keep: int,
+                            trainable: list[str], main: bool) -> Path:
+    """Write ``folder/step-<step>`` with DCP, all ranks together (every rank must call this).
+
+    ``trainable`` names the parameters to keep (names in ``wrapped``'s state dict)."""
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    target = folder / f"step-{step:07d}"
+    staging = folder / f".step-{step:07d}.partial"
+    if main:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    _barrier()
+    model_state, optim_state = get_state_dict(wrapped, optimizer)
+    state = {"model": {k: v for k, v in model_state.items() if k in set(trainable)}, "optim": optim_state}
+    _dcp().save(state, checkpoint_id=str(staging))
+    if main:
+        torch.save({"scheduler": scheduler.state_dict(), "rng": rng_state()}, staging / LOOP_FILE)
+        body = {"step": step, "format": SHARDED, "trainable": sorted(trainable), **meta}
+        (staging / STATE_FILE).write_text(json.dumps(body, indent=2))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+        for old in sorted(folder.glob("step-*"))[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    _barrier()
+    return target
+
+
+def load_sharded_checkpoint(path: Path, wrapped, optimizer, scheduler, expected_hash: str,
+                            trainable: list[str]) -> dict:
+    """Load a DCP checkpoint into this run's layout (any world size); return its state.json.
+
+    Raises:
+        RunFolderError: the checkpoint was written by another recipe, or for other trainable parameters.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
+
+    state = _checked_state(path, expected_hash)
+    if state.get("trainable") != sorted(trainable):
+        raise RunFolderError(f"checkpoint {path} holds other trainable parameters than this stage; "
+                             "use a new output_dir")
+    model_state, optim_state = get_state_dict(wrapped, optimizer)  # the templates DCP fills in this layout
+    target = {"model": {k: v for k, v in model_state.items() if k in set(trainable)}, "optim": optim_state}
+    _dcp().load(target, checkpoint_id=str(path))
+    set_state_dict(wrapped, optimizer, model_state_dict=target["model"], optim_state_dict=target["optim"],
+                   options=StateDictOptions(strict=False))
+    loop = torch.load(path / LOOP_FILE, weights_only=False)
+    scheduler.load_state_dict(loop["scheduler"])
+    set_rng_state(loop["rng"])
+    return state
+
+
+def is_sharded_checkpoint(path: Path) -> bool:
+    return json.loads((path / STATE_FILE).read_text()).get("format") == SHARDED
+
+
+def _checked_state(path: Path, expected_hash: str) -> dict:
+    state = json.loads((path / STATE_FILE).read_text())
+    if state.get("recipe_hash") != expected_hash:
+        raise RunFolderError(f"checkpoint {path} was written by another recipe (hash {state.get('recipe_hash')} != "
+                             f"{expected_hash}); use a new output_dir or restore the recipe it was made with")
+    return state
+
+
+def _dcp():
+    import torch.distributed.checkpoint as dcp
+
+    return dcp
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -71,10 +155,7 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, expected_hash: str)
     Raises:
         RunFolderError: the checkpoint was written by another recipe, or its parameters do not match.
     """
-    state = json.loads((path / STATE_FILE).read_text())
-    if state.get("recipe_hash") != expected_hash:
-        raise RunFolderError(f"checkpoint {path} was written by another recipe (hash {state.get('recipe_hash')} != "
-                             f"{expected_hash}); use a new output_dir or restore the recipe it was made with")
+    state = _checked_state(path, expected_hash)
     saved = load_file(str(path / "trainable.safetensors"))
     params = dict(model.named_parameters())
     if set(saved) != {n for n, p in params.items() if p.requires_grad}:
@@ -83,7 +164,7 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, expected_hash: str)
     with torch.no_grad():
         for name, tensor in saved.items():
             params[name].copy_(tensor.to(params[name].device))
-    loop = torch.load(path / "loop.pt", weights_only=False)
+    loop = torch.load(path / LOOP_FILE, weights_only=False)
     optimizer.load_state_dict(loop["optimizer"])
     scheduler.load_state_dict(loop["scheduler"])
     set_rng_state(loop["rng"])

@@ -2,6 +2,7 @@
 
     xplus-train run training/recipes/xplus-tiny.yaml
     xplus-train plan training/recipes/qwen3-xplus-8b.yaml
+    xplus-train plan training/recipes/qwen3-8b-full.yaml --gpus 8 --gpu-memory 80
     xplus-train analyze --model Qwen/Qwen3-8B --data pairs.jsonl --out analysis/
     xplus-train sweep-layers training/recipes/xplus-tiny.yaml --out sweep/ --layers 0-7
 
@@ -29,8 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stop-after-steps", type=int, metavar="N",
                      help="stop cleanly after N optimizer steps, saving a checkpoint (for time-limited jobs); "
                           "the same command resumes")
-    plan = sub.add_parser("plan", help="validate a recipe and print which layers each stage trains")
+    plan = sub.add_parser("plan", help="validate a recipe and print which layers each stage trains; with --gpus, "
+                          "the memory per GPU of each distributed strategy, which fit, and the one to use")
     _recipe_args(plan)
+    plan.add_argument("--gpus", type=int, help="number of GPUs (all nodes together)")
+    plan.add_argument("--gpu-memory", type=float, default=80.0, metavar="GB",
+                      help="memory of one GPU in GB (default 80)")
+    plan.add_argument("--json", action="store_true", help="print the memory plan as JSON")
     analyze = sub.add_parser("analyze", help="per-layer nuclear norm of Q/K/V gradients (paper Figure 5)")
     analyze.add_argument("--model", required=True, help="registered name, local folder or hub id")
     analyze.add_argument("--data", required=True, help="chat JSONL (rows of {\"messages\": [...]})")
@@ -66,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return _analyze(args)
     recipe = load_recipe(args.recipe, args.overrides)
     if args.command == "plan":
-        return _plan(recipe)
+        return _memory_plan(recipe, args) if args.gpus is not None else _plan(recipe)
     if args.command == "sweep-layers":
         return _sweep(recipe, args)
     from xplus_release.training.trainer import run_recipe
@@ -87,6 +93,25 @@ def _plan(recipe) -> int:
     for stage, plan in zip(recipe.stages, plan_stages(recipe.stages, config.num_hidden_layers)):
         print(json.dumps({"stage": stage.name, "method": plan.method, "layers": list(plan.trainable_layers),
                           "frozen_prefix": plan.first_grad_layer, "optim": vars(recipe.stage_optim(stage))}))
+    return 0
+
+
+def _memory_plan(recipe, args) -> int:
+    from xplus_release.training.planner import header_line, load_config, plan_recipe
+
+    report = plan_recipe(recipe, load_config(recipe.model), args.gpus, args.gpu_memory)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{recipe.model} on {args.gpus} x {args.gpu_memory:g} GB ({report['usable_gib']} GiB usable per GPU); "
+          "GiB per GPU, the stage with the highest peak:")
+    columns = ("frozen_weights", "trained_weights", "gradients", "optimizer", "gathered", "activations", "logits",
+               "peak")
+    print(f"{'strategy':<14}" + "".join(f"{c:>16}" for c in columns) + "  fits")
+    for name, entry in report["strategies"].items():
+        worst = max(entry["stages"], key=lambda e: e["peak"])
+        print(f"{name:<14}" + "".join(f"{worst.get(c, 0):>16}" for c in columns) + f"  {'yes' if entry['fits'] else 'no'}")
+    print(header_line(report).lstrip("# "))
     return 0
 
 

@@ -29,7 +29,7 @@ PRECISIONS = ("bf16", "bf16-pure", "fp32")
 CHECKPOINTING = ("auto", "none", "all")
 COMPILE = ("auto", "on", "off")
 OVERLONG = ("drop", "error")
-DISTRIBUTED = ("ddp", "zero1")
+DISTRIBUTED = ("ddp", "zero1", "fsdp2")
 
 
 @dataclass
@@ -85,7 +85,8 @@ class Recipe:
     precision: str = "bf16"  # bf16: bf16 compute, fp32 trainable weights and states; bf16-pure; fp32
     gradient_checkpointing: str = "auto"  # auto: only the layers memory requires; none; all
     compile: str = "auto"  # torch.compile each decoder layer: auto = on CUDA only
-    distributed: str = "ddp"  # under torchrun/accelerate: ddp, or zero1 (optimizer states sharded)
+    distributed: str = "ddp"  # under torchrun/accelerate: ddp, zero1 (optimizer states sharded), fsdp2 (all sharded)
+    fsdp_offload: bool = False  # fsdp2: trained layers' shards, gradients and Adam states in host memory
     seed: int = 42
     save_every: int = 0  # optimizer steps between mid-stage checkpoints; 0 = none
     keep_checkpoints: int = 1
@@ -102,7 +103,7 @@ class Recipe:
         """Hash of everything that decides the trained weights (not where they go or how fast)."""
         shaping = dataclasses.asdict(self)
         for key in ("output_dir", "save_every", "keep_checkpoints", "compile", "gradient_checkpointing",
-                    "trackers", "peak_tflops", "eval_data", "eval_samples"):
+                    "trackers", "peak_tflops", "eval_data", "eval_samples", "fsdp_offload"):
             shaping.pop(key)
         return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 

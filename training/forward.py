@@ -73,6 +73,23 @@ def loss_sum(model, batch: dict, plan: LayerPlan, settings: ForwardSettings) -> 
     return F.cross_entropy(logits, targets, reduction="sum"), int(targets.numel())
 
 
+class SelectiveStep(torch.nn.Module):
+    """The layer-selective loss as one module: ``step(batch)`` = ``loss_sum(lm, batch, ...)``.
+
+    Data-parallel wrappers hook a module's ``forward``: DDP prepares its gradient buckets there, and an
+    FSDP2 root gathers the parameters it owns (embeddings, final norm, lm_head) before the call and frees
+    them after. Running the parts by hand outside such a module would bypass both.
+    """
+
+    def __init__(self, lm, causal_lm, plan: LayerPlan, settings: ForwardSettings):
+        super().__init__()
+        self.lm = lm  # the trained module (the peft wrapper for LoRA): its parameter names are the checkpoint's
+        self.causal_lm, self.plan, self.settings = [causal_lm], plan, settings  # list: not registered twice
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, int]:
+        return loss_sum(self.causal_lm[0], batch, self.plan, self.settings)
+
+
 def per_sample_losses(model, batch: dict, plan: LayerPlan, settings: ForwardSettings) -> list[float]:
     """Mean response loss of each sample in the batch, in row-major sample order (packing-independent)."""
     with torch.no_grad():

@@ -13,18 +13,22 @@ Qwen3-8B shapes with SDPA: ~300 KB per token per layer) + a 10% margin.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from xplus_release.training.layers import LayerPlan
 
 MARGIN = 0.90
 
 
-def activation_bytes_per_layer(config, tokens: int) -> int:
-    return 2 * (18 * config.hidden_size + 6 * config.intermediate_size) * tokens
+def activation_bytes_per_layer(hidden: int, intermediate: int, tokens: int) -> int:
+    return 2 * (18 * hidden + 6 * intermediate) * tokens
 
 
 def choose_checkpointed_layers(policy: str, config, plan: LayerPlan, micro_tokens: int, trainable, device,
-                               precision: str) -> list[int]:
+                               precision: str, shards: int = 1) -> list[int]:
+    """The grad-region layers to checkpoint. ``shards``: ranks the trainable parameters are sharded over
+    (FSDP2); parameters kept in host memory (offload) cost the device nothing."""
     grad_layers = list(range(plan.first_grad_layer, config.num_hidden_layers))
     if policy == "none" or not grad_layers:
         return []
@@ -35,12 +39,13 @@ def choose_checkpointed_layers(policy: str, config, plan: LayerPlan, micro_token
     _, total = torch.cuda.mem_get_info(device)
     used_by_weights = torch.cuda.memory_allocated(device)
     state_bytes = 2 if precision == "bf16-pure" else 4
-    optimizer = sum(p.numel() for p in trainable) * state_bytes * 3  # grad + two Adam moments
-    budget = total * MARGIN - used_by_weights - optimizer - _logits_bytes(config, micro_tokens)
-    per_layer = activation_bytes_per_layer(config, micro_tokens)
+    on_device = sum(math.prod(p.shape) for p in trainable if p.device.type == "cuda") / shards
+    optimizer = on_device * state_bytes * 3  # grad + two Adam moments
+    budget = total * MARGIN - used_by_weights - optimizer - logits_bytes(config.vocab_size, micro_tokens)
+    per_layer = activation_bytes_per_layer(config.hidden_size, config.intermediate_size, micro_tokens)
     keep = max(0, min(len(grad_layers), int(budget // per_layer)))
     return grad_layers[: len(grad_layers) - keep]
 
 
-def _logits_bytes(config, tokens: int) -> int:
-    return 4 * 3 * config.vocab_size * tokens  # fp32 logits, their softmax and gradient
+def logits_bytes(vocab: int, tokens: int) -> int:
+    return 4 * 3 * vocab * tokens  # fp32 logits, their softmax and gradient

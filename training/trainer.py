@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,7 +28,17 @@ import yaml
 from xplus_release.training import checkpoint as ckpt
 from xplus_release.training.config import Recipe, StageConfig, recipe_to_dict
 from xplus_release.training.dataset import DatasetReport, Sample, collate, load_samples, pack, sample_order
-from xplus_release.training.forward import ForwardSettings, flops_per_step, loss_sum
+from xplus_release.training.distributed import (
+    Dist,
+    full_value,
+    gradient_sync,
+    init_distributed,
+    is_sharded,
+    loss_scale,
+    pick_device,
+    wrap_for_strategy,
+)
+from xplus_release.training.forward import ForwardSettings, SelectiveStep, flops_per_step
 from xplus_release.training.layers import LayerPlan, apply_freezing, decoder_parts, plan_stages
 from xplus_release.training.memory import choose_checkpointed_layers
 from xplus_release.training.steplog import StepLogger
@@ -40,36 +48,6 @@ from xplus_release.registry import resolve_model
 from xplus_release.runs import package_versions
 
 RECIPE_FILE = "recipe.yaml"
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed() -> Dist:
-    """Join the process group torchrun/accelerate set up (WORLD_SIZE > 1); a no-op otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return Dist()
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local)
-    return Dist(dist.get_rank(), world, local)
-
-
-def pick_device(dist_info: Dist) -> torch.device:
-    return torch.device("cuda", dist_info.local_rank) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def load_model(path: str, precision: str, device: torch.device):
@@ -98,6 +76,7 @@ def run_recipe(recipe: Recipe, stop_after_steps: int | None = None, progress: bo
         ConfigError: bad recipe, data or layer selection. RunFolderError: output_dir holds another recipe.
     """
     dist_info = init_distributed()
+    check_world_size(recipe, dist_info.world)
     out = Path(recipe.output_dir)
     base = resolve_model(recipe.model).path
     tokenizer = load_tokenizer(base)
@@ -123,6 +102,17 @@ def run_recipe(recipe: Recipe, stop_after_steps: int | None = None, progress: bo
     if dist_info.main:
         _link_final(final, Path(start))
     return final
+
+
+def check_world_size(recipe: Recipe, world: int) -> None:
+    """Every rank must run the same number of micro-batches (FSDP2 gathers weights collectively in each).
+
+    Raises:
+        ConfigError: global_batch_size is not a multiple of the number of processes.
+    """
+    if recipe.global_batch_size % world:
+        raise ConfigError(f"global_batch_size {recipe.global_batch_size} is not a multiple of the {world} processes; "
+                          f"set global_batch_size to a multiple of {world}")
 
 
 def _claim_output_dir(out: Path, recipe: Recipe, dist_info: Dist) -> None:
@@ -167,7 +157,8 @@ def _eval_samples(recipe: Recipe, tokenizer) -> list[Sample]:
 
 
 class StageJob:
-    """One stage: model from its starting folder, freezing, optimizer, schedule, loop, output folder."""
+    """One stage: model from its starting folder, freezing, wrapping for the ``distributed`` strategy,
+    optimizer, schedule, loop, output folder."""
 
     def __init__(self, recipe: Recipe, stage: StageConfig, plan: LayerPlan, index: int, start: str,
                  folder: Path, dist_info: Dist, logger: StepLogger):
@@ -180,12 +171,17 @@ class StageJob:
     def run(self, tokenizer, samples: list[Sample], report: DatasetReport, eval_samples, budget: int | None):
         torch.manual_seed(self.recipe.seed + self.index)
         self.model, self.causal_lm = self._build_model()
-        trainable = apply_freezing(self.causal_lm, self.plan)
-        self.settings = self._forward_settings(trainable, samples)
+        apply_freezing(self.causal_lm, self.plan)
+        self.settings = self._forward_settings()
+        self.step_module = SelectiveStep(self.model, self.causal_lm, self.plan, self.settings)
+        self.runner = wrap_for_strategy(self.step_module, decoder_parts(self.causal_lm)[1], self.recipe.distributed,
+                                        self.dist, self.recipe.precision, self.recipe.fsdp_offload)
+        trainable = self._trainable()
+        self._choose_checkpointing(trainable, samples)
         optimizer, scheduler, total = self._optimizer(trainable, len(samples))
         step = self._resume(optimizer, scheduler)
         order = sample_order(len(samples), total * self.recipe.global_batch_size, self.recipe.seed + self.index)
-        self.logger.stage_start(self.stage, self.plan, total, step, sum(p.numel() for p in trainable), self.settings)
+        self.logger.stage_start(self.stage, self.plan, total, step, self._count(trainable), self.settings)
         last_loss = None
         while step < total and (budget is None or budget > 0):
             last_loss = self._train_step(step, total, order, samples, optimizer, scheduler, tokenizer.pad_token_id)
@@ -200,29 +196,33 @@ class StageJob:
         return budget
 
     # -- setup -------------------------------------------------------------------------------------
+    def _sharded(self) -> bool:
+        return self.recipe.distributed == "fsdp2" and self.dist.world > 1
+
     def _build_model(self):
-        causal_lm = load_model(self.start, self.recipe.precision, self.device)
+        # FSDP2 moves each shard to the device as it shards: loading on the host first means no rank ever
+        # holds the whole model on its accelerator.
+        where = torch.device("cpu") if self._sharded() else self.device
+        causal_lm = load_model(self.start, self.recipe.precision, where)
         decoder_parts(causal_lm)
         if self.plan.method != "lora":
             return causal_lm, causal_lm
-        from peft import LoraConfig, get_peft_model
+        return wrap_lora(causal_lm, self.stage.lora), causal_lm
 
-        lora = self.stage.lora
-        config = LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                            target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM")
-        peft_model = get_peft_model(causal_lm, config)
-        return peft_model, peft_model.get_base_model()
-
-    def _forward_settings(self, trainable, samples) -> ForwardSettings:
+    def _forward_settings(self) -> ForwardSettings:
         if self.recipe.precision == "bf16":
-            for param in trainable:  # fp32 master weights: bf16 cannot hold updates of lr 1e-5 x weight
-                param.data = param.data.float()
+            for param in self.model.parameters():  # fp32 master weights: bf16 cannot hold updates of lr 1e-5
+                if param.requires_grad:
+                    param.data = param.data.float()
         autocast = torch.bfloat16 if self.recipe.precision.startswith("bf16") else None
-        micro_tokens = self._micro_tokens(samples)
-        chosen = choose_checkpointed_layers(self.recipe.gradient_checkpointing, self.causal_lm.config, self.plan,
-                                            micro_tokens, trainable, self.device, self.recipe.precision)
         self._maybe_compile()
-        return ForwardSettings(checkpointed=frozenset(chosen), autocast_dtype=autocast)
+        return ForwardSettings(autocast_dtype=autocast)
+
+    def _choose_checkpointing(self, trainable, samples) -> None:
+        chosen = choose_checkpointed_layers(self.recipe.gradient_checkpointing, self.causal_lm.config, self.plan,
+                                            self._micro_tokens(samples), trainable, self.device,
+                                            self.recipe.precision, shards=self.dist.world if self._sharded() else 1)
+        self.settings.checkpointed = frozenset(chosen)
 
     def _micro_tokens(self, samples) -> int:
         longest = max(len(s.input_ids) for s in samples)
@@ -242,7 +242,7 @@ class StageJob:
         total = max(1, math.ceil(n_samples * self.optim.epochs / self.recipe.global_batch_size))
         kwargs = dict(lr=self.optim.learning_rate, betas=(self.optim.adam_beta1, self.optim.adam_beta2),
                       eps=self.optim.adam_epsilon, weight_decay=self.optim.weight_decay)
-        if self.device.type == "cuda":
+        if all(p.device.type == "cuda" for p in trainable):  # offloaded shards step on the host
             kwargs["fused"] = True
         if self.recipe.distributed == "zero1" and self.dist.world > 1:
             from torch.distributed.optim import ZeroRedundancyOptimizer
@@ -257,7 +257,11 @@ class StageJob:
         latest = ckpt.latest_checkpoint(self.ckpt_dir)
         if latest is None:
             return 0
-        state = ckpt.load_checkpoint(latest, self.model, optimizer, scheduler, self.recipe.training_hash())
+        if ckpt.is_sharded_checkpoint(latest):
+            state = ckpt.load_sharded_checkpoint(latest, self.runner, optimizer, scheduler,
+                                                 self.recipe.training_hash(), self._trainable_names())
+        else:
+            state = ckpt.load_checkpoint(latest, self.model, optimizer, scheduler, self.recipe.training_hash())
         self.logger.info(f"stage {self.stage.name}: resumed from {latest} at step {state['step']}")
         return int(state["step"])
 
@@ -278,12 +282,13 @@ class StageJob:
         counts = self._all_sum(torch.tensor([sum(local), sum(int((b["segments"] > 0).sum()) for b in batches)],
                                             dtype=torch.float64, device=self.device))
         response_tokens, tokens = int(counts[0]), int(counts[1])
+        scale = loss_scale(self.dist) / response_tokens
         total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
-        for batch in batches:
-            loss, _ = loss_sum(self.causal_lm, batch, self.plan, self.settings)
-            (loss / response_tokens).backward()
+        for number, batch in enumerate(batches, 1):
+            with gradient_sync(self.runner, last_micro_batch=number == len(batches)):
+                loss, _ = self.runner(batch)
+                (loss * scale).backward()
             total_loss += loss.detach().double()
-        self._reduce_gradients()
         grad_norm = self._clip()
         optimizer.step()
         lr = scheduler.get_last_lr()[0]
@@ -304,24 +309,21 @@ class StageJob:
             dist.all_reduce(tensor)
         return tensor
 
-    def _reduce_gradients(self) -> None:
-        if self.dist.world == 1:
-            return
-        import torch.distributed as dist
-
-        for param in self._trainable():
-            if param.grad is None:
-                param.grad = torch.zeros_like(param)
-            dist.all_reduce(param.grad)
-
     def _clip(self) -> float:
         params = self._trainable()
         if self.optim.max_grad_norm > 0:
-            return float(torch.nn.utils.clip_grad_norm_(params, self.optim.max_grad_norm))
-        return float(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
+            return full_value(torch.nn.utils.clip_grad_norm_(params, self.optim.max_grad_norm))
+        return full_value(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
 
-    def _trainable(self):
-        return [p for p in self.model.parameters() if p.requires_grad]
+    def _trainable(self) -> list:
+        return [p for p in self.step_module.parameters() if p.requires_grad]
+
+    def _trainable_names(self) -> list[str]:
+        return [n for n, p in self.step_module.named_parameters() if p.requires_grad]
+
+    @staticmethod
+    def _count(params) -> int:
+        return sum(math.prod(p.shape) for p in params)  # a DTensor's shape is the whole parameter's
 
     def _should_save(self, step: int, total: int, budget: int | None) -> bool:
         if step >= total:
@@ -330,14 +332,18 @@ class StageJob:
         return periodic or (budget is not None and budget <= 0)
 
     def _save(self, optimizer, scheduler, step: int) -> None:
-        if hasattr(optimizer, "consolidate_state_dict"):
+        meta = {"recipe_hash": self.recipe.training_hash(), "stage": self.stage.name, "world_size": self.dist.world}
+        if hasattr(optimizer, "consolidate_state_dict"):  # zero1: one file, consolidated on rank 0
             optimizer.consolidate_state_dict(to=0)
-        if self.dist.main:
-            path = ckpt.save_checkpoint(self.ckpt_dir, self.model, optimizer, scheduler, step,
-                                        {"recipe_hash": self.recipe.training_hash(), "stage": self.stage.name},
-                                        keep=self.recipe.keep_checkpoints)
-            self.logger.info(f"checkpoint {path}")
-        self._barrier()
+            path = self.ckpt_dir / f"step-{step:07d}"
+            if self.dist.main:
+                path = ckpt.save_checkpoint(self.ckpt_dir, self.model, optimizer, scheduler, step, meta,
+                                            keep=self.recipe.keep_checkpoints)
+            self._barrier()
+        else:
+            path = ckpt.save_sharded_checkpoint(self.ckpt_dir, self.runner, optimizer, scheduler, step, meta,
+                                                self.recipe.keep_checkpoints, self._trainable_names(), self.dist.main)
+        self.logger.info(f"checkpoint {path}")
 
     def _barrier(self) -> None:
         if self.dist.world > 1:
@@ -348,12 +354,15 @@ class StageJob:
     def _eval_loss(self, eval_samples: list[Sample], pad_id: int) -> float | None:
         if not eval_samples:
             return None
-        return held_out_loss(self.causal_lm, self.plan, self.settings, eval_samples, self.recipe, pad_id, self.device)
+        # FSDP2 must run through its root (it gathers the embeddings there); DDP needs no gradient hooks here.
+        step = self.runner if is_sharded(self.runner) else self.step_module
+        return held_out_loss_of(step, eval_samples, self.recipe, pad_id, self.device)
 
     # -- output ------------------------------------------------------------------------------------
     def _finish(self, tokenizer, report: DatasetReport, total: int, last_loss, eval_loss) -> None:
+        full = self._full_state() if is_sharded(self.runner) else None  # every rank takes part in the gather
         if self.dist.main:
-            model = self.model.merge_and_unload() if self.plan.method == "lora" else self.causal_lm
+            model = self._model_to_save(full)
             dtype = torch.float32 if self.recipe.precision == "fp32" else torch.bfloat16
             provenance = self._provenance(report, total, last_loss, eval_loss)
             ckpt.save_hf_folder(model, tokenizer, self.folder, dtype, provenance)
@@ -361,6 +370,22 @@ class StageJob:
             self.logger.info(f"stage {self.stage.name}: wrote {self.folder}"
                              + (f" (held-out loss {eval_loss:.4f})" if eval_loss is not None else ""))
         self._barrier()
+
+    def _full_state(self) -> dict:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return get_model_state_dict(self.runner, options=options)
+
+    def _model_to_save(self, full: dict | None):
+        """The unsharded model to write: this rank's own, or (FSDP2) a host copy filled from the gathered state."""
+        if full is None:
+            return self.model.merge_and_unload() if self.plan.method == "lora" else self.causal_lm
+        causal_lm = load_model(self.start, self.recipe.precision, torch.device("cpu"))
+        model = wrap_lora(causal_lm, self.stage.lora) if self.plan.method == "lora" else causal_lm
+        prefix = "lm."
+        model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
+        return model.merge_and_unload() if self.plan.method == "lora" else model
 
     def _provenance(self, report: DatasetReport, total: int, last_loss, eval_loss) -> str:
         body = {
@@ -406,13 +431,27 @@ def cosine_with_floor(optim, total: int):
 
 def held_out_loss(causal_lm, plan, settings, samples: list[Sample], recipe: Recipe, pad_id: int, device) -> float:
     """Mean response-token loss over ``samples`` (packed, no gradients)."""
+    return held_out_loss_of(SelectiveStep(causal_lm, causal_lm, plan, settings), samples, recipe, pad_id, device)
+
+
+def held_out_loss_of(step, samples: list[Sample], recipe: Recipe, pad_id: int, device) -> float:
+    """``held_out_loss`` through a step module (``forward.SelectiveStep``, possibly sharded)."""
     total, count = 0.0, 0
     with torch.no_grad():
         for begin in range(0, len(samples), 64):
             rows = pack(samples[begin:begin + 64], recipe.max_length, True)
             batch = {k: v.to(device) for k, v in collate(rows, pad_id).items()}
-            loss, n = loss_sum(causal_lm, batch, plan, settings)
+            loss, n = step(batch)
             total, count = total + float(loss), count + n
     return total / max(count, 1)
+
+
+def wrap_lora(causal_lm, lora):
+    """The peft model with LoRA adapters of the stage's ``lora`` settings on ``causal_lm``."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                        target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(causal_lm, config)
 
 
