@@ -2,7 +2,7 @@
 ``simhash`` for what a conflict is and ``tokens`` for the tokenisation rule of every language).
 
 Staged like datatrove's own MinHash dedup, so that it is exact across shards and its memory is bounded by
-the index (20 bytes per pair), never the corpus:
+the index (a few dozen bytes per pair), never the corpus:
 
 1. ``DedupSignatures`` (every rank, its shards): tokens, the length rules, the 64-bit SimHash of the
    concatenated source and target features and the exact-duplicate key; ``index/<shard>.npz``.
