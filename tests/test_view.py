@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from xplus_release.evalsuite.base import EvalContext, load_suite
+from xplus_release.evalsuite.common import run_suite
 
 from xplus_release.engines.server import free_port
 from xplus_release.errors import ConfigError
@@ -43,7 +44,7 @@ def _translate(path: Path, engine, flores_dir: Path, max_tokens: int) -> RunFold
     ctx = EvalContext(run=run, model="xplus-tiny", engine_factory=lambda: engine, limit=5, data_dir=flores_dir,
                       progress=False, options={"langs": "en,zh,sw", "max_tokens": max_tokens,
                                                "metrics": "spbleu,chrf"})
-    load_suite("translation").run(ctx)
+    run_suite(load_suite("translation"), ctx)  # the runner writes scores.json, as every command does
     return run
 
 
@@ -73,8 +74,8 @@ def _samples_run(path: Path, server) -> None:
 
     ctx = EvalContext(run=RunFolder.open(path, "xplus-tiny"), model="xplus-tiny", engine_factory=lambda: None,
                       endpoint=server.base_url, api_key=API_KEY, limit=2, data_dir=SAMPLE_DATA, progress=False,
-                      options={"tasks": "xnli", "langs": "en", "concurrency": 4})
-    load_suite("multilingual").run(ctx)
+                      concurrency=4, options={"tasks": "xnli", "langs": "en"})
+    run_suite(load_suite("multilingual"), ctx)
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +278,7 @@ def test_samples_browser_shows_opencompass_predictions_and_results(vllm_server, 
 
     out = tmp_path / "reasoning"
     assert main(["reasoning", "--model", "xplus-tiny", "--endpoint", vllm_server.base_url, "--api-key", API_KEY,
-                 "--tasks", "math,mbpp", "--limit", "2", "--max-out-len", "16", "--thinking", "off",
+                 "--tasks", "math,mbpp", "--limit", "2", "--max-tokens", "16", "--thinking", "off",
                  "--data-dir", str(SAMPLE_DATA), "-o", str(out), "--no-progress"]) == 0
     explorer = Explorer(open_runs([out]))
     assert explorer.sample_tasks("reasoning") == ["reasoning/math", "reasoning/mbpp"]

@@ -55,7 +55,7 @@ def missing_line(folders: Iterable[str], tasks: Iterable[str]) -> str:
     """The one line that says what is missing and both ways to provide it."""
     wanted = ", ".join(f"tasks/{f}" for f in folders)
     return (f"task(s) {', '.join(tasks)} run BenchMAX's own lm-eval task folders ({wanted}), which are not here; "
-            f"pass --benchmax-dir DIR (a checkout of github.com/{REPO} at {COMMIT[:12]}, the folder holding "
+            f"pass --benchmax-dir DIR (--multilingual-benchmax-dir in `xplus-eval all`; a checkout of github.com/{REPO} at {COMMIT[:12]}, the folder holding "
             f"tasks/), or run `xplus-eval fetch-data --output DIR` on a connected machine and pass --data-dir DIR")
 
 
@@ -73,8 +73,9 @@ def locate(benchmax_dir: Path | None, data_dir: Path | None, folders: list[str],
             return BenchmaxCheckout(root.resolve(), checkout_commit(root))
         if benchmax_dir and root == candidates[0]:  # named explicitly but wrong: say so rather than look on
             absent = [f"tasks/{f}" for f in folders if not (root / "tasks" / f).is_dir()]
-            raise MissingAssetError(f"--benchmax-dir {root} has no {', '.join(absent)}; point it at the folder of a "
-                                    f"BenchMAX checkout that holds tasks/ (github.com/{REPO} at {COMMIT[:12]})")
+            raise MissingAssetError(f"--benchmax-dir {root} has no {', '.join(absent)}; point it (or "
+                                    f"--multilingual-benchmax-dir in `xplus-eval all`) at the folder of a BenchMAX "
+                                    f"checkout that holds tasks/ (github.com/{REPO} at {COMMIT[:12]})")
     raise MissingAssetError(missing_line(folders, tasks))
 
 
