@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xplus_release.model_cards.card import PAPER_DATASETS, CardInputs, build_card
+from xplus_release.model_cards.card import PAPER_DATASETS, CardInputs
 from xplus_release.model_cards.paper_results import paper_results
 from xplus_release.model_cards.training_recipe import TrainingRecipe, parse_training_recipe
 
@@ -74,7 +74,3 @@ def paper_card_inputs(model: str) -> CardInputs:
     recipe = shipped_recipe(SHIPPED_RECIPES[model]) if model in SHIPPED_RECIPES else paper_recipe(base)
     return CardInputs(model_id=model, results=results, recipe=recipe, base_model=base,
                       datasets=tuple(PAPER_DATASETS))
-
-
-def paper_card_text(model: str) -> str:
-    return str(build_card(paper_card_inputs(model)))

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 
 import torch
 
-STRATEGIES = ("ddp", "zero1", "fsdp2")
-
 
 @dataclass
 class Dist:

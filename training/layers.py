@@ -138,7 +138,3 @@ def apply_freezing(model, plan: LayerPlan) -> list:
     if plan.train_lm_head or plan.train_embeddings:
         lm_head.requires_grad_(plan.train_lm_head or lm_head.weight is inner.embed_tokens.weight)
     return [p for p in model.parameters() if p.requires_grad]
-
-
-def trainable_names(model) -> list[str]:
-    return [name for name, p in model.named_parameters() if p.requires_grad]

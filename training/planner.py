@@ -245,11 +245,6 @@ def plan_recipe(recipe, config, gpus: int, gpu_memory_gb: float) -> dict:
             "usable_gib": round(gpu_bytes * MARGIN / GIB, 1), "strategies": strategies, "recommended": recommended}
 
 
-def recipe_settings(strategy: str) -> dict:
-    """The recipe keys that select a planner strategy."""
-    return {"distributed": strategy.split("+")[0], "fsdp_offload": strategy.endswith("+offload")}
-
-
 def header_line(report: dict) -> str:
     """The line a shipped recipe carries about the hardware it needs (checked by the tests)."""
     rec = report["recommended"]
