@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from xplus_release.serve.availability import Engine, unavailable
 from xplus_release.serve.errors import error_body, send_json_error
 from xplus_release.serve.translation import Backend
+from xplus_release.serve.validation import read_body
 
 # Per-connection headers (RFC 9110 §7.6.1) and those the proxy sets itself.
 _DROP_REQUEST = {b"host", b"authorization", b"content-length", b"connection", b"keep-alive", b"cookie",
@@ -33,7 +34,7 @@ class VLLMProxy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:
             return  # the client left (or the gate refused the body) before it was complete
         request = self.client.build_request(
@@ -61,18 +62,6 @@ class VLLMProxy:
         headers = [(k, v) for k, v in scope["headers"] if k not in _DROP_REQUEST]
         headers.append((b"authorization", f"Bearer {self.backend.api_key}".encode()))
         return headers
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
 
 
 async def _pump_until_disconnect(response: httpx.Response, receive: Receive, send: Send) -> None:

@@ -76,7 +76,7 @@ class TextGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _is_json(scope):
             return await self.app(scope, receive, send)
-        body = await _read(receive)
+        body = await read_body(receive)
         if body is None:
             return  # the client left, or the gate already answered 413
         if body:
@@ -94,7 +94,8 @@ def _is_json(scope: Scope) -> bool:
     return content_type.split(";")[0].strip().lower() in ("application/json", "")
 
 
-async def _read(receive: Receive) -> bytes | None:
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client disconnected first."""
     chunks = []
     while True:
         message = await receive()
