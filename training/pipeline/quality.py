@@ -248,14 +248,10 @@ def dev_threshold(config: QualityConfig, model_dir: Path, src: str, trg: str, sc
 
 
 @functools.lru_cache(maxsize=2)
-def _scorer(config_json: str) -> LossScorer:
-    config = QualityConfig.model_validate_json(config_json)
-    return LossScorer(resolve_seq2seq(config.model), config)
-
-
 def scorer_for(config: QualityConfig) -> LossScorer:
-    """One scorer per process and config: a rank's batches, and every pair's dev set, share it."""
-    return _scorer(config.model_dump_json())
+    """One scorer per process and config (a frozen model, hashable): a rank's batches, and every pair's dev
+    set, share it."""
+    return LossScorer(resolve_seq2seq(config.model), config)
 
 
 class QualityThresholds(PipelineStep):
