@@ -186,7 +186,7 @@ def test_packed_and_unpacked_losses_match(tiny_model):
                                plan, settings)
     assert torch.allclose(torch.tensor(packed), torch.tensor(alone), rtol=1e-5, atol=1e-5)
     assert torch.allclose(torch.tensor(padded), torch.tensor(alone), rtol=1e-5, atol=1e-5)
-    assert len(set(round(x, 4) for x in alone)) == 6  # distinct samples, distinct losses
+    assert len({round(x, 4) for x in alone}) == 6  # distinct samples, distinct losses
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -230,8 +230,8 @@ def test_rerun_of_finished_recipe_trains_nothing(two_stage):
 
 
 def test_resume_mid_stage_is_exact(tmp_path, short_data):
-    small = dict(stages=[StageConfig(name="bottom", bottom=2), StageConfig(name="top", top=2)],
-                 eval_data=None, save_every=2)
+    small = {"stages": [StageConfig(name="bottom", bottom=2), StageConfig(name="top", top=2)],
+             "eval_data": None, "save_every": 2}
     whole = run_recipe(with_optim(tiny_recipe(tmp_path / "whole", short_data, **small), epochs=0.5), progress=False)
     parted = with_optim(tiny_recipe(tmp_path / "parted", short_data, **small), epochs=0.5)  # 4 steps a stage
     assert run_recipe(parted, stop_after_steps=3, progress=False) is None  # mid stage 1
@@ -320,8 +320,8 @@ def test_cli_plan_and_one_line_errors(tmp_path, capsys):
 @pytest.mark.parametrize("recipe_line, overrides, message", [
     ("global_batch_sise: 8", [], "unknown recipe option(s): global_batch_sise; did you mean 'global_batch_size'?"),
     ("", ["optim.lerning_rate=1e-4"], "unknown recipe option(s): optim.lerning_rate; did you mean 'learning_rate'?"),
-    ("", ["stages=[{name: a, top: 2, lora: {rnk: 4}}]"], "unknown recipe option(s): stages[0].lora.rnk; did you "
-     "mean 'rank'?"),
+    ("", ["stages=[{name: a, top: 2, lora: {rnk: 4}}]"],
+     "unknown recipe option(s): stages[0].lora.rnk; did you mean 'rank'?"),
     ("max_length: long", [], "recipe option max_length: Input should be a valid integer"),
     ("", ["micro_batch_size=0"], "micro_batch_size must be at least 1, got 0"),
     ("", ["stages.top.bottom=2"], "--set stages.top.bottom: stages is not a mapping; set it whole"),
