@@ -4,6 +4,7 @@ the second run does nothing), the datatrove engine (same output as the local one
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
 import shutil
@@ -302,7 +303,7 @@ def test_simhash_table_search_is_exact(flores_dir):
     fps = simhash.BatchFeatures(src, tgt, ["en"] * len(src), ["de"] * len(src)).fingerprints()
     for hamming in (0, 2, 3, 5):
         brute = [
-            sum(bin(int(fps[i]) ^ int(fps[j])).count("1") <= hamming for j in range(i))
+            sum((int(fps[i]) ^ int(fps[j])).bit_count() <= hamming for j in range(i))
             for i in range(len(fps))
         ]
         assert simhash.earlier_conflicts(fps, hamming).tolist() == brute
@@ -422,7 +423,7 @@ def test_langid_with_lid176_drops_swapped_and_mislabelled_pairs(tmp_path, flores
             {"src": "en", "trg": "ru", "src_line": de[23], "tgt_line": fr[23]},  # neither side
         ]
     )
-    kept, drops, stats = run_step(tmp_path, "langid", rows, {"model": str(LID176)})
+    kept, drops, _ = run_step(tmp_path, "langid", rows, {"model": str(LID176)})
     assert [(d["record"]["id"].split(":")[1], d["reason"]) for d in drops] == [
         ("15", "lid_swapped"),
         ("16", "lid_target_mismatch"),
@@ -551,7 +552,7 @@ def test_quality_batches_by_length_and_losses_do_not_depend_on_batching(tiny_seq
     batches = small.batches(lengths)
     assert sorted(i for b in batches for i in b) == list(range(20)) and len(batches) > 3
     assert all(len(b) == 1 or max(lengths[i] for i in b) * len(b) <= 300 for b in batches)
-    assert all(max(lengths[i] for i in a) <= min(lengths[i] for i in b) for a, b in zip(batches, batches[1:]))
+    assert all(max(lengths[i] for i in a) <= min(lengths[i] for i in b) for a, b in itertools.pairwise(batches))
     assert len(large.batches(lengths)) == 1
     np.testing.assert_allclose(small.losses(en, de, "en", "de"), large.losses(en, de, "en", "de"), rtol=1e-4)
 
@@ -565,7 +566,7 @@ def test_quality_drops_pairs_above_the_dev_percentile_and_caches_dev_losses(
     en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
     cache = tmp_path / "cache"
     params = quality_params(tiny_seq2seq, flores_dir, cache, batch_tokens=2000, chunk=16)
-    kept, drops, stats = run_step(
+    kept, drops, _ = run_step(
         tmp_path, "quality", pair_rows(en, de, "en", "de"), params
     )  # the dev set itself
     losses = LossScorer(tiny_seq2seq, build_step_config("quality", params)).losses(en, de, "en", "de")

@@ -187,7 +187,7 @@ def test_packed_and_unpacked_losses_match(tiny_model):
                                plan, settings)
     assert torch.allclose(torch.tensor(packed), torch.tensor(alone), rtol=1e-5, atol=1e-5)
     assert torch.allclose(torch.tensor(padded), torch.tensor(alone), rtol=1e-5, atol=1e-5)
-    assert len(set(round(x, 4) for x in alone)) == 6  # distinct samples, distinct losses
+    assert len({round(x, 4) for x in alone}) == 6  # distinct samples, distinct losses
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -231,8 +231,8 @@ def test_rerun_of_finished_recipe_trains_nothing(two_stage):
 
 
 def test_resume_mid_stage_is_exact(tmp_path, short_data):
-    small = dict(stages=[StageConfig(name="bottom", bottom=2), StageConfig(name="top", top=2)],
-                 eval_data=None, save_every=2)
+    small = {"stages": [StageConfig(name="bottom", bottom=2), StageConfig(name="top", top=2)],
+             "eval_data": None, "save_every": 2}
     whole = run_recipe(with_optim(tiny_recipe(tmp_path / "whole", short_data, **small), epochs=0.5), progress=False)
     parted = with_optim(tiny_recipe(tmp_path / "parted", short_data, **small), epochs=0.5)  # 4 steps a stage
     assert run_recipe(parted, stop_after_steps=3, progress=False) is None  # mid stage 1
