@@ -27,7 +27,7 @@ from xplus_release.serve.gate import Gate
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
 from xplus_release.serve.proxy import VLLMProxy
-from xplus_release.serve.translation import ApiError, Backend, Translator, translation_router
+from xplus_release.serve.translation import ApiError, Backend, Translator, pool_limits, translation_router
 from xplus_release.serve.validation import TextGuard
 
 from xplus_release.errors import ConfigError
@@ -38,11 +38,10 @@ log = logging.getLogger("xplus_release.serve")
 
 
 def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
-    """One keep-alive pool to vLLM for the proxy, the translation route and nothing else."""
-    # Idle connections are dropped before vLLM's own keep-alive timeout (uvicorn's 5 s) closes them: reusing
-    # one at the moment the server closes it fails the request with "server disconnected".
-    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size, keepalive_expiry=2.0)
-    return httpx.AsyncClient(base_url=backend.root_url, limits=limits, timeout=httpx.Timeout(None, connect=10.0))
+    """The proxy's keep-alive pool to vLLM: it forwards bytes, so a plain HTTP client. The translation route
+    and the demo have theirs in the ``Translator`` (the OpenAI SDK)."""
+    return httpx.AsyncClient(base_url=backend.root_url, limits=pool_limits(pool_size),
+                             timeout=httpx.Timeout(None, connect=10.0))
 
 
 def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detector: LanguageDetector | None,
@@ -56,12 +55,13 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
     """
     engine = engine or AlwaysReady()
     client = backend_client(backend)
-    translator = Translator(backend, client, limits, detector, detector_error, engine)
+    translator = Translator(backend, limits, detector, detector_error, engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
         await client.aclose()
+        await translator.aclose()
 
     app = FastAPI(title="xplus-serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(ApiError, _api_error)
@@ -70,7 +70,7 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(translation_router(translator))
     if demo:
-        _mount_demo(app, translator, backend, limits)
+        _mount_demo(app, translator)
     if runs:
         mount_runs(app, runs)
     # Last, so it only sees what no route above claimed.
@@ -79,11 +79,11 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
     return Gate(TextGuard(EngineGuard(app, engine, demo_path)), api_key, limits.max_body_bytes, demo_path)
 
 
-def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: ServeLimits) -> None:
+def _mount_demo(app: FastAPI, translator: Translator) -> None:
     import gradio as gr
     from xplus_release.serve.demo import DemoBackend, build_demo
 
-    blocks = build_demo(DemoBackend(translator, backend, limits), backend.model)
+    blocks = build_demo(DemoBackend(translator), translator.backend.model)
     gr.mount_gradio_app(app, blocks, path=DEMO_PATH, footer_links=["api"])
 
     @app.get("/", include_in_schema=False)
