@@ -23,11 +23,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 from xplus_release.serve.availability import AlwaysReady, Engine, EngineGuard
 from xplus_release.serve.errors import error_body
-from xplus_release.serve.gate import Gate
+from xplus_release.serve.gate import Gate, Keys
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
+from xplus_release.serve.metering import KeyMeter, MeteredTransport, Metering
 from xplus_release.serve.proxy import VLLMProxy
 from xplus_release.serve.translation import ApiError, Backend, Translator, translation_router
+from xplus_release.serve.usage_routes import usage_router
 from xplus_release.serve.validation import TextGuard
 
 from xplus_release.errors import ConfigError
@@ -38,21 +40,24 @@ log = logging.getLogger("xplus_release.serve")
 
 
 def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
-    """One keep-alive pool to vLLM for the proxy, the translation route and nothing else."""
+    """One keep-alive pool to vLLM for the proxy, the translation route and nothing else; it counts the
+    tokens vLLM generates for the request that asked (``MeteredTransport``)."""
     # Idle connections are dropped before vLLM's own keep-alive timeout (uvicorn's 5 s) closes them: reusing
     # one at the moment the server closes it fails the request with "server disconnected".
     limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size, keepalive_expiry=2.0)
-    return httpx.AsyncClient(base_url=backend.root_url, limits=limits, timeout=httpx.Timeout(None, connect=10.0))
+    transport = MeteredTransport(httpx.AsyncHTTPTransport(limits=limits))
+    return httpx.AsyncClient(base_url=backend.root_url, transport=transport, timeout=httpx.Timeout(None, connect=10.0))
 
 
-def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detector: LanguageDetector | None,
+def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector: LanguageDetector | None,
               detector_error: str | None = None, demo: bool = True, engine: Engine | None = None,
-              runs: list[Path] | None = None) -> Gate:
-    """The whole server as one ASGI app (wrap it in uvicorn); ``runs``: run folders shown at /runs/.
+              runs: list[Path] | None = None, metering: Metering | None = None) -> Gate:
+    """The whole server as one ASGI app (wrap it in uvicorn); ``runs``: run folders shown at /runs/;
+    ``keys``: None serves anyone; ``metering``: per-key limits and usage (with an ``--api-keys`` file).
 
     Layers, outermost first: ``Gate`` (access log, key, body size), ``TextGuard`` (bodies are UTF-8 JSON of
-    encodable text), ``EngineGuard`` (503 while ``engine`` restarts), then the routes. A new cross-cutting
-    check is one more pure-ASGI layer here.
+    encodable text), ``KeyMeter`` (per-key limits and usage), ``EngineGuard`` (503 while ``engine``
+    restarts), then the routes. A new cross-cutting check is one more pure-ASGI layer here.
     """
     engine = engine or AlwaysReady()
     client = backend_client(backend)
@@ -60,8 +65,12 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        if metering is not None:
+            metering.usage.start()
         yield
         await client.aclose()
+        if metering is not None:
+            metering.usage.close()  # the last second's usage
 
     app = FastAPI(title="xplus-serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(ApiError, _api_error)
@@ -69,21 +78,26 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(translation_router(translator))
+    app.include_router(usage_router(metering, client, backend))
     if demo:
-        _mount_demo(app, translator, backend, limits)
+        _mount_demo(app, translator, backend, limits, metering)
     if runs:
         mount_runs(app, runs)
     # Last, so it only sees what no route above claimed.
     app.router.routes.append(Mount("", app=VLLMProxy(backend, client, engine)))
     demo_path = DEMO_PATH if demo else None
-    return Gate(TextGuard(EngineGuard(app, engine, demo_path)), api_key, limits.max_body_bytes, demo_path)
+    inner = EngineGuard(app, engine, demo_path)
+    if metering is not None:
+        inner = KeyMeter(inner, metering, unmetered=(DEMO_PATH, RUNS_PATH))  # the demo meters its own translations
+    return Gate(TextGuard(inner), keys, limits.max_body_bytes, demo_path)
 
 
-def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: ServeLimits) -> None:
+def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: ServeLimits,
+                metering: Metering | None) -> None:
     import gradio as gr
     from xplus_release.serve.demo import DemoBackend, build_demo
 
-    blocks = build_demo(DemoBackend(translator, backend, limits), backend.model)
+    blocks = build_demo(DemoBackend(translator, backend, limits, metering), backend.model)
     gr.mount_gradio_app(app, blocks, path=DEMO_PATH, footer_links=["api"])
 
     @app.get("/", include_in_schema=False)

@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 
 import gradio as gr
 from openai import AsyncOpenAI
+from xplus_release.serve.gate import KEY_HEADER
 from xplus_release.serve.limits import ServeLimits
+from xplus_release.serve.metering import Meter, Metering
 from xplus_release.serve.translation import ApiError, Backend, Translator
 
 from xplus_release.languages import ALL_LANGUAGES, get_language
@@ -38,17 +40,46 @@ def language_choices(with_auto: bool) -> list[tuple[str, str]]:
 class DemoBackend:
     """What the demo's events do; kept apart from the layout so it reads (and tests) on its own."""
 
-    def __init__(self, translator: Translator, backend: Backend, limits: ServeLimits):
+    def __init__(self, translator: Translator, backend: Backend, limits: ServeLimits,
+                 metering: Metering | None = None):
         self.translator = translator
         self.backend = backend
         self.limits = limits
+        self.metering = metering
         self.client = AsyncOpenAI(base_url=f"{backend.root_url}/v1", api_key=backend.api_key, max_retries=0)
 
-    async def translate(self, text: str, source: str, target: str) -> AsyncIterator[tuple[str, str, str]]:
-        """Yields (translation so far, detected-language note, detected code or "")."""
+    async def translate(self, text: str, source: str, target: str,
+                        request: gr.Request | None = None) -> AsyncIterator[tuple[str, str, str]]:
+        """Yields (translation so far, detected-language note, detected code or ""); with per-key limits, as
+        one request of the key the page was opened with (Gradio fills ``request``)."""
         if not text.strip():
             yield "", "", ""
             return
+        key = self._key(request)
+        if key is None:
+            async for update in self._translate(text, source, target, Meter()):
+                yield update
+            return
+        refusal = self.metering.admit(key, len(text))
+        if refusal is not None:
+            raise gr.Error(refusal.message)
+        meter = Meter(status=200)
+        try:
+            async for update in self._translate(text, source, target, meter):
+                yield update
+        except BaseException as err:
+            meter.status = 400 if isinstance(err, gr.Error) else 500
+            raise
+        finally:
+            self.metering.finish(key, len(text), meter)
+
+    def _key(self, request: gr.Request | None):
+        """The caller's key entry (the gate names it in the ``x-xplus-key`` header), when keys are metered."""
+        if self.metering is None or request is None:
+            return None
+        return self.metering.keys.entry(request.headers.get(KEY_HEADER.decode(), ""))
+
+    async def _translate(self, text: str, source: str, target: str, meter: Meter):
         try:
             src, note, detected = self._source(text, source)
             tgt = get_language(target)
@@ -65,6 +96,7 @@ class DemoBackend:
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 parts.append(chunk.choices[0].delta.content)
+                meter.tokens += 1  # one delta per decoding step, as MeteredTransport counts streams
                 yield "".join(parts), note, detected
         yield strip_thinking("".join(parts)), note, detected
 

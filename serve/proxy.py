@@ -19,7 +19,7 @@ from xplus_release.serve.validation import read_body
 
 # Per-connection headers (RFC 9110 §7.6.1) and those the proxy sets itself.
 _DROP_REQUEST = {b"host", b"authorization", b"content-length", b"connection", b"keep-alive", b"cookie",
-                 b"transfer-encoding", b"upgrade", b"te", b"proxy-authorization"}
+                 b"transfer-encoding", b"upgrade", b"te", b"proxy-authorization", b"x-xplus-key"}
 _DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade"}
 
 

@@ -100,8 +100,12 @@ def _at_least(value, low):
 def _model_at(model: type[BaseModel], path: tuple) -> type[BaseModel]:
     """The nested model that ``path`` (field names) leads to from ``model``."""
     for part in path:
+        if isinstance(part, int):  # an item of a list of models: the list's field was the previous part
+            continue
         field = model.model_fields.get(str(part))
         kind = _strip_optional(field.annotation) if field else None
+        if _is_tuple(kind) and get_args(kind):
+            kind = get_args(kind)[0]
         if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
             return model
         model = kind
