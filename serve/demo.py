@@ -91,12 +91,13 @@ class DemoBackend:
             raise gr.Error(f"the text has {len(text)} characters; the limit is {self.limits.max_text_chars}")
         stream = await self.client.chat.completions.create(
             model=self.backend.model, messages=translation_messages(text, src, tgt), temperature=0.0,
-            max_tokens=self.limits.max_tokens, stream=True)
+            max_tokens=self.limits.max_tokens, stream=True, stream_options={"include_usage": True})
         parts: list[str] = []
         async for chunk in stream:
+            if chunk.usage:
+                meter.tokens += chunk.usage.completion_tokens
             if chunk.choices and chunk.choices[0].delta.content:
                 parts.append(chunk.choices[0].delta.content)
-                meter.tokens += 1  # one delta per decoding step, as MeteredTransport counts streams
                 yield "".join(parts), note, detected
         yield strip_thinking("".join(parts)), note, detected
 

@@ -131,8 +131,11 @@ class Translator:
         return min(request.max_tokens or self.limits.max_tokens, self.limits.max_tokens)
 
     def payload(self, text: str, source: Language, target: Language, max_tokens: int, stream: bool) -> dict:
-        return {"model": self.backend.model, "messages": translation_messages(text, source, target),
-                "temperature": 0.0, "max_tokens": max_tokens, "stream": stream}
+        payload = {"model": self.backend.model, "messages": translation_messages(text, source, target),
+                   "temperature": 0.0, "max_tokens": max_tokens, "stream": stream}
+        if stream:  # vLLM's count of the tokens, for the per-key usage (a delta may carry several)
+            payload["stream_options"] = {"include_usage": True}
+        return payload
 
     async def translate(self, payload: dict) -> str:
         """Raises: ApiError with vLLM's status (4xx), 503 + Retry-After when it did not answer, else 502."""

@@ -7,6 +7,7 @@ xplus-tiny --api-keys FILE``. Three keys: ``big`` (generous limits), ``small`` (
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -183,6 +184,18 @@ def test_metrics_keep_vllms_families_and_add_per_key_counters(served):
     assert text.count("# TYPE xplus_key_requests_total counter") == 1
 
 
+def test_a_client_that_asks_for_the_usage_event_still_gets_it(served):
+    body = {"model": "xplus-tiny", "max_tokens": MAX_TOKENS, "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "Hi"}]}
+    before = served.usage("big")["total"]["generated_tokens"]
+    with httpx.stream("POST", served.root + "/v1/chat/completions", json=body, headers=served.auth("big"),
+                      timeout=120) as reply:
+        events = [line[6:] for line in reply.iter_lines() if line.startswith("data: ")]
+    usage = json.loads(events[-2])["usage"]
+    assert events[-1] == "[DONE]" and usage["completion_tokens"] >= 1
+    assert served.usage("big")["total"]["generated_tokens"] == before + usage["completion_tokens"]
+
+
 def test_the_limited_key_gets_429_with_retry_after_and_recovers(served):
     replies = [served.translate("small", f"Sentence number {i}.") for i in range(6)]
     refused = [r for r in replies if r.status_code == 429]
@@ -204,9 +217,10 @@ def test_concurrency_cap_and_characters_per_minute(served):
     def long_stream() -> None:
         with httpx.stream("POST", served.root + "/v1/chat/completions", json=body, headers=served.auth("solo"),
                           timeout=300) as reply:
+            finished["lines"] = []
             for line in reply.iter_lines():
                 started.set()
-                finished["last"] = line or finished.get("last")
+                finished["lines"].append(line)
         finished["status"] = reply.status_code
 
     thread = threading.Thread(target=long_stream, daemon=True)
@@ -216,10 +230,12 @@ def test_concurrency_cap_and_characters_per_minute(served):
     thread.join(300)
     assert second.status_code == 429 and "1 request(s) running" in second.json()["error"]
     assert second.headers["retry-after"] == "1"
-    assert finished["status"] == 200 and finished["last"] == "data: [DONE]"
+    events = [line for line in finished["lines"] if line.startswith("data: ")]
+    assert finished["status"] == 200 and events[-1] == "data: [DONE]"
+    assert not any('"usage"' in event for event in events)  # the usage event asked for metering stays hidden
     assert served.translate("solo", "Now it fits.").status_code == 200
     usage = served.usage("solo")["total"]
-    assert usage["generated_tokens"] >= 300 and usage["errors"] == {"429": 1}
+    assert 301 <= usage["generated_tokens"] <= 300 + MAX_TOKENS and usage["errors"] == {"429": 1}
     too_long = served.translate("small", "x" * 2001)
     assert too_long.status_code == 413 and "more than key 'small' may send in a minute" in too_long.json()["error"]
 

@@ -190,3 +190,14 @@ def test_generated_tokens_from_answers_split_anywhere():
     counter.feed(events + b'data: {"choices": [], "usage": {"completion_tokens": 5}}\n\n')
     counter.close()
     assert meter.tokens == 5  # include_usage: vLLM's own count wins
+
+
+def test_the_usage_event_asked_for_metering_is_hidden_however_the_stream_is_cut():
+    from xplus_release.serve.proxy import _UsageEventFilter
+
+    stream = (b'data: {"choices":[{"delta":{"content":"a"}}]}\n\n'
+              b'data: {"id":"x","choices":[],"usage":{"completion_tokens":1}}\n\ndata: [DONE]\n\n')
+    for size in (1, 5, 17, len(stream)):
+        events = _UsageEventFilter()
+        out = b"".join(events.feed(stream[i:i + size]) for i in range(0, len(stream), size)) + events.rest
+        assert out == b'data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: [DONE]\n\n'
