@@ -131,6 +131,8 @@ def load_detector(path: str | None):
 def check_port_free(host: str, port: int) -> None:
     """Raises: ConfigError when the port is taken (before vLLM spends a minute starting)."""
     with socket.socket() as sock:
+        # as uvicorn binds: connections of a previous run still in TIME_WAIT must not block a restart
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as err:
