@@ -51,6 +51,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--requests", type=int, default=256, help="requests per route and concurrency (default 256)")
     parser.add_argument("--max-tokens", type=int, default=8)
+    parser.add_argument("--keys-server-first", action="store_true",
+                        help="with --keys: start the server with the keys file first (default: second), to see "
+                             "whether the order of the two vLLM instances biases the comparison")
     parser.add_argument("--keys", action="store_true",
                         help="instead: an --api-keys file of 8 keys with limits the load never reaches, against one "
                              "--api-key, on two servers this script starts (mixed translate/chat load)")
@@ -278,8 +281,11 @@ def run_keys_comparison(args: argparse.Namespace) -> dict:
         keys_file, keys = write_keys_file(Path(folder))
         processes, urls = {}, {}
         try:
-            processes["no_keys_file"], urls["no_keys_file"] = start_server(args)
-            processes["keys"], urls["keys"] = start_server(args, ["--api-keys", str(keys_file)], keys[0])
+            starts = {"no_keys_file": lambda: start_server(args),
+                      "keys": lambda: start_server(args, ["--api-keys", str(keys_file)], keys[0])}
+            order = ["keys", "no_keys_file"] if args.keys_server_first else ["no_keys_file", "keys"]
+            for name in order:  # which vLLM starts first may matter
+                processes[name], urls[name] = starts[name]()
             meters = {name: CpuMeter(process.pid) for name, process in processes.items()}
             results = asyncio.run(bench_keys(urls, keys, args, meters))
             sent = 8 + args.requests * len(args.concurrency.split(","))
@@ -290,6 +296,7 @@ def run_keys_comparison(args: argparse.Namespace) -> dict:
             for process in processes.values():
                 process.wait(120)
     return {"benchmark": "serve_load --keys", "model": args.model, "max_tokens": args.max_tokens,
+            "started_first": "keys" if args.keys_server_first else "no_keys_file",
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
             "baseline": "the same xplus-serve with one --api-key (no keys file, no limits, no usage)",
             "results": results, "usage_requests_sent": sent, "usage_requests_counted": counted,

@@ -56,8 +56,8 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
     ``keys``: None serves anyone; ``metering``: per-key limits and usage (with an ``--api-keys`` file).
 
     Layers, outermost first: ``Gate`` (access log, key, body size), ``TextGuard`` (bodies are UTF-8 JSON of
-    encodable text), ``KeyMeter`` (per-key limits and usage), ``EngineGuard`` (503 while ``engine``
-    restarts), then the routes. A new cross-cutting check is one more pure-ASGI layer here.
+    encodable text), ``EngineGuard`` (503 while ``engine`` restarts), ``KeyMeter`` (per-key limits and
+    usage), then the routes. A new cross-cutting check is one more pure-ASGI layer here.
     """
     engine = engine or AlwaysReady()
     client = backend_client(backend)
@@ -86,10 +86,10 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
     # Last, so it only sees what no route above claimed.
     app.router.routes.append(Mount("", app=VLLMProxy(backend, client, engine)))
     demo_path = DEMO_PATH if demo else None
-    inner = EngineGuard(app, engine, demo_path)
-    if metering is not None:
-        inner = KeyMeter(inner, metering, unmetered=(DEMO_PATH, RUNS_PATH))  # the demo meters its own translations
-    return Gate(TextGuard(inner), keys, limits.max_body_bytes, demo_path)
+    inner = app
+    if metering is not None:  # inside the engine guard: a 503 while vLLM restarts spends none of a key's limits
+        inner = KeyMeter(app, metering, unmetered=(DEMO_PATH, RUNS_PATH))  # the demo meters its own translations
+    return Gate(TextGuard(EngineGuard(inner, engine, demo_path)), keys, limits.max_body_bytes, demo_path)
 
 
 def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: ServeLimits,
