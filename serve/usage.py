@@ -51,8 +51,8 @@ class UsageStore:
                 for key, counter, value in db.execute("SELECT key, counter, value FROM usage"):
                     self._totals[key][counter] = value
         except sqlite3.Error as err:
-            raise ConfigError(f"usage database {path} cannot be opened ({err}); move it aside to start "
-                              f"counting afresh") from None
+            raise ConfigError(f"usage database {path} cannot be opened ({err}); the keys file's folder must be "
+                              f"writable, and a damaged database can be moved aside to start counting afresh") from None
 
     def record(self, name: str, status: int, characters: int = 0, tokens: int = 0) -> None:
         """One finished (or refused) request of key ``name``."""

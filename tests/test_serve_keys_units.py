@@ -147,7 +147,7 @@ def test_usage_store_survives_a_reopen_and_only_the_flush_writes(tmp_path):
 def test_a_broken_usage_database_is_one_line(tmp_path):
     db = tmp_path / "u.sqlite"
     db.write_bytes(b"not a database" * 100)
-    with pytest.raises(ConfigError, match="move it aside"):
+    with pytest.raises(ConfigError, match="moved aside"):
         UsageStore(db)
 
 
