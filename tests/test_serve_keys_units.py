@@ -201,3 +201,17 @@ def test_the_usage_event_asked_for_metering_is_hidden_however_the_stream_is_cut(
         events = _UsageEventFilter()
         out = b"".join(events.feed(stream[i:i + size]) for i in range(0, len(stream), size)) + events.rest
         assert out == b'data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: [DONE]\n\n'
+
+
+
+def test_a_reader_of_the_keys_file_keeps_a_whole_version_while_it_is_rewritten(tmp_path):
+    """The write is a new file renamed over the old one: a reader that opened the file before (the server
+    reloading it) reads the old version whole, never the new one half written into the same file."""
+    path = tmp_path / "keys.yaml"
+    _keys_file(path, KeyEntry(name="a", sha256=hash_key("ka")))
+    old_text = path.read_text()
+    with open(path) as reading:
+        reading.read(10)
+        _keys_file(path, KeyEntry(name="a", sha256=hash_key("ka")), KeyEntry(name="b", sha256=hash_key("kb")))
+        assert old_text[:10] + reading.read() == old_text
+    assert [e.name for e in load_keys(path).keys] == ["a", "b"] and os.listdir(tmp_path) == ["keys.yaml"]
