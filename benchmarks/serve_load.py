@@ -54,6 +54,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keys-server-first", action="store_true",
                         help="with --keys: start the server with the keys file first (default: second), to see "
                              "whether the order of the two vLLM instances biases the comparison")
+    parser.add_argument("--control", action="store_true",
+                        help="with --keys: start the second server without a keys file too (an A/A run: the ratios "
+                             "it prints are the comparison's own noise, e.g. from the two vLLM instances)")
     parser.add_argument("--keys", action="store_true",
                         help="instead: an --api-keys file of 8 keys with limits the load never reaches, against one "
                              "--api-key, on two servers this script starts (mixed translate/chat load)")
@@ -217,7 +220,7 @@ def mixed_requests(args: argparse.Namespace, n: int, keys: list[str] | None) -> 
     return requests
 
 
-async def bench_keys(urls: dict[str, str], keys: list[str], args: argparse.Namespace,
+async def bench_keys(urls: dict[str, str], keys: list[str] | None, args: argparse.Namespace,
                      meters: dict[str, CpuMeter]) -> list[dict]:
     """The same mixed load on both servers in alternating blocks (either first half the time)."""
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
@@ -281,15 +284,16 @@ def run_keys_comparison(args: argparse.Namespace) -> dict:
         keys_file, keys = write_keys_file(Path(folder))
         processes, urls = {}, {}
         try:
+            keyed = ["--api-key", args.api_key] if args.control else ["--api-keys", str(keys_file)]
             starts = {"no_keys_file": lambda: start_server(args),
-                      "keys": lambda: start_server(args, ["--api-keys", str(keys_file)], keys[0])}
+                      "keys": lambda: start_server(args, keyed, args.api_key if args.control else keys[0])}
             order = ["keys", "no_keys_file"] if args.keys_server_first else ["no_keys_file", "keys"]
             for name in order:  # which vLLM starts first may matter
                 processes[name], urls[name] = starts[name]()
             meters = {name: CpuMeter(process.pid) for name, process in processes.items()}
-            results = asyncio.run(bench_keys(urls, keys, args, meters))
+            results = asyncio.run(bench_keys(urls, None if args.control else keys, args, meters))
             sent = 8 + args.requests * len(args.concurrency.split(","))
-            counted = usage_counted(urls["keys"], keys)
+            counted = None if args.control else usage_counted(urls["keys"], keys)
         finally:
             for process in processes.values():
                 process.send_signal(signal.SIGTERM)
@@ -297,6 +301,7 @@ def run_keys_comparison(args: argparse.Namespace) -> dict:
                 process.wait(120)
     return {"benchmark": "serve_load --keys", "model": args.model, "max_tokens": args.max_tokens,
             "started_first": "keys" if args.keys_server_first else "no_keys_file",
+            "control": "both servers without a keys file (A/A): the noise of the comparison" if args.control else None,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
             "baseline": "the same xplus-serve with one --api-key (no keys file, no limits, no usage)",
             "results": results, "usage_requests_sent": sent, "usage_requests_counted": counted,
