@@ -279,6 +279,52 @@ def usage_write_cost(records: int = 200_000) -> dict:
             "flush_ms_max": round(max(flushes) * 1000, 2)}
 
 
+def layer_cost(requests: int = 20_000) -> dict:
+    """The front process's own layers in process, per request (µs): gate, text check and engine guard with one
+    ``--api-key``, against the same plus the keys file's lookup, per-key limits and usage records, on an app
+    that answers at once. Free of the noise of a shared machine that the served comparison has."""
+    from xplus_release.serve.availability import AlwaysReady, EngineGuard
+    from xplus_release.serve.gate import Gate
+    from xplus_release.serve.keys import KeyRing, SingleKey
+    from xplus_release.serve.metering import KeyMeter, Metering
+    from xplus_release.serve.usage import UsageStore
+    from xplus_release.serve.validation import TextGuard
+
+    async def answer(scope, receive, send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    with tempfile.TemporaryDirectory() as folder:
+        keys_file, keys = write_keys_file(Path(folder))
+        usage = UsageStore(Path(folder) / "keys.usage.sqlite")
+        ring = KeyRing(keys_file)
+        stacks = {"no_keys_file": (Gate(TextGuard(EngineGuard(answer, AlwaysReady(), None)), SingleKey("k"), 1 << 20,
+                                        None), ["k"]),
+                  "keys": (Gate(TextGuard(EngineGuard(KeyMeter(answer, Metering(usage, ring), ()), AlwaysReady(),
+                                                      None)), ring, 1 << 20, None), keys)}
+        body = json.dumps(payloads(8, "xplus-tiny", 1)[1][0]).encode()
+        results = {name: asyncio.run(_drive(stack, tokens, body, requests)) for name, (stack, tokens) in stacks.items()}
+        usage.close()
+    return {**results, "added_us": round(results["keys"] - results["no_keys_file"], 2)}
+
+
+async def _drive(stack, tokens: list[str], body: bytes, requests: int) -> float:
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(_message) -> None:
+        return None
+
+    started = time.perf_counter()
+    for i in range(requests):
+        headers = [(b"authorization", f"Bearer {tokens[i % len(tokens)]}".encode()),
+                   (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await stack({"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": headers,
+                     "query_string": b"", "client": ("127.0.0.1", 1)}, receive, send)
+    return round((time.perf_counter() - started) / requests * 1e6, 2)
+
+
 def run_keys_comparison(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="serve-load-keys-") as folder:
         keys_file, keys = write_keys_file(Path(folder))
@@ -305,7 +351,7 @@ def run_keys_comparison(args: argparse.Namespace) -> dict:
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
             "baseline": "the same xplus-serve with one --api-key (no keys file, no limits, no usage)",
             "results": results, "usage_requests_sent": sent, "usage_requests_counted": counted,
-            "usage_write_cost": usage_write_cost()}
+            "usage_write_cost": usage_write_cost(), "layers_us_per_request": layer_cost()}
 
 
 def main() -> None:
