@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import logging
 import os
 import re
@@ -207,7 +208,7 @@ class SingleKey:
         self.only = KeyEntry(name="default", sha256=hash_key(key))
 
     def find(self, key: str) -> KeyEntry | None:
-        return self.only if hash_key(key) == self.only.sha256 else None
+        return self.only if hmac.compare_digest(hash_key(key), self.only.sha256) else None
 
     def entry(self, name: str) -> KeyEntry | None:
         return self.only if name == self.only.name else None
