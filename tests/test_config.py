@@ -38,6 +38,15 @@ def test_yaml_then_overrides(tmp_path):
         parse_overrides(["max_tokens"])
 
 
+def test_broken_yaml_is_one_line_and_set_values_are_yaml(tmp_path):
+    path = tmp_path / "opts.yaml"
+    path.write_text("langs: [en,\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^translation file .*opts.yaml is not valid YAML: "):
+        TranslationOptions.from_yaml(path)
+    assert parse_overrides(["skip=[5]", "stages=[{name: a}]", "note=a: b: c", "tag="]) == {
+        "skip": [5], "stages": [{"name": "a"}], "note": "a: b: c", "tag": None}
+
+
 def test_flags_come_from_the_declaration_and_keep_its_defaults():
     parser = argparse.ArgumentParser()
     add_flags(parser, ReasoningOptions, prefix="reasoning-")

@@ -4,6 +4,7 @@ the second run does nothing), the datatrove engine (same output as the local one
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
 import shutil
@@ -16,7 +17,7 @@ import pytest
 from helpers.simhash_reference import reference_simhash
 from xplus_release.training.pipeline import simhash
 from xplus_release.training.pipeline.cli import main as xplus_data
-from xplus_release.training.pipeline.config import PipelineConfig
+from xplus_release.training.pipeline.config import PipelineConfig, load_pipeline
 from xplus_release.training.pipeline.runner import PipelineRun
 from xplus_release.training.pipeline.tokens import simhash_features, tokenize
 
@@ -53,10 +54,8 @@ def run_step(
     steps = (
         {"unify": {"error_budget": 1.0}, step: params or {}} if step != "unify" else {"unify": params or {}}
     )
-    config = PipelineConfig(output=str(tmp_path / f"{name}-run"), inputs=[], steps=steps)
-    from xplus_release.training.pipeline.unify import InputSpec
-
-    config.inputs = [InputSpec(format="jsonl", path=str(tmp_path / f"{name}.jsonl"), name=name)]
+    spec = {"format": "jsonl", "path": str(tmp_path / f"{name}.jsonl"), "name": name}
+    config = PipelineConfig.build({"output": str(tmp_path / f"{name}-run"), "inputs": [spec], "steps": steps})
     report = PipelineRun(config, progress=False).run()
     folder = next(p for p in Path(config.output).iterdir() if p.name.endswith(step))
     kept = [r for f in sorted(folder.glob("*.jsonl")) for r in read_jsonl(f)]
@@ -302,7 +301,7 @@ def test_simhash_table_search_is_exact(flores_dir):
     fps = simhash.BatchFeatures(src, tgt, ["en"] * len(src), ["de"] * len(src)).fingerprints()
     for hamming in (0, 2, 3, 5):
         brute = [
-            sum(bin(int(fps[i]) ^ int(fps[j])).count("1") <= hamming for j in range(i))
+            sum((int(fps[i]) ^ int(fps[j])).bit_count() <= hamming for j in range(i))
             for i in range(len(fps))
         ]
         assert simhash.earlier_conflicts(fps, hamming).tolist() == brute
@@ -422,7 +421,7 @@ def test_langid_with_lid176_drops_swapped_and_mislabelled_pairs(tmp_path, flores
             {"src": "en", "trg": "ru", "src_line": de[23], "tgt_line": fr[23]},  # neither side
         ]
     )
-    kept, drops, stats = run_step(tmp_path, "langid", rows, {"model": str(LID176)})
+    kept, drops, _stats = run_step(tmp_path, "langid", rows, {"model": str(LID176)})
     assert [(d["record"]["id"].split(":")[1], d["reason"]) for d in drops] == [
         ("15", "lid_swapped"),
         ("16", "lid_target_mismatch"),
@@ -551,7 +550,7 @@ def test_quality_batches_by_length_and_losses_do_not_depend_on_batching(tiny_seq
     batches = small.batches(lengths)
     assert sorted(i for b in batches for i in b) == list(range(20)) and len(batches) > 3
     assert all(len(b) == 1 or max(lengths[i] for i in b) * len(b) <= 300 for b in batches)
-    assert all(max(lengths[i] for i in a) <= min(lengths[i] for i in b) for a, b in zip(batches, batches[1:]))
+    assert all(max(lengths[i] for i in a) <= min(lengths[i] for i in b) for a, b in itertools.pairwise(batches))
     assert len(large.batches(lengths)) == 1
     np.testing.assert_allclose(small.losses(en, de, "en", "de"), large.losses(en, de, "en", "de"), rtol=1e-4)
 
@@ -565,7 +564,7 @@ def test_quality_drops_pairs_above_the_dev_percentile_and_caches_dev_losses(
     en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
     cache = tmp_path / "cache"
     params = quality_params(tiny_seq2seq, flores_dir, cache, batch_tokens=2000, chunk=16)
-    kept, drops, stats = run_step(
+    kept, drops, _stats = run_step(
         tmp_path, "quality", pair_rows(en, de, "en", "de"), params
     )  # the dev set itself
     losses = LossScorer(tiny_seq2seq, build_step_config("quality", params)).losses(en, de, "en", "de")
@@ -787,22 +786,22 @@ def test_output_may_be_an_fsspec_url(demo_run):
 @pytest.mark.parametrize(
     "yaml_text, message",
     [
-        ("steps: [unify, cleen]", "unknown step 'cleen' (did you mean 'clean'?)"),
-        ("steps: [unify, {dedup: {hamm: 3}}]", "unknown dedup parameter 'hamm' (did you mean 'hamming'?)"),
+        ("steps: [unify, cleen]", "unknown pipeline option(s): steps.cleen; did you mean 'clean'?"),
+        ("steps: [unify, {dedup: {hamm: 3}}]", "unknown pipeline option(s): steps.dedup.hamm; did you mean 'hamming'?"),
         ("steps: [unify, {langid: {model: nowhere/lid.bin}}]", "language-ID model file"),
         (
             "steps: [unify, {langid: {model: facebook/fasttext-language-identification}}]",
             "hf download facebook/fasttext-language-identification model.bin",
         ),
         ("steps: [clean, unify]", "steps must start with unify"),
-        ("steps: [unify]\nworkerz: 2", "unknown pipeline key 'workerz' (did you mean 'workers'?)"),
-        ("steps: [unify, {instruct: {directions: sideways}}]", "directions must be one of"),
-        ("steps: [unify]\nengine: spark", "engine must be one of local, ray, slurm"),
+        ("steps: [unify]\nworkerz: 2", "unknown pipeline option(s): workerz; did you mean 'workers'?"),
+        ("steps: [unify, {instruct: {directions: sideways}}]", "unknown steps.instruct.directions 'sideways'; choose"),
+        ("steps: [unify]\nengine: spark", "unknown engine 'spark'; choose local, ray or slurm"),
         (
             "steps: [unify]\nslurm: {partitoin: cpu}",
-            "unknown slurm key 'partitoin' (did you mean 'partition'?)",
+            "unknown pipeline option(s): slurm.partitoin; did you mean 'partition'?",
         ),
-        ("steps: [unify, {dedup: {exact_duplicates: all}}]", "exact_duplicates must be keep_first or paper"),
+        ("steps: [unify, {dedup: {exact_duplicates: all}}]", "exact_duplicates 'all'; choose keep_first or paper"),
     ],
 )
 def test_bad_pipeline_yaml_is_one_line_error_before_any_work(tmp_path, capsys, yaml_text, message):
@@ -816,6 +815,48 @@ def test_bad_pipeline_yaml_is_one_line_error_before_any_work(tmp_path, capsys, y
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def write_tsv_pipeline(tmp_path: Path, steps: str, lines: int = 1) -> Path:
+    rows = [f"a{i} b{i} c{i}\tx{i} y{i} z{i}\n" for i in range(lines)]
+    (tmp_path / "x.tsv").write_text("".join(rows), encoding="utf-8")
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        f"output: {tmp_path / 'out'}\ninputs: [{{format: tsv, path: x.tsv, src: en, trg: de}}]\nsteps: {steps}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["steps.dedup.hamm=3"], "unknown pipeline option(s): steps.dedup.hamm; did you mean 'hamming'?"),
+        (["workers=many"], "pipeline option workers: Input should be a valid integer"),
+        (["output.path=x"], "--set output.path: output is not a mapping; set it whole, as output=VALUE"),
+        (["steps=[unify, dedupe]"], "unknown pipeline option(s): steps.dedupe; did you mean 'dedup'?"),
+    ],
+)
+def test_bad_set_on_a_pipeline_is_one_line_before_any_work(tmp_path, capsys, overrides, message):
+    path = write_tsv_pipeline(tmp_path, "[unify, dedup]")
+    argv = ["run", str(path), "--no-progress", *(item for o in overrides for item in ("--set", o))]
+    assert xplus_data(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {message}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_set_overrides_a_pipeline_key_and_wins_over_flags(tmp_path, capsys):
+    path = write_tsv_pipeline(tmp_path, "[unify, {dedup: {hamming: 3}}]", lines=5)
+    argv = ["run", str(path), "--no-progress", "--workers", "3", "--set", "workers=1",
+            "--set", "steps.unify.shard_size=2", "--set", "steps.dedup.hamming=4"]
+    assert xplus_data(argv) == 0
+    out = tmp_path / "out"
+    assert sorted(p.name for p in (out / "01-unify").glob("*.jsonl")) == [
+        "x-00000.jsonl", "x-00001.jsonl", "x-00002.jsonl"]  # 5 pairs, 2 a shard
+    assert json.loads((out / "03-dedup" / "step.json").read_text())["params"]["default"] == {"hamming": 4}
+    config = load_pipeline(path, ["workers=1"], {"workers": 3})
+    assert (config.workers, config.steps.names()) == (1, ("unify", "dedup"))
 
 
 def test_one_step_commands_on_a_file(tmp_path, flores_dir, capsys):

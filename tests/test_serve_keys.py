@@ -109,7 +109,7 @@ def served(tmp_path_factory, data_dir) -> Served:
 # --- without a server --------------------------------------------------------------------------------------
 
 BAD_FILES = [
-    ("keys:\n  - {name: a, sha256: '" + "0" * 64 + "', colour: red}\n", "unknown keys file option(s): keys.0.colour"),
+    ("keys:\n  - {name: a, sha256: '" + "0" * 64 + "', colour: red}\n", "unknown keys file option(s): keys[0].colour"),
     ("keys:\n  - {name: a\n", "is not valid YAML"),
     ("keys:\n  - {name: a, sha256: '" + "0" * 64 + "'}\n  - {name: a, sha256: '" + "1" * 64 + "'}\n",
      "duplicate key name 'a'"),

@@ -84,7 +84,7 @@ def _keys_file(path, *entries: KeyEntry) -> None:
 
 
 @pytest.mark.parametrize("text,needle", [
-    ("keys:\n  - name: a\n    sha256: " + "0" * 64 + "\n    colour: red\n", "option(s): keys.0.colour; known: name, sha256, enabled, limits"),
+    ("keys:\n  - name: a\n    sha256: " + "0" * 64 + "\n    colour: red\n", "option(s): keys[0].colour; known: name, sha256, enabled, limits"),
     ("keys: [\n", "is not valid YAML at line 2"),
     ("keys:\n  - {name: a, sha256: '" + "0" * 64 + "'}\n  - {name: a, sha256: '" + "1" * 64 + "'}\n",
      "duplicate key name 'a'"),

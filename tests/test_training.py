@@ -4,7 +4,6 @@ and the output folder is served by vLLM."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sys
@@ -60,11 +59,11 @@ def tiny_recipe(tmp: Path, data: Path, **changes) -> Recipe:
     """The shipped tiny recipe on the short data: 8 samples per step, 8 steps per epoch."""
     recipe = load_recipe(TINY_RECIPE, [f"output_dir={tmp}", f"data={data}", f"eval_data={data}",
                                        "global_batch_size=8", "micro_batch_size=8"])
-    return dataclasses.replace(recipe, trackers=[], **changes)
+    return recipe.model_copy(update={"trackers": [], **changes})
 
 
 def with_optim(recipe: Recipe, **changes) -> Recipe:
-    return dataclasses.replace(recipe, optim=dataclasses.replace(recipe.optim, **changes))
+    return recipe.model_copy(update={"optim": recipe.optim.model_copy(update=changes)})
 
 
 def losses(run_dir: Path, stage: str) -> list[float]:
@@ -119,13 +118,13 @@ def test_overlapping_and_empty_stages(tmp_path):
 
 def test_unknown_and_mistyped_keys(tmp_path):
     base = {"model": "xplus-tiny", "data": "d", "output_dir": "o", "stages": [{"name": "a", "bottom": 2}]}
-    with pytest.raises(ConfigError, match="unknown key.*learning_rat"):
+    with pytest.raises(ConfigError, match=r"^unknown recipe option\(s\): optim.learning_rat; did you mean 'learning_rate'\?"):
         load_recipe(_write(tmp_path, {**base, "optim": {"learning_rat": 1e-5}}))
-    with pytest.raises(ConfigError, match="unknown key.*botom"):
+    with pytest.raises(ConfigError, match=r"^unknown recipe option\(s\): stages\[0\].botom; did you mean 'bottom'\?"):
         load_recipe(_write(tmp_path, {**base, "stages": [{"name": "a", "botom": 2}]}))
-    with pytest.raises(ConfigError, match="global_batch_size must be int"):
+    with pytest.raises(ConfigError, match="^recipe option global_batch_size: Input should be a valid integer"):
         load_recipe(_write(tmp_path, {**base, "global_batch_size": "many"}))
-    with pytest.raises(ConfigError, match="precision must be one of"):
+    with pytest.raises(ConfigError, match="^unknown precision 'fp8'; choose bf16, bf16-pure or fp32$"):
         load_recipe(_write(tmp_path, {**base, "precision": "fp8"}))
     recipe = load_recipe(_write(tmp_path, base), ["optim.learning_rate=3e-4", "stages=[{name: b, top: 2}]"])
     assert recipe.optim.learning_rate == 3e-4 and recipe.stages[0].top == 2
@@ -187,7 +186,7 @@ def test_packed_and_unpacked_losses_match(tiny_model):
                                plan, settings)
     assert torch.allclose(torch.tensor(packed), torch.tensor(alone), rtol=1e-5, atol=1e-5)
     assert torch.allclose(torch.tensor(padded), torch.tensor(alone), rtol=1e-5, atol=1e-5)
-    assert len(set(round(x, 4) for x in alone)) == 6  # distinct samples, distinct losses
+    assert len({round(x, 4) for x in alone}) == 6  # distinct samples, distinct losses
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -231,8 +230,8 @@ def test_rerun_of_finished_recipe_trains_nothing(two_stage):
 
 
 def test_resume_mid_stage_is_exact(tmp_path, short_data):
-    small = dict(stages=[StageConfig(name="bottom", bottom=2), StageConfig(name="top", top=2)],
-                 eval_data=None, save_every=2)
+    small = {"stages": [StageConfig(name="bottom", bottom=2), StageConfig(name="top", top=2)],
+             "eval_data": None, "save_every": 2}
     whole = run_recipe(with_optim(tiny_recipe(tmp_path / "whole", short_data, **small), epochs=0.5), progress=False)
     parted = with_optim(tiny_recipe(tmp_path / "parted", short_data, **small), epochs=0.5)  # 4 steps a stage
     assert run_recipe(parted, stop_after_steps=3, progress=False) is None  # mid stage 1
@@ -316,6 +315,42 @@ def test_cli_plan_and_one_line_errors(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: stage 'a': top must be between 1 and 8")
     assert not out.exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("recipe_line, overrides, message", [
+    ("global_batch_sise: 8", [], "unknown recipe option(s): global_batch_sise; did you mean 'global_batch_size'?"),
+    ("", ["optim.lerning_rate=1e-4"], "unknown recipe option(s): optim.lerning_rate; did you mean 'learning_rate'?"),
+    ("", ["stages=[{name: a, top: 2, lora: {rnk: 4}}]"],
+     "unknown recipe option(s): stages[0].lora.rnk; did you mean 'rank'?"),
+    ("max_length: long", [], "recipe option max_length: Input should be a valid integer"),
+    ("", ["micro_batch_size=0"], "micro_batch_size must be at least 1, got 0"),
+    ("", ["stages.top.bottom=2"], "--set stages.top.bottom: stages is not a mapping; set it whole"),
+])
+def test_cli_bad_recipe_keys_are_one_line_before_anything_is_written(tmp_path, capsys, recipe_line, overrides,
+                                                                    message):
+    from xplus_release.training.cli import main
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(TINY_RECIPE.read_text() + recipe_line + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["run", str(recipe), "--set", f"output_dir={out}", *(item for o in overrides for item in ("--set", o))]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {message}")
+    assert not out.exists()
+
+
+def test_cli_set_overrides_recipe_keys(capsys):
+    from xplus_release.training.cli import main
+
+    argv = ["plan", str(TINY_RECIPE), "--set", "stages=[{name: a, bottom: 3}, {name: b, top: 2, optim: {epochs: 2}}]",
+            "--set", "optim.learning_rate=5e-4"]
+    assert main(argv) == 0
+    plans = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(p["stage"], p["layers"]) for p in plans] == [("a", [0, 1, 2]), ("b", [6, 7])]
+    assert [(p["optim"]["learning_rate"], p["optim"]["epochs"]) for p in plans] == [(5e-4, 1.0), (5e-4, 2.0)]
+    recipe = load_recipe(TINY_RECIPE, ["optim.warmup_ratio=0.1", "trackers=[]"])
+    assert (recipe.optim.warmup_ratio, recipe.optim.learning_rate, recipe.trackers) == (0.1, 2e-3, [])
 
 
 # -- serving ---------------------------------------------------------------------------------------

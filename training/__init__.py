@@ -1,6 +1,6 @@
 """xplus_release.training: the two-stage layer-selective trainer (``xplus-train``).
 
-config.py (recipe dataclasses, YAML), dataset.py (chat template, response targets, packing),
+config.py (recipe models, YAML), dataset.py (chat template, response targets, packing),
 layers.py (layer selection and freezing), forward.py (frozen prefix without autograd, response-only
 logits, FLOPs), memory.py (checkpointing policy), planner.py (memory per GPU of each distributed
 strategy), distributed.py (DDP / FSDP2 wrapping), trainer.py (stages, loop), checkpoint.py (resume through

@@ -9,9 +9,7 @@ user command prints for each swept model).
 
 from __future__ import annotations
 
-import copy
 import csv
-import dataclasses
 import json
 import shlex
 import subprocess
@@ -109,8 +107,8 @@ def sweep_recipes(recipe: Recipe, layers: list[int], out: Path) -> list[tuple[in
     base_stage = recipe.stages[0]
     recipes = []
     for index in layers:
-        stage = StageConfig(name=f"layer-{index}", method="layers", layers=[index], optim=dict(base_stage.optim))
-        swept = dataclasses.replace(copy.deepcopy(recipe), stages=[stage], output_dir=str(out / f"layer-{index:03d}"))
+        stage = StageConfig(name=f"layer-{index}", method="layers", layers=[index], optim=base_stage.optim)
+        swept = recipe.model_copy(update={"stages": [stage], "output_dir": str(out / f"layer-{index:03d}")})
         recipes.append((index, swept))
     return recipes
 

@@ -59,10 +59,14 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int, meta: 
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
                staging / LOOP_FILE)
     (staging / STATE_FILE).write_text(json.dumps({"step": step, **meta}, indent=2))
-    target = folder / f"step-{step:07d}"
+    return _publish(staging, folder / f"step-{step:07d}", keep)
+
+
+def _publish(staging: Path, target: Path, keep: int) -> Path:
+    """Move a complete checkpoint into place, then prune all but the newest ``keep`` of its folder."""
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
-    for old in sorted(folder.glob("step-*"))[:-keep]:
+    for old in sorted(target.parent.glob("step-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return target
 
@@ -87,10 +91,7 @@ def save_sharded_checkpoint(folder: Path, wrapped, optimizer, scheduler, step: i
         torch.save({"scheduler": scheduler.state_dict(), "rng": rng_state()}, staging / LOOP_FILE)
         body = {"step": step, "format": SHARDED, "trainable": sorted(trainable), **meta}
         (staging / STATE_FILE).write_text(json.dumps(body, indent=2))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(staging, target)
-        for old in sorted(folder.glob("step-*"))[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        _publish(staging, target, keep)
     _barrier()
     return target
 

@@ -6,8 +6,8 @@
     xplus-train analyze --model Qwen/Qwen3-8B --data pairs.jsonl --out analysis/
     xplus-train sweep-layers training/recipes/xplus-tiny.yaml --out sweep/ --layers 0-7
 
-Multi-GPU: launch ``run`` under ``torchrun --nproc-per-node N -m xplus_release.training.cli run ...`` or
-``accelerate launch -m xplus_release.training.cli run ...`` (see README).
+Multi-GPU: launch ``run`` under ``torchrun --nproc-per-node N -m xplus_release.training.cli run ...`` (see
+README).
 """
 
 from __future__ import annotations
@@ -83,16 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _num_layers(recipe) -> int:
+    from xplus_release.training.planner import load_config
+
+    return load_config(recipe.model).num_hidden_layers
+
+
 def _plan(recipe) -> int:
-    from transformers import AutoConfig
     from xplus_release.training.layers import plan_stages
 
-    from xplus_release.registry import resolve_model
-
-    config = AutoConfig.from_pretrained(resolve_model(recipe.model).path)
-    for stage, plan in zip(recipe.stages, plan_stages(recipe.stages, config.num_hidden_layers)):
+    for stage, plan in zip(recipe.stages, plan_stages(recipe.stages, _num_layers(recipe))):
         print(json.dumps({"stage": stage.name, "method": plan.method, "layers": list(plan.trainable_layers),
-                          "frozen_prefix": plan.first_grad_layer, "optim": vars(recipe.stage_optim(stage))}))
+                          "frozen_prefix": plan.first_grad_layer, "optim": recipe.stage_optim(stage).model_dump()}))
     return 0
 
 
@@ -136,11 +138,7 @@ def _sweep(recipe, args) -> int:
 def parse_layers(text: str | None, recipe) -> list[int]:
     """``0-7`` / ``0,4,20`` / None (every layer of the recipe's model)."""
     if text is None:
-        from transformers import AutoConfig
-
-        from xplus_release.registry import resolve_model
-
-        return list(range(AutoConfig.from_pretrained(resolve_model(recipe.model).path).num_hidden_layers))
+        return list(range(_num_layers(recipe)))
     layers: list[int] = []
     try:
         for part in text.split(","):

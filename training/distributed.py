@@ -36,7 +36,7 @@ class Dist:
 
 
 def init_distributed() -> Dist:
-    """Join the process group torchrun/accelerate set up (WORLD_SIZE > 1); a no-op otherwise."""
+    """Join the process group torchrun sets up (WORLD_SIZE > 1); a no-op otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Dist()

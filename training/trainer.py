@@ -2,9 +2,9 @@
 
 ``run_recipe`` trains the recipe's stages in order; stage n+1 starts from the Hugging Face folder stage n
 wrote, so a rerun after a crash skips finished stages and resumes the interrupted one from its latest
-checkpoint. Under ``torchrun``/``accelerate launch`` every rank takes its slice of each global batch and
-gradients are summed across ranks before the step (``distributed: zero1`` also shards the optimizer
-states of the trainable parameters; frozen weights are replicated either way).
+checkpoint. Under ``torchrun`` every rank takes its slice of each global batch and gradients are summed
+across ranks before the step (``distributed: zero1`` also shards the optimizer states of the trainable
+parameters; frozen weights are replicated either way).
 
 Output layout (``output_dir``)::
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 import yaml
 from xplus_release.training import checkpoint as ckpt
-from xplus_release.training.config import Recipe, StageConfig, recipe_to_dict
+from xplus_release.training.config import Recipe, StageConfig
 from xplus_release.training.dataset import DatasetReport, Sample, collate, load_samples, pack, sample_order
 from xplus_release.training.distributed import (
     Dist,
@@ -126,7 +126,7 @@ def _claim_output_dir(out: Path, recipe: Recipe, dist_info: Dist) -> None:
         return
     if dist_info.main:
         out.mkdir(parents=True, exist_ok=True)
-        body = {"recipe_hash": recipe.training_hash(), **recipe_to_dict(recipe)}
+        body = {"recipe_hash": recipe.training_hash(), **recipe.model_dump()}
         path.write_text(yaml.safe_dump(body, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
@@ -393,14 +393,14 @@ class StageJob:
                       "trainable_layers": list(self.plan.trainable_layers),
                       "train_embeddings": self.plan.train_embeddings, "train_norm": self.plan.train_norm,
                       "train_lm_head": self.plan.train_lm_head, "started_from": self.start,
-                      "optim": dataclasses.asdict(self.optim), "steps": total,
+                      "optim": self.optim.model_dump(), "steps": total,
                       "final_train_loss": last_loss, "held_out_loss": eval_loss,
                       "checkpointed_layers": sorted(self.settings.checkpointed)},
             "data": dataclasses.asdict(report),
             "recipe_hash": self.recipe.training_hash(),
-            "recipe": recipe_to_dict(self.recipe),
+            "recipe": self.recipe.model_dump(),
             "world_size": self.dist.world,
-            "versions": package_versions(("xplus-release", "torch", "transformers", "peft", "accelerate")),
+            "versions": package_versions(("xplus-release", "torch", "transformers", "peft")),
         }
         header = "# Provenance of this model: the xplus-train recipe and stage that produced it.\n"
         return header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)

@@ -5,7 +5,9 @@ A ``Config`` subclass refuses unknown keys (``extra="forbid"``); every error is 
 option, says what is wrong and, for a misspelt key, which known one was meant. A field becomes the flag
 ``--field-name`` with its ``description`` as help (``json_schema_extra={"short": "-o"}`` adds a short
 form); a flag left out keeps the model's default, so the model is the only place a default lives.
-Lists are tuples, given on the command line as comma-separated text.
+Lists are tuples, given on the command line as comma-separated text. Models read from YAML files (recipes,
+pipelines) set ``yaml_keys`` so that errors name ``global_batch_size``, as the file spells it, and may nest
+models in lists (``stages[0].bottom``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from xplus_release.errors import ConfigError
 
@@ -31,6 +34,7 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     section: typing.ClassVar[str] = "options"  # what error messages call this set of options
+    yaml_keys: typing.ClassVar[bool] = False  # errors name options as YAML keys, not as --flags
 
     @field_validator("*", mode="before")
     @classmethod
@@ -41,14 +45,15 @@ class Config(BaseModel):
         return value
 
     @classmethod
-    def build(cls, values: Mapping[str, Any] | None = None) -> typing.Self:
-        """Validate ``values`` (unset keys keep their defaults).
+    def build(cls, values: Mapping[str, Any] | None = None, context: dict | None = None) -> typing.Self:
+        """Validate ``values`` (unset keys keep their defaults); ``context`` reaches the validators (e.g. the
+        folder that paths in a YAML file are relative to).
 
         Raises:
             ConfigError: an unknown key (with the closest known one) or a bad value, as one line.
         """
         try:
-            return cls(**dict(values or {}))
+            return cls.model_validate(dict(values or {}), context=context)
         except ValidationError as err:
             raise ConfigError(cls._one_line(err)) from None
 
@@ -59,12 +64,13 @@ class Config(BaseModel):
         Raises:
             ConfigError: the file is missing, is not a YAML mapping, or holds bad options.
         """
-        return cls.build(_merge(load_yaml_mapping(path), parse_overrides(overrides)))
+        return cls.build(merge_assignments(load_yaml_mapping(path, cls.section), parse_overrides(overrides)))
 
     def override(self, assignments: Iterable[str]) -> typing.Self:
         """A copy with ``key=value`` assignments applied (``a.b=1`` reaches into a nested model), validated
         like ``build``."""
-        return type(self).build(_merge(self.model_dump(exclude_unset=True), parse_overrides(assignments)))
+        values = self.model_dump(exclude_unset=True)
+        return type(self).build(merge_assignments(values, parse_overrides(assignments)))
 
     @classmethod
     def _one_line(cls, err: ValidationError) -> str:
@@ -74,18 +80,31 @@ class Config(BaseModel):
             known = list(_model_at(cls, extra[0][:-1]).model_fields)
             close = difflib.get_close_matches(str(extra[0][-1]), known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            names = ", ".join(".".join(map(str, loc)) for loc in extra)
+            names = ", ".join(cls._name(loc) for loc in extra)
             return f"unknown {cls.section} option(s): {names}; {hint}known: {', '.join(known)}"
-        first = errors[0]
+        missing = [cls._name(e["loc"]) for e in errors if e["type"] == "missing"]
+        if missing:
+            return f"missing {cls.section} option(s): {', '.join(missing)}; add them"
+        return cls._one_error(errors[0])
+
+    @classmethod
+    def _one_error(cls, first: ErrorDetails) -> str:
         message = first["msg"].removeprefix("Value error, ")
-        if not first["loc"]:  # a check across options: its message names them itself
+        # A check across options (of the whole model or of a nested one): its message names them itself.
+        if not first["loc"] or (first["type"] == "value_error" and isinstance(first["input"], Mapping)):
             return message
-        name = ".".join(str(part) for part in first["loc"] if isinstance(part, str)).replace("_", "-")
+        name = cls._name(first["loc"])
         if first["type"] == "literal_error":
             return f"unknown {name} {first['input']!r}; choose {first['ctx']['expected'].replace(chr(39), '')}"
         if first["type"] == "value_error":
             return f"{name} {message}, got {first['input']!r}"
         return f"{cls.section} option {name}: {message} (got {first['input']!r})"
+
+    @classmethod
+    def _name(cls, loc: tuple) -> str:
+        """``("stages", 0, "top")`` -> ``stages[0].top``; as a flag (``comet-batch-size``) unless ``yaml_keys``."""
+        name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+        return name if cls.yaml_keys else name.replace("_", "-")
 
 
 AtLeastOne = Annotated[int, AfterValidator(lambda value: _at_least(value, 1))]
@@ -98,42 +117,50 @@ def _at_least(value, low):
 
 
 def _model_at(model: type[BaseModel], path: tuple) -> type[BaseModel]:
-    """The nested model that ``path`` (field names) leads to from ``model``."""
+    """The nested model that ``path`` (field names, list indices) leads to from ``model``."""
+    kind: Any = model
     for part in path:
-        if isinstance(part, int):  # an item of a list of models: the list's field was the previous part
-            continue
-        field = model.model_fields.get(str(part))
-        kind = _strip_optional(field.annotation) if field else None
-        if _is_tuple(kind) and get_args(kind):
-            kind = get_args(kind)[0]
-        if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
-            return model
-        model = kind
-    return model
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field = kind.model_fields.get(str(part))
+            kind = field.annotation if field else None
+        else:  # a list, tuple or dict of models: ``part`` is an index or key
+            kind = ([arg for arg in get_args(kind) if arg is not Ellipsis] or [None])[-1]
+        kind = _strip_optional(kind)
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else model
 
 
-def _merge(values: dict, assignments: dict[str, Any]) -> dict:
-    """``values`` with dotted ``assignments`` (``{"stage1.lr": 1e-4}``) set at their depth."""
+def merge_assignments(values: dict, assignments: Mapping[str, Any]) -> dict:
+    """``values`` with dotted ``assignments`` (``{"stage1.lr": 1e-4}``) set at their depth.
+
+    Raises:
+        ConfigError: a dotted key reaches into a value that is not a mapping (a list: set it whole).
+    """
     merged = dict(values)
     for key, value in assignments.items():
         head, dot, rest = key.partition(".")
-        merged[head] = _merge(dict(merged.get(head) or {}), {rest: value}) if dot else value
+        if dot and not isinstance(merged.get(head) or {}, Mapping):
+            raise ConfigError(f"--set {key}: {head} is not a mapping; set it whole, as {head}=VALUE")
+        merged[head] = merge_assignments(merged.get(head) or {}, {rest: value}) if dot else value
     return merged
 
 
-def load_yaml_mapping(path: str | Path) -> dict:
-    """Raises: ConfigError: ``path`` is missing or its top level is not a mapping."""
+def load_yaml_mapping(path: str | Path, what: str = "config") -> dict:
+    """Raises: ConfigError: ``path`` is missing, is not YAML, or its top level is not a mapping."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} not found; pass the path of a YAML file")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raise ConfigError(f"{what} file {path} not found; pass the path of a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{what} file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of option: value, not {type(data).__name__}")
+        raise ConfigError(f"{what} file {path} must hold a mapping of option: value, not {type(data).__name__}")
     return data
 
 
 def parse_overrides(assignments: Iterable[str]) -> dict[str, Any]:
-    """``["limit=3", "langs=en,zh"]`` -> ``{"limit": 3, "langs": "en,zh"}`` (values read as YAML scalars).
+    """``["limit=3", "langs=en,zh", "skip=[5]"]`` -> ``{"limit": 3, "langs": "en,zh", "skip": [5]}`` (values
+    read as YAML).
 
     Raises:
         ConfigError: an assignment without ``=``.
@@ -143,8 +170,10 @@ def parse_overrides(assignments: Iterable[str]) -> dict[str, Any]:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r} is not KEY=VALUE (e.g. --set limit=3)")
-        value = yaml.safe_load(text) if text.strip() else None
-        values[key.strip()] = text if isinstance(value, (list, dict)) else value
+        try:
+            values[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:  # not YAML: the text itself (validation says if it does not fit)
+            values[key.strip()] = text
     return values
 
 

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from xplus_release.training.pipeline.records import PairStats
 from xplus_release.training.pipeline.tokens import CHARACTER_LANGUAGES
+
+from xplus_release.config import Config
 
 JOINER_LANGUAGES = frozenset({"ar", "bn", "te", "hi", "ta", "ur", "fa"})
 _INVISIBLE = "\ufeff\u200b\u2060\u00ad\u180e"
@@ -37,14 +39,12 @@ _SPACE_BEFORE_HIGH = re.compile(r" ([;:!?])")
 _SPACE_AFTER_OPENING = re.compile(r"([(\[{]) ")
 
 
-@dataclass
-class CleanConfig:
-    normalization: str = "NFC"  # NFC | NFKC | none
-    fix_punctuation_spacing: bool = True
+class CleanConfig(Config):
+    section = "clean"
+    yaml_keys = True
 
-    def __post_init__(self):
-        if self.normalization not in ("NFC", "NFKC", "none"):
-            raise ValueError(f"normalization must be NFC, NFKC or none, not {self.normalization!r}")
+    normalization: Literal["NFC", "NFKC", "none"] = "NFC"
+    fix_punctuation_spacing: bool = True
 
 
 def clean_text(text: str, lang: str, config: CleanConfig) -> tuple[str, int]:

@@ -3,6 +3,7 @@
 xplus-data run pipeline.yaml                         # the whole pipeline (resumable), on this machine
 xplus-data run pipeline.yaml --engine ray            # on the Ray cluster at $RAY_ADDRESS (or a local one)
 xplus-data run pipeline.yaml --engine slurm --partition cpu --dry-run   # print the sbatch scripts
+xplus-data run pipeline.yaml --set steps.dedup.hamming=4   # any key of the YAML
 xplus-data clean pairs.jsonl -o clean.jsonl          # one step on one file, to try it
 xplus-data unify --format tsv --src en --trg de raw.tsv -o pairs.jsonl
 """
@@ -15,9 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
 from xplus_release.training.pipeline.config import (
-    ENGINES,
     STEP_ORDER,
     PipelineConfig,
     build_step_config,
@@ -28,6 +27,7 @@ from xplus_release.training.pipeline.runner import PipelineRun, summary_table
 from xplus_release.training.pipeline.unify import FORMATS, InputSpec
 
 from xplus_release.cli import run_cli
+from xplus_release.config import parse_overrides
 from xplus_release.errors import ConfigError
 
 STEP_HELP = {
@@ -38,16 +38,6 @@ STEP_HELP = {
     "quality": "drop pairs whose target loss under a seq2seq model is above the FLORES dev percentile",
     "instruct": "wrap pairs in training instruction templates (chat JSONL for xplus-train)",
 }
-
-
-def _parse_set(items: list[str]) -> dict:
-    params = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects key=value, got {item!r}")
-        params[key.strip()] = yaml.safe_load(value)
-    return params
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--engine",
-        choices=ENGINES,
+        choices=("local", "ray", "slurm"),
         help="datatrove executor: local processes, a Ray cluster ($RAY_ADDRESS, else one started here) "
         "or Slurm array jobs (default: the YAML's engine:, else local)",
     )
@@ -83,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="slurm: print the sbatch scripts instead of submitting them"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a key of the pipeline YAML (dotted, YAML values; repeatable), e.g. "
+                     "--set steps.dedup.hamming=4 --set slurm.mem_per_cpu_gb=4; wins over the flags above")
     for step in STEP_ORDER:
         _add_step_parser(sub, step)
     return parser
@@ -101,6 +94,7 @@ def _add_step_parser(sub, step: str) -> None:
     p.add_argument(
         "--set",
         action="append",
+        default=[],
         metavar="KEY=VALUE",
         help=f"a {step} parameter, as in the pipeline YAML (repeatable), e.g. "
         + {
@@ -121,13 +115,10 @@ def _add_step_parser(sub, step: str) -> None:
 
 
 def run_pipeline_command(args) -> int:
-    config = load_pipeline(args.pipeline, args.output)
-    for key in ("workers", "tasks", "engine"):
-        if getattr(args, key):
-            setattr(config, key, getattr(args, key))
-    for key in ("partition", "time", "cpus_per_task"):
-        if getattr(args, key):
-            setattr(config.slurm, key, getattr(args, key))
+    flags = {"output": args.output, "workers": args.workers, "tasks": args.tasks, "engine": args.engine,
+             "slurm.partition": args.partition, "slurm.time": args.time, "slurm.cpus_per_task": args.cpus_per_task}
+    given = {key: value for key, value in flags.items() if value is not None}
+    config = load_pipeline(args.pipeline, args.set, given)
     if args.dry_run and config.engine != "slurm":
         raise ConfigError("--dry-run prints Slurm scripts: use it with --engine slurm")
     report = PipelineRun(config, progress=not args.no_progress, dry_run=args.dry_run).run()
@@ -144,16 +135,16 @@ def run_pipeline_command(args) -> int:
 
 def run_step_command(args) -> int:
     """One step on one file: a one-input pipeline in a scratch folder, outputs copied where asked."""
-    params = _parse_set(args.set)
+    params = parse_overrides(args.set)
     build_step_config(args.command, params)
     with tempfile.TemporaryDirectory(prefix="xplus-data-") as scratch:
         scratch = Path(scratch)
-        spec = _single_input(args, scratch)
         steps = {"unify": {"error_budget": 1.0}} if args.command != "unify" else {"unify": params}
         if args.command != "unify":
             steps[args.command] = params
-        config = PipelineConfig(
-            output=str(scratch / "run"), inputs=[spec], steps=steps, write_drops=bool(args.drops)
+        config = PipelineConfig.build(
+            {"output": str(scratch / "run"), "inputs": [_single_input(args)], "steps": steps,
+             "write_drops": bool(args.drops)}
         )
         try:
             report = PipelineRun(config, progress=False).run()
@@ -170,18 +161,12 @@ def run_step_command(args) -> int:
     return 0
 
 
-def _single_input(args, scratch: Path) -> InputSpec:
-    if args.command == "unify":
-        return InputSpec(
-            format=args.format,
-            path=str(args.input) if args.input else None,
-            src=args.src,
-            trg=args.trg,
-            src_path=args.src_path,
-            trg_path=args.trg_path,
-            name="input",
-        )
-    return InputSpec(format="jsonl", path=str(args.input), name="input")
+def _single_input(args) -> InputSpec:
+    if args.command != "unify":
+        return InputSpec.build({"format": "jsonl", "path": str(args.input), "name": "input"})
+    given = {"path": str(args.input) if args.input else None, "src": args.src, "trg": args.trg,
+             "src_path": args.src_path, "trg_path": args.trg_path}
+    return InputSpec.build({"format": args.format, "name": "input", **given})
 
 
 def _copy_outputs(config: PipelineConfig, args) -> None:

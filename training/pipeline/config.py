@@ -1,4 +1,5 @@
-"""The pipeline YAML, parsed into typed step configs; unknown keys are errors before any work starts.
+"""The pipeline YAML, parsed into typed step configs (``xplus_release.config``); unknown keys are errors
+before any work starts.
 
 # xplus-data run pipeline.yaml
 output: runs/my-data          # a folder or any fsspec URL datatrove accepts (s3://...); --output overrides
@@ -19,16 +20,17 @@ steps:                        # in this order; any subset that starts with unify
   - instruct: {directions: both, seed: 0}
 pairs:                        # per language pair: step parameters that differ from the above
   en-sw: {langid: {threshold: 0.3}}
+
+``--set steps.dedup.hamming=4`` (or ``workers=4``, ``slurm.partition=cpu``) overrides a key of the file.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, Literal
 
-import yaml
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from xplus_release.training.pipeline.clean import CleanConfig
 from xplus_release.training.pipeline.dedup import DedupConfig
 from xplus_release.training.pipeline.instruct import InstructConfig
@@ -36,65 +38,71 @@ from xplus_release.training.pipeline.langid import LangIdConfig
 from xplus_release.training.pipeline.quality import QualityConfig
 from xplus_release.training.pipeline.unify import InputSpec
 
+from xplus_release.config import AtLeastOne, Config, load_yaml_mapping, merge_assignments, parse_overrides
 from xplus_release.errors import ConfigError
 
-
-@dataclass
-class UnifyConfig:
-    shard_size: int = 100_000  # pairs per shard (the unit of parallelism and of resume)
-    error_budget: float = 0.01  # share of malformed lines per input above which the run stops
-
-
-STEP_CONFIGS = {
-    "unify": UnifyConfig,
-    "clean": CleanConfig,
-    "dedup": DedupConfig,
-    "langid": LangIdConfig,
-    "quality": QualityConfig,
-    "instruct": InstructConfig,
-}
-STEP_ORDER = tuple(STEP_CONFIGS)
-ENGINES = ("local", "ray", "slurm")
-TOP_KEYS = ("output", "workers", "tasks", "write_drops", "engine", "slurm", "inputs", "steps", "pairs")
 _PATH_PARAMS = {("quality", "dev"), ("quality", "cache")}
 _MODEL_PARAMS = {("langid", "model"), ("quality", "model")}
 
 
-def _unknown(kind: str, key: str, known) -> ConfigError:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(f"unknown {kind} {key!r}{hint}; known: {', '.join(known)}")
+class PipelineSection(Config):
+    """A part of a pipeline file: its errors read as the file's (``steps.dedup.hamming``)."""
+
+    section = "pipeline"
+    yaml_keys = True
 
 
-def build_step_config(step: str, params: dict):
+class UnifyConfig(Config):
+    section = "unify"
+    yaml_keys = True
+
+    shard_size: AtLeastOne = 100_000  # pairs per shard (the unit of parallelism and of resume)
+    error_budget: float = 0.01  # share of malformed lines per input above which the run stops
+
+
+class Steps(PipelineSection):
+    """The steps a pipeline runs, always in this order; a step left out is None."""
+
+    unify: UnifyConfig | None = None
+    clean: CleanConfig | None = None
+    dedup: DedupConfig | None = None
+    langid: LangIdConfig | None = None
+    quality: QualityConfig | None = None
+    instruct: InstructConfig | None = None
+
+    @model_validator(mode="after")
+    def _starts_with_unify(self) -> Steps:
+        if self.unify is None:
+            raise ValueError(f"steps must start with unify and keep the order {', '.join(STEP_ORDER)}")
+        return self
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name in STEP_ORDER if getattr(self, name) is not None)
+
+    def params(self, step: str) -> dict:
+        """The parameters the file gives ``step`` (defaults left out), paths made absolute."""
+        return getattr(self, step).model_dump(exclude_unset=True)
+
+
+STEP_ORDER = tuple(Steps.model_fields)
+STEP_CONFIGS = {name: Steps.model_fields[name].annotation.__args__[0] for name in STEP_ORDER}
+
+
+def build_step_config(step: str, params: Mapping[str, Any]):
     """The typed config of one step.
 
     Raises:
-        ConfigError: unknown step or parameter, or an invalid value.
+        ConfigError: an unknown parameter, or an invalid value.
     """
-    if step not in STEP_CONFIGS:
-        raise _unknown("step", step, STEP_ORDER)
-    return _typed(STEP_CONFIGS[step], params, step, f"{step} parameter")
+    return STEP_CONFIGS[step].build(params)
 
 
-def _typed(cls, params: dict, where: str, kind: str):
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in params:
-        if key not in names:
-            raise _unknown(kind, key, names)
-    try:
-        return cls(**params)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{where}: {err}") from None
-
-
-@dataclass
-class SlurmConfig:
+class SlurmConfig(PipelineSection):
     """Where and how big each array task is (Slurm); Ray reserves ``cpus_per_task`` and the memory too."""
 
     partition: str | None = None
     time: str = "04:00:00"
-    cpus_per_task: int = 1
+    cpus_per_task: AtLeastOne = 1
     mem_per_cpu_gb: float = 2
     venv_path: str | None = None  # activated by each job (default: this interpreter's venv)
 
@@ -112,17 +120,66 @@ class PairConfigs:
         return self._cache[pair]
 
 
-@dataclass
-class PipelineConfig:
+class PipelineConfig(PipelineSection):
     output: str  # a local folder or an fsspec URL
-    inputs: list[InputSpec]
-    steps: dict[str, dict]  # step -> parameters, in run order
-    pairs: dict[str, dict[str, dict]] = field(default_factory=dict)
-    workers: int = 1
-    tasks: int | None = None
+    inputs: list[InputSpec] = Field(min_length=1)
+    steps: Steps
+    pairs: dict[str, dict[str, dict]] = Field(default_factory=dict)  # pair -> step -> parameters over the step's own
+    workers: AtLeastOne = 1
+    tasks: AtLeastOne | None = None
     write_drops: bool = True
-    engine: str = "local"
-    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    engine: Literal["local", "ray", "slurm"] = "local"
+    slurm: SlurmConfig = SlurmConfig()
+
+    @field_validator("output")
+    @classmethod
+    def _output_location(cls, out: str) -> str:
+        """A URL (``s3://...``) as given; a local folder made absolute, so every worker agrees on it."""
+        return out if "://" in out else str(Path(out).expanduser().resolve())
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs_beside_file(cls, inputs: list[InputSpec], info: ValidationInfo) -> list[InputSpec]:
+        folder = (info.context or {}).get("folder")
+        if folder:
+            inputs = [spec.model_copy(update={key: _beside(folder, getattr(spec, key))
+                                              for key in ("path", "src_path", "trg_path") if getattr(spec, key)})
+                      for spec in inputs]
+        return inputs
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_beside_file(cls, steps: Steps, info: ValidationInfo) -> Steps:
+        folder = (info.context or {}).get("folder")
+        if not folder:
+            return steps
+        return steps.model_copy(update={name: getattr(steps, name).model_copy(
+            update=_relative_paths(name, steps.params(name), folder)) for name in steps.names()})
+
+    @field_validator("pairs")
+    @classmethod
+    def _pair_overrides(cls, pairs: dict, info: ValidationInfo) -> dict:
+        """Each pair's parameters, checked merged over the step's own."""
+        steps, folder = info.data.get("steps"), (info.context or {}).get("folder")
+        if steps is None:  # its own error is reported
+            return pairs
+        for pair, overrides in pairs.items():
+            for step, params in overrides.items():
+                if step not in steps.names():
+                    raise ValueError(f"pairs.{pair} overrides {step!r}, which is not in steps")
+                try:
+                    build_step_config(step, {**steps.params(step), **params})
+                except ConfigError as err:
+                    raise ValueError(f"pairs.{pair}.{step}: {err}") from None
+        return {pair: {step: _relative_paths(step, params, folder) for step, params in overrides.items()}
+                for pair, overrides in pairs.items()}
+
+    @model_validator(mode="after")
+    def _distinct_inputs(self) -> PipelineConfig:
+        names = [spec.name for spec in self.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two inputs are named alike ({', '.join(names)}); give each a distinct name:")
+        return self
 
     @property
     def ranks(self) -> int:
@@ -137,23 +194,31 @@ class PipelineConfig:
     def params_for(self, step: str) -> dict:
         """Parameters of a step for every pair with overrides (``None`` = the default)."""
         overrides = {pair: steps[step] for pair, steps in self.pairs.items() if step in steps}
-        return {"default": self.steps[step], "pairs": overrides}
+        return {"default": self.steps.params(step), "pairs": overrides}
 
 
-def _resolve_paths(step: str, params: dict, base: Path) -> dict:
+def _beside(folder: Path, path: str) -> str:
+    return str((folder / Path(path).expanduser()).resolve())
+
+
+def _relative_paths(step: str, params: dict, folder: Path | None) -> dict:
+    """Paths in a step's parameters, read from the pipeline file's folder: dev and cache always; a model
+    when a file of that name is there (else it is a hub id)."""
+    if folder is None:
+        return params
     resolved = dict(params)
     for key, value in params.items():
-        if not isinstance(value, str):
-            continue
-        if (step, key) in _PATH_PARAMS:
-            resolved[key] = str((base / Path(value).expanduser()).resolve())
-        elif (step, key) in _MODEL_PARAMS and (base / value).exists():
-            resolved[key] = str((base / value).resolve())  # a local file next to the YAML; else a hub id
+        if isinstance(value, str) and ((step, key) in _PATH_PARAMS or
+                                       ((step, key) in _MODEL_PARAMS and (folder / value).exists())):
+            resolved[key] = _beside(folder, value)
     return resolved
 
 
 def _step_item(item) -> tuple[str, dict]:
-    """``clean`` or ``{clean: {parameters}}`` -> (name, parameters)."""
+    """``clean`` or ``{clean: {parameters}}`` -> (name, parameters).
+
+    Raises:
+        ConfigError: anything else."""
     if isinstance(item, str):
         return item, {}
     if isinstance(item, dict) and len(item) == 1:
@@ -163,7 +228,15 @@ def _step_item(item) -> tuple[str, dict]:
     raise ConfigError(f"a step must be a name or {{name: {{parameters}}}}, not {item!r}")
 
 
-def _parse_steps(raw, base: Path) -> dict[str, dict]:
+def listed_steps(raw) -> dict[str, dict]:
+    """The file's list of steps as ``{step: parameters}``, so that ``--set steps.dedup.hamming=4`` reaches a
+    step; unknown names are left for the model to report with the closest known one.
+
+    Raises:
+        ConfigError: not a list of steps, a step listed twice, or listed out of order.
+    """
+    if isinstance(raw, Mapping):
+        return dict(raw)
     if not isinstance(raw, list) or not raw:
         raise ConfigError("steps must be a non-empty list such as [unify, clean, dedup]")
     steps: dict[str, dict] = {}
@@ -171,87 +244,23 @@ def _parse_steps(raw, base: Path) -> dict[str, dict]:
         name, params = _step_item(item)
         if name in steps:
             raise ConfigError(f"step {name!r} is listed twice")
-        build_step_config(name, params)
-        steps[name] = _resolve_paths(name, params, base)
-    order = [STEP_ORDER.index(name) for name in steps]
-    if order != sorted(order) or order[0] != 0:
+        steps[name] = params
+    order = [STEP_ORDER.index(name) for name in steps if name in STEP_ORDER]
+    if order and (order != sorted(order) or order[0] != 0):
         raise ConfigError(f"steps must start with unify and keep the order {', '.join(STEP_ORDER)}")
     return steps
 
 
-def _parse_inputs(raw, base: Path) -> list[InputSpec]:
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError("inputs must be a non-empty list of {format: ..., path: ...}")
-    specs = []
-    names = [f.name for f in dataclasses.fields(InputSpec)]
-    for item in raw:
-        for key in item:
-            if key not in names:
-                raise _unknown("input key", key, names)
-        item = dict(item)
-        for key in ("path", "src_path", "trg_path"):
-            if item.get(key):
-                item[key] = str((base / Path(item[key]).expanduser()).resolve())
-        specs.append(InputSpec(**item))
-    seen = [spec.name for spec in specs]
-    if len(set(seen)) != len(seen):
-        raise ConfigError(f"two inputs are named alike ({', '.join(seen)}); give each a distinct name:")
-    return specs
-
-
-def _parse_pairs(raw, steps: dict[str, dict], base: Path) -> dict[str, dict[str, dict]]:
-    pairs = {}
-    for pair, overrides in (raw or {}).items():
-        if not isinstance(overrides, dict):
-            raise ConfigError(f"pairs.{pair} must map step names to parameters")
-        for step, params in overrides.items():
-            if step not in steps:
-                raise ConfigError(f"pairs.{pair} overrides {step!r}, which is not in steps")
-            build_step_config(step, {**steps[step], **params})
-        pairs[pair] = {step: _resolve_paths(step, params, base) for step, params in overrides.items()}
-    return pairs
-
-
-def load_pipeline(path: Path, output: str | None = None) -> PipelineConfig:
-    """Parse and validate a pipeline YAML (nothing is read or written besides the YAML).
+def load_pipeline(path: Path, overrides: Iterable[str] = (), flags: Mapping[str, Any] | None = None,
+                  ) -> PipelineConfig:
+    """Parse and validate a pipeline YAML (nothing is read or written besides the YAML), with the command's
+    ``flags`` (``{"slurm.partition": "cpu"}``), then ``key=value`` ``overrides``, on top.
 
     Raises:
         ConfigError: missing file, bad YAML, unknown key/step/parameter, invalid value.
     """
-    if not path.is_file():
-        raise ConfigError(f"pipeline file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
-    for key in raw:
-        if key not in TOP_KEYS:
-            raise _unknown("pipeline key", key, TOP_KEYS)
-    base = path.parent.resolve()
-    steps = _parse_steps(raw.get("steps"), base)
-    engine = raw.get("engine", "local")
-    if engine not in ENGINES:
-        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    out = output or raw.get("output")
-    if not out:
-        raise ConfigError("no output folder: set output: in the YAML or pass --output")
-    return PipelineConfig(
-        output=output_location(str(out)),
-        inputs=_parse_inputs(raw.get("inputs"), base),
-        steps=steps,
-        pairs=_parse_pairs(raw.get("pairs"), steps, base),
-        workers=int(raw.get("workers", 1)),
-        tasks=raw.get("tasks"),
-        write_drops=bool(raw.get("write_drops", True)),
-        engine=engine,
-        slurm=_parse_slurm(raw.get("slurm")),
-    )
-
-
-def output_location(out: str) -> str:
-    """A URL (``s3://...``) as given; a local folder made absolute, so every worker agrees on it."""
-    return out if "://" in out else str(Path(out).expanduser().resolve())
-
-
-def _parse_slurm(raw) -> SlurmConfig:
-    return _typed(SlurmConfig, raw or {}, "slurm", "slurm key")
+    raw = load_yaml_mapping(path, "pipeline")
+    raw["steps"] = listed_steps(raw.get("steps"))
+    values = merge_assignments(merge_assignments(raw, flags or {}), parse_overrides(overrides))
+    values["steps"] = listed_steps(values.get("steps"))  # a whole list may come from --set steps=[...]
+    return PipelineConfig.build(values, context={"folder": path.parent.resolve()})

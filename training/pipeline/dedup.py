@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from datatrove.data import Document
@@ -30,38 +30,35 @@ from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.utils.batching import batched
+from pydantic import Field, model_validator
 from xplus_release.training.pipeline.records import PairStats, pair_name
 from xplus_release.training.pipeline.simhash import BatchFeatures, earlier_conflicts
 
-from xplus_release.errors import ConfigError
+from xplus_release.config import Config
 
 STATUS_OK, STATUS_TOO_FEW, STATUS_RATIO = 0, 1, 2
 STATUS_REASONS = {STATUS_TOO_FEW: "too_few_tokens", STATUS_RATIO: "length_ratio"}
 NOT_INDEXED, EXACT_DUPLICATE = -1, -2
-EXACT_MODES = ("keep_first", "paper")
 
 
-@dataclass
-class DedupConfig:
+class DedupConfig(Config):
+    section = "dedup"
+    yaml_keys = True
+
     min_tokens: int = 2  # pairs with fewer tokens on either side are dropped
-    min_length_ratio: float = 0.3  # shorter side / longer side, in tokens
+    min_length_ratio: float = Field(0.3, ge=0, le=1)  # shorter side / longer side, in tokens
     hamming: int = 3  # fingerprints within this many bits conflict
     blocks: int | None = None  # permuted-table blocks (default hamming + 2)
     max_conflicts: int = 2  # the paper deletes samples with more than 2 conflicts
-    exact_duplicates: str = "keep_first"  # keep_first: one copy survives; paper: copies are conflicts
+    # keep_first: one copy survives; paper: copies are conflicts
+    exact_duplicates: Literal["keep_first", "paper"] = "keep_first"
 
-    def __post_init__(self):
-        if self.exact_duplicates not in EXACT_MODES:
-            raise ConfigError(
-                f"dedup.exact_duplicates must be keep_first or paper, not {self.exact_duplicates!r}"
-            )
+    @model_validator(mode="after")
+    def _blocks_hold_hamming(self) -> DedupConfig:
         blocks = self.hamming + 2 if self.blocks is None else self.blocks
         if not 0 <= self.hamming < blocks <= 64:
-            raise ConfigError(
-                f"dedup needs 0 <= hamming < blocks <= 64 (hamming={self.hamming}, blocks={blocks})"
-            )
-        if not 0 <= self.min_length_ratio <= 1:
-            raise ConfigError(f"dedup.min_length_ratio must be within [0, 1], not {self.min_length_ratio}")
+            raise ValueError(f"dedup needs 0 <= hamming < blocks <= 64 (hamming={self.hamming}, blocks={blocks})")
+        return self
 
 
 def length_status(

@@ -8,25 +8,23 @@ the output is the same for a seed whatever the input names, sharding, worker cou
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from typing import Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 
+from xplus_release.config import Config
 from xplus_release.languages import get_language
 from xplus_release.prompts import training_messages
 
-DIRECTIONS = ("forward", "reverse", "both", "random")
 
+class InstructConfig(Config):
+    section = "instruct"
+    yaml_keys = True
 
-@dataclass
-class InstructConfig:
-    directions: str = "both"  # forward (src->trg), reverse, both, or random (one direction per pair)
+    # forward (src->trg), reverse, both, or random (one direction per pair)
+    directions: Literal["forward", "reverse", "both", "random"] = "both"
     seed: int = 0
-
-    def __post_init__(self):
-        if self.directions not in DIRECTIONS:
-            raise ValueError(f"directions must be one of {', '.join(DIRECTIONS)}, not {self.directions!r}")
 
 
 def _rng(doc: Document, seed: int, salt: str) -> random.Random:

@@ -9,19 +9,21 @@ classifier file whose labels ``xplus_release.languages.get_language`` understand
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from xplus_release.training.pipeline.records import PairStats
 
+from xplus_release.config import Config
 from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import get_language
 from xplus_release.lid import NLLB_LID_REPO, load_lid_model, resolve_lid_model
 
 
-@dataclass
-class LangIdConfig:
+class LangIdConfig(Config):
+    section = "langid"
+    yaml_keys = True
+
     model: str = NLLB_LID_REPO  # hub id (from the local HF cache) or a .bin/.ftz path
     threshold: float = 0.5  # minimum top-label probability on each side
     batch_size: int = 2048

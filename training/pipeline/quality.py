@@ -14,16 +14,18 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from pydantic import Field, model_validator
 from xplus_release.training.pipeline.records import PairStats, pair_name
 
+from xplus_release.config import Config
 from xplus_release.errors import ConfigError, MissingAssetError
 from xplus_release.languages import get_language
 from xplus_release.paths import cache_dir
@@ -32,26 +34,27 @@ from xplus_release.runs import write_json_atomic
 NLLB_600M = "facebook/nllb-200-distilled-600M"
 
 
-@dataclass
-class QualityConfig:
+class QualityConfig(Config):
+    section = "quality"
+    yaml_keys = True
+
     model: str = NLLB_600M  # hub id (from the local HF cache) or a local seq2seq folder
     dev: str | None = None  # FLORES folder: <dev>/<split>/<flores200 code>.<split> (or files directly inside)
     dev_split: str = "dev"
-    percentile: float = 90.0
+    percentile: float = Field(90.0, gt=0, le=100)
     batch_tokens: int = 8192  # padded source+target tokens per batch
     max_length: int = 256
     device: str = "auto"  # auto (cuda when available), cpu, cuda, cuda:1 ...
-    dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16, float16
+    # auto: bfloat16 on GPU, float32 on CPU
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     cache: str | None = None  # where dev losses are cached (default <xplus cache>/quality-dev-losses)
     chunk: int = 4096  # pairs read ahead and sorted by length (bounded memory)
 
-    def __post_init__(self):
-        if not 0 < self.percentile <= 100:
-            raise ConfigError(f"quality.percentile must be in (0, 100], not {self.percentile}")
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ConfigError(f"quality.dtype must be auto, float32, bfloat16 or float16, not {self.dtype!r}")
+    @model_validator(mode="after")
+    def _needs_dev(self) -> QualityConfig:
         if self.dev is None:
-            raise ConfigError("the quality step needs dev: a FLORES folder with <split>/<code>.<split> files")
+            raise ValueError("the quality step needs dev: a FLORES folder with <split>/<code>.<split> files")
+        return self
 
 
 def resolve_seq2seq(model: str) -> Path:
@@ -245,14 +248,10 @@ def dev_threshold(config: QualityConfig, model_dir: Path, src: str, trg: str, sc
 
 
 @functools.lru_cache(maxsize=2)
-def _scorer(config_json: str) -> LossScorer:
-    config = QualityConfig(**json.loads(config_json))
-    return LossScorer(resolve_seq2seq(config.model), config)
-
-
 def scorer_for(config: QualityConfig) -> LossScorer:
-    """One scorer per process and config: a rank's batches, and every pair's dev set, share it."""
-    return _scorer(json.dumps(asdict(config), sort_keys=True))
+    """One scorer per process and config (a frozen model, hashable): a rank's batches, and every pair's dev
+    set, share it."""
+    return LossScorer(resolve_seq2seq(config.model), config)
 
 
 class QualityThresholds(PipelineStep):

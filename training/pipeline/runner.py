@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
@@ -78,9 +78,9 @@ def check_assets(config: PipelineConfig) -> None:
         raise PipelineDataError(f"input file {path} does not exist; fix the path in the pipeline YAML")
     declared = {f"{s.src}-{s.trg}" for s in config.inputs if s.src and s.trg}
     for pair in sorted(declared) + ["default"]:
-        if "langid" in config.steps:
+        if "langid" in config.steps.names():
             resolve_lid_model(config.step_config("langid", pair).model, setting="langid.model")
-        if "quality" in config.steps:
+        if "quality" in config.steps.names():
             q = config.step_config("quality", pair)
             quality.resolve_seq2seq(q.model)
             if pair != "default":
@@ -93,7 +93,7 @@ def check_assets(config: PipelineConfig) -> None:
 def build_stages(config: PipelineConfig) -> list[Stage]:
     """The datatrove stages of the configured steps, in order, ending with the merge into train.jsonl."""
     stages, previous = [], None
-    for step in config.steps:
+    for step in config.steps.names():
         folder, configs = step_dir(config.output, step), config.pair_configs(step)
         read = [PairReader(previous)] if previous else []
         write = PairWriter(folder, chat_adapter if step == "instruct" else record_adapter)
@@ -118,7 +118,7 @@ def build_stages(config: PipelineConfig) -> list[Stage]:
             middle = InstructStep(configs) if step == "instruct" else _FILTERS[step](configs, drops)
             stages.append(Stage(step, [*read, middle, write], config.ranks))
         previous = folder
-    stages.append(Stage("merge", [MergeStep(config.output, previous, list(config.steps))], 1))
+    stages.append(Stage("merge", [MergeStep(config.output, previous, list(config.steps.names()))], 1))
     return stages
 
 
@@ -310,7 +310,7 @@ def summary_table(report: dict) -> str:
 def _signature(config: PipelineConfig, step: str, upstream: str) -> str:
     payload = {"step": step, "params": config.params_for(step), "upstream": upstream}
     if step == "unify":
-        payload["inputs"] = [asdict(spec) for spec in config.inputs]
+        payload["inputs"] = [spec.model_dump() for spec in config.inputs]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -318,7 +318,7 @@ def claim_step_folders(config: PipelineConfig) -> None:
     """Each step folder's ``step.json`` records the parameters it ran with: rerunning with others would mix
     old and new outputs, so it raises ConfigError naming the folder to delete."""
     out, upstream = get_datafolder(config.output), ""
-    for step in config.steps:
+    for step in config.steps.names():
         upstream = _signature(config, step, upstream)
         marker = f"{step_name(step)}/step.json"
         if out.isfile(marker):
@@ -347,7 +347,7 @@ class PipelineRun:
             return {"submitted": launch_slurm(self.config, stages, self.dry_run)}
         with _ray_cluster(self.config.engine == "ray"):
             processed = _run_local_or_ray(self.config, stages, self.progress)
-        report = build_report(self.config.output, list(self.config.steps))
+        report = build_report(self.config.output, list(self.config.steps.names()))
         report["processed_this_run"] = processed
         write_report(self.config.output, report)
         return report

@@ -17,6 +17,7 @@ common to tell sentences apart).
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 
 CHARACTER_LANGUAGES = frozenset({"zh", "ja", "th"})
@@ -35,5 +36,5 @@ def tokenize(text: str, lang: str) -> list[str]:
 
 def simhash_features(tokens: list[str], lang: str) -> list[str]:
     if lang in CHARACTER_LANGUAGES and len(tokens) > 1:
-        return [a + b for a, b in zip(tokens, tokens[1:])]
+        return [a + b for a, b in itertools.pairwise(tokens)]
     return tokens

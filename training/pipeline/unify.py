@@ -27,53 +27,64 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
+from pydantic import Field, model_validator
 from xplus_release.training.pipeline.records import PipelineDataError, encode_line
 
-from xplus_release.errors import ConfigError, UnknownLanguageError
+from xplus_release.config import Config
+from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import get_language
 
 FORMATS = ("nllb", "opus100", "tsv", "moses", "jsonl")
 _NLLB_NAME = re.compile(r"([a-z]{3}_[A-Z][a-z]{3})-([a-z]{3}_[A-Z][a-z]{3})")
 
 
-@dataclass
-class InputSpec:
-    format: str
+class InputSpec(Config):
+    section = "input"
+    yaml_keys = True
+
+    format: Literal[FORMATS]
     path: str | None = None
     src_path: str | None = None
     trg_path: str | None = None
     src: str | None = None
     trg: str | None = None
     name: str | None = None
-    columns: list[int] = field(default_factory=lambda: [0, 1])
+    columns: list[int] = Field(default_factory=lambda: [0, 1])
 
-    def __post_init__(self):
-        if self.format not in FORMATS:
-            raise ConfigError(f"input format {self.format!r} is unknown; use one of {', '.join(FORMATS)}")
-        if self.format == "moses":
-            if not (self.src_path and self.trg_path):
-                raise ConfigError("a moses input needs src_path and trg_path (two aligned files)")
-        elif not self.path:
-            raise ConfigError(f"a {self.format} input needs path")
-        if self.format == "nllb" and not (self.src and self.trg):
-            match = _NLLB_NAME.search(Path(self.path).name)
+    @model_validator(mode="before")
+    @classmethod
+    def _complete(cls, values: Any) -> Any:
+        """Languages from an NLLB file name, as short codes; the name from the file name.
+
+        Raises:
+            UnknownLanguageError: src or trg is not a language the package knows.
+        """
+        if not isinstance(values, dict) or values.get("format") not in FORMATS or set(values) - set(cls.model_fields):
+            return values  # the field checks say what is wrong
+        spec = dict(values)
+        if spec["format"] == "moses":
+            if not (spec.get("src_path") and spec.get("trg_path")):
+                raise ValueError("a moses input needs src_path and trg_path (two aligned files)")
+        elif not spec.get("path"):
+            raise ValueError(f"a {spec['format']} input needs path")
+        if spec["format"] == "nllb" and not (spec.get("src") and spec.get("trg")):
+            match = _NLLB_NAME.search(Path(spec["path"]).name)
             if not match:
-                raise ConfigError(f"cannot tell the languages of {self.path} from its name; set src and trg")
-            self.src, self.trg = match.groups()
-        if self.format != "jsonl" and not (self.src and self.trg):
-            raise ConfigError(f"input {self.path or self.src_path} needs src and trg language codes")
-        for code in (self.src, self.trg):
-            if code:
-                get_language(code)
-        self.src = get_language(self.src).code if self.src else None
-        self.trg = get_language(self.trg).code if self.trg else None
-        if self.name is None:
-            stem = Path(self.path or self.src_path).name.split(".")[0]
-            self.name = re.sub(r"[^A-Za-z0-9_-]+", "-", stem)
+                raise ValueError(f"cannot tell the languages of {spec['path']} from its name; set src and trg")
+            spec["src"], spec["trg"] = match.groups()
+        if spec["format"] != "jsonl" and not (spec.get("src") and spec.get("trg")):
+            raise ValueError(f"input {spec.get('path') or spec['src_path']} needs src and trg language codes")
+        for side in ("src", "trg"):
+            spec[side] = get_language(spec[side]).code if spec.get(side) else None
+        if spec.get("name") is None:
+            stem = Path(spec.get("path") or spec["src_path"]).name.split(".")[0]
+            spec["name"] = re.sub(r"[^A-Za-z0-9_-]+", "-", stem)
+        return spec
 
     def files(self) -> list[Path]:
         return [Path(p).expanduser() for p in (self.path, self.src_path, self.trg_path) if p]
@@ -229,18 +240,6 @@ READERS = {
 }
 
 
-def read_input(spec: InputSpec) -> Iterator[Row]:
-    """Rows of one input, in file order.
-
-    Raises:
-        PipelineDataError: an input file does not exist.
-    """
-    for path in spec.files():
-        if not path.is_file():
-            raise PipelineDataError(f"input file {path} does not exist; fix the path in the pipeline YAML")
-    yield from READERS[spec.format](spec)
-
-
 def pair_document(row: Row, spec: InputSpec, shard: str, index: int) -> Document:
     provenance = {"source": spec.name, "format": spec.format, "file": str(spec.files()[0]), "line": row.line}
     provenance.update(row.extra)
@@ -251,7 +250,8 @@ def pair_document(row: Row, spec: InputSpec, shard: str, index: int) -> Document
 
 class UnifyReader(PipelineStep):
     """Counts ``total`` lines, ``forwarded`` pairs, ``pairs_<src>-<trg>`` and ``malformed_<reason>``. Raises
-    PipelineDataError: an input's malformed share is over ``error_budget``, or a file is missing."""
+    PipelineDataError: an input's malformed share is over ``error_budget`` (``PipelineRun`` checks first that
+    every input file exists)."""
 
     name = "unify"
     type = "📖 - READER"
@@ -268,7 +268,7 @@ class UnifyReader(PipelineStep):
     def _read(self, spec: InputSpec):
         good, bad = 0, {}
         with self.folder.open(f"malformed/{spec.name}.jsonl", "wb") as malformed:
-            for row in read_input(spec):
+            for row in READERS[spec.format](spec):  # the runner checked that its files exist
                 self.stat_update("total")
                 if row.bad:
                     bad[row.bad] = bad.get(row.bad, 0) + 1
