@@ -14,7 +14,6 @@ import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
-from contextlib import closing
 from pathlib import Path
 
 from xplus_release.errors import ConfigError
@@ -43,13 +42,19 @@ class UsageStore:
         self._pending: dict[str, Counter] = defaultdict(Counter)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._write_lock = threading.Lock()  # one flush at a time: the writer thread's, or close()'s last one
         self.flushes = 0
         self.flush_seconds = 0.0
         try:
-            with closing(self._connect()) as db, db:
-                db.execute(SCHEMA)
-                for key, counter, value in db.execute("SELECT key, counter, value FROM usage"):
-                    self._totals[key][counter] = value
+            # one connection for the store's life (opened here, used by whichever thread flushes, one at a time)
+            self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            # WAL + synchronous=NORMAL: a commit is an append without fsync; a crash (not a power cut) loses nothing
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._db:
+                self._db.execute(SCHEMA)
+            for key, counter, value in self._db.execute("SELECT key, counter, value FROM usage"):
+                self._totals[key][counter] = value
         except sqlite3.Error as err:
             raise ConfigError(f"usage database {path} cannot be opened ({err}); the keys file's folder must be "
                               f"writable, and a damaged database can be moved aside to start counting afresh") from None
@@ -83,6 +88,8 @@ class UsageStore:
         if self._thread is not None:
             self._thread.join(30)
         self.flush()
+        with self._write_lock:
+            self._db.close()
 
     def flush(self) -> None:
         with self._lock:
@@ -92,8 +99,8 @@ class UsageStore:
             return
         started = time.perf_counter()
         try:
-            with closing(self._connect()) as db, db:  # one transaction, then closed
-                db.executemany(UPSERT, rows)
+            with self._write_lock, self._db:  # one transaction
+                self._db.executemany(UPSERT, rows)
         except sqlite3.Error as err:  # disk full, file removed: keep the increments for the next try
             log.error("usage not written to %s (%s); retrying in %.0f s", self.path, err, self.flush_every_s)
             with self._lock:
@@ -107,10 +114,6 @@ class UsageStore:
         while not self._stop.wait(self.flush_every_s):
             self.flush()
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
 
 
 def errors_by_status(counts: dict[str, int]) -> dict[str, int]:
