@@ -54,12 +54,12 @@ from xplus_release.training.trainer import raise_recompile_limit
 ROOT = Path(__file__).resolve().parents[1]
 
 SHAPES = {
-    "qwen3-8b": dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
-                     num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=False),
-    "qwen3-4b": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32,
-                     num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=True),
-    "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=8, num_attention_heads=4,
-                  num_key_value_heads=2, head_dim=64, vocab_size=4096, tie_word_embeddings=False),
+    "qwen3-8b": {"hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36, "num_attention_heads": 32,
+                 "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936, "tie_word_embeddings": False},
+    "qwen3-4b": {"hidden_size": 2560, "intermediate_size": 9728, "num_hidden_layers": 36, "num_attention_heads": 32,
+                 "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936, "tie_word_embeddings": True},
+    "small": {"hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 8, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "head_dim": 64, "vocab_size": 4096, "tie_word_embeddings": False},
 }
 MEASURED_PEAK_TFLOPS = {"H200": 790.0, "H100": 790.0}  # bf16 8192^3 matmul measured on these machines
 
@@ -470,7 +470,7 @@ def _peaks(device) -> dict:
 def _safe(fn) -> dict:
     try:
         return fn()
-    except Exception as err:  # a mode that fails (e.g. out of memory) is reported, the others still run
+    except Exception as err:  # noqa: BLE001 - a mode that fails (e.g. out of memory) is reported, the others run
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         return {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"}

@@ -50,6 +50,21 @@ def hub_snapshot(data_dir: Path | None, path: str) -> Path | None:
         return None
 
 
+def download(url: str, what: str, failures: list[str]) -> bytes | None:
+    """The body of ``url`` (redirects followed), or None after adding a line naming ``what`` to ``failures``:
+    one failed download does not stop fetch-data from getting the rest."""
+    import httpx
+
+    print(f"fetching {what} ({url})", file=sys.stderr)
+    try:
+        response = httpx.get(url, follow_redirects=True, timeout=300)
+        response.raise_for_status()
+    except httpx.HTTPError as err:
+        failures.append(f"{what} {url}: {type(err).__name__}: {err}")
+        return None
+    return response.content
+
+
 def fetch_hf_datasets(repo_ids: list[str], out_dir: Path) -> list[str]:
     """``snapshot_download`` each dataset into ``out_dir/hf/hub``; return the failures as lines."""
     from huggingface_hub import snapshot_download

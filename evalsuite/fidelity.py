@@ -7,6 +7,8 @@ and lists where the two differ, so a reader can tell a settings delta from a mod
 
 from __future__ import annotations
 
+from xplus_release.markdown import markdown_table
+
 # record key -> column title, in table order
 COLUMNS = {
     "harness": "harness",
@@ -33,12 +35,9 @@ def render_fidelity(records: dict[str, dict]) -> list[str]:
     if not records:
         return []
     settings = list(dict.fromkeys(r["paper_setting"] for r in records.values()))
-    lines = ["### Fidelity", "", *(f"The paper: {s}." for s in settings), "",
-             "| | " + " | ".join(COLUMNS.values()) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    for name, record in records.items():
-        cells = [_cell(record.get(key)) for key in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines + [""]
+    rows = ([name, *(_cell(record.get(key)) for key in COLUMNS)] for name, record in records.items())
+    return ["### Fidelity", "", *(f"The paper: {s}." for s in settings), "",
+            *markdown_table(["", *COLUMNS.values()], rows), ""]
 
 
 def _cell(value) -> str:

@@ -14,6 +14,7 @@ from xplus_release.model_cards.run_results import (
 )
 
 from xplus_release.languages import PAPER_CODES
+from xplus_release.markdown import markdown_table
 
 # Metrics already on a 0-100 scale; any other metric stored as a fraction (accuracy 0.45, xCOMET 0.85) is
 # shown as a percentage so it lines up with the paper's columns. model-index keeps the stored values.
@@ -29,9 +30,7 @@ def display(value: float | None, metric: str) -> str:
 
 
 def md_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(markdown_table(headers, rows))
 
 
 def aggregates_table(suite: dict, beside: list[tuple[str, dict]]) -> str:

@@ -26,9 +26,15 @@ from xplus_release.serve.errors import error_body
 from xplus_release.serve.gate import Gate, Keys
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
-from xplus_release.serve.metering import KeyMeter, MeteredTransport, Metering
+from xplus_release.serve.metering import KeyMeter, Metering
 from xplus_release.serve.proxy import VLLMProxy
-from xplus_release.serve.translation import ApiError, Backend, Translator, translation_router
+from xplus_release.serve.translation import (
+    ApiError,
+    Backend,
+    Translator,
+    metered_transport,
+    translation_router,
+)
 from xplus_release.serve.usage_routes import usage_router
 from xplus_release.serve.validation import TextGuard
 
@@ -40,13 +46,11 @@ log = logging.getLogger("xplus_release.serve")
 
 
 def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
-    """One keep-alive pool to vLLM for the proxy, the translation route and nothing else; it counts the
-    tokens vLLM generates for the request that asked (``MeteredTransport``)."""
-    # Idle connections are dropped before vLLM's own keep-alive timeout (uvicorn's 5 s) closes them: reusing
-    # one at the moment the server closes it fails the request with "server disconnected".
-    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size, keepalive_expiry=2.0)
-    transport = MeteredTransport(httpx.AsyncHTTPTransport(limits=limits))
-    return httpx.AsyncClient(base_url=backend.root_url, transport=transport, timeout=httpx.Timeout(None, connect=10.0))
+    """The proxy's keep-alive pool to vLLM: it forwards bytes, so a plain HTTP client, counting the tokens
+    vLLM generates for the request that asked. The translation route and the demo have theirs in the
+    ``Translator`` (the OpenAI SDK), counted the same way."""
+    return httpx.AsyncClient(base_url=backend.root_url, transport=metered_transport(pool_size),
+                             timeout=httpx.Timeout(None, connect=10.0))
 
 
 def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector: LanguageDetector | None,
@@ -61,7 +65,7 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
     """
     engine = engine or AlwaysReady()
     client = backend_client(backend)
-    translator = Translator(backend, client, limits, detector, detector_error, engine)
+    translator = Translator(backend, limits, detector, detector_error, engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -69,6 +73,7 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
             metering.usage.start()
         yield
         await client.aclose()
+        await translator.aclose()
         if metering is not None:
             metering.usage.close()  # the last second's usage
 
@@ -80,7 +85,7 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
     app.include_router(translation_router(translator))
     app.include_router(usage_router(metering, client, backend))
     if demo:
-        _mount_demo(app, translator, backend, limits, metering)
+        _mount_demo(app, translator, metering)
     if runs:
         mount_runs(app, runs)
     # Last, so it only sees what no route above claimed.
@@ -92,12 +97,11 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
     return Gate(TextGuard(EngineGuard(inner, engine, demo_path)), keys, limits.max_body_bytes, demo_path)
 
 
-def _mount_demo(app: FastAPI, translator: Translator, backend: Backend, limits: ServeLimits,
-                metering: Metering | None) -> None:
+def _mount_demo(app: FastAPI, translator: Translator, metering: Metering | None) -> None:
     import gradio as gr
     from xplus_release.serve.demo import DemoBackend, build_demo
 
-    blocks = build_demo(DemoBackend(translator, backend, limits, metering), backend.model)
+    blocks = build_demo(DemoBackend(translator, metering), translator.backend.model)
     gr.mount_gradio_app(app, blocks, path=DEMO_PATH, footer_links=["api"])
 
     @app.get("/", include_in_schema=False)

@@ -1,8 +1,8 @@
 """The Gradio translation demo: language dropdowns with auto-detect, swap, streamed output, copy, examples.
 
-Its backend calls go to the vLLM server through the official OpenAI client (streamed chat completions,
-the paper's prompt, greedy). The page and its Gradio routes sit behind the same API key as the API (see
-``gate.py``). The queue admits ``demo_concurrency`` events at once, so one slow translation does not hold
+Its translations go through the translation route's ``Translator`` (the same checks, detection and
+streamed chat completion on the official OpenAI client: the paper's prompt, greedy). The page and its
+Gradio routes sit behind the same API key as the API (see ``gate.py``). The queue admits ``demo_concurrency`` events at once, so one slow translation does not hold
 up other users, and refuses new ones past ``demo_queue_size``.
 """
 
@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import gradio as gr
-from openai import AsyncOpenAI
+from pydantic import ValidationError
 from xplus_release.serve.gate import KEY_HEADER
-from xplus_release.serve.limits import ServeLimits
-from xplus_release.serve.metering import Meter, Metering
-from xplus_release.serve.translation import ApiError, Backend, Translator
+from xplus_release.serve.keys import KeyEntry
+from xplus_release.serve.metering import CURRENT, Meter, Metering
+from xplus_release.serve.translation import ApiError, Plan, TranslateRequest, Translator
 
-from xplus_release.languages import ALL_LANGUAGES, get_language
-from xplus_release.prompts import strip_thinking, translation_messages
+from xplus_release.languages import ALL_LANGUAGES
+from xplus_release.prompts import strip_thinking
 
 AUTO = "auto"
 EXAMPLES = [  # (text, source, target)
@@ -38,75 +38,64 @@ def language_choices(with_auto: bool) -> list[tuple[str, str]]:
 
 
 class DemoBackend:
-    """What the demo's events do; kept apart from the layout so it reads (and tests) on its own."""
+    """What the demo's events do; kept apart from the layout so it reads (and tests) on its own.
 
-    def __init__(self, translator: Translator, backend: Backend, limits: ServeLimits,
-                 metering: Metering | None = None):
+    A translation is the translation route's own: the same ``Translator`` checks the text and languages,
+    detects the source and streams the completion, so the page and the API cannot drift apart.
+    """
+
+    def __init__(self, translator: Translator, metering: Metering | None = None):
         self.translator = translator
-        self.backend = backend
-        self.limits = limits
+        self.limits = translator.limits
         self.metering = metering
-        self.client = AsyncOpenAI(base_url=f"{backend.root_url}/v1", api_key=backend.api_key, max_retries=0)
 
     async def translate(self, text: str, source: str, target: str,
-                        request: gr.Request | None = None) -> AsyncIterator[tuple[str, str, str]]:
-        """Yields (translation so far, detected-language note, detected code or ""); with per-key limits, as
-        one request of the key the page was opened with (Gradio fills ``request``)."""
+                        page: gr.Request | None = None) -> AsyncIterator[tuple[str, str, str]]:
+        """Yields (translation so far, detected-language note, detected code or ""). With per-key limits it is
+        one request of the key the page was opened with (Gradio fills ``page`` with the event's request).
+
+        Raises: gr.Error with the route's message for whatever the route would refuse, or the key's limit.
+        """
         if not text.strip():
-            yield "", "", ""
+            yield "", "", ""  # a cleared box clears the output; no error to show
             return
-        key = self._key(request)
-        if key is None:
-            async for update in self._translate(text, source, target, Meter()):
-                yield update
-            return
-        refusal = self.metering.admit(key, len(text))
+        try:
+            request = TranslateRequest(q=text, source=source, target=target, stream=True)
+        except ValidationError:  # a dropdown cleared by hand
+            raise gr.Error("pick a language in both lists") from None
+        key = self._key(page)
+        refusal = self.metering.admit(key, len(text)) if key else None
         if refusal is not None:
             raise gr.Error(refusal.message)
         meter = Meter(status=200)
         try:
-            async for update in self._translate(text, source, target, meter):
+            async for update in self._translate(request, meter):
                 yield update
-        except BaseException as err:
-            meter.status = 400 if isinstance(err, gr.Error) else 500
+        except BaseException:
+            meter.status = meter.status if meter.status >= 400 else 500
             raise
         finally:
-            self.metering.finish(key, len(text), meter)
+            if key:
+                self.metering.finish(key, len(text), meter)
 
-    def _key(self, request: gr.Request | None):
-        """The caller's key entry (the gate names it in the ``x-xplus-key`` header), when keys are metered."""
-        if self.metering is None or request is None:
-            return None
-        return self.metering.keys.entry(request.headers.get(KEY_HEADER.decode(), ""))
-
-    async def _translate(self, text: str, source: str, target: str, meter: Meter):
+    async def _translate(self, request: TranslateRequest, meter: Meter) -> AsyncIterator[tuple[str, str, str]]:
         try:
-            src, note, detected = self._source(text, source)
-            tgt = get_language(target)
-        except (ApiError, LookupError) as err:
-            raise gr.Error(getattr(err, "message", str(err))) from None
-        if src == tgt:
-            raise gr.Error(f"source and target are both {tgt.name}; pick another target")
-        if len(text) > self.limits.max_text_chars:
-            raise gr.Error(f"the text has {len(text)} characters; the limit is {self.limits.max_text_chars}")
-        stream = await self.client.chat.completions.create(
-            model=self.backend.model, messages=translation_messages(text, src, tgt), temperature=0.0,
-            max_tokens=self.limits.max_tokens, stream=True, stream_options={"include_usage": True})
-        parts: list[str] = []
-        async for chunk in stream:
-            if chunk.usage:
-                meter.tokens += chunk.usage.completion_tokens
-            if chunk.choices and chunk.choices[0].delta.content:
-                parts.append(chunk.choices[0].delta.content)
+            plan = self.translator.plan(request)
+            note, detected = _detected_note(plan)
+            parts: list[str] = []
+            async for delta in _metered(self.translator.stream(plan, 0), meter):
+                parts.append(delta)
                 yield "".join(parts), note, detected
+        except ApiError as err:
+            meter.status = err.status
+            raise gr.Error(err.message) from None
         yield strip_thinking("".join(parts)), note, detected
 
-    def _source(self, text: str, source: str):
-        if source != AUTO:
-            return get_language(source), "", ""
-        language, detected = self.translator.detect(text)
-        doubt = ", uncertain: pick the source if this is wrong" if detected.get("uncertain") else ""
-        return language, f"Detected: **{language.name}** ({detected['confidence']:.0f}%{doubt})", language.code
+    def _key(self, page: gr.Request | None) -> KeyEntry | None:
+        """The caller's key (the gate names it in the ``x-xplus-key`` header), when keys are metered."""
+        if self.metering is None or page is None:
+            return None
+        return self.metering.keys.entry(page.headers.get(KEY_HEADER.decode(), ""))
 
     @staticmethod
     def swap(source: str, target: str, text: str, output: str, detected: str):
@@ -140,3 +129,30 @@ def build_demo(demo_backend: DemoBackend, model_name: str) -> gr.Blocks:
     demo.queue(default_concurrency_limit=demo_backend.limits.demo_concurrency,
                max_size=demo_backend.limits.demo_queue_size)
     return demo
+
+
+async def _metered(deltas: AsyncIterator[str], meter: Meter) -> AsyncIterator[str]:
+    """``deltas`` with the request to vLLM, which its first step sends, counted on ``meter``.
+
+    ``MeteredTransport`` takes the meter from ``CURRENT`` when the request is sent. The variable is set and
+    reset within that one step: Gradio may run the generator's later steps in other contexts.
+    """
+    token = CURRENT.set(meter)
+    try:
+        first = await anext(deltas, None)
+    finally:
+        CURRENT.reset(token)
+    if first is None:
+        return
+    yield first
+    async for delta in deltas:
+        yield delta
+
+
+def _detected_note(plan: Plan) -> tuple[str, str]:
+    """The note under the output and the detected code, for an ``auto`` source ("" otherwise)."""
+    if not plan.detected:
+        return "", ""
+    language, detected = plan.sources[0], plan.detected[0]
+    doubt = ", uncertain: pick the source if this is wrong" if detected.get("uncertain") else ""
+    return f"Detected: **{language.name}** ({detected['confidence']:.0f}%{doubt})", language.code

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
+import types
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
@@ -144,12 +146,17 @@ def _text_length(value) -> int:
 
 
 class MeteredTransport(httpx.AsyncBaseTransport):
-    """Counts generated tokens in vLLM's answers on the generation routes for the ``Meter`` in ``CURRENT``."""
+    """Counts generated tokens in vLLM's answers on the generation routes for the ``Meter`` in ``CURRENT``.
 
-    def __init__(self, inner: httpx.AsyncBaseTransport):
+    ``http`` is the HTTP package of the client it serves: ``httpx`` for the proxy, the OpenAI SDK's own
+    (``httpx2`` from openai 3 on) for the translation route; their APIs are the same, their classes are not.
+    """
+
+    def __init__(self, inner, http: types.ModuleType = httpx):
         self.inner = inner
+        self.http = http
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request):
         response = await self.inner.handle_async_request(request)
         meter = CURRENT.get()
         if meter is None or request.url.path not in GENERATION_PATHS or response.status_code != 200 \
@@ -157,25 +164,32 @@ class MeteredTransport(httpx.AsyncBaseTransport):
             return response
         sse = response.headers.get("content-type", "").startswith("text/event-stream")
         counter = _StreamCounter(meter) if sse else _JsonCounter(meter)
-        return httpx.Response(response.status_code, headers=response.headers, extensions=response.extensions,
-                              stream=_CountingStream(response.stream, counter))
+        stream = _counting_stream_class(self.http.AsyncByteStream)(response.stream, counter)
+        return self.http.Response(response.status_code, headers=response.headers, extensions=response.extensions,
+                                  stream=stream)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
 
-class _CountingStream(httpx.AsyncByteStream):
-    def __init__(self, inner, counter):
-        self.inner, self.counter = inner, counter
+@functools.cache
+def _counting_stream_class(base: type) -> type:
+    """A byte stream of ``base``'s package that feeds a counter as the body passes."""
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self.inner:
-            self.counter.feed(chunk)
-            yield chunk
+    class CountingStream(base):
+        def __init__(self, inner, counter):
+            self.inner, self.counter = inner, counter
 
-    async def aclose(self) -> None:
-        self.counter.close()
-        await self.inner.aclose()
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            async for chunk in self.inner:
+                self.counter.feed(chunk)
+                yield chunk
+
+        async def aclose(self) -> None:
+            self.counter.close()
+            await self.inner.aclose()
+
+    return CountingStream
 
 
 class _JsonCounter:

@@ -9,24 +9,35 @@ off (the server's default chat-template kwargs); a batch is sent concurrently so
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
 import httpx
+import openai
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field
 from xplus_release.serve.availability import AlwaysReady, Engine, unavailable
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
+from xplus_release.serve.metering import MeteredTransport
 from xplus_release.serve.validation import TextError, check_text
 
 from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import ALL_LANGUAGES, Language, get_language
 from xplus_release.prompts import strip_thinking, translation_messages
 
+# ``chat.completions.create`` first converts every argument against the OpenAI schema, CPU the front process
+# would pay on every translation (about 0.5 ms a request on our CPU machine, measured against a stand-in
+# server). The body is plain JSON already, so it goes through the same client's generic ``post``: the same
+# pool, key, timeouts, typed errors, response models and stream parsing.
+_CHAT = "/chat/completions"
+_ChunkStream = openai.AsyncStream[ChatCompletionChunk]
 SUPPORTED_CODES = ", ".join(lang.code for lang in ALL_LANGUAGES)
 
 
@@ -60,18 +71,81 @@ class Backend:
     model: str  # served model name
 
 
-class Translator:
-    """Turns translate requests into chat completions on the backend."""
+# The SDK's HTTP package (httpx2 from openai 3 on, httpx before): its client takes only its own transports.
+SDK_HTTP = importlib.import_module(openai.DefaultAsyncHttpxClient.__mro__[1].__module__.partition(".")[0])
 
-    def __init__(self, backend: Backend, client: httpx.AsyncClient, limits: ServeLimits,
-                 detector: LanguageDetector | None, detector_error: str | None = None,
-                 engine: Engine | None = None):
+
+def pool_limits(size: int, http: types.ModuleType = httpx) -> httpx.Limits:
+    """A keep-alive pool of ``size`` connections to vLLM."""
+    # Idle connections are dropped before vLLM's own keep-alive timeout (uvicorn's 5 s) closes them: reusing
+    # one at the moment the server closes it fails the request with "server disconnected".
+    return http.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=2.0)
+
+
+def backend_sdk_client(backend: Backend, pool_size: int = 256) -> openai.AsyncOpenAI:
+    """The official client to vLLM's OpenAI API, for the translation route and the demo.
+
+    No retries: when vLLM is gone it is being restarted (``SupervisedServer``), and the caller should get
+    503 + Retry-After at once rather than wait through a backoff meant for a flaky network. No read timeout:
+    a translation's length is bounded by ``max_tokens``, and a loaded server may take minutes to finish it.
+    """
+    return openai.AsyncOpenAI(
+        base_url=f"{backend.root_url}/v1", api_key=backend.api_key, max_retries=0,
+        timeout=httpx.Timeout(None, connect=10.0),
+        http_client=openai.DefaultAsyncHttpxClient(transport=metered_transport(pool_size, SDK_HTTP)))
+
+
+def metered_transport(pool_size: int, http: types.ModuleType = httpx) -> MeteredTransport:
+    """A pool of ``pool_size`` connections to vLLM (for a client of package ``http``) that counts, for the
+    per-key usage, the tokens vLLM generates for the request that asked (``MeteredTransport``)."""
+    return MeteredTransport(http.AsyncHTTPTransport(limits=pool_limits(pool_size, http)), http)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked request: its texts, each one's source language, the target, the token cap, and each text's
+    ``detectedLanguage`` entry when the source was ``auto``."""
+
+    texts: list[str]
+    sources: list[Language]
+    target: Language
+    max_tokens: int
+    detected: list[dict] | None = None
+
+
+class Translator:
+    """Turns translate requests into chat completions on the backend, for the route and the demo alike."""
+
+    def __init__(self, backend: Backend, limits: ServeLimits, detector: LanguageDetector | None,
+                 detector_error: str | None = None, engine: Engine | None = None,
+                 client: openai.AsyncOpenAI | None = None):
         self.backend = backend
         self.engine = engine or AlwaysReady()
-        self.client = client
+        self.client = client or backend_sdk_client(backend)
         self.limits = limits
         self.detector = detector
         self.detector_error = detector_error  # why ``auto`` is unavailable, when it is
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    def plan(self, request: TranslateRequest) -> Plan:
+        """Every check of a request, before anything reaches vLLM.
+
+        Raises:
+            ApiError: 413 over a limit, 422 empty or streaming a batch, 400 an unsupported language or the
+                same source and target, 503 ``auto`` without a LID model.
+        """
+        texts = self.check(request)
+        target = self.language(request.target, "target")
+        auto = request.source.strip().lower() == "auto"
+        fixed = None if auto else self.language(request.source, "source")
+        if fixed == target:
+            raise ApiError(400, f"source and target are both {target.code}; pick a different target")
+        if not auto:
+            return Plan(texts, [fixed] * len(texts), target, self.max_tokens(request))
+        found = [self.detect(t) for t in texts]
+        return Plan(texts, [lang for lang, _ in found], target, self.max_tokens(request), [d for _, d in found])
 
     def check(self, request: TranslateRequest) -> list[str]:
         """The texts of a request, after the limits.
@@ -130,54 +204,60 @@ class Translator:
     def max_tokens(self, request: TranslateRequest) -> int:
         return min(request.max_tokens or self.limits.max_tokens, self.limits.max_tokens)
 
-    def payload(self, text: str, source: Language, target: Language, max_tokens: int, stream: bool) -> dict:
-        payload = {"model": self.backend.model, "messages": translation_messages(text, source, target),
-                   "temperature": 0.0, "max_tokens": max_tokens, "stream": stream}
-        if stream:  # vLLM's count of the tokens, for the per-key usage (a delta may carry several)
-            payload["stream_options"] = {"include_usage": True}
-        return payload
+    async def translate(self, plan: Plan, index: int) -> str:
+        """The translation of ``plan.texts[index]``; a text detected as already in the target language comes
+        back as it is (LibreTranslate does the same).
 
-    async def translate(self, payload: dict) -> str:
-        """Raises: ApiError with vLLM's status (4xx), 503 + Retry-After when it did not answer, else 502."""
-        try:
-            response = await self.client.post("/v1/chat/completions", json=payload, headers=self._auth())
-        except httpx.HTTPError:
-            raise self.unavailable() from None
-        if response.status_code != 200:
-            raise ApiError(_upstream_status(response.status_code), _upstream_message(response))
-        return strip_thinking(response.json()["choices"][0]["message"]["content"] or "")
-
-    async def stream(self, payload: dict) -> AsyncIterator[str]:
-        """The content deltas of one streamed completion.
-
-        Raises: ApiError before the first delta when vLLM refuses the request.
+        Raises: ApiError with vLLM's status (4xx), 503 + Retry-After when it did not answer, else 502.
         """
-        request = self.client.build_request("POST", "/v1/chat/completions", json=payload, headers=self._auth())
+        if plan.sources[index] == plan.target:
+            return plan.texts[index]
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.HTTPError:
-            raise self.unavailable() from None
+            completion = await self.client.post(_CHAT, body=self._request(plan, index), cast_to=ChatCompletion)
+        except openai.APIError as err:
+            raise self._error(err) from None
+        return strip_thinking(completion.choices[0].message.content or "")
+
+    async def stream(self, plan: Plan, index: int) -> AsyncIterator[str]:
+        """The content deltas of one streamed completion (the text itself when it is already in the target).
+
+        Raises: ApiError before the first delta when vLLM refuses the request; 503 when vLLM goes away
+        mid-stream.
+        """
+        if plan.sources[index] == plan.target:
+            yield plan.texts[index]
+            return
         try:
-            if response.status_code != 200:
-                await response.aread()
-                raise ApiError(_upstream_status(response.status_code), _upstream_message(response))
-            async for line in response.aiter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                choices = json.loads(line[6:]).get("choices") or [{}]
-                delta = choices[0].get("delta", {}).get("content")
-                if delta:
-                    yield delta
-        finally:
-            await response.aclose()
+            # include_usage: vLLM's own count of the tokens for the per-key usage (a delta may carry several)
+            body = {**self._request(plan, index), "stream": True, "stream_options": {"include_usage": True}}
+            chunks = await self.client.post(_CHAT, body=body,
+                                            cast_to=ChatCompletion, stream=True, stream_cls=_ChunkStream)
+            async with chunks:
+                async for chunk in chunks:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
+        except openai.APIError as err:
+            raise self._error(err) from None
 
     def unavailable(self) -> ApiError:
         """503 + Retry-After: vLLM went away under the request (it is restarting, or about to be)."""
         message, headers = unavailable(self.engine)
         return ApiError(503, message, headers)
 
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.backend.api_key}"}
+    def _request(self, plan: Plan, index: int) -> dict:
+        """The chat completion: the paper's prompt, greedy, thinking off (the server's default)."""
+        messages = translation_messages(plan.texts[index], plan.sources[index], plan.target)
+        return {"model": self.backend.model, "messages": messages, "temperature": 0.0,
+                "max_tokens": plan.max_tokens}
+
+    def _error(self, err: openai.APIError) -> ApiError:
+        """vLLM's 4xx as it is, its 5xx (or an error event mid-stream) as 502, no answer as 503."""
+        if isinstance(err, openai.APIConnectionError):  # no answer, or a stream cut off: timeouts too
+            return self.unavailable()
+        status = getattr(err, "status_code", 502)
+        detail = err.body.get("message") if isinstance(err.body, dict) else err.body
+        return ApiError(status if 400 <= status < 500 else 502,
+                        f"model server: {detail}" if detail else f"the model server answered {status}")
 
 
 def translation_router(translator: Translator) -> APIRouter:
@@ -193,36 +273,16 @@ def translation_router(translator: Translator) -> APIRouter:
     @router.post("/v1/translate")
     async def translate(request: TranslateRequest):
         """Translate one text or a list; ``source: auto`` detects each text's language."""
-        texts = translator.check(request)
-        target = translator.language(request.target, "target")
-        auto = request.source.strip().lower() == "auto"
-        fixed = None if auto else translator.language(request.source, "source")
-        if fixed == target:
-            raise ApiError(400, f"source and target are both {target.code}; pick a different target")
-        sources = [translator.detect(t) if auto else (fixed, None) for t in texts]
-        max_tokens = translator.max_tokens(request)
-        payloads = [translator.payload(t, s, target, max_tokens, request.stream) for t, (s, _) in zip(texts, sources)]
+        plan = translator.plan(request)
+        if isinstance(request.q, list):  # sent concurrently, so vLLM batches them
+            outputs = await asyncio.gather(*(translator.translate(plan, i) for i in range(len(plan.texts))))
+            return JSONResponse(_body(outputs, plan.detected))
+        detected = plan.detected[0] if plan.detected else None
         if request.stream:
-            same = sources[0][0] == target  # auto-detected as already in the target language
-            deltas = _echo_stream(texts[0]) if same else translator.stream(payloads[0])
-            return await _streaming_response(translator, deltas, sources[0][1])
-        # a text detected as already in the target language comes back as it is (LibreTranslate does the same)
-        outputs = await asyncio.gather(*(_echo(t) if s == target else translator.translate(p)
-                                         for t, (s, _), p in zip(texts, sources, payloads)))
-        if isinstance(request.q, str):
-            return JSONResponse(_body(outputs[0], sources[0][1]))
-        detected = [d for _, d in sources] if auto else None
-        return JSONResponse(_body(outputs, detected))
+            return await _streaming_response(translator.stream(plan, 0), detected)
+        return JSONResponse(_body(await translator.translate(plan, 0), detected))
 
     return router
-
-
-async def _echo(text: str) -> str:
-    return text
-
-
-async def _echo_stream(text: str) -> AsyncIterator[str]:
-    yield text
 
 
 def _body(translated, detected) -> dict:
@@ -232,8 +292,7 @@ def _body(translated, detected) -> dict:
     return body
 
 
-async def _streaming_response(translator: Translator, deltas: AsyncIterator[str],
-                              detected: dict | None) -> StreamingResponse:
+async def _streaming_response(deltas: AsyncIterator[str], detected: dict | None) -> StreamingResponse:
     """SSE: ``{"delta": …}`` events, then the whole cleaned translation, then ``[DONE]``.
 
     The first delta is awaited before the response starts, so a refused request still gets its 4xx status.
@@ -251,8 +310,8 @@ async def _streaming_response(translator: Translator, deltas: AsyncIterator[str]
             async for delta in deltas:
                 parts.append(delta)
                 yield _sse({"delta": delta})
-        except (ApiError, httpx.HTTPError) as err:  # vLLM went away mid-stream: end the stream with why
-            yield _sse({"error": err.message if isinstance(err, ApiError) else translator.unavailable().message})
+        except ApiError as err:  # vLLM went away mid-stream: end the stream with why
+            yield _sse({"error": err.message})
             return
         yield _sse(_body(strip_thinking("".join(parts)), detected))
         yield "data: [DONE]\n\n"
@@ -262,17 +321,3 @@ async def _streaming_response(translator: Translator, deltas: AsyncIterator[str]
 
 def _sse(obj: dict) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
-
-
-def _upstream_status(status: int) -> int:
-    return status if 400 <= status < 500 else 502
-
-
-def _upstream_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return f"the model server answered {response.status_code}"
-    error = body.get("error", body) if isinstance(body, dict) else body
-    message = error.get("message") if isinstance(error, dict) else error
-    return f"model server: {message}"

@@ -53,6 +53,41 @@ def test_fetch_data_offline_is_one_clear_error(monkeypatch, capsys, tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+def test_fetched_files_are_written_whole_and_a_failed_download_is_a_line(tmp_path, monkeypatch):
+    """fetch-data's downloads (here from a local HTTP server: tests never reach the network): the HumanEval+
+    release is unpacked in place; a missing file is one failure line naming what and where, and leaves
+    nothing behind; the BenchMAX archive fails the same way."""
+    import gzip
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from xplus_release.evalsuite.multilingual import benchmax
+    from xplus_release.evalsuite.reasoning import humaneval_plus
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "release.jsonl.gz").write_bytes(gzip.compress(b'{"task_id": "HumanEval/0"}\n'))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        monkeypatch.setattr(humaneval_plus, "RELEASE_URL", f"{root}/missing.jsonl.gz")
+        [failure] = humaneval_plus.fetch_problems(tmp_path / "data")
+        assert failure.startswith(f"HumanEval+ problems {root}/missing.jsonl.gz: HTTPStatusError") and "404" in failure
+        assert not (tmp_path / "data" / "evalplus").exists()
+        monkeypatch.setattr(humaneval_plus, "RELEASE_URL", f"{root}/release.jsonl.gz")
+        assert humaneval_plus.fetch_problems(tmp_path / "data") == []
+        problems = tmp_path / "data" / "evalplus" / humaneval_plus.PROBLEMS_FILE
+        assert problems.read_text(encoding="utf-8") == '{"task_id": "HumanEval/0"}\n'
+        monkeypatch.setattr(benchmax, "ARCHIVE_URL", f"{root}/missing.tar.gz")
+        [failure] = benchmax.fetch_archive(tmp_path / "data")
+        assert failure.startswith(f"BenchMAX task folders {root}/missing.tar.gz: HTTPStatusError")
+        assert not (tmp_path / "data" / "benchmax").exists()
+    finally:
+        server.shutdown()
+
+
 @pytest.mark.slow
 def test_endpoint_serving_another_model_is_refused(vllm_server, test_suites, capsys, tmp_path):
     code = main(["all", "--model", "Qwen/Qwen3-8B", "--endpoint", vllm_server.base_url, "--api-key", "test-key",

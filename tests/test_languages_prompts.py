@@ -7,7 +7,12 @@ import pytest
 from xplus_release.errors import ConfigError, UnknownLanguageError
 from xplus_release.languages import PAPER_CODES, PAPER_LANGUAGES, get_language, parse_language_list
 from xplus_release.prompts import (
-    EVAL_PROMPT, TRAINING_TEMPLATES, postprocess_translation, prompt_hash, strip_thinking, training_messages,
+    EVAL_PROMPT,
+    TRAINING_TEMPLATES,
+    postprocess_translation,
+    prompt_hash,
+    strip_thinking,
+    training_messages,
     translation_messages,
 )
 

@@ -84,3 +84,23 @@ def test_hung_worker_is_stopped_by_its_timeout_with_its_children(ready_env, tmp_
     while _alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(grandchild)  # the whole process group went, not only the worker
+
+
+SHARED_LOOP_WORKER = """
+from jsonl_worker import run_jsonl_worker
+
+def handle(rows, args):
+    return [{"text": row["text"] * args.times} for row in rows]
+
+if __name__ == "__main__":
+    run_jsonl_worker(handle, "repeats texts", lambda parser: parser.add_argument("--times", type=int))
+"""
+
+
+def test_worker_on_the_shared_request_loop_finds_it_and_keeps_text_as_is(ready_env, tmp_path):
+    """A worker script imports ``jsonl_worker`` from the folder ``run_worker`` puts on its path, even though
+    this package is not installed in the environment; non-ASCII text and worker options come through."""
+    script = tmp_path / "repeat.py"
+    script.write_text(SHARED_LOOP_WORKER)
+    rows = ready_env.run_worker(script, [{"text": "日本語 "}, {"text": "Grüße"}], ["--times", "2"])
+    assert rows == [{"text": "日本語 日本語 "}, {"text": "GrüßeGrüße"}]

@@ -20,6 +20,7 @@ from xplus_release.evalsuite.reasoning.suite import SAMPLE_DATA as REASONING_DAT
 from xplus_release.evalsuite.reasoning.tasks import TASKS, select_tasks
 
 from xplus_release.errors import ConfigError
+from xplus_release.managed_env import WORKER_MODULES
 
 
 def test_unknown_task_lists_the_valid_ones():
@@ -59,7 +60,7 @@ def test_cli_bad_inputs_fail_before_any_server_starts(capsys, tmp_path):
 def test_scoring_sandbox_limits_memory_in_the_opencompass_env():
     """The limits oc_worker applies before scoring stop a program that allocates past them."""
     worker = Path(__file__).parents[1] / "evalsuite" / "reasoning"
-    code = (f"import sys; sys.path.insert(0, {str(worker)!r}); import oc_worker;"
+    code = (f"import sys; sys.path[:0] = [{str(worker)!r}, {str(WORKER_MODULES)!r}]; import oc_worker;"
             "oc_worker.apply_limits({'memory_gb': 1})\n"
             "try:\n    bytearray(3 * 1024 ** 3)\nexcept MemoryError:\n    print('blocked')")
     out = subprocess.run([str(OPENCOMPASS_ENV.ensure()), "-c", code], capture_output=True, text=True, timeout=120,
@@ -118,7 +119,8 @@ def test_evalplus_scores_planted_solutions_in_its_sandbox_under_our_limits(tmp_p
     samples.write_text(json.dumps({"task_id": "HumanEval/0", "solution": "def add_one(x: int) -> int:\n    return x + 1\n"})
                        + "\n" + json.dumps({"task_id": "HumanEval/1", "solution": "def largest(xs: list) -> int:\n"
                                             "    return sorted(xs)[-1] if xs[0] >= 0 else 0\n"}) + "\n")
-    code = (f"import json, sys; sys.path.insert(0, {str(WORKER.parent)!r}); import evalplus_worker; "
+    code = (f"import json, sys; sys.path[:0] = [{str(WORKER.parent)!r}, {str(WORKER_MODULES)!r}]; "
+            "import evalplus_worker; "
             f"print(json.dumps(evalplus_worker.score({str(samples)!r}, {{'memory_gb': 4, 'cpu_seconds': 60}})))")
     env = {**os.environ, "HUMANEVAL_OVERRIDE_PATH": str(EVALPLUS_DATA / "evalplus" / "HumanEvalPlus-v0.1.10.jsonl"),
            "XDG_CACHE_HOME": str(tmp_path / "cache")}

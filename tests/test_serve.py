@@ -11,15 +11,14 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from helpers.serve import Served, run_serve, started_serve
 
-from xplus_release.engines.server import free_port
 from xplus_release.languages import ALL_LANGUAGES, PAPER_LANGUAGES, get_language
 from xplus_release.prompts import strip_thinking, translation_messages
 
@@ -35,55 +34,14 @@ ARTIFACTS = ROOT / ".artifacts"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
-class Served:
-    def __init__(self, process: subprocess.Popen, port: int, log: Path):
-        self.process, self.port, self.log = process, port, log
-        self.root = f"http://127.0.0.1:{port}"
-        self.client = httpx.Client(base_url=self.root, headers=AUTH, timeout=120)
-
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, data_dir) -> Served:
     """``xplus-serve --model xplus-tiny`` as a subprocess, healthy, protected by KEY."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("xplus-serve") / "serve.log"
-    cmd = [sys.executable, "-m", "xplus_release.serve.cli", "--model", "xplus-tiny", "--port", str(port),
-           "--api-key", KEY, "--lid-model", str(data_dir / "lid" / "lid.176.ftz"),
-           "--max-tokens", str(MAX_TOKENS), "--max-text-chars", str(MAX_TEXT_CHARS), "--max-batch", str(MAX_BATCH),
-           "--max-body-bytes", str(MAX_BODY), "--demo-concurrency", "8", "--startup-timeout", "600",
-           "--vllm-log", str(log.with_name("vllm.log"))]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    server = Served(process, port, log)
-    try:
-        _wait_healthy(server)
+    with started_serve(tmp_path_factory.mktemp("xplus-serve"), KEY, "--lid-model", str(data_dir / "lid" / "lid.176.ftz"),
+                       "--max-tokens", str(MAX_TOKENS), "--max-text-chars", str(MAX_TEXT_CHARS),
+                       "--max-batch", str(MAX_BATCH), "--max-body-bytes", str(MAX_BODY),
+                       "--demo-concurrency", "8") as server:
         yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(90)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        server.client.close()
-
-
-def _wait_healthy(server: Served, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"xplus-serve exited with {server.process.returncode}:\n{server.log_text()[-3000:]}")
-        try:
-            if server.client.get("/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"xplus-serve not healthy after {timeout}s:\n{server.log_text()[-3000:]}")
 
 
 def _flores_line(flores_dir: Path, lang, line: int = 0) -> str:
@@ -104,8 +62,7 @@ def _assert_alive(served: Served) -> None:
     (["--model", "not a model"], "unknown model 'not a model'"),
 ])
 def test_bad_command_line_is_one_line_and_exit_2(args, needle):
-    result = subprocess.run([sys.executable, "-m", "xplus_release.serve.cli", "--port", str(free_port()), *args],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = run_serve(*args)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and needle in errors[0] and "Traceback" not in result.stderr
@@ -118,8 +75,7 @@ def test_bad_port_is_reported_before_vllm_starts():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "xplus_release.serve.cli", "--port", str(port)],
-                                capture_output=True, text=True, timeout=120, check=False)
+        result = run_serve(port=port)
     assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
 
 

@@ -12,17 +12,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-
-from xplus_release.engines.server import free_port
+from helpers.serve import Served, started_serve
 
 pytestmark = pytest.mark.slow
 
@@ -31,60 +27,20 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 START_TIMEOUT = 600
 
 
-class Served:
-    def __init__(self, process: subprocess.Popen, port: int, log: Path):
-        self.process, self.port, self.log = process, port, log
-        self.root = f"http://127.0.0.1:{port}"
-        self.client = httpx.Client(base_url=self.root, headers=AUTH, timeout=120)
-
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def vllm(self) -> psutil.Process:
-        """The vLLM server process (the front process's only child that runs vLLM's API server)."""
-        children = [p for p in psutil.Process(self.process.pid).children()
-                    if p.status() != psutil.STATUS_ZOMBIE
-                    and "vllm.entrypoints.openai.api_server" in " ".join(p.cmdline())]
-        assert len(children) == 1, children
-        return children[0]
-
-    def wait_status(self, path: str, status: int, timeout: float) -> httpx.Response:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log_text()[-3000:]
-            try:
-                reply = self.client.get(path, timeout=5)
-                if reply.status_code == status:
-                    return reply
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        pytest.fail(f"{path} never answered {status} within {timeout}s:\n{self.log_text()[-3000:]}")
+def _vllm(served: Served) -> psutil.Process:
+    """The vLLM server process (the front process's only child that runs vLLM's API server)."""
+    children = [p for p in psutil.Process(served.process.pid).children()
+                if p.status() != psutil.STATUS_ZOMBIE and "vllm.entrypoints.openai.api_server" in " ".join(p.cmdline())]
+    assert len(children) == 1, children
+    return children[0]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, data_dir) -> Served:
-    port = free_port()
-    log = tmp_path_factory.mktemp("xplus-serve-faults") / "serve.log"
-    cmd = [sys.executable, "-m", "xplus_release.serve.cli", "--model", "xplus-tiny", "--port", str(port),
-           "--api-key", KEY, "--lid-model", str(data_dir / "lid" / "lid.176.ftz"), "--no-demo",
-           "--max-tokens", "8", "--max-restarts", "1", "--startup-timeout", str(START_TIMEOUT),
-           "--vllm-log", str(log.with_name("vllm.log"))]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    server = Served(process, port, log)
-    try:
-        server.wait_status("/health", 200, START_TIMEOUT)
+    with started_serve(tmp_path_factory.mktemp("xplus-serve-faults"), KEY, "--lid-model",
+                       str(data_dir / "lid" / "lid.176.ftz"), "--no-demo", "--max-tokens", "8", "--max-restarts", "1",
+                       startup_timeout=START_TIMEOUT) as server:
         yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(90)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        server.client.close()
 
 
 def _group_members(pgid: int) -> list[psutil.Process]:
@@ -136,7 +92,7 @@ def _stream_in_background(served: Served) -> dict:
 
 
 def test_killed_vllm_is_reaped_answered_503_and_restarted(served):
-    vllm = served.vllm()
+    vllm = _vllm(served)
     old_group = vllm.pid
     assert _group_members(old_group), "vLLM's engine core should share its process group"
     stream = _stream_in_background(served)
@@ -163,13 +119,13 @@ def test_killed_vllm_is_reaped_answered_503_and_restarted(served):
     served.wait_status("/health", 200, START_TIMEOUT)
     reply = served.client.post("/v1/translate", json={"q": "Good morning.", "source": "en", "target": "de"})
     assert reply.status_code == 200 and isinstance(reply.json()["translatedText"], str)
-    assert served.vllm().pid != old_group
+    assert _vllm(served).pid != old_group
     assert "restart 1 of at most 1" in served.log_text()
 
 
 def test_past_the_budget_it_exits_1_and_leaves_nothing_behind(served):
     """Keep last. The engine core dies this time; vLLM notices, the budget (1) is spent, xplus-serve exits."""
-    vllm = served.vllm()
+    vllm = _vllm(served)
     group = vllm.pid
     engine_cores = _group_members(group)
     assert engine_cores

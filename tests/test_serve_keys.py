@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from helpers.serve import run_serve, serve_command
 
 from xplus_release.engines.server import free_port
 
@@ -30,8 +30,8 @@ LIMITS = {"big": ["--rpm", "1000", "--chars-per-minute", "100000", "--concurrenc
 
 
 def _serve_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "xplus_release.serve.cli", *args], capture_output=True,
-                            text=True, timeout=120, check=False)
+    """``xplus-serve keys …``, or a command line that stops before serving."""
+    result = subprocess.run(serve_command(*args), capture_output=True, text=True, timeout=120, check=False)
     assert not check or result.returncode == 0, result.stderr
     return result
 
@@ -45,10 +45,9 @@ class Served:
         self.log = workdir / "serve.log"
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "xplus_release.serve.cli", "--model", "xplus-tiny", "--port", str(self.port),
-               "--api-keys", str(self.keys_file), "--lid-model", str(self.data_dir / "lid" / "lid.176.ftz"),
-               "--max-tokens", str(MAX_TOKENS), "--startup-timeout", str(START_TIMEOUT),
-               "--vllm-log", str(self.workdir / "vllm.log")]
+        cmd = serve_command("--model", "xplus-tiny", "--port", str(self.port), "--api-keys", str(self.keys_file),
+                            "--lid-model", str(self.data_dir / "lid" / "lid.176.ftz"), "--max-tokens", str(MAX_TOKENS),
+                            "--startup-timeout", str(START_TIMEOUT), "--vllm-log", str(self.workdir / "vllm.log"))
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT
@@ -121,15 +120,14 @@ BAD_FILES = [
 def test_bad_keys_file_is_one_line_and_exit_2_before_vllm(tmp_path, text, needle):
     path = tmp_path / "keys.yaml"
     path.write_text(text)
-    result = _serve_cli("--port", str(free_port()), "--api-keys", str(path), check=False)
+    result = run_serve("--api-keys", str(path))
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert result.returncode == 2 and len(errors) == 1 and needle in errors[0] and str(path) in errors[0], result.stderr
     assert "Traceback" not in result.stderr and "starting vLLM" not in result.stderr
 
 
 def test_api_key_and_api_keys_together_is_one_line(tmp_path):
-    result = _serve_cli("--port", str(free_port()), "--api-key", "k", "--api-keys", str(tmp_path / "k.yaml"),
-                        check=False)
+    result = run_serve("--api-key", "k", "--api-keys", str(tmp_path / "k.yaml"))
     assert result.returncode == 2 and result.stderr.startswith("error: both --api-key") \
         and len(result.stderr.splitlines()) == 1
 

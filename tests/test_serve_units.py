@@ -90,3 +90,40 @@ def test_engine_guard_answers_503_only_where_the_model_is_needed(path, status):
     assert sent[0]["status"] == status
     if status == 503:
         assert (b"retry-after", b"7") in sent[0]["headers"]
+
+
+def test_translation_route_and_demo_answer_503_at_once_without_vllm():
+    """No retries on the way to vLLM: when it is gone (being restarted), the route and the demo say so at once,
+    and the demo refuses what the route refuses with the route's own message."""
+    import asyncio
+
+    import gradio as gr
+    from fastapi.testclient import TestClient
+    from xplus_release.serve.app import build_app
+    from xplus_release.serve.demo import DemoBackend
+    from xplus_release.serve.limits import ServeLimits
+    from xplus_release.serve.translation import Backend, Translator
+
+    from xplus_release.engines.server import free_port
+
+    backend = Backend(f"http://127.0.0.1:{free_port()}", "internal", "xplus-tiny")  # nothing listens there
+    with TestClient(build_app(backend, ServeLimits(), None, None, demo=False)) as client:
+        for payload in ({"q": "Hi", "source": "en", "target": "de"}, {"q": ["Hi", "Ho"], "source": "en", "target": "de"},
+                        {"q": "Hi", "source": "en", "target": "de", "stream": True}):
+            reply = client.post("/v1/translate", json=payload)
+            assert reply.status_code == 503 and reply.headers["retry-after"] == "1", reply.text
+            assert reply.json() == {"error": "the model server did not answer; retry in 1 s"}
+        same = client.post("/v1/translate", json={"q": "Hi", "source": "en", "target": "en"}).json()["error"]
+
+    async def demo_error(*args: str) -> str:
+        demo = DemoBackend(Translator(backend, ServeLimits(max_text_chars=10), None, "no LID model"))
+        with pytest.raises(gr.Error) as err:
+            async for _ in demo.translate(*args):
+                pass
+        await demo.translator.aclose()
+        return err.value.message
+
+    assert asyncio.run(demo_error("Hi", "en", "de")) == "the model server did not answer; retry in 1 s"
+    assert asyncio.run(demo_error("Hi", "en", "en")) == same
+    assert "the limit is 10" in asyncio.run(demo_error("x" * 11, "en", "de"))
+    assert "source=auto is unavailable on this server: no LID model" in asyncio.run(demo_error("Hi", "auto", "de"))

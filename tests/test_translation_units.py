@@ -223,3 +223,52 @@ def test_missing_xcomet_model_is_one_line_with_the_fetch_command(monkeypatch, tm
     (tmp_path / "not-a-model").mkdir()
     with pytest.raises(MissingAssetError, match="has no checkpoints/model.ckpt"):
         resolve_checkpoint(str(tmp_path / "not-a-model"))
+
+
+# --- plots ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def saved_figures(monkeypatch) -> list:
+    """Every matplotlib figure saved during a test, as it was when saved (the code closes it afterwards)."""
+    from matplotlib.figure import Figure
+
+    saved, save = [], Figure.savefig
+
+    def record(figure, *args, **kwargs):
+        saved.append(figure)
+        return save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return saved
+
+
+def test_score_axes_start_at_zero_on_a_run_of_zeros(saved_figures, tmp_path):
+    """Bars of a run that scored 0 everywhere sit on a 0-100 axis, and the heatmaps' colour scales (the
+    report's and the explorer's) run from 0, never centred on 0 as matplotlib does with an empty range."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+    from xplus_release.evalsuite.multilingual.report import paper_comparison_rows
+    from xplus_release.evalsuite.plots import comparison_plot
+    from xplus_release.evalsuite.translation.report import write_heatmap
+    from xplus_release.evalsuite.view.figures import _cell_colours
+
+    tasks = {"xnli": {"paper_name": "XNLI", "score": 0.0}, "mgsm": {"paper_name": "MGSM", "score": 0.0}}
+    rows = paper_comparison_rows(tasks, {"Qwen3-8B": {"XNLI": 45.1}}, ["Qwen3-8B", "Qwen3-XPlus-8B"])
+    assert rows[0]["paper"] == {"Qwen3-8B": 45.1} and rows[1]["paper"] == {}
+    comparison_plot(rows, tmp_path / "bars.png", "zeros")
+    comparison_plot([{"task": "MATH", "ours": 0.0, "paper": {}}], tmp_path / "alone.png", "zeros")
+    assert [figure.axes[0].get_ylim() for figure in saved_figures] == [(0.0, 100.0), (0.0, 100.0)]
+
+    zeros = {"en-zh": {"spbleu": 0.0}, "zh-en": {"spbleu": 0.0}}
+    write_heatmap(tmp_path, zeros, ["en", "zh"], "spbleu")
+    heatmap, colourbar = saved_figures[-1].axes
+    assert (heatmap.images[0].norm.vmin, heatmap.images[0].norm.vmax) == (0.0, 1.0)
+    assert colourbar.get_ylim() == (0.0, 1.0)
+    write_heatmap(tmp_path, {"en-zh": {"spbleu": 20.0}, "zh-en": {"spbleu": 30.0}}, ["en", "zh"], "spbleu")
+    assert (saved_figures[-1].axes[0].images[0].norm.vmin, saved_figures[-1].axes[0].images[0].norm.vmax) == (0, 30)
+
+    bottom, top = to_hex(colormaps["viridis"](0.0)), to_hex(colormaps["viridis"](1.0))
+    assert [c.split(";")[0] for c in _cell_colours([[None, 0.0], [0.0, None]], diverging=False)[0]] == [
+        "background-color: #f3f4f6", f"background-color: {bottom}"]
+    weak = _cell_colours([[None, 10.0], [20.0, None]], diverging=False)  # 10 is half of the top, not the bottom
+    assert weak[1][0].startswith(f"background-color: {top}") and not weak[0][1].startswith(f"background-color: {bottom}")

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.serve import run_serve
 from xplus_release.evalsuite.base import EvalContext, load_suite
 from xplus_release.evalsuite.common import run_suite
 
@@ -389,7 +390,6 @@ def test_xplus_serve_mounts_the_explorer_behind_its_key(runs, tmp_path):
 
 
 def test_xplus_serve_refuses_a_runs_folder_without_runs_before_vllm_starts(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "xplus_release.serve.cli", "--runs", str(tmp_path),
-                             "--port", str(free_port())], capture_output=True, text=True, timeout=120, check=False)
+    result = run_serve("--runs", str(tmp_path))
     assert result.returncode == 2 and "holds no run folder" in result.stderr
     assert "starting vLLM" not in result.stderr

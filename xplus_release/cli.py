@@ -10,7 +10,7 @@ import argparse
 import functools
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from xplus_release.errors import XPlusError
 

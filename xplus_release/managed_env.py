@@ -3,7 +3,8 @@
 unbabel-comet needs transformers<5 and numpy<2; OpenCompass needs datasets<4 and httpx==0.27.2. Neither can
 live beside vLLM, so each gets its own venv, created on first use from a pinned requirement list and
 cached under ``<cache>/envs/<name>-<hash>``. The main process talks to a worker script in that env
-through JSONL files: the worker is a plain script (the env does not have this package installed).
+through JSONL files: the worker is a plain script (the env does not have this package installed) built on
+``workers/jsonl_worker.py``, which ``run_worker`` makes importable there.
 
     env = ManagedEnv("comet", ("torch==2.13.0", "unbabel-comet==2.2.7", "setuptools<81"))
     rows = env.run_worker(worker_script, rows_in, ["--model", path])
@@ -26,6 +27,8 @@ from pathlib import Path
 
 from xplus_release.errors import MissingAssetError, XPlusError
 from xplus_release.paths import cache_dir
+
+WORKER_MODULES = Path(__file__).with_name("workers")
 
 
 class ManagedEnvError(XPlusError):
@@ -90,11 +93,17 @@ class ManagedEnv:
             inp, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
             inp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             cmd = [str(python), str(script), "--input", str(inp), "--output", str(out), *args]
-            _run_logged(cmd, f"the {self.name} worker {Path(script).name}", env=env, timeout=timeout, tee=True,
-                        timeout_setting=timeout_setting)
+            _run_logged(cmd, f"the {self.name} worker {Path(script).name}", env=_worker_env(env), timeout=timeout,
+                        tee=True, timeout_setting=timeout_setting)
             if not out.exists():
                 raise ManagedEnvError(f"the {self.name} worker wrote no output; rerun with its log above")
             return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _worker_env(env: dict | None) -> dict:
+    """``env`` plus ``PYTHONPATH`` reaching ``xplus_release/workers`` (the workers' shared request loop)."""
+    paths = [str(WORKER_MODULES), (env or {}).get("PYTHONPATH") or os.environ.get("PYTHONPATH")]
+    return {**(env or {}), "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
 def _run_logged(cmd: list[str], what: str, env: dict | None = None, timeout: float | None = None,

@@ -19,9 +19,9 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from xplus_release.errors import RunFolderError
 
@@ -140,7 +140,7 @@ class RunFolder:
         self.meta = meta
 
     @classmethod
-    def open(cls, path: str | Path, model: str, **meta) -> "RunFolder":
+    def open(cls, path: str | Path, model: str, **meta) -> RunFolder:
         path = Path(path)
         run_file = path / RUN_FILE
         if path.exists() and not path.is_dir():
@@ -184,4 +184,4 @@ class RunFolder:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")

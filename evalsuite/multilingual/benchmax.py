@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -96,19 +95,16 @@ def fetch_archive(out_dir: Path) -> list[str]:
 
     Returns the failures as lines (empty on success).
     """
-    import httpx
+    from xplus_release.evalsuite.fetch import download
 
     target = out_dir / DATA_SUBDIR
     if checkout_commit(target) == COMMIT and all((target / "tasks" / f).is_dir() for f in FOLDERS):
         return []
-    print(f"fetching BenchMAX task folders ({ARCHIVE_URL})", file=sys.stderr)
-    try:
-        response = httpx.get(ARCHIVE_URL, follow_redirects=True, timeout=300)
-        response.raise_for_status()
-    except httpx.HTTPError as err:
-        return [f"BenchMAX archive {ARCHIVE_URL}: {type(err).__name__}: {err}"]
-    extract_task_folders(response.content, target)
-    return []
+    failures: list[str] = []
+    archive = download(ARCHIVE_URL, "BenchMAX task folders", failures)
+    if archive is not None:
+        extract_task_folders(archive, target)
+    return failures
 
 
 def extract_task_folders(archive: bytes, target: Path) -> None:

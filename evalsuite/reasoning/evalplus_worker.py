@@ -9,13 +9,11 @@ own sandbox (its reliability guard and time limits), and runs EvalPlus's ``evalu
 Output rows: ``{"task_id", "base_status", "plus_status"}`` per problem, then ``{"samples": path}``.
 """
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from oc_worker import apply_limits  # the same limits as OpenCompass scoring
+from jsonl_worker import run_jsonl_worker
+from oc_worker import apply_limits  # the same limits as OpenCompass scoring (a sibling: this script's folder)
 
 
 def generate(row: dict) -> str:
@@ -35,16 +33,10 @@ def score(samples: str, limits: dict) -> list[dict]:
             for task_id, runs in results["eval"].items()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--output", required=True)
-    args = parser.parse_args()
-    row = json.loads(Path(args.input).read_text(encoding="utf-8").splitlines()[0])
-    samples = generate(row)
-    rows = score(samples, row["limits"]) + [{"samples": samples}]
-    Path(args.output).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+def handle(rows: list[dict], _args) -> list[dict]:
+    samples = generate(rows[0])
+    return score(samples, rows[0]["limits"]) + [{"samples": samples}]
 
 
 if __name__ == "__main__":
-    main()
+    run_jsonl_worker(handle, __doc__)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import sys
 from pathlib import Path
 
 from xplus_release.errors import MissingAssetError
@@ -75,19 +74,16 @@ def _first_problems(source: Path, limit: int, target: Path) -> Path:
 
 def fetch_problems(out_dir: Path) -> list[str]:
     """Download EvalPlus's HumanEval+ release into ``out_dir/evalplus``; returns the failures as lines."""
-    import httpx
+    from xplus_release.evalsuite.fetch import download
 
     target = out_dir / DATA_SUBDIR / PROBLEMS_FILE
     if target.is_file():
         return []
-    print(f"fetching HumanEval+ problems ({RELEASE_URL})", file=sys.stderr)
-    try:
-        response = httpx.get(RELEASE_URL, follow_redirects=True, timeout=300)
-        response.raise_for_status()
-    except httpx.HTTPError as err:
-        return [f"HumanEval+ problems {RELEASE_URL}: {type(err).__name__}: {err}"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
-    partial.write_bytes(gzip.decompress(response.content))
-    partial.replace(target)  # a cut download never looks complete
-    return []
+    failures: list[str] = []
+    packed = download(RELEASE_URL, "HumanEval+ problems", failures)
+    if packed is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(gzip.decompress(packed))
+        partial.replace(target)  # a cut download never looks complete
+    return failures

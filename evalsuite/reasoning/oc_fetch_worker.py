@@ -4,9 +4,9 @@ Input rows: ``{"path": "data/mbpp/mbpp.jsonl"}`` relative to ``$COMPASS_DATA_CAC
 ``{"path": ..., "ok": bool, "error": str | None}``; one failed archive does not stop the others.
 """
 
-import argparse
-import json
 import os
+
+from jsonl_worker import run_jsonl_worker
 
 
 def fetch(path: str, root: str) -> dict:
@@ -21,17 +21,9 @@ def fetch(path: str, root: str) -> dict:
     return {"path": path, "ok": os.path.exists(os.path.join(root, path)), "error": None}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--output", required=True)
-    args = parser.parse_args()
-    root = os.environ["COMPASS_DATA_CACHE"]
-    with open(args.input, encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    with open(args.output, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(fetch(row["path"], root)) + "\n" for row in rows)
+def handle(rows: list[dict], _args) -> list[dict]:
+    return [fetch(row["path"], os.environ["COMPASS_DATA_CACHE"]) for row in rows]
 
 
 if __name__ == "__main__":
-    main()
+    run_jsonl_worker(handle, __doc__)

@@ -7,14 +7,14 @@ inherits, and runs ``--mode eval``. Output rows: the summary table OpenCompass w
 (dataset, metric), then ``{"summary": path}`` and ``{"timings": {"generation_s", "scoring_s"}}``.
 """
 
-import argparse
 import csv
-import json
 import os
 import resource
 import sys
 import time
 from pathlib import Path
+
+from jsonl_worker import run_jsonl_worker
 
 REUSE = "run"  # a fixed experiment name: OpenCompass skips datasets whose outputs are already there
 
@@ -50,12 +50,8 @@ def summary_rows(path: Path) -> list[dict]:
                 for r in reader]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--output", required=True)
-    args = parser.parse_args()
-    job = json.loads(Path(args.input).read_text(encoding="utf-8").splitlines()[0])
+def handle(rows: list[dict], _args) -> list[dict]:
+    job = rows[0]
     os.makedirs(job["work_dir"], exist_ok=True)
     start = time.perf_counter()
     run_opencompass(job["config"], job["work_dir"], "infer")
@@ -65,9 +61,8 @@ def main() -> None:
     timings = {"generation_s": middle - start, "scoring_s": time.perf_counter() - middle}
     summary = latest_summary(job["work_dir"])
     rows = (summary_rows(summary) + [{"summary": str(summary)}]) if summary else []
-    with open(args.output, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows + [{"timings": timings}])
+    return rows + [{"timings": timings}]
 
 
 if __name__ == "__main__":
-    main()
+    run_jsonl_worker(handle, __doc__)

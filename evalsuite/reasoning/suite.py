@@ -31,6 +31,7 @@ from xplus_release.evalsuite.reasoning.options import ReasoningOptions
 from xplus_release.evalsuite.reasoning.tasks import TASKS, ReasoningTask, select_tasks
 
 from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError, XPlusError
+from xplus_release.markdown import markdown_table, score_cell
 from xplus_release.paper import load_table
 from xplus_release.registry import get_spec, hub_offline, resolve_model
 from xplus_release.runs import RunFolder
@@ -286,11 +287,10 @@ def render_report(run: RunFolder, scores: dict) -> str:
     lines = ["## Reasoning (OpenCompass)", "",
              f"{sig.get('harness')}, thinking {sig.get('thinking')}, max_out_len {sig.get('max_out_len') or 'dataset default'}"
              + (f", limit {sig['limit']} items per dataset (smoke run: not comparable)" if sig.get("limit") else ""),
-             "", "| task | metric | score | paper Qwen3-8B |", "|---|---|---:|---:|"]
-    for name, task in scores.get("tasks", {}).items():
-        ref = paper.get(task["paper_name"], {}).get("Qwen3-8B")
-        lines.append(f"| {task['paper_name']} | {task['metric']} | {task['score']:.2f} | "
-                     f"{'' if ref is None else f'{ref:.2f}'} |")
+             ""]
+    lines += markdown_table(["task", "metric", "score", "paper Qwen3-8B"], (
+        [t["paper_name"], t["metric"], f"{t['score']:.2f}", score_cell(paper.get(t["paper_name"], {}).get("Qwen3-8B"))]
+        for t in scores.get("tasks", {}).values()), 2)
     for name, reason in scores.get("failed", {}).items():
         lines.append(f"- **{name} failed**: {reason}")
     for note in scores.get("skipped", []):

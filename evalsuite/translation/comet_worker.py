@@ -5,37 +5,26 @@ A plain script (that environment has unbabel-comet, not this package): reads JSO
 and writes ``{"id", "score", "error_spans"}`` rows (score on comet's 0-1 scale) to ``--output``.
 """
 
-import argparse
-import json
-import sys
+from jsonl_worker import run_jsonl_worker
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--output", required=True)
+def add_arguments(parser):
     parser.add_argument("--checkpoint", required=True, help="path of the model's checkpoints/model.ckpt")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--gpus", type=int, default=-1, help="-1: one GPU if torch sees one, else CPU")
-    return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def handle(rows, args):
     import torch
     from comet import load_from_checkpoint
 
-    with open(args.input, encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
     gpus = args.gpus if args.gpus >= 0 else int(torch.cuda.is_available())
     model = load_from_checkpoint(args.checkpoint)
     samples = [{"src": r["src"], "mt": r["mt"], "ref": r["ref"]} for r in rows]
     prediction = model.predict(samples, batch_size=args.batch_size, gpus=gpus, progress_bar=True)
     spans = _error_spans(prediction, len(rows))
-    with open(args.output, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps({"id": row["id"], "score": float(score), "error_spans": row_spans},
-                                    ensure_ascii=False) + "\n" for row, score, row_spans in zip(rows, prediction.scores, spans))
-    return 0
+    return [{"id": row["id"], "score": float(score), "error_spans": row_spans}
+            for row, score, row_spans in zip(rows, prediction.scores, spans)]
 
 
 def _error_spans(prediction, n):
@@ -52,4 +41,4 @@ def _plain(span):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_jsonl_worker(handle, __doc__, add_arguments)

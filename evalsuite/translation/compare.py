@@ -11,6 +11,7 @@ from pathlib import Path
 from xplus_release.evalsuite.translation.metrics import check_spm_model
 
 from xplus_release.errors import ConfigError, RunFolderError
+from xplus_release.markdown import markdown_table
 from xplus_release.runs import RUN_FILE, GenerationStore, read_json, write_json_atomic
 
 COMPARE_METRICS = ("spbleu", "chrf")
@@ -117,12 +118,10 @@ def write_comparison(rows: list[dict], path_a: Path, path_b: Path, output: Path,
     write_json_atomic(output / "compare.json", {"a": str(path_a), "b": str(path_b), "bootstrap_samples": n_samples,
                                                 "rows": rows})
     lines = ["# Compare translation runs", "", f"- A: `{path_a}`", f"- B: `{path_b}`",
-             f"- paired bootstrap resampling (sacrebleu), {n_samples} resamples; * = p < 0.05", "",
-             "| direction | metric | segments | A | B | Δ (B − A) | p |", "|---|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        star = "*" if r["p_value"] < 0.05 else ""
-        lines.append(f"| {r['direction']} | {r['metric']} | {r['segments']} | {r['a']:.2f} | {r['b']:.2f} | "
-                     f"{r['delta']:+.2f}{star} | {r['p_value']:.4f} |")
+             f"- paired bootstrap resampling (sacrebleu), {n_samples} resamples; * = p < 0.05", ""]
+    lines += markdown_table(["direction", "metric", "segments", "A", "B", "Δ (B − A)", "p"], (
+        [r["direction"], r["metric"], str(r["segments"]), f"{r['a']:.2f}", f"{r['b']:.2f}",
+         f"{r['delta']:+.2f}" + ("*" if r["p_value"] < 0.05 else ""), f"{r['p_value']:.4f}"] for r in rows), 2)
     for metric in dict.fromkeys(r["metric"] for r in rows):
         png = _delta_plot(output, [r for r in rows if r["metric"] == metric], metric)
         lines += ["", f"![{metric} deltas]({png.name})"]
@@ -132,20 +131,15 @@ def write_comparison(rows: list[dict], path_a: Path, path_b: Path, output: Path,
 
 
 def _delta_plot(output: Path, rows: list[dict], metric: str) -> Path:
-    import matplotlib
+    from xplus_release.evalsuite.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.25 * len(rows)))
+    fig, ax = pyplot().subplots(figsize=(7, 1.2 + 0.25 * len(rows)))
     colours = ["tab:green" if r["delta"] > 0 and r["p_value"] < 0.05 else
                "tab:red" if r["delta"] < 0 and r["p_value"] < 0.05 else "tab:gray" for r in rows]
     ax.barh([r["direction"] for r in rows], [r["delta"] for r in rows], color=colours)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.invert_yaxis()
     ax.set_xlabel(f"{metric}: B − A (coloured: p < 0.05)")
-    fig.tight_layout()
     path = output / f"compare_{metric}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, [path], dpi=110)
     return path

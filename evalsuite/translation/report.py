@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from xplus_release.evalsuite.fidelity import render_fidelity
+from xplus_release.evalsuite.plots import heatmap_figure, save_figure, score_scale
 
+from xplus_release.markdown import markdown_table, score_cell
 from xplus_release.paper import load_table, paper_name
 from xplus_release.runs import RunFolder
 
@@ -62,12 +64,9 @@ def _ordered_aggregates(aggregates: dict) -> list[str]:
 
 
 def _aggregate_table(aggregates: dict, metrics: list[str]) -> list[str]:
-    rows = ["| direction | " + " | ".join(METRIC_LABELS[m] for m in metrics) + " | directions averaged |",
-            "|---|" + "---:|" * (len(metrics) + 1)]
-    for key in _ordered_aggregates(aggregates):
-        agg = aggregates[key]
-        rows.append(f"| {key} | " + " | ".join(_fmt(agg.get(m)) for m in metrics) + f" | {agg['directions']} |")
-    return rows
+    header = ["direction", *(METRIC_LABELS[m] for m in metrics), "directions averaged"]
+    return markdown_table(header, ([key, *(score_cell(aggregates[key].get(m)) for m in metrics),
+                                    str(aggregates[key]["directions"])] for key in _ordered_aggregates(aggregates)), 1)
 
 
 def _paper_table(model: str, aggregates: dict, metric: str, n_langs: int) -> list[str]:
@@ -82,14 +81,13 @@ def _paper_table(model: str, aggregates: dict, metric: str, n_langs: int) -> lis
     label = METRIC_LABELS[metric]
     note = ("the paper averages over all 16 other languages; this run over "
             f"{n_langs - 1}, so deltas compare like with like only on the full grid")
-    out = [f"### Beside the paper: {label} (Table 7, FLORES-101 devtest)", "",
-           f"Cells: paper value (Δ this run − paper). {note if n_langs < 17 else ''}".rstrip(), "",
-           "| model | " + " | ".join(directions) + " |", "|---|" + "---:|" * len(directions),
-           "| **this run** | " + " | ".join(_fmt(aggregates.get(d, {}).get(metric)) for d in directions) + " |"]
-    for name in order:
-        cells = [_paper_cell(paper[name].get(d), aggregates.get(d, {}).get(metric)) for d in directions]
-        out.append(f"| {'**' + name + '**' if name == own else name} | " + " | ".join(cells) + " |")
-    return out + [""]
+    ours = [aggregates.get(d, {}).get(metric) for d in directions]
+    rows = [["**this run**", *map(score_cell, ours)]]
+    rows += [["**" + name + "**" if name == own else name,
+              *(_paper_cell(paper[name].get(d), run) for d, run in zip(directions, ours))] for name in order]
+    return [f"### Beside the paper: {label} (Table 7, FLORES-101 devtest)", "",
+            f"Cells: paper value (Δ this run − paper). {note if n_langs < 17 else ''}".rstrip(), "",
+            *markdown_table(["model", *directions], rows, 1), ""]
 
 
 def _paper_cell(paper_value: float | None, run_value: float | None) -> str:
@@ -101,24 +99,13 @@ def _paper_cell(paper_value: float | None, run_value: float | None) -> str:
 
 
 def _direction_table(directions: dict, metrics: list[str]) -> list[str]:
-    rows = ["| direction | " + " | ".join(METRIC_LABELS[m] for m in metrics) + " | empty | truncated |",
-            "|---|" + "---:|" * (len(metrics) + 2)]
-    for name, d in directions.items():
-        rows.append(f"| {name} | " + " | ".join(_fmt(d.get(m)) for m in metrics)
-                    + f" | {d.get('empty', 0)} | {d.get('truncated', 0)} |")
-    return rows
-
-
-def _fmt(value) -> str:
-    return "–" if value is None else f"{value:.2f}"
+    header = ["direction", *(METRIC_LABELS[m] for m in metrics), "empty", "truncated"]
+    return markdown_table(header, ([name, *(score_cell(d.get(m)) for m in metrics), str(d.get("empty", 0)),
+                                    str(d.get("truncated", 0))] for name, d in directions.items()), 1)
 
 
 def write_heatmap(folder: Path, directions: dict, langs: list[str], metric: str, fmt: str = "png") -> Path:
     """``translation_<metric>.<fmt>`` (png, svg): a source x target grid, blank where a direction was not evaluated."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     grid = np.full((len(langs), len(langs)), np.nan)
@@ -126,27 +113,18 @@ def write_heatmap(folder: Path, directions: dict, langs: list[str], metric: str,
         src, tgt = name.split("-")
         if src in langs and tgt in langs and scores.get(metric) is not None:
             grid[langs.index(src), langs.index(tgt)] = scores[metric]
-    size = 1.5 + 0.55 * len(langs)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0)  # a weak run looks weak
-    ax.set_xticks(range(len(langs)), langs)
-    ax.set_yticks(range(len(langs)), langs)
-    ax.set_xlabel("target")
-    ax.set_ylabel("source")
-    ax.set_title(f"{METRIC_LABELS[metric]} per direction")
-    _annotate(ax, grid)
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.tight_layout()
+    low, high = score_scale(grid.flat)
+    fig, ax = heatmap_figure(grid, langs, f"{METRIC_LABELS[metric]} per direction", cmap="viridis", vmin=low,
+                             vmax=high)
+    _annotate(ax, grid, low, high)
     path = folder / f"translation_{metric}.{fmt}"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, [path], dpi=110)
     return path
 
 
-def _annotate(ax, grid) -> None:
+def _annotate(ax, grid, low: float, high: float) -> None:
     import numpy as np
 
-    low, high = np.nanmin(grid), np.nanmax(grid)
     for (i, j), value in np.ndenumerate(grid):
         if not np.isnan(value):
             bright = high > low and (value - low) / (high - low) > 0.6  # viridis turns yellow at the top

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xplus_release.evalsuite.plots import heatmap_figure, save_figure, score_scale
 from xplus_release.evalsuite.translation.report import METRIC_LABELS, write_heatmap
 
 CORNER = "source \\ target"
@@ -73,8 +74,7 @@ def _cell_colours(grid: list[list[float | None]], diverging: bool) -> list[list[
         bound = max(abs(v) for v in values) or 1.0
         cmap, norm = matplotlib.colormaps["RdYlGn"], TwoSlopeNorm(0.0, -bound, bound)
     else:
-        low, high = min(values), max(values)
-        cmap, norm = matplotlib.colormaps["viridis"], Normalize(low, high if high > low else low + 1)
+        cmap, norm = matplotlib.colormaps["viridis"], Normalize(*score_scale(values))  # as the report's heatmap
     out = []
     for row in grid:
         cells = []
@@ -104,30 +104,16 @@ def heatmap_files(folder: Path, directions: dict, langs: list[str], metric: str)
 def difference_files(folder: Path, grid: list[list[float | None]], langs: list[str], metric: str,
                      p_values: dict[str, float], title: str) -> list[Path]:
     """The difference heatmap (B − A, starred where p < 0.05) as PNG and SVG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     values = np.array([[np.nan if v is None else v for v in row] for row in grid], dtype=float)
     bound = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
-    size = 1.5 + 0.55 * len(langs)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdYlGn", vmin=-bound or -1, vmax=bound or 1)
-    ax.set_xticks(range(len(langs)), langs)
-    ax.set_yticks(range(len(langs)), langs)
-    ax.set_xlabel("target")
-    ax.set_ylabel("source")
-    ax.set_title(f"{METRIC_LABELS.get(metric, metric)}: {title} (* p < {SIGNIFICANT})")
+    title = f"{METRIC_LABELS.get(metric, metric)}: {title} (* p < {SIGNIFICANT})"
+    fig, ax = heatmap_figure(values, langs, title, cmap="RdYlGn", vmin=-bound or -1, vmax=bound or 1)
     for (i, j), value in np.ndenumerate(values):
         if not np.isnan(value):
             ax.text(j, i, cell_text(value, p_values.get(f"{langs[i]}-{langs[j]}"), True),
                     ha="center", va="center", fontsize=7)
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.tight_layout()
     paths = [folder / f"difference_{metric}.{fmt}" for fmt in ("png", "svg")]
-    for path in paths:
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, paths, dpi=110)
     return paths
