@@ -8,7 +8,8 @@
 vLLM runs as a subprocess on a loopback port with a random internal key; this process listens on
 --host/--port, checks the key (--api-key, or any key of --api-keys with its limits) on every route, serves
 /v1/translate, /v1/languages, /v1/usage and the demo (/demo/), and passes every other route
-(/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, …) through to vLLM. SIGTERM or Ctrl-C: stop accepting, let in-flight requests finish, then stop vLLM.
+(/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, …) through to vLLM.
+SIGTERM or Ctrl-C: stop accepting, let in-flight requests finish, then stop vLLM.
 
 When vLLM exits (a crash, an out-of-memory kill), xplus-serve notices at once, answers 503 with Retry-After
 on the model routes and /health, and starts vLLM again (at most --max-restarts times within 10 minutes,
