@@ -23,11 +23,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 from xplus_release.serve.availability import AlwaysReady, Engine, EngineGuard
 from xplus_release.serve.errors import error_body
-from xplus_release.serve.gate import Gate
+from xplus_release.serve.gate import Gate, Keys
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
+from xplus_release.serve.metering import KeyMeter, Metering
 from xplus_release.serve.proxy import VLLMProxy
-from xplus_release.serve.translation import ApiError, Backend, Translator, pool_limits, translation_router
+from xplus_release.serve.translation import (
+    ApiError,
+    Backend,
+    Translator,
+    metered_transport,
+    translation_router,
+)
+from xplus_release.serve.usage_routes import usage_router
 from xplus_release.serve.validation import TextGuard
 
 from xplus_release.errors import ConfigError
@@ -38,20 +46,22 @@ log = logging.getLogger("xplus_release.serve")
 
 
 def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
-    """The proxy's keep-alive pool to vLLM: it forwards bytes, so a plain HTTP client. The translation route
-    and the demo have theirs in the ``Translator`` (the OpenAI SDK)."""
-    return httpx.AsyncClient(base_url=backend.root_url, limits=pool_limits(pool_size),
+    """The proxy's keep-alive pool to vLLM: it forwards bytes, so a plain HTTP client, counting the tokens
+    vLLM generates for the request that asked. The translation route and the demo have theirs in the
+    ``Translator`` (the OpenAI SDK), counted the same way."""
+    return httpx.AsyncClient(base_url=backend.root_url, transport=metered_transport(pool_size),
                              timeout=httpx.Timeout(None, connect=10.0))
 
 
-def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detector: LanguageDetector | None,
+def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector: LanguageDetector | None,
               detector_error: str | None = None, demo: bool = True, engine: Engine | None = None,
-              runs: list[Path] | None = None) -> Gate:
-    """The whole server as one ASGI app (wrap it in uvicorn); ``runs``: run folders shown at /runs/.
+              runs: list[Path] | None = None, metering: Metering | None = None) -> Gate:
+    """The whole server as one ASGI app (wrap it in uvicorn); ``runs``: run folders shown at /runs/;
+    ``keys``: None serves anyone; ``metering``: per-key limits and usage (with an ``--api-keys`` file).
 
     Layers, outermost first: ``Gate`` (access log, key, body size), ``TextGuard`` (bodies are UTF-8 JSON of
-    encodable text), ``EngineGuard`` (503 while ``engine`` restarts), then the routes. A new cross-cutting
-    check is one more pure-ASGI layer here.
+    encodable text), ``EngineGuard`` (503 while ``engine`` restarts), ``KeyMeter`` (per-key limits and
+    usage), then the routes. A new cross-cutting check is one more pure-ASGI layer here.
     """
     engine = engine or AlwaysReady()
     client = backend_client(backend)
@@ -59,9 +69,13 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        if metering is not None:
+            metering.usage.start()
         yield
         await client.aclose()
         await translator.aclose()
+        if metering is not None:
+            metering.usage.close()  # the last second's usage
 
     app = FastAPI(title="xplus-serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(ApiError, _api_error)
@@ -69,21 +83,25 @@ def build_app(backend: Backend, limits: ServeLimits, api_key: str | None, detect
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(translation_router(translator))
+    app.include_router(usage_router(metering, client, backend))
     if demo:
-        _mount_demo(app, translator)
+        _mount_demo(app, translator, metering)
     if runs:
         mount_runs(app, runs)
     # Last, so it only sees what no route above claimed.
     app.router.routes.append(Mount("", app=VLLMProxy(backend, client, engine)))
     demo_path = DEMO_PATH if demo else None
-    return Gate(TextGuard(EngineGuard(app, engine, demo_path)), api_key, limits.max_body_bytes, demo_path)
+    inner = app
+    if metering is not None:  # inside the engine guard: a 503 while vLLM restarts spends none of a key's limits
+        inner = KeyMeter(app, metering, unmetered=(DEMO_PATH, RUNS_PATH))  # the demo meters its own translations
+    return Gate(TextGuard(EngineGuard(inner, engine, demo_path)), keys, limits.max_body_bytes, demo_path)
 
 
-def _mount_demo(app: FastAPI, translator: Translator) -> None:
+def _mount_demo(app: FastAPI, translator: Translator, metering: Metering | None) -> None:
     import gradio as gr
     from xplus_release.serve.demo import DemoBackend, build_demo
 
-    blocks = build_demo(DemoBackend(translator), translator.backend.model)
+    blocks = build_demo(DemoBackend(translator, metering), translator.backend.model)
     gr.mount_gradio_app(app, blocks, path=DEMO_PATH, footer_links=["api"])
 
     @app.get("/", include_in_schema=False)

@@ -1,7 +1,7 @@
 """While vLLM restarts: 503 with ``Retry-After`` on every route that needs the model, and on ``/health``.
 
 The engine is anything with ``ready`` and ``retry_after_s`` (``SupervisedServer``). Routes that do not need
-the model (``/v1/languages``, the results explorer at ``/runs``, the demo's page and assets) keep answering, so a load balancer can tell a
+the model (``/v1/languages``, ``/v1/usage``, the results explorer at ``/runs``, the demo's page and assets) keep answering, so a load balancer can tell a
 restarting replica (``/health`` 503) from a dead one (no answer), and a browser still gets the page.
 """
 
@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from xplus_release.serve.errors import send_json_error
 
 # answered without vLLM
-_ENGINE_FREE = ("/v1/languages", "/runs")
+_ENGINE_FREE = ("/v1/languages", "/v1/usage", "/runs")
 
 
 class Engine(Protocol):

@@ -2,11 +2,14 @@
 
     xplus-serve --model xplus-tiny
     xplus-serve --model LLaMAX/Qwen3-XPlus-8B --host 0.0.0.0 --port 8000 --api-key "$KEY" -tp 2
+    xplus-serve keys add alice --file keys.yaml && xplus-serve --model xplus-tiny --api-keys keys.yaml
+    xplus-serve keys --help      # add | list | revoke keys with per-key limits
 
 vLLM runs as a subprocess on a loopback port with a random internal key; this process listens on
---host/--port, checks --api-key on every route, serves /v1/translate, /v1/languages and the demo (/demo/),
-and passes every other route (/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, …)
-through to vLLM. SIGTERM or Ctrl-C: stop accepting, let in-flight requests finish, then stop vLLM.
+--host/--port, checks the key (--api-key, or any key of --api-keys with its limits) on every route, serves
+/v1/translate, /v1/languages, /v1/usage and the demo (/demo/), and passes every other route
+(/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics, …) through to vLLM.
+SIGTERM or Ctrl-C: stop accepting, let in-flight requests finish, then stop vLLM.
 
 When vLLM exits (a crash, an out-of-memory kill), xplus-serve notices at once, answers 503 with Retry-After
 on the model routes and /health, and starts vLLM again (at most --max-restarts times within 10 minutes,
@@ -43,8 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     parser.add_argument("--api-key", default=os.environ.get("XPLUS_API_KEY"),
-                        help="key required on every route as 'Authorization: Bearer KEY' (default: $XPLUS_API_KEY; "
-                             "none: open to anyone who can reach the port)")
+                        help="one key required on every route as 'Authorization: Bearer KEY', without limits or "
+                             "usage (default: $XPLUS_API_KEY; none and no --api-keys: open to anyone who can reach "
+                             "the port)")
+    parser.add_argument("--api-keys", type=Path, metavar="FILE", default=os.environ.get("XPLUS_API_KEYS_FILE"),
+                        help="YAML file of keys with per-key limits and usage, made with 'xplus-serve keys add NAME "
+                             "--file FILE'; changes apply without a restart; usage is kept beside it in "
+                             "FILE-stem.usage.sqlite (default: $XPLUS_API_KEYS_FILE)")
     parser.add_argument("--tensor-parallel-size", "-tp", type=int, default=1, help="GPUs per model replica (vLLM)")
     parser.add_argument("--data-parallel-size", "-dp", type=int, default=1, help="model replicas (vLLM)")
     parser.add_argument("--max-model-len", type=int, help="context length (default: the registry's)")
@@ -124,6 +132,8 @@ def load_detector(path: str | None):
 def check_port_free(host: str, port: int) -> None:
     """Raises: ConfigError when the port is taken (before vLLM spends a minute starting)."""
     with socket.socket() as sock:
+        # as uvicorn binds: connections of a previous run still in TIME_WAIT must not block a restart
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as err:
@@ -136,6 +146,11 @@ def _terminate(signum, _frame):
 
 @run_cli
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        from xplus_release.serve import keys_cli
+
+        return keys_cli.main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is the access log's job
@@ -143,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_restarts < 0:
         raise ConfigError(f"--max-restarts is {args.max_restarts}; it must be 0 or more")
     extra = vllm_extra_args(args.vllm_args)
+    keys, metering = keys_from_args(args)
     check_port_free(args.host, args.port)
     runs = runs_from_args(args)
     vllm_server = vllm_for(args, extra)  # resolves (or downloads) the model: a missing one is one line, first
@@ -156,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("starting vLLM for %s on %s (log: %s)", vllm_server.model.name, vllm_server.root_url,
                  vllm_server.log_path)
         supervisor.start()
-        serve(args, limits, supervisor, detector, detector_error, runs)
+        serve(args, limits, supervisor, detector, detector_error, runs, keys, metering)
     finally:
         log.info("stopping vLLM")
         supervisor.stop()
@@ -175,6 +191,27 @@ def vllm_for(args: argparse.Namespace, extra: list[str]):
                       extra_args=extra, log_path=args.vllm_log, startup_timeout=args.startup_timeout)
 
 
+def keys_from_args(args: argparse.Namespace):
+    """The key source for the gate and, with --api-keys, the limits and usage store (checked before vLLM starts).
+
+    Raises: ConfigError for both --api-key and --api-keys, or a keys file / usage database that does not load.
+    """
+    from xplus_release.serve.keys import KeyRing, SingleKey, usage_path
+    from xplus_release.serve.metering import Metering
+    from xplus_release.serve.usage import UsageStore
+
+    if args.api_key and args.api_keys:
+        raise ConfigError("both --api-key ($XPLUS_API_KEY) and --api-keys ($XPLUS_API_KEYS_FILE) are set; pass one: "
+                          "add the single key to the file with 'xplus-serve keys add NAME'")
+    if not args.api_keys:
+        return (SingleKey(args.api_key) if args.api_key else None), None
+    ring = KeyRing(args.api_keys)
+    if not any(entry.enabled for entry in ring.keys.keys):
+        raise ConfigError(f"keys file {args.api_keys} has no enabled key; add one with: "
+                          f"xplus-serve keys add NAME --file {args.api_keys}")
+    return ring, Metering(UsageStore(usage_path(args.api_keys)), ring)
+
+
 def runs_from_args(args: argparse.Namespace) -> list[Path] | None:
     """Raises: ConfigError when --runs holds no run folder (checked before vLLM starts)."""
     from xplus_release.serve.app import run_folders
@@ -182,7 +219,8 @@ def runs_from_args(args: argparse.Namespace) -> list[Path] | None:
     return run_folders(args.runs) if args.runs else None
 
 
-def serve(args, limits: ServeLimits, supervisor, detector, detector_error, runs: list[Path] | None = None) -> None:
+def serve(args, limits: ServeLimits, supervisor, detector, detector_error, runs: list[Path] | None = None,
+          keys=None, metering=None) -> None:
     """Run the front app until SIGTERM/Ctrl-C, or until ``supervisor`` gives up on vLLM."""
     import uvicorn
     from xplus_release.serve.app import DEMO_PATH, build_app
@@ -190,10 +228,11 @@ def serve(args, limits: ServeLimits, supervisor, detector, detector_error, runs:
 
     vllm_server = supervisor.server
     backend = Backend(vllm_server.root_url, vllm_server.api_key, vllm_server.model.name)
-    app = build_app(backend, limits, args.api_key, detector, detector_error, demo=args.demo, engine=supervisor,
-                    runs=runs)
-    if not args.api_key and args.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("listening on %s without --api-key: anyone who reaches the port can use it", args.host)
+    app = build_app(backend, limits, keys, detector, detector_error, demo=args.demo, engine=supervisor,
+                    runs=runs, metering=metering)
+    if keys is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s without --api-key or --api-keys: anyone who reaches the port can use it",
+                    args.host)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     log.info("serving %s at http://%s:%d/v1%s", backend.model, shown, args.port,
              f" and the demo at http://{shown}:{args.port}{DEMO_PATH}/" if args.demo else "")

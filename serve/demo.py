@@ -12,6 +12,9 @@ from collections.abc import AsyncIterator
 
 import gradio as gr
 from pydantic import ValidationError
+from xplus_release.serve.gate import KEY_HEADER
+from xplus_release.serve.keys import KeyEntry
+from xplus_release.serve.metering import CURRENT, Meter, Metering
 from xplus_release.serve.translation import ApiError, Plan, TranslateRequest, Translator
 
 from xplus_release.languages import ALL_LANGUAGES
@@ -41,14 +44,17 @@ class DemoBackend:
     detects the source and streams the completion, so the page and the API cannot drift apart.
     """
 
-    def __init__(self, translator: Translator):
+    def __init__(self, translator: Translator, metering: Metering | None = None):
         self.translator = translator
         self.limits = translator.limits
+        self.metering = metering
 
-    async def translate(self, text: str, source: str, target: str) -> AsyncIterator[tuple[str, str, str]]:
-        """Yields (translation so far, detected-language note, detected code or "").
+    async def translate(self, text: str, source: str, target: str,
+                        page: gr.Request | None = None) -> AsyncIterator[tuple[str, str, str]]:
+        """Yields (translation so far, detected-language note, detected code or ""). With per-key limits it is
+        one request of the key the page was opened with (Gradio fills ``page`` with the event's request).
 
-        Raises: gr.Error with the route's message for whatever the route would refuse.
+        Raises: gr.Error with the route's message for whatever the route would refuse, or the key's limit.
         """
         if not text.strip():
             yield "", "", ""  # a cleared box clears the output; no error to show
@@ -57,16 +63,39 @@ class DemoBackend:
             request = TranslateRequest(q=text, source=source, target=target, stream=True)
         except ValidationError:  # a dropdown cleared by hand
             raise gr.Error("pick a language in both lists") from None
+        key = self._key(page)
+        refusal = self.metering.admit(key, len(text)) if key else None
+        if refusal is not None:
+            raise gr.Error(refusal.message)
+        meter = Meter(status=200)
+        try:
+            async for update in self._translate(request, meter):
+                yield update
+        except BaseException:
+            meter.status = meter.status if meter.status >= 400 else 500
+            raise
+        finally:
+            if key:
+                self.metering.finish(key, len(text), meter)
+
+    async def _translate(self, request: TranslateRequest, meter: Meter) -> AsyncIterator[tuple[str, str, str]]:
         try:
             plan = self.translator.plan(request)
             note, detected = _detected_note(plan)
             parts: list[str] = []
-            async for delta in self.translator.stream(plan, 0):
+            async for delta in _metered(self.translator.stream(plan, 0), meter):
                 parts.append(delta)
                 yield "".join(parts), note, detected
         except ApiError as err:
+            meter.status = err.status
             raise gr.Error(err.message) from None
         yield strip_thinking("".join(parts)), note, detected
+
+    def _key(self, page: gr.Request | None) -> KeyEntry | None:
+        """The caller's key (the gate names it in the ``x-xplus-key`` header), when keys are metered."""
+        if self.metering is None or page is None:
+            return None
+        return self.metering.keys.entry(page.headers.get(KEY_HEADER.decode(), ""))
 
     @staticmethod
     def swap(source: str, target: str, text: str, output: str, detected: str):
@@ -100,6 +129,24 @@ def build_demo(demo_backend: DemoBackend, model_name: str) -> gr.Blocks:
     demo.queue(default_concurrency_limit=demo_backend.limits.demo_concurrency,
                max_size=demo_backend.limits.demo_queue_size)
     return demo
+
+
+async def _metered(deltas: AsyncIterator[str], meter: Meter) -> AsyncIterator[str]:
+    """``deltas`` with the request to vLLM, which its first step sends, counted on ``meter``.
+
+    ``MeteredTransport`` takes the meter from ``CURRENT`` when the request is sent. The variable is set and
+    reset within that one step: Gradio may run the generator's later steps in other contexts.
+    """
+    token = CURRENT.set(meter)
+    try:
+        first = await anext(deltas, None)
+    finally:
+        CURRENT.reset(token)
+    if first is None:
+        return
+    yield first
+    async for delta in deltas:
+        yield delta
 
 
 def _detected_note(plan: Plan) -> tuple[str, str]:

@@ -1,5 +1,8 @@
 """The ASGI middleware in front of every route: access log, API key, body size.
 
+The key is one ``--api-key`` or any enabled key of an ``--api-keys`` file (``keys.KeyRing``); the caller's
+key entry goes down to the layers below in the scope (``metering.KEY_SCOPE``), where its limits apply.
+
 Pure ASGI (no ``BaseHTTPMiddleware``) so that streamed responses pass through untouched and the cost per
 request stays in microseconds.
 
@@ -25,21 +28,24 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from xplus_release.serve.errors import send_json_error
+from xplus_release.serve.keys import KeyEntry, KeyRing, SingleKey
+from xplus_release.serve.metering import KEY_SCOPE
 
 access_log = logging.getLogger("xplus_release.serve.access")
 COOKIE = "xplus_session"
+KEY_HEADER = b"x-xplus-key"
+Keys = KeyRing | SingleKey
 
 
 class Gate:
     """Access log + authentication + request-body limit for every HTTP and WebSocket request."""
 
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int, demo_path: str | None):
+    def __init__(self, app: ASGIApp, keys: Keys | None, max_body_bytes: int, demo_path: str | None):
         self.app = app
-        self.api_key = api_key
+        self.keys = keys
         self.max_body_bytes = max_body_bytes
         self.demo_path = demo_path
         self._secret = secrets.token_bytes(32)  # cookies die with the process; a restart asks for the key again
-        self._key_hash = hashlib.sha256(api_key.encode()).digest() if api_key else b""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -57,35 +63,46 @@ class Gate:
         try:
             await self._handle(scope, receive, send_logged, status)
         finally:
-            self._log(scope, status["code"], started)
+            self._log(scope, status["code"], started, status.get("key"))
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, status: dict) -> None:
         headers = Headers(scope=scope)
-        if self.api_key and not self._authorised(headers):
-            return await self._refuse(scope, headers, send)
+        if self.keys is not None:
+            key = self._authorised(headers)
+            if key is None:
+                return await self._refuse(scope, headers, send)
+            scope = _with_key(scope, key)
+            status["key"] = key.name
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return await send_json_error(send, 413, self._too_large())
         await _BodyLimit(self.max_body_bytes, self._too_large(), receive, send).run(self.app, scope)
 
-    def _authorised(self, headers: Headers) -> bool:
+    def _authorised(self, headers: Headers) -> KeyEntry | None:
+        """The caller's enabled key, from the bearer token or the demo's session cookie."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token:
-            return hmac.compare_digest(hashlib.sha256(token.encode()).digest(), self._key_hash)
+            return self.keys.find(token)
         cookie = SimpleCookie(headers.get("cookie", "")).get(COOKIE)
-        return cookie is not None and hmac.compare_digest(cookie.value, self._session_token())
+        if cookie is None:
+            return None
+        name, _, _ = cookie.value.rpartition(".")
+        key = self.keys.entry(name)  # a revoked key's cookie stops working with it
+        return key if key is not None and hmac.compare_digest(cookie.value, self._session_token(key)) else None
 
-    def _session_token(self) -> str:
-        return hmac.new(self._secret, self._key_hash, hashlib.sha256).hexdigest()
+    def _session_token(self, key: KeyEntry) -> str:
+        """``NAME.HMAC``: names the key for the demo's limits, proves the key was shown, never holds it."""
+        mac = hmac.new(self._secret, f"{key.name}:{key.sha256}".encode(), hashlib.sha256).hexdigest()
+        return f"{key.name}.{mac}"
 
     async def _refuse(self, scope: Scope, headers: Headers, send: Send) -> None:
         if scope["type"] == "websocket":
             return await send({"type": "websocket.close", "code": 1008})
         if self._is_demo_page(scope):
             query = dict(parse_qsl(scope.get("query_string", b"").decode()))
-            if "api_key" in query and hmac.compare_digest(
-                    hashlib.sha256(query["api_key"].encode()).digest(), self._key_hash):
-                return await self._login_redirect(scope, query, send)
+            key = self.keys.find(query["api_key"]) if "api_key" in query else None
+            if key is not None:
+                return await self._login_redirect(scope, query, key, send)
             if "text/html" in headers.get("accept", ""):
                 return await _html(send, 401, _LOGIN_FORM)
         await send_json_error(send, 401, "missing or wrong API key; send the header 'Authorization: Bearer KEY'")
@@ -93,10 +110,10 @@ class Gate:
     def _is_demo_page(self, scope: Scope) -> bool:
         return bool(self.demo_path) and scope["method"] == "GET" and scope["path"].rstrip("/") == self.demo_path
 
-    async def _login_redirect(self, scope: Scope, query: dict, send: Send) -> None:
+    async def _login_redirect(self, scope: Scope, query: dict, key: KeyEntry, send: Send) -> None:
         query.pop("api_key")
         location = scope["path"] + ("?" + urlencode(query) if query else "")
-        cookie = f"{COOKIE}={self._session_token()}; HttpOnly; SameSite=Strict; Path=/"
+        cookie = f"{COOKIE}={self._session_token(key)}; HttpOnly; SameSite=Strict; Path=/"
         await send({"type": "http.response.start", "status": 303,
                     "headers": [(b"location", location.encode()), (b"set-cookie", cookie.encode()),
                                 (b"content-length", b"0")]})
@@ -105,12 +122,22 @@ class Gate:
     def _too_large(self) -> str:
         return f"request body over {self.max_body_bytes} bytes; send less (or raise --max-body-bytes)"
 
-    def _log(self, scope: Scope, status: int, started: float) -> None:
+    def _log(self, scope: Scope, status: int, started: float, key_name: str | None) -> None:
         client = scope.get("client") or ("-", 0)
         method = scope.get("method", "WS")
         elapsed_ms = (time.perf_counter() - started) * 1000
         # the path only: a query string may carry ?api_key=
-        access_log.info('%s "%s %s" %s %.1fms', client[0], method, scope["path"], status or "-", elapsed_ms)
+        access_log.info('%s "%s %s" %s %.1fms key=%s', client[0], method, scope["path"], status or "-", elapsed_ms,
+                        key_name or "-")
+
+
+def _with_key(scope: Scope, key: KeyEntry) -> Scope:
+    """The scope with the caller's key for the layers below, and its name as the ``x-xplus-key`` header for the
+    demo's event handlers (Gradio hands them the request's headers, not its scope); a client's own
+    ``x-xplus-key`` header is dropped."""
+    headers = [(k, v) for k, v in scope["headers"] if k != KEY_HEADER]
+    headers.append((KEY_HEADER, key.name.encode()))
+    return {**scope, "headers": headers, KEY_SCOPE: key}
 
 
 class _BodyLimit:

@@ -9,7 +9,9 @@ off (the server's default chat-template kwargs); a batch is sent concurrently so
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from xplus_release.serve.availability import AlwaysReady, Engine, unavailable
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
+from xplus_release.serve.metering import MeteredTransport
 from xplus_release.serve.validation import TextError, check_text
 
 from xplus_release.errors import UnknownLanguageError
@@ -68,11 +71,15 @@ class Backend:
     model: str  # served model name
 
 
-def pool_limits(size: int) -> httpx.Limits:
+# The SDK's HTTP package (httpx2 from openai 3 on, httpx before): its client takes only its own transports.
+SDK_HTTP = importlib.import_module(openai.DefaultAsyncHttpxClient.__mro__[1].__module__.partition(".")[0])
+
+
+def pool_limits(size: int, http: types.ModuleType = httpx) -> httpx.Limits:
     """A keep-alive pool of ``size`` connections to vLLM."""
     # Idle connections are dropped before vLLM's own keep-alive timeout (uvicorn's 5 s) closes them: reusing
     # one at the moment the server closes it fails the request with "server disconnected".
-    return httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=2.0)
+    return http.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=2.0)
 
 
 def backend_sdk_client(backend: Backend, pool_size: int = 256) -> openai.AsyncOpenAI:
@@ -85,7 +92,13 @@ def backend_sdk_client(backend: Backend, pool_size: int = 256) -> openai.AsyncOp
     return openai.AsyncOpenAI(
         base_url=f"{backend.root_url}/v1", api_key=backend.api_key, max_retries=0,
         timeout=httpx.Timeout(None, connect=10.0),
-        http_client=openai.DefaultAsyncHttpxClient(limits=pool_limits(pool_size)))
+        http_client=openai.DefaultAsyncHttpxClient(transport=metered_transport(pool_size, SDK_HTTP)))
+
+
+def metered_transport(pool_size: int, http: types.ModuleType = httpx) -> MeteredTransport:
+    """A pool of ``pool_size`` connections to vLLM (for a client of package ``http``) that counts, for the
+    per-key usage, the tokens vLLM generates for the request that asked (``MeteredTransport``)."""
+    return MeteredTransport(http.AsyncHTTPTransport(limits=pool_limits(pool_size, http)), http)
 
 
 @dataclass(frozen=True)
@@ -215,7 +228,9 @@ class Translator:
             yield plan.texts[index]
             return
         try:
-            chunks = await self.client.post(_CHAT, body={**self._request(plan, index), "stream": True},
+            # include_usage: vLLM's own count of the tokens for the per-key usage (a delta may carry several)
+            body = {**self._request(plan, index), "stream": True, "stream_options": {"include_usage": True}}
+            chunks = await self.client.post(_CHAT, body=body,
                                             cast_to=ChatCompletion, stream=True, stream_cls=_ChunkStream)
             async with chunks:
                 async for chunk in chunks:

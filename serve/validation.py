@@ -15,6 +15,7 @@ import json
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from xplus_release.serve.errors import send_json_error
+from xplus_release.serve.metering import JSON_SCOPE
 
 MAX_DEPTH = 64  # deeper than any OpenAI or translate request; a parser bomb long before that
 
@@ -34,8 +35,10 @@ def check_text(value: str, field: str) -> None:
                         f"{err.start}, which is not text; send valid Unicode") from None
 
 
-def check_json_body(body: bytes) -> None:
-    """Raises: TextError for a body that is not UTF-8, not JSON, too deep, or has a bad string anywhere."""
+def check_json_body(body: bytes):
+    """The parsed body.
+
+    Raises: TextError for a body that is not UTF-8, not JSON, too deep, or has a bad string anywhere."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -47,6 +50,7 @@ def check_json_body(body: bytes) -> None:
     except ValueError as err:
         raise TextError(f"request body is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
     _check_strings(document)
+    return document
 
 
 def _check_strings(document) -> None:
@@ -81,9 +85,10 @@ class TextGuard:
             return  # the client left, or the gate already answered 413
         if body:
             try:
-                check_json_body(body)
+                document = check_json_body(body)
             except TextError as err:
                 return await send_json_error(send, 422, str(err))
+            scope = {**scope, JSON_SCOPE: document}  # the per-key limits count the prompt's characters from it
         await self.app(scope, _replay(body, receive), send)
 
 
