@@ -368,6 +368,7 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
 def test_xplus_serve_mounts_the_explorer_behind_its_key(runs, tmp_path):
     from fastapi.testclient import TestClient
     from xplus_release.serve.app import build_app, run_folders
+    from xplus_release.serve.keys import SingleKey
     from xplus_release.serve.limits import ServeLimits
     from xplus_release.serve.translation import Backend
 
@@ -377,7 +378,7 @@ def test_xplus_serve_mounts_the_explorer_behind_its_key(runs, tmp_path):
     assert folders == [tmp_path / "runs" / "run-a"]
     # no model behind it: only /runs/ is asked, which never reaches the backend
     backend = Backend("http://127.0.0.1:9", "unused", "xplus-tiny")
-    app = build_app(backend, ServeLimits(), "k3y", None, demo=False, runs=folders)
+    app = build_app(backend, ServeLimits(), SingleKey("k3y"), None, demo=False, runs=folders)
     with TestClient(app) as client:
         refused = client.get("/runs/config")
         assert refused.status_code == 401 and "API key" in refused.json()["error"]
