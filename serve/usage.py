@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -43,8 +42,6 @@ class UsageStore:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()  # one flush at a time: the writer thread's, or close()'s last one
-        self.flushes = 0
-        self.flush_seconds = 0.0
         try:
             # one connection for the store's life (opened here, used by whichever thread flushes, one at a time)
             self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
@@ -97,7 +94,6 @@ class UsageStore:
         rows = [(key, counter, value) for key, counts in pending.items() for counter, value in counts.items()]
         if not rows:
             return
-        started = time.perf_counter()
         try:
             with self._write_lock, self._db:  # one transaction
                 self._db.executemany(UPSERT, rows)
@@ -107,8 +103,6 @@ class UsageStore:
                 for key, counts in pending.items():
                     self._pending[key].update(counts)
             return
-        self.flushes += 1
-        self.flush_seconds += time.perf_counter() - started
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_every_s):

@@ -46,10 +46,6 @@ class TaskSpec:
         pairs = [(self.our_code(code), self.lm_eval_task.format(lang=code)) for code in self.languages]
         return [(code, task) for code, task in pairs if only is None or code in only]
 
-    @property
-    def metric_name(self) -> str:
-        return self.metric.partition(",")[0]
-
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
