@@ -24,7 +24,6 @@ class ReasoningTask:
     data: tuple[str, ...] = ()  # paths under the OpenCompass data root
     hf_datasets: tuple[str, ...] = ()  # hub datasets the loader reads through `datasets`
     judge: bool = False  # scored (partly) by an LLM judge: needs --judge-endpoint
-    executes_code: bool = False  # the evaluator runs model-written code: sandboxed
     remote_scorer: str | None = None  # a scoring service the evaluator calls over the network
     harness: str = "opencompass"  # or "evalplus" (HumanEval+)
 
@@ -44,19 +43,17 @@ TASKS: dict[str, ReasoningTask] = {t.name: t for t in (
     ReasoningTask("math", "Math", "math.math_500_gen", "math_datasets", "accuracy",
                   data=("data/math/test_prm800k_500.jsonl",)),
     ReasoningTask("mbpp", "MBPP", "mbpp.mbpp_gen_830460", "mbpp_datasets", "pass@1",
-                  data=("data/mbpp/mbpp.jsonl",), executes_code=True),
+                  data=("data/mbpp/mbpp.jsonl",)),
     ReasoningTask("livecodebench_v5", "LiveCodeBench-V5", "livecodebench.livecodebench_time_split_gen_a4f90b",
-                  "LCBCodeGeneration_dataset", "pass@1", data=("data/code_generation_lite",),
-                  executes_code=True),
+                  "LCBCodeGeneration_dataset", "pass@1", data=("data/code_generation_lite",)),
     ReasoningTask("livecodebench_v6", "LiveCodeBench-V6", "livecodebench.livecodebench_v6_academic",
-                  "LCBCodeGeneration_dataset", "pass@1", data=("data/code_generation_lite",),
-                  executes_code=True),
+                  "LCBCodeGeneration_dataset", "pass@1", data=("data/code_generation_lite",)),
     ReasoningTask("bigcodebench_hard", "BigCodeBench-Hard", "bigcodebench.bigcodebench_hard_instruct_gen_8815eb",
                   "bigcodebench_hard_instruct_datasets", "pass@1", data=("data/bigcodebench",),
-                  executes_code=True, remote_scorer="https://bigcode-bigcodebench-evaluator.hf.space/"),
+                  remote_scorer="https://bigcode-bigcodebench-evaluator.hf.space/"),
     ReasoningTask("humaneval", "HumanEval", "humaneval.humaneval_gen_8e312c", "humaneval_datasets", "pass@1",
-                  data=("data/humaneval/human-eval-v2-20210705.jsonl",), executes_code=True),
-    ReasoningTask("humaneval_plus", "HumanEval+", "", "", "pass@1", executes_code=True, harness="evalplus"),
+                  data=("data/humaneval/human-eval-v2-20210705.jsonl",)),
+    ReasoningTask("humaneval_plus", "HumanEval+", "", "", "pass@1", harness="evalplus"),
 )}
 
 # The paper counts "15" reasoning benchmarks and names 11 of them (Section 4.1: BBEH, AIME2024, AIME2025,
