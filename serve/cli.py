@@ -186,7 +186,7 @@ def vllm_for(args: argparse.Namespace, extra: list[str]):
     from xplus_release.registry import resolve_model
 
     model = resolve_model(args.model, max_model_len=args.max_model_len)
-    return VLLMServer(model, host="127.0.0.1", api_key=secrets.token_urlsafe(24),
+    return VLLMServer(model, api_key=secrets.token_urlsafe(24),
                       tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
                       extra_args=extra, log_path=args.vllm_log, startup_timeout=args.startup_timeout)
 
