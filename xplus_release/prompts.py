@@ -37,8 +37,8 @@ TRAINING_TEMPLATES: tuple[str, ...] = (
     "Source ({src_lang}): {src}\nTranslation ({tgt_lang}):",
 )
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
-_OPEN_THINK = re.compile(r"<think>.*", re.DOTALL)
+# a think block up to its first </think>, or, left open, to the end of the text
+_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)
 
 
 def translation_prompt(src: str, src_lang: Language, tgt_lang: Language) -> str:
@@ -61,9 +61,7 @@ def training_messages(
 
 def strip_thinking(text: str) -> str:
     """Remove closed ``<think>…</think>`` blocks, and an unclosed ``<think>`` with everything after it."""
-    text = _THINK_BLOCK.sub("", text)
-    text = _OPEN_THINK.sub("", text)
-    return text.strip()
+    return _THINK.sub("", text).strip()
 
 
 def postprocess_translation(text: str, sentence_level: bool = True) -> str:
