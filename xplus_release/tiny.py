@@ -23,9 +23,7 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</t
 VOCAB_SIZE = 4096
 SEED = 0
 
-MODEL_CONFIG = {
-    "architectures": ["Qwen3ForCausalLM"],
-    "model_type": "qwen3",
+MODEL_CONFIG = {  # Qwen3Config arguments (it adds model_type; save_pretrained, the architecture)
     "hidden_size": 128,
     "intermediate_size": 384,
     "num_hidden_layers": 8,
@@ -146,8 +144,8 @@ def _save_model(vocab_size: int, eos_id: int, folder: Path) -> None:
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     torch.manual_seed(SEED)
-    config = Qwen3Config(**{k: v for k, v in MODEL_CONFIG.items() if k not in ("architectures", "model_type")},
-                         vocab_size=vocab_size, eos_token_id=eos_id, pad_token_id=0, bos_token_id=None)
+    config = Qwen3Config(**MODEL_CONFIG, vocab_size=vocab_size, eos_token_id=eos_id, pad_token_id=0,
+                         bos_token_id=None)
     model = Qwen3ForCausalLM(config).to(torch.float32)
     model.generation_config.eos_token_id = eos_id
     model.generation_config.pad_token_id = 0
