@@ -9,6 +9,7 @@ without a ``__label__`` prefix.
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from dataclasses import dataclass
 
 from xplus_release.errors import ConfigError, UnknownLanguageError
@@ -96,8 +97,7 @@ def parse_language_list(spec: str | list[str] | None) -> list[Language]:
         return list(PAPER_LANGUAGES)
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     langs = [get_language(item) for item in items if item.strip()]
-    codes = [lang.code for lang in langs]
-    duplicates = sorted({c for c in codes if codes.count(c) > 1})
+    duplicates = sorted(code for code, n in Counter(lang.code for lang in langs).items() if n > 1)
     if duplicates:
         raise ConfigError(f"language listed twice: {', '.join(duplicates)}; list each once")
     return langs

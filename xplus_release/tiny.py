@@ -83,7 +83,9 @@ def ensure_tiny_model(root: Path | None = None) -> tuple[Path, str]:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".xplus-tiny-", dir=target.parent))
     try:
-        _build(staging)
+        tokenizer = _train_tokenizer()
+        _save_tokenizer(tokenizer, staging)
+        _save_model(len(tokenizer.get_vocab()), tokenizer.token_to_id("<|im_end|>"), staging)
         os.replace(staging, target)
     except OSError:
         if not (target / "model.safetensors").is_file():
@@ -95,12 +97,6 @@ def ensure_tiny_model(root: Path | None = None) -> tuple[Path, str]:
 
 def _corpus_path() -> Path:
     return Path(str(resources.files("xplus_release") / "assets" / "tiny_corpus.txt"))
-
-
-def _build(folder: Path) -> None:
-    tokenizer = _train_tokenizer()
-    _save_tokenizer(tokenizer, folder)
-    _save_model(len(tokenizer.get_vocab()), tokenizer.token_to_id("<|im_end|>"), folder)
 
 
 def _train_tokenizer():

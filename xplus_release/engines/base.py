@@ -27,13 +27,10 @@ class SamplingConfig:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
-    stop: tuple[str, ...] = ()
 
     def request_fields(self) -> dict:
         """The fields an OpenAI request or vLLM ``SamplingParams`` takes, leaving out what is unset."""
         fields = {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p}
-        if self.stop:
-            fields["stop"] = list(self.stop)
         if self.seed is not None and self.temperature > 0:
             fields["seed"] = self.seed
         return fields
