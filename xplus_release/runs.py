@@ -120,9 +120,8 @@ class GenerationStore:
         """A run killed mid-write leaves a last line without its newline: drop just that line."""
         with open(self.path, "rb+") as handle:
             data = handle.read()
-            if not data or data.endswith(b"\n"):
-                return
-            handle.truncate(data.rfind(b"\n") + 1)
+            if data and not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
 
 
 class RunFolder:

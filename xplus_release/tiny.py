@@ -142,7 +142,5 @@ def _save_model(vocab_size: int, eos_id: int, folder: Path) -> None:
     torch.manual_seed(SEED)
     config = Qwen3Config(**MODEL_CONFIG, vocab_size=vocab_size, eos_token_id=eos_id, pad_token_id=0,
                          bos_token_id=None)
-    model = Qwen3ForCausalLM(config).to(torch.float32)
-    model.generation_config.eos_token_id = eos_id
-    model.generation_config.pad_token_id = 0
+    model = Qwen3ForCausalLM(config).to(torch.float32)  # its generation config takes eos/pad from config
     model.save_pretrained(folder, safe_serialization=True)

@@ -118,11 +118,10 @@ class SupervisedServer:
         if self.state != "failed":
             self._set_state("stopped")
 
-    def wait_settled(self, timeout: float | None = None) -> bool:
-        """Block until the server is ready or has given up; True when it is ready."""
+    def wait_settled(self) -> None:
+        """Block until the server is ready again, has given up, or was stopped."""
         with self._changed:
-            self._changed.wait_for(lambda: self.state in ("ready", "failed", "stopped"), timeout)
-        return self.ready
+            self._changed.wait_for(lambda: self.state in ("ready", "failed", "stopped"))
 
     def raise_if_failed(self) -> None:
         """Raises: EngineGaveUpError once the budget is spent."""
