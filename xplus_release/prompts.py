@@ -41,8 +41,8 @@ TRAINING_TEMPLATES: tuple[str, ...] = (
 _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)
 
 
-def translation_prompt(src: str, src_lang: Language, tgt_lang: Language) -> str:
-    return EVAL_PROMPT.format(src_lang=src_lang.name, tgt_lang=tgt_lang.name, src=src)
+def translation_prompt(src: str, src_lang: Language, tgt_lang: Language, template: str = EVAL_PROMPT) -> str:
+    return template.format(src_lang=src_lang.name, tgt_lang=tgt_lang.name, src=src)
 
 
 def translation_messages(src: str, src_lang: Language, tgt_lang: Language) -> list[dict[str, str]]:
@@ -54,8 +54,7 @@ def training_messages(
     src: str, tgt: str, src_lang: Language, tgt_lang: Language, rng: random.Random
 ) -> list[dict[str, str]]:
     """A user/assistant pair for one parallel sentence pair, in a template drawn from ``rng``."""
-    template = rng.choice(TRAINING_TEMPLATES)
-    prompt = template.format(src_lang=src_lang.name, tgt_lang=tgt_lang.name, src=src)
+    prompt = translation_prompt(src, src_lang, tgt_lang, rng.choice(TRAINING_TEMPLATES))
     return [{"role": "user", "content": prompt}, {"role": "assistant", "content": tgt}]
 
 
