@@ -52,18 +52,20 @@ class OpenAIEndpointEngine(ChatEngine):
 
     async def _chat_all(self, conversations: list[Messages], request: dict, progress: bool) -> list[Generation]:
         semaphore = asyncio.Semaphore(self.concurrency)
+        bar = tqdm(total=len(conversations), desc=f"generate ({self.model_name})", disable=not progress)
         # one client per call: its connection pool belongs to this call's event loop
         async with self.async_client() as client:
-            bar = tqdm(total=len(conversations), desc=f"generate ({self.model_name})", disable=not progress)
-            with bar:
 
-                async def one(messages: Messages) -> Generation:
-                    async with semaphore:
-                        result = await self._complete(client, messages, request)
-                    bar.update(1)
-                    return result
+            async def one(messages: Messages) -> Generation:
+                async with semaphore:
+                    result = await self._complete(client, messages, request)
+                bar.update(1)
+                return result
 
+            try:
                 return await asyncio.gather(*(one(m) for m in conversations))
+            finally:
+                bar.close()
 
     def async_client(self) -> openai.AsyncOpenAI:
         """An SDK client whose connection pool holds ``concurrency`` connections, all kept alive."""
