@@ -14,11 +14,11 @@ import json
 import os
 import shutil
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 from xplus_release.paths import cache_dir
 
+CORPUS = Path(__file__).with_name("assets") / "tiny_corpus.txt"  # FLORES sentences for the tokenizer
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
 VOCAB_SIZE = 4096
 SEED = 0
@@ -65,7 +65,7 @@ CHAT_TEMPLATE = (
 
 def build_id() -> str:
     """Changes whenever anything that shapes the model changes, so a stale cache is never reused."""
-    corpus = _corpus_path().read_bytes()
+    corpus = CORPUS.read_bytes()
     recipe = json.dumps([MODEL_CONFIG, CHAT_TEMPLATE, SPECIAL_TOKENS, VOCAB_SIZE, SEED], sort_keys=True)
     return hashlib.sha256(corpus + recipe.encode()).hexdigest()[:12]
 
@@ -95,10 +95,6 @@ def ensure_tiny_model(root: Path | None = None) -> tuple[Path, str]:
     return target, bid
 
 
-def _corpus_path() -> Path:
-    return Path(str(resources.files("xplus_release") / "assets" / "tiny_corpus.txt"))
-
-
 def _train_tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -111,7 +107,7 @@ def _train_tokenizer():
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    lines = _corpus_path().read_text(encoding="utf-8").splitlines()
+    lines = CORPUS.read_text(encoding="utf-8").splitlines()
     tokenizer.train_from_iterator(lines, trainer=trainer)
     return tokenizer
 

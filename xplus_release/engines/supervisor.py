@@ -10,7 +10,8 @@ that fails it ``PROBE_FAILURES`` times in a row is killed, and restarted like an
 ``window_s`` and the supervisor gives up (``failed``), so that the command exits and a process supervisor
 (systemd, Kubernetes) takes over instead of a restart loop.
 
-    supervisor = SupervisedServer(VLLMServer(model), max_restarts=3, on_give_up=stop_serving)
+    supervisor = SupervisedServer(VLLMServer(model), max_restarts=3)
+    supervisor.on_give_up = stop_serving  # optional: called with the reason when it gives up
     supervisor.start()            # first start in the foreground: ServerStartError as before
     supervisor.ready              # False while restarting: answer 503 with Retry-After
     supervisor.stop()
@@ -80,11 +81,10 @@ class SupervisedServer:
         ServerStartError: the first start failed (no restart is attempted for it).
     """
 
-    def __init__(self, server: VLLMServer, max_restarts: int = DEFAULT_MAX_RESTARTS,
-                 window_s: float = DEFAULT_WINDOW_S, on_give_up: Callable[[str], None] | None = None):
+    def __init__(self, server: VLLMServer, max_restarts: int = DEFAULT_MAX_RESTARTS):
         self.server = server
-        self.budget = RestartBudget(max_restarts, window_s)
-        self.on_give_up = on_give_up
+        self.budget = RestartBudget(max_restarts)
+        self.on_give_up: Callable[[str], None] | None = None  # called with the reason when it gives up
         self.state = "stopped"
         self.exits = 0
         self.failure: str | None = None
