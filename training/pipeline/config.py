@@ -88,15 +88,6 @@ STEP_ORDER = tuple(Steps.model_fields)
 STEP_CONFIGS = {name: Steps.model_fields[name].annotation.__args__[0] for name in STEP_ORDER}
 
 
-def build_step_config(step: str, params: Mapping[str, Any]):
-    """The typed config of one step.
-
-    Raises:
-        ConfigError: an unknown parameter, or an invalid value.
-    """
-    return STEP_CONFIGS[step].build(params)
-
-
 class SlurmConfig(PipelineSection):
     """Where and how big each array task is (Slurm); Ray reserves ``cpus_per_task`` and the memory too."""
 
@@ -116,7 +107,7 @@ class PairConfigs:
     def __call__(self, pair: str):
         if pair not in self._cache:
             merged = {**self.params["default"], **self.params["pairs"].get(pair, {})}
-            self._cache[pair] = build_step_config(self.step, merged)
+            self._cache[pair] = STEP_CONFIGS[self.step].build(merged)
         return self._cache[pair]
 
 
@@ -168,7 +159,7 @@ class PipelineConfig(PipelineSection):
                 if step not in steps.names():
                     raise ValueError(f"pairs.{pair} overrides {step!r}, which is not in steps")
                 try:
-                    build_step_config(step, {**steps.params(step), **params})
+                    STEP_CONFIGS[step].build({**steps.params(step), **params})
                 except ConfigError as err:
                     raise ValueError(f"pairs.{pair}.{step}: {err}") from None
         return {pair: {step: _relative_paths(step, params, folder) for step, params in overrides.items()}
