@@ -105,13 +105,10 @@ def write_norms(rows: list[dict], out: Path, title: str) -> tuple[Path, Path]:
 
 def sweep_recipes(recipe: Recipe, layers: list[int], out: Path) -> list[tuple[int, Recipe]]:
     """One single-stage recipe per layer, trained on the recipe's data with its first stage's optim."""
-    base_stage = recipe.stages[0]
-    recipes = []
-    for index in layers:
-        stage = StageConfig(name=f"layer-{index}", method="layers", layers=[index], optim=base_stage.optim)
-        swept = recipe.model_copy(update={"stages": [stage], "output_dir": str(out / f"layer-{index:03d}")})
-        recipes.append((index, swept))
-    return recipes
+    optim = recipe.stages[0].optim
+    return [(index, recipe.model_copy(update={
+        "stages": [StageConfig(name=f"layer-{index}", method="layers", layers=[index], optim=optim)],
+        "output_dir": str(out / f"layer-{index:03d}")})) for index in layers]
 
 
 def sweep_layers(recipe: Recipe, layers: list[int], out: Path, eval_command: str | None = None,

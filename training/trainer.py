@@ -132,11 +132,10 @@ def _claim_output_dir(out: Path, recipe: Recipe, dist_info: Dist) -> None:
 
 
 def _link_final(final: Path, last_stage: Path) -> None:
-    if final.is_symlink() or final.exists():
-        if final.is_symlink():
-            final.unlink()
-        else:
-            shutil.rmtree(final)
+    if final.is_symlink():
+        final.unlink()
+    elif final.exists():
+        shutil.rmtree(final)
     final.symlink_to(last_stage.name, target_is_directory=True)
 
 

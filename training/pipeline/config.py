@@ -174,7 +174,7 @@ class PipelineConfig(PipelineSection):
 
     @property
     def ranks(self) -> int:
-        return max(1, self.tasks or self.workers)
+        return self.tasks or self.workers
 
     def pair_configs(self, step: str) -> PairConfigs:
         return PairConfigs(step, self.params_for(step))

@@ -38,7 +38,7 @@ from xplus_release.training.pipeline.records import (
     PairReader,
     PairWriter,
     PipelineDataError,
-    drops_writer,
+    drop_adapter,
     record_adapter,
 )
 from xplus_release.training.pipeline.unify import UnifyReader
@@ -97,7 +97,8 @@ def build_stages(config: PipelineConfig) -> list[Stage]:
         folder, configs = step_dir(config.output, step), config.pair_configs(step)
         read = [PairReader(previous)] if previous else []
         write = PairWriter(folder, chat_adapter if step == "instruct" else record_adapter)
-        drops = drops_writer(folder, config.write_drops)
+        # The filters' exclusion writer: <step>/drops/<shard>.jsonl, when drops are kept.
+        drops = PairWriter(f"{folder}/drops", adapter=drop_adapter) if config.write_drops else None
         if step == "unify":
             unify = config.step_config("unify")
             read = [UnifyReader(config.inputs, folder, unify.shard_size, unify.error_budget)]

@@ -33,6 +33,7 @@ from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, model_validator
+from xplus_release.training.pipeline.langid import label_code
 from xplus_release.training.pipeline.records import PipelineDataError, encode_line, pair_document
 
 from xplus_release.config import Config
@@ -168,19 +169,11 @@ def read_opus100(spec: InputSpec) -> Iterator[Row]:
     for batch in pq.ParquetFile(spec.files()[0]).iter_batches(columns=["translation"], batch_size=8192):
         for item in batch.column(0).to_pylist():
             number += 1
-            texts = {get_language(k).code: v for k, v in (item or {}).items() if _known(k)}
+            texts = {code: v for k, v in (item or {}).items() if (code := label_code(k))}
             if not isinstance(texts.get(spec.src), str) or not isinstance(texts.get(spec.trg), str):
                 yield Row(number, bad="missing_language", raw=json.dumps(item, ensure_ascii=False))
             else:
                 yield Row(number, texts[spec.src], texts[spec.trg])
-
-
-def _known(code: str) -> bool:
-    try:
-        get_language(code)
-        return True
-    except UnknownLanguageError:
-        return False
 
 
 def read_moses(spec: InputSpec) -> Iterator[Row]:
