@@ -80,7 +80,7 @@ class Steps(PipelineSection):
         return tuple(name for name in STEP_ORDER if getattr(self, name) is not None)
 
     def params(self, step: str) -> dict:
-        """The parameters the file gives ``step`` (defaults left out), paths made absolute."""
+        """The parameters the file gives ``step`` (defaults left out)."""
         return getattr(self, step).model_dump(exclude_unset=True)
 
 
