@@ -534,17 +534,16 @@ def quality_params(model: Path, flores_dir: Path, cache: Path, **extra) -> dict:
 
 
 def test_quality_batches_by_length_and_losses_do_not_depend_on_batching(tiny_seq2seq, flores_dir):
-    from xplus_release.training.pipeline.config import build_step_config
-    from xplus_release.training.pipeline.quality import LossScorer
+    from xplus_release.training.pipeline.quality import LossScorer, QualityConfig
 
     en, de = flores(flores_dir, "en")[:20], flores(flores_dir, "de")[:20]
     small = LossScorer(
         tiny_seq2seq,
-        build_step_config("quality", quality_params(tiny_seq2seq, flores_dir, Path("."), batch_tokens=300)),
+        QualityConfig.build(quality_params(tiny_seq2seq, flores_dir, Path("."), batch_tokens=300)),
     )
     large = LossScorer(
         tiny_seq2seq,
-        build_step_config("quality", quality_params(tiny_seq2seq, flores_dir, Path("."), batch_tokens=10**6)),
+        QualityConfig.build(quality_params(tiny_seq2seq, flores_dir, Path("."), batch_tokens=10**6)),
     )
     lengths = [(len(a) + len(b)) // 2 + 2 for a, b in zip(en, de)]
     batches = small.batches(lengths)
@@ -558,8 +557,7 @@ def test_quality_batches_by_length_and_losses_do_not_depend_on_batching(tiny_seq
 def test_quality_drops_pairs_above_the_dev_percentile_and_caches_dev_losses(
     tmp_path, tiny_seq2seq, flores_dir
 ):
-    from xplus_release.training.pipeline.config import build_step_config
-    from xplus_release.training.pipeline.quality import LossScorer
+    from xplus_release.training.pipeline.quality import LossScorer, QualityConfig
 
     en, de = flores(flores_dir, "en"), flores(flores_dir, "de")
     cache = tmp_path / "cache"
@@ -567,7 +565,7 @@ def test_quality_drops_pairs_above_the_dev_percentile_and_caches_dev_losses(
     kept, drops, _stats = run_step(
         tmp_path, "quality", pair_rows(en, de, "en", "de"), params
     )  # the dev set itself
-    losses = LossScorer(tiny_seq2seq, build_step_config("quality", params)).losses(en, de, "en", "de")
+    losses = LossScorer(tiny_seq2seq, QualityConfig.build(params)).losses(en, de, "en", "de")
     threshold = float(np.percentile(losses, 90))
     highest = sorted(range(60), key=lambda i: -losses[i])[:6]
     assert sorted(int(d["record"]["id"].split(":")[1]) for d in drops) == sorted(highest)

@@ -19,7 +19,7 @@ import torch
 import yaml
 from xplus_release.training.config import Recipe, StageConfig
 from xplus_release.training.dataset import collate, load_samples, pack
-from xplus_release.training.forward import ForwardSettings, loss_sum
+from xplus_release.training.forward import ForwardSettings, SelectiveStep, loss_sum
 from xplus_release.training.layers import LayerPlan, decoder_parts
 from xplus_release.training.trainer import (
     Dist,
@@ -31,6 +31,7 @@ from xplus_release.training.trainer import (
 )
 
 from xplus_release.errors import ConfigError
+from xplus_release.markdown import markdown_table
 from xplus_release.registry import resolve_model
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj")
@@ -104,13 +105,10 @@ def write_norms(rows: list[dict], out: Path, title: str) -> tuple[Path, Path]:
 
 def sweep_recipes(recipe: Recipe, layers: list[int], out: Path) -> list[tuple[int, Recipe]]:
     """One single-stage recipe per layer, trained on the recipe's data with its first stage's optim."""
-    base_stage = recipe.stages[0]
-    recipes = []
-    for index in layers:
-        stage = StageConfig(name=f"layer-{index}", method="layers", layers=[index], optim=base_stage.optim)
-        swept = recipe.model_copy(update={"stages": [stage], "output_dir": str(out / f"layer-{index:03d}")})
-        recipes.append((index, swept))
-    return recipes
+    optim = recipe.stages[0].optim
+    return [(index, recipe.model_copy(update={
+        "stages": [StageConfig(name=f"layer-{index}", method="layers", layers=[index], optim=optim)],
+        "output_dir": str(out / f"layer-{index:03d}")})) for index in layers]
 
 
 def sweep_layers(recipe: Recipe, layers: list[int], out: Path, eval_command: str | None = None,
@@ -145,7 +143,8 @@ def _base_row(recipe: Recipe, eval_command: str | None) -> dict:
         model = load_model(path, recipe.precision, device)
         plan = LayerPlan("layers", (), model.config.num_hidden_layers, False, False, False)
         settings = ForwardSettings(autocast_dtype=torch.bfloat16 if recipe.precision.startswith("bf16") else None)
-        row["held_out_loss"] = held_out_loss(model, plan, settings, samples, recipe, tokenizer.pad_token_id, device)
+        step = SelectiveStep(model, model, plan, settings)
+        row["held_out_loss"] = held_out_loss(step, samples, recipe, tokenizer.pad_token_id, device)
     if eval_command:
         row["score"] = run_eval_command(eval_command, path)
     return row
@@ -186,8 +185,7 @@ def _write_table(rows: list[dict], out: Path) -> Path:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| " + " | ".join(fields[:-1]) + " |", "|" + "---|" * (len(fields) - 1)]
-    lines += ["| " + " | ".join(_cell(row.get(f)) for f in fields[:-1]) + " |" for row in rows]
+    lines = markdown_table(fields[:-1], ([_cell(row.get(f)) for f in fields[:-1]] for row in rows))
     (out / "sweep.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

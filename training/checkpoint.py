@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from xplus_release.training.distributed import barrier
 
 from xplus_release.errors import RunFolderError
 
@@ -42,7 +43,13 @@ def rng_state() -> dict:
     return state
 
 
-def set_rng_state(state: dict) -> None:
+def _restore_loop(path: Path, scheduler, optimizer=None) -> None:
+    """The scheduler and every RNG (and, in the single-file format, the optimizer) from ``loop.pt``."""
+    loop = torch.load(path / LOOP_FILE, weights_only=False)
+    if optimizer is not None:
+        optimizer.load_state_dict(loop["optimizer"])
+    scheduler.load_state_dict(loop["scheduler"])
+    state = loop["rng"]
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
@@ -76,6 +83,7 @@ def save_sharded_checkpoint(folder: Path, wrapped, optimizer, scheduler, step: i
     """Write ``folder/step-<step>`` with DCP, all ranks together (every rank must call this).
 
     ``trainable`` names the parameters to keep (names in ``wrapped``'s state dict)."""
+    import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
     target = folder / f"step-{step:07d}"
@@ -83,16 +91,16 @@ def save_sharded_checkpoint(folder: Path, wrapped, optimizer, scheduler, step: i
     if main:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-    _barrier()
+    barrier()
     model_state, optim_state = get_state_dict(wrapped, optimizer)
     state = {"model": {k: v for k, v in model_state.items() if k in set(trainable)}, "optim": optim_state}
-    _dcp().save(state, checkpoint_id=str(staging))
+    dcp.save(state, checkpoint_id=str(staging))
     if main:
         torch.save({"scheduler": scheduler.state_dict(), "rng": rng_state()}, staging / LOOP_FILE)
         body = {"step": step, "format": SHARDED, "trainable": sorted(trainable), **meta}
         (staging / STATE_FILE).write_text(json.dumps(body, indent=2))
         _publish(staging, target, keep)
-    _barrier()
+    barrier()
     return target
 
 
@@ -103,6 +111,7 @@ def load_sharded_checkpoint(path: Path, wrapped, optimizer, scheduler, expected_
     Raises:
         RunFolderError: the checkpoint was written by another recipe, or for other trainable parameters.
     """
+    import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
     state = _checked_state(path, expected_hash)
@@ -111,12 +120,10 @@ def load_sharded_checkpoint(path: Path, wrapped, optimizer, scheduler, expected_
                              "use a new output_dir")
     model_state, optim_state = get_state_dict(wrapped, optimizer)  # the templates DCP fills in this layout
     target = {"model": {k: v for k, v in model_state.items() if k in set(trainable)}, "optim": optim_state}
-    _dcp().load(target, checkpoint_id=str(path))
+    dcp.load(target, checkpoint_id=str(path))
     set_state_dict(wrapped, optimizer, model_state_dict=target["model"], optim_state_dict=target["optim"],
                    options=StateDictOptions(strict=False))
-    loop = torch.load(path / LOOP_FILE, weights_only=False)
-    scheduler.load_state_dict(loop["scheduler"])
-    set_rng_state(loop["rng"])
+    _restore_loop(path, scheduler)
     return state
 
 
@@ -130,19 +137,6 @@ def _checked_state(path: Path, expected_hash: str) -> dict:
         raise RunFolderError(f"checkpoint {path} was written by another recipe (hash {state.get('recipe_hash')} != "
                              f"{expected_hash}); use a new output_dir or restore the recipe it was made with")
     return state
-
-
-def _dcp():
-    import torch.distributed.checkpoint as dcp
-
-    return dcp
-
-
-def _barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -165,10 +159,7 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, expected_hash: str)
     with torch.no_grad():
         for name, tensor in saved.items():
             params[name].copy_(tensor.to(params[name].device))
-    loop = torch.load(path / LOOP_FILE, weights_only=False)
-    optimizer.load_state_dict(loop["optimizer"])
-    scheduler.load_state_dict(loop["scheduler"])
-    set_rng_state(loop["rng"])
+    _restore_loop(path, scheduler, optimizer)
     return state
 
 

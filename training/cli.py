@@ -83,16 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _num_layers(recipe) -> int:
-    from xplus_release.training.planner import load_config
-
-    return load_config(recipe.model).num_hidden_layers
-
-
 def _plan(recipe) -> int:
     from xplus_release.training.layers import plan_stages
+    from xplus_release.training.planner import num_layers
 
-    for stage, plan in zip(recipe.stages, plan_stages(recipe.stages, _num_layers(recipe))):
+    for stage, plan in zip(recipe.stages, plan_stages(recipe.stages, num_layers(recipe.model))):
         print(json.dumps({"stage": stage.name, "method": plan.method, "layers": list(plan.trainable_layers),
                           "frozen_prefix": plan.first_grad_layer, "optim": recipe.stage_optim(stage).model_dump()}))
     return 0
@@ -138,7 +133,9 @@ def _sweep(recipe, args) -> int:
 def parse_layers(text: str | None, recipe) -> list[int]:
     """``0-7`` / ``0,4,20`` / None (every layer of the recipe's model)."""
     if text is None:
-        return list(range(_num_layers(recipe)))
+        from xplus_release.training.planner import num_layers
+
+        return list(range(num_layers(recipe.model)))
     layers: list[int] = []
     try:
         for part in text.split(","):

@@ -88,10 +88,21 @@ def shard_fsdp2(step: torch.nn.Module, layers, precision: str, offload: bool) ->
     return step
 
 
-def loss_scale(dist_info: Dist) -> float:
-    """DDP and FSDP2 average gradients over ranks; our per-rank losses already divide by the global token
-    count, so the sum is wanted. (FSDP2's divide factor would need PREMUL_SUM, which gloo lacks.)"""
-    return float(dist_info.world)
+def all_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` summed over every rank, in place (itself in one process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(tensor)
+    return tensor
+
+
+def barrier() -> None:
+    """Wait for every rank (a no-op in one process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 def gradient_sync(wrapped: torch.nn.Module, last_micro_batch: bool):

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 from xplus_release.training.dataset import IGNORE, attention_mask
 from xplus_release.training.layers import LayerPlan, decoder_parts
+from xplus_release.training.planner import Shape
 
 
 @dataclass
@@ -111,13 +112,12 @@ def flops_per_step(config, plan: LayerPlan, tokens: int, response_tokens: int, s
     """Matrix-multiply FLOPs one step needs (no recomputation counted): forward through every layer,
     input gradients from the top down to the lowest trained layer, weight gradients of trained layers,
     lm_head forward and input gradient on the response positions only. Attention scores count causally."""
-    hidden, layers = config.hidden_size, config.num_hidden_layers
-    head_dim = getattr(config, "head_dim", None) or hidden // config.num_attention_heads
-    q_dim, kv_dim = config.num_attention_heads * head_dim, config.num_key_value_heads * head_dim
-    layer_params = hidden * (2 * q_dim + 2 * kv_dim) + 3 * hidden * config.intermediate_size
-    attention = 2 * q_dim * seq_len  # QK^T and AV, causal half of 2 * 2 * T * d
+    shape = Shape.of(config)
+    hidden, layers = shape.hidden, shape.layers
+    layer_params = hidden * (2 * shape.q_dim + 2 * shape.kv_dim) + 3 * hidden * shape.intermediate
+    attention = 2 * shape.q_dim * seq_len  # QK^T and AV, causal half of 2 * 2 * T * d
     per_layer_fwd = 2 * layer_params + attention
-    lm_head = 2 * hidden * config.vocab_size
+    lm_head = 2 * hidden * shape.vocab
     forward = tokens * layers * per_layer_fwd + response_tokens * lm_head
     grad_layers = layers - min(plan.first_grad_layer, layers)
     input_grads = tokens * grad_layers * per_layer_fwd + (response_tokens * lm_head if grad_layers else 0)

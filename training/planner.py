@@ -148,6 +148,18 @@ def load_config(model: str):
                           f"or plan one of {', '.join(KNOWN_CONFIGS)}") from None
 
 
+def num_layers(model: str) -> int:
+    """The number of decoder layers of ``model`` (its config, see ``load_config``).
+
+    Raises:
+        ConfigError: no config, or one without num_hidden_layers (not a decoder-only LM).
+    """
+    layers = getattr(load_config(model), "num_hidden_layers", None)
+    if not isinstance(layers, int):
+        raise ConfigError(f"model {model} has no num_hidden_layers in its config; the trainer needs a decoder-only LM")
+    return layers
+
+
 def estimate(shape: Shape, recipe, stage, plan: LayerPlan, strategy: str, gpus: int, gpu_bytes: float,
              tokens: int | None = None) -> Estimate:
     """Per-GPU bytes of one stage under ``strategy`` (one of STRATEGY_ORDER) on ``gpus`` GPUs."""
@@ -164,7 +176,7 @@ def estimate(shape: Shape, recipe, stage, plan: LayerPlan, strategy: str, gpus: 
              "gradients": on_gpu * master_bytes / shard,
              "optimizer": on_gpu * 2 * master_bytes / state_shard}
     if sharded:
-        parts["gathered"] = _gathered_bytes(shape, trained, plan, weight_bytes)
+        parts["gathered"] = _gathered_bytes(shape, trained, weight_bytes)
     tokens = tokens or recipe.micro_batch_size * recipe.max_length
     parts["logits"] = LOGITS_BYTES_PER_VOCAB_TOKEN * shape.vocab * tokens
     accumulating = recipe.global_batch_size > gpus * recipe.micro_batch_size
@@ -188,7 +200,7 @@ def _parameter_counts(shape: Shape, stage, plan: LayerPlan) -> tuple[int, int]:
     return trained, everything - trained
 
 
-def _gathered_bytes(shape: Shape, trained: int, plan: LayerPlan, weight_bytes: int) -> float:
+def _gathered_bytes(shape: Shape, trained: int, weight_bytes: int) -> float:
     layer = shape.layer_params()
     root = shape.root_params() * weight_bytes
     layers = 2 * layer * weight_bytes

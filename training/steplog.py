@@ -103,8 +103,8 @@ def _open_trackers(folder: Path, recipe) -> list:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            SummaryWriter = None
-        if SummaryWriter is not None:
+            pass
+        else:
             writer = SummaryWriter(str(folder / "tensorboard"))
             trackers.append(lambda stage, step, rec: [writer.add_scalar(f"{stage}/{k}", v, step)
                                                       for k, v in rec.items() if isinstance(v, float)])
@@ -112,8 +112,8 @@ def _open_trackers(folder: Path, recipe) -> list:
         try:
             import wandb
         except ImportError:
-            wandb = None
-        if wandb is not None:
+            pass
+        else:
             run = wandb.init(project=os.environ.get("WANDB_PROJECT", "xplus-train"), dir=str(folder),
                              config={"output_dir": recipe.output_dir, "model": recipe.model})
             trackers.append(lambda stage, step, rec: run.log({f"{stage}/{k}": v for k, v in rec.items()

@@ -30,17 +30,19 @@ from xplus_release.training.config import Recipe, StageConfig
 from xplus_release.training.dataset import DatasetReport, Sample, collate, load_samples, pack, sample_order
 from xplus_release.training.distributed import (
     Dist,
+    all_sum,
+    barrier,
     full_value,
     gradient_sync,
     init_distributed,
     is_sharded,
-    loss_scale,
     pick_device,
     wrap_for_strategy,
 )
 from xplus_release.training.forward import ForwardSettings, SelectiveStep, flops_per_step
 from xplus_release.training.layers import LayerPlan, apply_freezing, decoder_parts, plan_stages
 from xplus_release.training.memory import choose_checkpointed_layers
+from xplus_release.training.planner import num_layers
 from xplus_release.training.steplog import StepLogger
 
 from xplus_release.errors import ConfigError, RunFolderError
@@ -82,8 +84,7 @@ def run_recipe(recipe: Recipe, stop_after_steps: int | None = None, progress: bo
     tokenizer = load_tokenizer(base)
     samples, report = load_samples(recipe.data, tokenizer, recipe.max_length, recipe.overlong)
     eval_samples = _eval_samples(recipe, tokenizer)
-    num_layers = _num_layers(base)
-    plans = plan_stages(recipe.stages, num_layers)
+    plans = plan_stages(recipe.stages, num_layers(base))
     _claim_output_dir(out, recipe, dist_info)  # only once the recipe, data and layers are known to be valid
     logger = StepLogger(out / "logs", recipe, enabled=dist_info.main, progress=progress)
     logger.info(f"data {recipe.data}: {report.summary()}")
@@ -131,22 +132,11 @@ def _claim_output_dir(out: Path, recipe: Recipe, dist_info: Dist) -> None:
 
 
 def _link_final(final: Path, last_stage: Path) -> None:
-    if final.is_symlink() or final.exists():
-        if final.is_symlink():
-            final.unlink()
-        else:
-            shutil.rmtree(final)
+    if final.is_symlink():
+        final.unlink()
+    elif final.exists():
+        shutil.rmtree(final)
     final.symlink_to(last_stage.name, target_is_directory=True)
-
-
-def _num_layers(path: str) -> int:
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(path)
-    layers = getattr(config, "num_hidden_layers", None)
-    if not isinstance(layers, int):
-        raise ConfigError(f"model {path} has no num_hidden_layers in its config; the trainer needs a decoder-only LM")
-    return layers
 
 
 def _eval_samples(recipe: Recipe, tokenizer) -> list[Sample]:
@@ -181,7 +171,8 @@ class StageJob:
         optimizer, scheduler, total = self._optimizer(trainable, len(samples))
         step = self._resume(optimizer, scheduler)
         order = sample_order(len(samples), total * self.recipe.global_batch_size, self.recipe.seed + self.index)
-        self.logger.stage_start(self.stage, self.plan, total, step, self._count(trainable), self.settings)
+        n_trainable = sum(math.prod(p.shape) for p in trainable)  # a DTensor's shape is the whole parameter's
+        self.logger.stage_start(self.stage, self.plan, total, step, n_trainable, self.settings)
         last_loss = None
         while step < total and (budget is None or budget > 0):
             last_loss = self._train_step(step, total, order, samples, optimizer, scheduler, tokenizer.pad_token_id)
@@ -199,10 +190,11 @@ class StageJob:
     def _sharded(self) -> bool:
         return self.recipe.distributed == "fsdp2" and self.dist.world > 1
 
-    def _build_model(self):
+    def _build_model(self, where: torch.device | None = None):
+        """(the trained module: the peft wrapper for LoRA, else the causal LM; the causal LM)."""
         # FSDP2 moves each shard to the device as it shards: loading on the host first means no rank ever
         # holds the whole model on its accelerator.
-        where = torch.device("cpu") if self._sharded() else self.device
+        where = where or (torch.device("cpu") if self._sharded() else self.device)
         causal_lm = load_model(self.start, self.recipe.precision, where)
         decoder_parts(causal_lm)
         if self.plan.method != "lora":
@@ -279,10 +271,13 @@ class StageJob:
         started = time.perf_counter()
         batches = list(self._micro_batches(step, order, samples, pad_id))
         local = [int((b["targets"] != -100).sum()) for b in batches]
-        counts = self._all_sum(torch.tensor([sum(local), sum(int((b["segments"] > 0).sum()) for b in batches)],
-                                            dtype=torch.float64, device=self.device))
+        counts = all_sum(torch.tensor([sum(local), sum(int((b["segments"] > 0).sum()) for b in batches)],
+                                       dtype=torch.float64, device=self.device))
         response_tokens, tokens = int(counts[0]), int(counts[1])
-        scale = loss_scale(self.dist) / response_tokens
+        # DDP and FSDP2 average gradients over ranks, but each rank's loss already divides by the global
+        # token count: scaling by the world size turns the average into the wanted sum. (FSDP2's divide
+        # factor would need PREMUL_SUM, which gloo lacks.)
+        scale = self.dist.world / response_tokens
         total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
         for number, batch in enumerate(batches, 1):
             with gradient_sync(self.runner, last_micro_batch=number == len(batches)):
@@ -294,20 +289,13 @@ class StageJob:
         lr = scheduler.get_last_lr()[0]
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        mean_loss = float(self._all_sum(total_loss)) / response_tokens
+        mean_loss = float(all_sum(total_loss)) / response_tokens
         seq_len = max(int(b["input_ids"].shape[1]) for b in batches)
         flops = flops_per_step(self.causal_lm.config, self.plan, tokens, response_tokens, seq_len)
         self.logger.step(self.stage.name, step + 1, total, loss=mean_loss, lr=lr, tokens=tokens,
                          seconds=time.perf_counter() - started, flops=flops, world=self.dist.world,
                          grad_norm=grad_norm, device=self.device)
         return mean_loss
-
-    def _all_sum(self, tensor: torch.Tensor) -> torch.Tensor:
-        if self.dist.world > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(tensor)
-        return tensor
 
     def _clip(self) -> float:
         params = self._trainable()
@@ -320,10 +308,6 @@ class StageJob:
 
     def _trainable_names(self) -> list[str]:
         return [n for n, p in self.step_module.named_parameters() if p.requires_grad]
-
-    @staticmethod
-    def _count(params) -> int:
-        return sum(math.prod(p.shape) for p in params)  # a DTensor's shape is the whole parameter's
 
     def _should_save(self, step: int, total: int, budget: int | None) -> bool:
         if step >= total:
@@ -339,24 +323,18 @@ class StageJob:
             if self.dist.main:
                 path = ckpt.save_checkpoint(self.ckpt_dir, self.model, optimizer, scheduler, step, meta,
                                             keep=self.recipe.keep_checkpoints)
-            self._barrier()
+            barrier()
         else:
             path = ckpt.save_sharded_checkpoint(self.ckpt_dir, self.runner, optimizer, scheduler, step, meta,
                                                 self.recipe.keep_checkpoints, self._trainable_names(), self.dist.main)
         self.logger.info(f"checkpoint {path}")
-
-    def _barrier(self) -> None:
-        if self.dist.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
 
     def _eval_loss(self, eval_samples: list[Sample], pad_id: int) -> float | None:
         if not eval_samples:
             return None
         # FSDP2 must run through its root (it gathers the embeddings there); DDP needs no gradient hooks here.
         step = self.runner if is_sharded(self.runner) else self.step_module
-        return held_out_loss_of(step, eval_samples, self.recipe, pad_id, self.device)
+        return held_out_loss(step, eval_samples, self.recipe, pad_id, self.device)
 
     # -- output ------------------------------------------------------------------------------------
     def _finish(self, tokenizer, report: DatasetReport, total: int, last_loss, eval_loss) -> None:
@@ -369,7 +347,7 @@ class StageJob:
             shutil.rmtree(self.ckpt_dir, ignore_errors=True)
             self.logger.info(f"stage {self.stage.name}: wrote {self.folder}"
                              + (f" (held-out loss {eval_loss:.4f})" if eval_loss is not None else ""))
-        self._barrier()
+        barrier()
 
     def _full_state(self) -> dict:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
@@ -379,12 +357,10 @@ class StageJob:
 
     def _model_to_save(self, full: dict | None):
         """The unsharded model to write: this rank's own, or (FSDP2) a host copy filled from the gathered state."""
-        if full is None:
-            return self.model.merge_and_unload() if self.plan.method == "lora" else self.causal_lm
-        causal_lm = load_model(self.start, self.recipe.precision, torch.device("cpu"))
-        model = wrap_lora(causal_lm, self.stage.lora) if self.plan.method == "lora" else causal_lm
-        prefix = "lm."
-        model.load_state_dict({k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)})
+        model = self.model
+        if full is not None:
+            model, _ = self._build_model(torch.device("cpu"))
+            model.load_state_dict({k.removeprefix("lm."): v for k, v in full.items() if k.startswith("lm.")})
         return model.merge_and_unload() if self.plan.method == "lora" else model
 
     def _provenance(self, report: DatasetReport, total: int, last_loss, eval_loss) -> str:
@@ -411,8 +387,7 @@ def raise_recompile_limit(limit: int = 64) -> None:
     the default limit of 8 variants would silently drop later layers back to eager mode."""
     import torch._dynamo
 
-    name = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
-    setattr(torch._dynamo.config, name, max(limit, getattr(torch._dynamo.config, name)))
+    torch._dynamo.config.recompile_limit = max(limit, torch._dynamo.config.recompile_limit)
 
 
 def cosine_with_floor(optim, total: int):
@@ -429,13 +404,9 @@ def cosine_with_floor(optim, total: int):
     return factor
 
 
-def held_out_loss(causal_lm, plan, settings, samples: list[Sample], recipe: Recipe, pad_id: int, device) -> float:
-    """Mean response-token loss over ``samples`` (packed, no gradients)."""
-    return held_out_loss_of(SelectiveStep(causal_lm, causal_lm, plan, settings), samples, recipe, pad_id, device)
-
-
-def held_out_loss_of(step, samples: list[Sample], recipe: Recipe, pad_id: int, device) -> float:
-    """``held_out_loss`` through a step module (``forward.SelectiveStep``, possibly sharded)."""
+def held_out_loss(step, samples: list[Sample], recipe: Recipe, pad_id: int, device) -> float:
+    """Mean response-token loss over ``samples`` (packed, no gradients) through a step module
+    (``forward.SelectiveStep``, possibly sharded)."""
     total, count = 0.0, 0
     with torch.no_grad():
         for begin in range(0, len(samples), 64):

@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 
 from xplus_release.training.pipeline.config import (
+    STEP_CONFIGS,
     STEP_ORDER,
     PipelineConfig,
-    build_step_config,
     load_pipeline,
 )
 from xplus_release.training.pipeline.records import PipelineDataError
@@ -30,13 +30,16 @@ from xplus_release.cli import run_cli
 from xplus_release.config import parse_overrides
 from xplus_release.errors import ConfigError
 
+# step -> (what it does, an example of its --set)
 STEP_HELP = {
-    "unify": "read one raw input (nllb, opus100, tsv, moses, jsonl) into pair-record JSONL",
-    "clean": "remove invalid characters, normalise Unicode and punctuation spacing, drop empty pairs",
-    "dedup": "length rules, then SimHash near-duplicate removal (per language pair)",
-    "langid": "fastText language ID of both sides; drop mismatches",
-    "quality": "drop pairs whose target loss under a seq2seq model is above the FLORES dev percentile",
-    "instruct": "wrap pairs in training instruction templates (chat JSONL for xplus-train)",
+    "unify": ("read one raw input (nllb, opus100, tsv, moses, jsonl) into pair-record JSONL", "error_budget=0.05"),
+    "clean": ("remove invalid characters, normalise Unicode and punctuation spacing, drop empty pairs",
+              "normalization=NFKC"),
+    "dedup": ("length rules, then SimHash near-duplicate removal (per language pair)", "hamming=4"),
+    "langid": ("fastText language ID of both sides; drop mismatches", "model=tests/data/lid/lid.176.ftz"),
+    "quality": ("drop pairs whose target loss under a seq2seq model is above the FLORES dev percentile",
+                "dev=/data/flores200"),
+    "instruct": ("wrap pairs in training instruction templates (chat JSONL for xplus-train)", "directions=forward"),
 }
 
 
@@ -82,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_step_parser(sub, step: str) -> None:
-    p = sub.add_parser(step, help=STEP_HELP[step], description=STEP_HELP[step])
+    what, example = STEP_HELP[step]
+    p = sub.add_parser(step, help=what, description=what)
     p.add_argument(
         "input",
         type=Path,
@@ -91,21 +95,8 @@ def _add_step_parser(sub, step: str) -> None:
     )
     p.add_argument("-o", "--output", type=Path, required=True, help="output JSONL")
     p.add_argument("--drops", type=Path, help="write dropped (or malformed) lines here, each with its reason")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=f"a {step} parameter, as in the pipeline YAML (repeatable), e.g. "
-        + {
-            "unify": "error_budget=0.05",
-            "clean": "normalization=NFKC",
-            "dedup": "hamming=4",
-            "langid": "model=tests/data/lid/lid.176.ftz",
-            "quality": "dev=/data/flores200",
-            "instruct": "directions=forward",
-        }[step],
-    )
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"a {step} parameter, as in the pipeline YAML (repeatable), e.g. {example}")
     if step == "unify":
         p.add_argument("--format", choices=FORMATS, required=True, help="input format")
         p.add_argument("--src", help="source language code (any of en, eng_Latn, English ...)")
@@ -136,12 +127,12 @@ def run_pipeline_command(args) -> int:
 def run_step_command(args) -> int:
     """One step on one file: a one-input pipeline in a scratch folder, outputs copied where asked."""
     params = parse_overrides(args.set)
-    build_step_config(args.command, params)
+    STEP_CONFIGS[args.command].build(params)  # a bad parameter is reported before any work
     with tempfile.TemporaryDirectory(prefix="xplus-data-") as scratch:
         scratch = Path(scratch)
-        steps = {"unify": {"error_budget": 1.0}} if args.command != "unify" else {"unify": params}
-        if args.command != "unify":
-            steps[args.command] = params
+        # The input of a later step is pair-record JSONL: unify reads it as is. For unify, its own
+        # parameters replace this default.
+        steps = {"unify": {"error_budget": 1.0}, args.command: params}
         config = PipelineConfig.build(
             {"output": str(scratch / "run"), "inputs": [_single_input(args)], "steps": steps,
              "write_drops": bool(args.drops)}

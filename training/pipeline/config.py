@@ -80,21 +80,12 @@ class Steps(PipelineSection):
         return tuple(name for name in STEP_ORDER if getattr(self, name) is not None)
 
     def params(self, step: str) -> dict:
-        """The parameters the file gives ``step`` (defaults left out), paths made absolute."""
+        """The parameters the file gives ``step`` (defaults left out)."""
         return getattr(self, step).model_dump(exclude_unset=True)
 
 
 STEP_ORDER = tuple(Steps.model_fields)
 STEP_CONFIGS = {name: Steps.model_fields[name].annotation.__args__[0] for name in STEP_ORDER}
-
-
-def build_step_config(step: str, params: Mapping[str, Any]):
-    """The typed config of one step.
-
-    Raises:
-        ConfigError: an unknown parameter, or an invalid value.
-    """
-    return STEP_CONFIGS[step].build(params)
 
 
 class SlurmConfig(PipelineSection):
@@ -116,7 +107,7 @@ class PairConfigs:
     def __call__(self, pair: str):
         if pair not in self._cache:
             merged = {**self.params["default"], **self.params["pairs"].get(pair, {})}
-            self._cache[pair] = build_step_config(self.step, merged)
+            self._cache[pair] = STEP_CONFIGS[self.step].build(merged)
         return self._cache[pair]
 
 
@@ -168,7 +159,7 @@ class PipelineConfig(PipelineSection):
                 if step not in steps.names():
                     raise ValueError(f"pairs.{pair} overrides {step!r}, which is not in steps")
                 try:
-                    build_step_config(step, {**steps.params(step), **params})
+                    STEP_CONFIGS[step].build({**steps.params(step), **params})
                 except ConfigError as err:
                     raise ValueError(f"pairs.{pair}.{step}: {err}") from None
         return {pair: {step: _relative_paths(step, params, folder) for step, params in overrides.items()}
@@ -183,7 +174,7 @@ class PipelineConfig(PipelineSection):
 
     @property
     def ranks(self) -> int:
-        return max(1, self.tasks or self.workers)
+        return self.tasks or self.workers
 
     def pair_configs(self, step: str) -> PairConfigs:
         return PairConfigs(step, self.params_for(step))

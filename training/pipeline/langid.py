@@ -29,16 +29,19 @@ class LangIdConfig(Config):
     batch_size: int = 2048
 
 
-def _label_code(label: str) -> str | None:
+def label_code(label: str) -> str | None:
+    """The package's short code for a language label or code (``__label__eng_Latn``, ``en``); None for a
+    language the package does not know."""
     try:
         return get_language(label).code
     except UnknownLanguageError:
-        return None  # a language the package does not know can only be a mismatch
+        return None
 
 
 def _verdict(src: str, trg: str, predictions, threshold: float) -> tuple[str | None, dict]:
     (src_label, src_p), (tgt_label, tgt_p) = predictions
-    src_code, tgt_code = _label_code(src_label), _label_code(tgt_label)
+    # A language the package does not know (None) can only be a mismatch.
+    src_code, tgt_code = label_code(src_label), label_code(tgt_label)
     detail = {
         "source_label": src_label,
         "source_prob": round(src_p, 4),

@@ -113,49 +113,28 @@ class LossScorer:
         import torch
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        self.torch = torch
         self.config = config
-        device = config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        auto_device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(auto_device if config.device == "auto" else config.device)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        dtype = config.dtype
-        if dtype == "auto":
-            dtype = "bfloat16" if self.device.type == "cuda" else "float32"
-        dtype = getattr(torch, dtype)
+        auto_dtype = "bfloat16" if self.device.type == "cuda" else "float32"
+        dtype = getattr(torch, auto_dtype if config.dtype == "auto" else config.dtype)
         self.model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
-        self.model_dir = model_dir
 
-    def _encode(self, src_texts: list[str], tgt_texts: list[str], src: str, trg: str):
+    def _batch_losses(self, src_texts, tgt_texts, src, trg) -> list[float]:
+        import torch
+
         tokenizer = self.tokenizer
         if hasattr(tokenizer, "src_lang"):  # NLLB/M2M tokenizers prefix the language codes
             tokenizer.src_lang = get_language(src).flores200
             tokenizer.tgt_lang = get_language(trg).flores200
-        return tokenizer(
-            src_texts,
-            text_target=tgt_texts,
-            max_length=self.config.max_length,
-            truncation=True,
-            padding=True,
-            return_tensors="pt",
-        )
-
-    def _batch_losses(self, src_texts, tgt_texts, src, trg) -> list[float]:
-        torch = self.torch
-        enc = self._encode(src_texts, tgt_texts, src, trg)
-        pad = self.tokenizer.pad_token_id
-        labels = enc["labels"].masked_fill(enc["labels"] == pad, -100)
+        enc = tokenizer(src_texts, text_target=tgt_texts, max_length=self.config.max_length, truncation=True,
+                        padding=True, return_tensors="pt").to(self.device)
+        labels = enc["labels"].masked_fill(enc["labels"] == tokenizer.pad_token_id, -100)
         with torch.inference_mode():
-            logits = self.model(
-                input_ids=enc["input_ids"].to(self.device),
-                attention_mask=enc["attention_mask"].to(self.device),
-                labels=labels.to(self.device),
-            ).logits.float()
-        labels = labels.to(self.device)
-        token_loss = torch.nn.functional.cross_entropy(
-            logits.transpose(1, 2), labels, ignore_index=-100, reduction="none"
-        )
+            logits = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                                labels=labels).logits.float()
+        token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
         counts = (labels != -100).sum(dim=1).clamp(min=1)
         return (token_loss.sum(dim=1) / counts).tolist()
 
@@ -179,14 +158,11 @@ class LossScorer:
         lengths = [
             min(self.config.max_length * 2, (len(s) + len(t)) // 2 + 2) for s, t in zip(src_texts, tgt_texts)
         ]
-        result = [0.0] * len(src_texts)
+        result = np.zeros(len(src_texts))
         for batch in self.batches(lengths):
-            values = self._batch_losses(
-                [src_texts[i] for i in batch], [tgt_texts[i] for i in batch], src, trg
-            )
-            for i, value in zip(batch, values):
-                result[i] = value
-        return result
+            texts = [src_texts[i] for i in batch], [tgt_texts[i] for i in batch]
+            result[batch] = self._batch_losses(*texts, src, trg)
+        return result.tolist()
 
 
 def _file_digest(paths: Iterable[Path]) -> str:
@@ -217,9 +193,9 @@ def dev_threshold(config: QualityConfig, model_dir: Path, src: str, trg: str, sc
     """The loss threshold of a pair: cached dev losses, or computed now (``scorer_factory()`` is called only
     on a cache miss) and cached."""
     path = dev_cache_path(config, model_dir, src, trg)
-    if path.is_file():
+    cached = path.is_file()
+    if cached:
         losses = json.loads(path.read_text(encoding="utf-8"))["losses"]
-        cached = True
     else:
         src_file, trg_file = dev_files(config, src, trg)
         src_lines = src_file.read_text(encoding="utf-8").splitlines()
@@ -236,7 +212,6 @@ def dev_threshold(config: QualityConfig, model_dir: Path, src: str, trg: str, sc
                 "losses": losses,
             },
         )
-        cached = False
     threshold = float(np.percentile(losses, config.percentile))
     return {
         "threshold": threshold,
@@ -299,17 +274,12 @@ class QualityFilter(PairStats, BaseFilter):
         by_pair: dict[str, list[int]] = {}
         for i, doc in enumerate(batch):
             by_pair.setdefault(pair_name(doc), []).append(i)
-        losses = [0.0] * len(batch)
+        losses = np.zeros(len(batch))
         scorer = scorer_for(self.configs("default"))
         for pair, indices in by_pair.items():
-            values = scorer.losses(
-                [batch[i].text for i in indices],
-                [batch[i].metadata["target"] for i in indices],
-                *pair.split("-"),
-            )
-            for i, value in zip(indices, values):
-                losses[i] = value
-        return [self._verdict(doc, loss) for doc, loss in zip(batch, losses)]
+            texts = [batch[i].text for i in indices], [batch[i].metadata["target"] for i in indices]
+            losses[indices] = scorer.losses(*texts, *pair.split("-"))
+        return [self._verdict(doc, loss) for doc, loss in zip(batch, losses.tolist())]
 
     def _verdict(self, doc: Document, loss: float):
         threshold = self._thresholds[pair_name(doc)]

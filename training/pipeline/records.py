@@ -156,8 +156,3 @@ def record_adapter(writer, doc: Document) -> dict:
 def drop_adapter(writer, doc: Document) -> dict:
     reason = doc.metadata.get("filter_reason")
     return {"reason": reason, **doc.metadata.get("detail", {}), "record": pair_record(doc)}
-
-
-def drops_writer(step_folder, enabled: bool) -> PairWriter | None:
-    """The exclusion writer of a filter: ``<step>/drops/<shard>.jsonl`` (None when drops are not kept)."""
-    return PairWriter(step_folder.rstrip("/") + "/drops", adapter=drop_adapter) if enabled else None

@@ -38,7 +38,7 @@ from xplus_release.training.pipeline.records import (
     PairReader,
     PairWriter,
     PipelineDataError,
-    drops_writer,
+    drop_adapter,
     record_adapter,
 )
 from xplus_release.training.pipeline.unify import UnifyReader
@@ -97,7 +97,8 @@ def build_stages(config: PipelineConfig) -> list[Stage]:
         folder, configs = step_dir(config.output, step), config.pair_configs(step)
         read = [PairReader(previous)] if previous else []
         write = PairWriter(folder, chat_adapter if step == "instruct" else record_adapter)
-        drops = drops_writer(folder, config.write_drops)
+        # The filters' exclusion writer: <step>/drops/<shard>.jsonl, when drops are kept.
+        drops = PairWriter(f"{folder}/drops", adapter=drop_adapter) if config.write_drops else None
         if step == "unify":
             unify = config.step_config("unify")
             read = [UnifyReader(config.inputs, folder, unify.shard_size, unify.error_budget)]
@@ -154,12 +155,9 @@ def logs_dir(output: str, stage: str) -> str:
 
 def make_executor(config: PipelineConfig, stage: Stage, depends=None):
     """datatrove's executor for one stage, on ``config.engine``."""
-    common = {
-        "pipeline": stage.pipeline,
-        "tasks": stage.tasks,
-        "logging_dir": logs_dir(config.output, stage.name),
-    }
-    common["workers"], cluster = min(config.workers, stage.tasks), config.slurm
+    common = {"pipeline": stage.pipeline, "tasks": stage.tasks, "workers": min(config.workers, stage.tasks),
+              "logging_dir": logs_dir(config.output, stage.name)}
+    cluster = config.slurm
     sized = {**common, "cpus_per_task": cluster.cpus_per_task, "mem_per_cpu_gb": cluster.mem_per_cpu_gb}
     if config.engine == "ray":
         from datatrove.executor import RayPipelineExecutor
@@ -169,15 +167,8 @@ def make_executor(config: PipelineConfig, stage: Stage, depends=None):
         from datatrove.executor import SlurmPipelineExecutor
 
         venv = cluster.venv_path or os.path.join(sys.prefix, "bin", "activate")
-        name = f"xplus-data-{stage.name}"
-        return SlurmPipelineExecutor(
-            **sized,
-            time=cluster.time,
-            partition=cluster.partition,
-            job_name=name,
-            venv_path=venv,
-            depends=depends,
-        )
+        return SlurmPipelineExecutor(**sized, time=cluster.time, partition=cluster.partition,
+                                     job_name=f"xplus-data-{stage.name}", venv_path=venv, depends=depends)
     from datatrove.executor import LocalPipelineExecutor
 
     start = "spawn" if stage.loads_torch else "fork"

@@ -33,7 +33,8 @@ from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, model_validator
-from xplus_release.training.pipeline.records import PipelineDataError, encode_line
+from xplus_release.training.pipeline.langid import label_code
+from xplus_release.training.pipeline.records import PipelineDataError, encode_line, pair_document
 
 from xplus_release.config import Config
 from xplus_release.errors import UnknownLanguageError
@@ -127,15 +128,11 @@ def _tsv_rows(
             yield number, None, Row(number, bad="invalid_utf8", raw=raw)
             continue
         cells = text.split("\t")
-        if (
-            expected_columns
-            and len(cells) not in expected_columns
-            or not expected_columns
-            and len(cells) <= max(spec.columns)
-        ):
-            yield number, None, Row(number, bad="wrong_column_count", raw=text)
-        else:
+        fits = len(cells) in expected_columns if expected_columns else len(cells) > max(spec.columns)
+        if fits:
             yield number, cells, None
+        else:
+            yield number, None, Row(number, bad="wrong_column_count", raw=text)
 
 
 def read_tsv(spec: InputSpec) -> Iterator[Row]:
@@ -172,19 +169,11 @@ def read_opus100(spec: InputSpec) -> Iterator[Row]:
     for batch in pq.ParquetFile(spec.files()[0]).iter_batches(columns=["translation"], batch_size=8192):
         for item in batch.column(0).to_pylist():
             number += 1
-            texts = {get_language(k).code: v for k, v in (item or {}).items() if _known(k)}
+            texts = {code: v for k, v in (item or {}).items() if (code := label_code(k))}
             if not isinstance(texts.get(spec.src), str) or not isinstance(texts.get(spec.trg), str):
                 yield Row(number, bad="missing_language", raw=json.dumps(item, ensure_ascii=False))
             else:
                 yield Row(number, texts[spec.src], texts[spec.trg])
-
-
-def _known(code: str) -> bool:
-    try:
-        get_language(code)
-        return True
-    except UnknownLanguageError:
-        return False
 
 
 def read_moses(spec: InputSpec) -> Iterator[Row]:
@@ -240,12 +229,11 @@ READERS = {
 }
 
 
-def pair_document(row: Row, spec: InputSpec, shard: str, index: int) -> Document:
+def row_document(row: Row, spec: InputSpec, shard: str, index: int) -> Document:
     provenance = {"source": spec.name, "format": spec.format, "file": str(spec.files()[0]), "line": row.line}
-    provenance.update(row.extra)
-    meta = {"src": row.src or spec.src, "trg": row.trg or spec.trg, "target": row.tgt_text}
-    meta.update(provenance=provenance, shard=shard, row=index)
-    return Document(text=row.src_text, id=f"{shard}:{index}", metadata=meta)
+    record = {"id": f"{shard}:{index}", "src": row.src or spec.src, "trg": row.trg or spec.trg,
+              "src_line": row.src_text, "tgt_line": row.tgt_text, "provenance": {**provenance, **row.extra}}
+    return pair_document(record, shard, index)
 
 
 class UnifyReader(PipelineStep):
@@ -277,7 +265,7 @@ class UnifyReader(PipelineStep):
                     malformed.write(encode_line({"reason": row.bad, "where": where, "raw": row.raw}))
                     continue
                 shard = f"{spec.name}-{good // self.shard_size:05d}"
-                doc, good = pair_document(row, spec, shard, good % self.shard_size), good + 1
+                doc, good = row_document(row, spec, shard, good % self.shard_size), good + 1
                 self.stat_update("forwarded", f"pairs_{doc.metadata['src']}-{doc.metadata['trg']}")
                 yield doc
         if (total_bad := sum(bad.values())) and total_bad > self.error_budget * (total_bad + good):
