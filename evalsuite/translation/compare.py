@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xplus_release.evalsuite.translation.metrics import check_spm_model
+from xplus_release.evalsuite.translation.metrics import check_spm_model, metric_object
 
 from xplus_release.errors import ConfigError, RunFolderError
 from xplus_release.markdown import markdown_table
@@ -48,18 +48,6 @@ def paired_rows(a: dict[str, dict[int, dict]], b: dict[str, dict[int, dict]]):
                    [b[direction][i]["hypothesis"] for i in common], [a[direction][i]["reference"] for i in common])
 
 
-def _metric_objects(metrics: list[str], tokenizer: str) -> dict:
-    from sacrebleu.metrics import BLEU, CHRF
-
-    objects = {}
-    if "spbleu" in metrics:
-        check_spm_model(tokenizer)
-        objects["spbleu"] = BLEU(tokenize=tokenizer)
-    if "chrf" in metrics:
-        objects["chrf"] = CHRF()
-    return objects
-
-
 def compare_runs(path_a: Path, path_b: Path, metrics: list[str], tokenizer: str = "flores200",
                  n_samples: int = 1000, progress: bool = True) -> list[dict]:
     """One row per (direction, metric): A, B, delta (B - A), p-value of the paired bootstrap test.
@@ -91,7 +79,10 @@ def compare_generations(a: dict[str, dict[int, dict]], b: dict[str, dict[int, di
     pairs = list(paired_rows(a, b))
     if not pairs:
         raise ConfigError(f"{names[0]} and {names[1]} share no translated direction and sentence; nothing to compare")
-    objects = _metric_objects(metrics, tokenizer)
+    if "spbleu" in metrics:
+        check_spm_model(tokenizer)
+    # the suite's own metric objects, in COMPARE_METRICS order whatever the order asked for
+    objects = {metric: metric_object(metric, "", tokenizer) for metric in COMPARE_METRICS if metric in metrics}
     rows = []
     for direction, hyps_a, hyps_b, refs in tqdm(pairs, desc="compare: bootstrap", unit="direction", disable=not progress):
         for metric, obj in objects.items():

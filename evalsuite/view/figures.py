@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xplus_release.evalsuite.plots import heatmap_figure, save_figure, score_scale
-from xplus_release.evalsuite.translation.report import METRIC_LABELS, write_heatmap
+from xplus_release.evalsuite.translation.report import METRIC_LABELS
 
 CORNER = "source \\ target"
 SIGNIFICANT = 0.05  # p below this gets a star, as in compare.md
@@ -35,11 +35,6 @@ def difference_grid(a: dict, b: dict, langs: list[str], metric: str) -> list[lis
     grid_a, grid_b = score_grid(a, langs, metric), score_grid(b, langs, metric)
     return [[None if x is None or y is None else round(y - x, 4) for x, y in zip(ra, rb)]
             for ra, rb in zip(grid_a, grid_b)]
-
-
-def significance(rows: list[dict], metric: str) -> dict[str, float]:
-    """direction -> p-value of the paired bootstrap, from ``compare_runs`` rows of ``metric``."""
-    return {r["direction"]: r["p_value"] for r in rows if r["metric"] == metric}
 
 
 def cell_text(value: float | None, p_value: float | None = None, signed: bool = False) -> str:
@@ -94,11 +89,6 @@ def direction_of_cell(langs: list[str], row: int, column: int) -> str | None:
     if not 0 <= row < len(langs) or not 1 <= column <= len(langs) or row == column - 1:
         return None
     return f"{langs[row]}-{langs[column - 1]}"
-
-
-def heatmap_files(folder: Path, directions: dict, langs: list[str], metric: str) -> list[Path]:
-    """The report's heatmap of one run as PNG and SVG (``translation_<metric>.png/.svg`` in ``folder``)."""
-    return [write_heatmap(folder, directions, langs, metric, fmt) for fmt in ("png", "svg")]
 
 
 def difference_files(folder: Path, grid: list[list[float | None]], langs: list[str], metric: str,

@@ -123,7 +123,7 @@ def select_rows(rows: list[dict], query: PageQuery) -> list[dict]:
     rows = [r for r in rows if _passes(r, query.outputs) and _matches(r, query.search)]
     if query.sort == "sentence":
         return sorted(rows, key=lambda r: r["index"], reverse=query.descending)
-    key = _score_key(query) if query.sort == "score" else _difference_key(query)
+    key = functools.partial(_sort_value, query=query)
     present = [r for r in rows if key(r) is not None]
     missing = [r for r in rows if key(r) is None]
     return sorted(present, key=key, reverse=query.descending) + missing
@@ -142,20 +142,15 @@ def _matches(row: dict, search: str) -> bool:
     return any(needle in text.casefold() for text in texts)
 
 
-def _score_key(query: PageQuery):
-    def key(row: dict):
+def _sort_value(row: dict, query: PageQuery) -> float | None:
+    """The row's score in the query's run (sort "score"), or the last run's minus the first's."""
+    if query.sort == "score":
         output = row["runs"][query.run] if query.run < len(row["runs"]) else None
         return None if output is None else output[query.metric]
-    return key
-
-
-def _difference_key(query: PageQuery):
-    def key(row: dict):
-        first, last = row["runs"][0], row["runs"][-1]
-        if first is None or last is None or first[query.metric] is None or last[query.metric] is None:
-            return None
-        return last[query.metric] - first[query.metric]
-    return key
+    first, last = row["runs"][0], row["runs"][-1]
+    if first is None or last is None or first[query.metric] is None or last[query.metric] is None:
+        return None
+    return last[query.metric] - first[query.metric]
 
 
 def page_of(rows: list[dict], query: PageQuery) -> tuple[list[dict], int]:
