@@ -53,8 +53,9 @@ def render_config(tasks: list[ReasoningTask], model: ModelSettings, judge: Model
 def _openai_model(abbr: str, model: ModelSettings) -> str:
     extra_body = {"chat_template_kwargs": {"enable_thinking": model.thinking}}
     return (
-        f"dict(type=OpenAISDK, abbr={abbr!r}, path={model.served_name!r}, openai_api_base={model.base_url!r}, "
-        f"key={model.api_key or 'EMPTY'!r}, tokenizer_path={model.tokenizer!r}, max_seq_len={model.max_seq_len}, "
+        f"dict(type=OpenAISDK, abbr={abbr!r}, path={model.served_name!r}, "
+        f"openai_api_base={model.base_url!r}, key={model.api_key or 'EMPTY'!r}, "
+        f"tokenizer_path={model.tokenizer!r}, max_seq_len={model.max_seq_len}, "
         f"max_out_len={model.max_out_len or 32768}, batch_size={model.concurrency}, "
         f"query_per_second={model.concurrency}, retry=3, temperature=0.0, extra_body={extra_body!r}, "
         "pred_postprocessor=dict(type=extract_non_reasoning_content))"

@@ -171,8 +171,8 @@ def _model_settings(ctx: EvalContext) -> ModelSettings:
 def _judge_settings(opts: ReasoningOptions) -> ModelSettings | None:
     if not opts.judge_endpoint:
         return None
-    return ModelSettings(served_name=opts.judge_model, base_url=opts.judge_endpoint, api_key=opts.judge_api_key,
-                         tokenizer="gpt-4", thinking=False, max_out_len=4096)
+    return ModelSettings(served_name=opts.judge_model, base_url=opts.judge_endpoint,
+                         api_key=opts.judge_api_key, tokenizer="gpt-4", thinking=False, max_out_len=4096)
 
 
 def _tokenizer_for(model: str) -> str:

@@ -30,11 +30,8 @@ def load_run_generations(path: Path) -> dict[str, dict[int, dict]]:
     files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
     if not files:
         raise RunFolderError(f"{path} has no translation generations; run xplus-eval translation into it first")
-    runs: dict[str, dict[int, dict]] = {}
-    for file in files:
-        records = [r for r in GenerationStore(file).records().values() if r["model"] == model]
-        runs[file.stem] = {r["index"]: r for r in records}
-    return runs
+    return {file.stem: {r["index"]: r for r in GenerationStore(file).records().values() if r["model"] == model}
+            for file in files}
 
 
 def paired_rows(a: dict[str, dict[int, dict]], b: dict[str, dict[int, dict]]):
@@ -82,7 +79,8 @@ def compare_generations(a: dict[str, dict[int, dict]], b: dict[str, dict[int, di
     if "spbleu" in metrics:
         check_spm_model(tokenizer)
     # the suite's own metric objects, in COMPARE_METRICS order whatever the order asked for
-    objects = {metric: metric_object(metric, "", tokenizer) for metric in COMPARE_METRICS if metric in metrics}
+    objects = {metric: metric_object(metric, "", tokenizer)
+               for metric in COMPARE_METRICS if metric in metrics}
     rows = []
     for direction, hyps_a, hyps_b, refs in tqdm(pairs, desc="compare: bootstrap", unit="direction", disable=not progress):
         for metric, obj in objects.items():

@@ -63,7 +63,8 @@ def generate(ctx, prompts: list[Prompt], max_tokens: int, chunk_size: int) -> di
         _generate_pending(ctx, pending, hashes, by_direction, max_tokens, chunk_size)
     out: dict[str, list[dict]] = {}
     for p in prompts:
-        out.setdefault(p.direction, []).append(by_direction[p.direction].get(p.item_id, ctx.model, hashes[p.item_id]))
+        record = by_direction[p.direction].get(p.item_id, ctx.model, hashes[p.item_id])
+        out.setdefault(p.direction, []).append(record)
     return out
 
 

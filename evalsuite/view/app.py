@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr  # at module level: gradio resolves handlers' SelectData annotations here
+from xplus_release.evalsuite.plots import score_grid
 from xplus_release.evalsuite.translation.compare import COMPARE_METRICS, compare_generations
 from xplus_release.evalsuite.translation.report import PAPER_METRICS, write_heatmap
 from xplus_release.evalsuite.view import figures, overview, samples
@@ -72,7 +73,7 @@ class Explorer:
         if view == self.difference_view():
             return figures.heatmap_styler(self._difference_grid(langs, metric), langs, diverging=True,
                                           p_values=(p_values or {}).get(metric))
-        return figures.heatmap_styler(figures.score_grid(self._directions(view), langs, metric), langs)
+        return figures.heatmap_styler(score_grid(self._directions(view), langs, metric), langs)
 
     def _directions(self, label: str) -> dict:
         return self._run(label).translation().get("directions", {})
@@ -126,7 +127,8 @@ class Explorer:
             paths = figures.difference_files(folder, self._difference_grid(langs, metric), langs, metric,
                                              (p_values or {}).get(metric, {}), view)
         else:  # the report's heatmap of one run
-            paths = [write_heatmap(folder, self._directions(view), langs, metric, fmt) for fmt in ("png", "svg")]
+            paths = [write_heatmap(folder, self._directions(view), langs, metric, fmt)
+                     for fmt in ("png", "svg")]
         return [str(p) for p in paths]
 
     # --- direction page -------------------------------------------------------------------------------
@@ -141,8 +143,8 @@ class Explorer:
         if not query.direction:
             return "<p>Pick a direction (or click a cell of the heatmap).</p>"
         rows = select_rows(direction_rows(self.runs, query.direction), query)
-        shown, pages = page_of(rows, query)
-        return render_page(shown, self.labels, query, len(rows), pages)
+        shown, page, pages = page_of(rows, query.page, query.page_size)
+        return render_page(shown, self.labels, query.direction, len(rows), page, pages)
 
     def direction_csv(self, direction, sort, metric, run_label, descending, outputs, search, page,
                       page_size) -> str | None:

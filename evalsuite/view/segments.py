@@ -153,12 +153,11 @@ def _sort_value(row: dict, query: PageQuery) -> float | None:
     return last[query.metric] - first[query.metric]
 
 
-def page_of(rows: list[dict], query: PageQuery) -> tuple[list[dict], int]:
-    """The query's page (clamped to the last one) and the number of pages."""
-    pages = max(1, -(-len(rows) // query.page_size))
-    page = min(max(1, query.page), pages)
-    start = (page - 1) * query.page_size
-    return rows[start:start + query.page_size], pages
+def page_of(rows: list[dict], page: int, page_size: int) -> tuple[list[dict], int, int]:
+    """Page ``page`` of ``rows`` (clamped to the first and the last): its rows, its number, the page count."""
+    pages = max(1, -(-len(rows) // page_size))
+    page = min(max(1, page), pages)
+    return rows[(page - 1) * page_size:page * page_size], page, pages
 
 
 def highlight_spans(text: str, spans: list[dict]) -> str:
@@ -189,12 +188,13 @@ def _span_bounds(text: str, span: dict, position: int) -> tuple[int, int]:
     return (found, found + len(str(span.get("text", "")))) if found >= 0 and span.get("text") else (-1, -1)
 
 
-def render_page(rows: list[dict], labels: list[str], query: PageQuery, total: int, pages: int) -> str:
+def render_page(rows: list[dict], labels: list[str], direction: str, total: int, page: int,
+                pages: int) -> str:
     """The page as an HTML table: sentence, source, reference, then each run's output and scores."""
     head = "".join(f"<th>{html.escape(label)}</th>" for label in labels)
     body = "".join(_row_html(row) for row in rows)
-    summary = (f"<p class='view-summary'>{html.escape(query.direction)}: {total} segments match; "
-               f"page {min(max(1, query.page), pages)} of {pages}</p>")
+    summary = (f"<p class='view-summary'>{html.escape(direction)}: {total} segments match; "
+               f"page {page} of {pages}</p>")
     return (f"{STYLE}{summary}<table class='view-segments'><thead><tr><th>#</th><th>source</th><th>reference</th>{head}"
             f"</tr></thead><tbody>{body}</tbody></table>")
 
