@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from xplus_release.evalsuite.translation.metrics import check_spm_model, metric_object
 from xplus_release.evalsuite.view.reading import RunView, file_stamp
 
 from xplus_release.errors import ConfigError, MissingAssetError
@@ -80,7 +81,7 @@ def _scored(run: RunView, direction: str) -> dict[int, dict]:
 @functools.lru_cache(maxsize=64)
 def _scored_cached(run: RunView, direction: str, _stamps, tokenizer: str) -> dict[int, dict]:
     spbleu = _sentence_bleu(tokenizer)
-    chrf = _sentence_chrf()
+    chrf = metric_object("chrf", "", tokenizer)  # sacrebleu's CHRF(), as the suite scores with
     out = {}
     for index, record in run.segments(direction).items():
         hyp, ref = record["hypothesis"], record["reference"]
@@ -98,17 +99,9 @@ def _scored_cached(run: RunView, direction: str, _stamps, tokenizer: str) -> dic
 
 
 @functools.cache
-def _sentence_chrf():
-    from sacrebleu.metrics import CHRF
-
-    return CHRF()
-
-
-@functools.cache
 def _sentence_bleu(tokenizer: str):
     """spBLEU for single sentences, or None when sacrebleu's SentencePiece model is not on this machine."""
     from sacrebleu.metrics import BLEU
-    from xplus_release.evalsuite.translation.metrics import check_spm_model
 
     try:
         check_spm_model(tokenizer)
