@@ -96,11 +96,7 @@ def fetch_archive(out_dir: Path) -> list[str]:
     target = out_dir / DATA_SUBDIR
     if checkout_commit(target) == COMMIT and all((target / "tasks" / f).is_dir() for f in FOLDERS):
         return []
-    failures: list[str] = []
-    archive = download(ARCHIVE_URL, "BenchMAX task folders", failures)
-    if archive is not None:
-        extract_task_folders(archive, target)
-    return failures
+    return download(ARCHIVE_URL, "BenchMAX task folders", lambda archive: extract_task_folders(archive, target))
 
 
 def extract_task_folders(archive: bytes, target: Path) -> None:
