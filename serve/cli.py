@@ -31,6 +31,7 @@ from pathlib import Path
 from xplus_release.serve.limits import ServeLimits
 
 from xplus_release.cli import run_cli
+from xplus_release.config import add_flags, from_flags
 from xplus_release.engines.supervisor import DEFAULT_MAX_RESTARTS, DEFAULT_WINDOW_S
 from xplus_release.errors import ConfigError, MissingAssetError
 
@@ -64,20 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lid-model", metavar="PATH",
                         help="fastText language-ID model for source=auto (default: the NLLB model "
                              "facebook/fasttext-language-identification from the Hugging Face cache)")
-    limits = parser.add_argument_group("request limits")
-    defaults = ServeLimits()
-    limits.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars,
-                        help=f"characters per text to translate; more is 413 (default {defaults.max_text_chars})")
-    limits.add_argument("--max-batch", type=int, default=defaults.max_batch,
-                        help=f"texts per translate request; more is 413 (default {defaults.max_batch})")
-    limits.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes,
-                        help=f"request body size on any route; more is 413 (default {defaults.max_body_bytes})")
-    limits.add_argument("--max-tokens", type=int, default=defaults.max_tokens,
-                        help=f"new tokens per translation, default and ceiling (default {defaults.max_tokens})")
-    limits.add_argument("--demo-concurrency", type=int, default=defaults.demo_concurrency,
-                        help=f"demo translations running at once (default {defaults.demo_concurrency})")
-    limits.add_argument("--demo-queue-size", type=int, default=defaults.demo_queue_size,
-                        help=f"demo translations waiting at most (default {defaults.demo_queue_size})")
+    add_flags(parser.add_argument_group("request limits"), ServeLimits)
     vllm = parser.add_argument_group("vLLM")
     vllm.add_argument("--vllm-args", default="", metavar="'ARGS'",
                       help="more arguments for vLLM's server, one quoted string, e.g. '--max-num-seqs 64 --gpu-memory-utilization 0.8'")
@@ -88,16 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
                            f"past that xplus-serve exits with status 1 for a process supervisor to act "
                            f"(default {DEFAULT_MAX_RESTARTS}; 0: exit on the first crash)")
     return parser
-
-
-def limits_from_args(args: argparse.Namespace) -> ServeLimits:
-    """Raises: ConfigError on a limit below 1."""
-    values = {name: getattr(args, name) for name in ("max_text_chars", "max_batch", "max_body_bytes", "max_tokens",
-                                                     "demo_concurrency", "demo_queue_size")}
-    for name, value in values.items():
-        if value < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} is {value}; it must be at least 1")
-    return ServeLimits(**values)
 
 
 # Set by xplus-serve itself: the internal key and port are how the front app reaches vLLM.
@@ -154,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is the access log's job
-    limits = limits_from_args(args)
+    limits = from_flags(ServeLimits, args)  # ConfigError on a limit below 1
     if args.max_restarts < 0:
         raise ConfigError(f"--max-restarts is {args.max_restarts}; it must be 0 or more")
     extra = vllm_extra_args(args.vllm_args)
@@ -186,7 +164,7 @@ def vllm_for(args: argparse.Namespace, extra: list[str]):
     from xplus_release.registry import resolve_model
 
     model = resolve_model(args.model, max_model_len=args.max_model_len)
-    return VLLMServer(model, host="127.0.0.1", api_key=secrets.token_urlsafe(24),
+    return VLLMServer(model, api_key=secrets.token_urlsafe(24),
                       tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
                       extra_args=extra, log_path=args.vllm_log, startup_timeout=args.startup_timeout)
 

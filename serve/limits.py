@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import Field, model_validator
+
+from xplus_release.config import Config
 
 
-@dataclass(frozen=True)
-class ServeLimits:
-    """Request limits enforced by the front app before anything reaches vLLM.
+class ServeLimits(Config):
+    """Request limits enforced by the front app before anything reaches vLLM; each is an ``xplus-serve`` flag.
 
     A request over ``max_body_bytes``, ``max_text_chars`` or ``max_batch`` gets 413; a malformed one 422.
+    Raises ``ConfigError`` (from ``build``/``from_flags``) for a limit below 1.
     """
 
-    max_body_bytes: int = 1 << 20  # 1 MiB: a full batch of maximum-length texts fits with room for JSON
-    max_text_chars: int = 5000  # LibreTranslate's default char limit is of this order
-    max_batch: int = 64
-    max_tokens: int = 1024  # default and ceiling of new tokens per translation
-    demo_concurrency: int = 16  # demo events generating at once; more wait in the Gradio queue
-    demo_queue_size: int = 128  # waiting demo events beyond this are refused ("queue full")
+    section = "request limit"
+    # LibreTranslate's default char limit is of this order
+    max_text_chars: int = Field(5000, description="characters per text to translate; more is 413")
+    max_batch: int = Field(64, description="texts per translate request; more is 413")
+    # 1 MiB: a full batch of maximum-length texts fits with room for JSON
+    max_body_bytes: int = Field(1 << 20, description="request body size on any route; more is 413")
+    max_tokens: int = Field(1024, description=(
+        "new tokens per translation: the ceiling, and what a request that sets none gets"))
+    # demo events generating at once; more wait in the Gradio queue
+    demo_concurrency: int = Field(16, description="demo translations running at once")
+    # waiting demo events beyond this are refused ("queue full")
+    demo_queue_size: int = Field(128, description="demo translations waiting at most")
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> ServeLimits:
+        """Checked here rather than per field so that the message names the flag, as xplus-serve spells it."""
+        for name, value in self:
+            if value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} is {value}; it must be at least 1")
+        return self

@@ -34,12 +34,12 @@ def run_cli(main: Callable[[list[str] | None], int | None]) -> Callable[[list[st
     return wrapper
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, default_model: str = "xplus-tiny") -> None:
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model and the engine options every command that runs a model takes."""
     group = parser.add_argument_group("model and engine")
-    group.add_argument("--model", default=default_model,
+    group.add_argument("--model", default="xplus-tiny",
                        help="registered name (e.g. LLaMAX/Qwen3-XPlus-8B, xplus-tiny), local folder or hub id "
-                            f"(default: {default_model}; xplus-tiny is a random-weight test model whose outputs are noise)")
+                            "(default: xplus-tiny; xplus-tiny is a random-weight test model whose outputs are noise)")
     group.add_argument("--endpoint", metavar="URL",
                        help="use a running OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) instead of "
                             "loading the model in this process; --model must be its served model name")

@@ -1,14 +1,15 @@
 """The languages Qwen3-XPlus was trained and evaluated on, and every code they go by.
 
 A language is known by its short code (``sw``), its English name as prompts use it (``Swahili``), its
-FLORES-200 code (``swh_Latn``, also the NLLB LID label), its FLORES-101 code (``swh``) and its fastText
-lid.176 label (``sw``). ``get_language`` accepts any of them, case-insensitively, with or without a
-``__label__`` prefix.
+FLORES-200 code (``swh_Latn``, also the NLLB LID label) and its FLORES-101 code (``swh``); fastText's
+lid.176 labels are the short codes. ``get_language`` accepts any of them, case-insensitively, with or
+without a ``__label__`` prefix.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from dataclasses import dataclass
 
 from xplus_release.errors import ConfigError, UnknownLanguageError
@@ -20,68 +21,53 @@ class Language:
     name: str  # English name, as written into prompts
     flores200: str  # FLORES-200 code, also the label of the NLLB fastText LID model
     flores101: str  # FLORES-101 file code
-    lid176: str  # label of fastText's lid.176 model
-    trained: bool  # one of the 17 languages of the paper's training data
+    trained: bool = True  # one of the 17 languages of the paper's training data
 
     @property
     def all_codes(self) -> tuple[str, ...]:
-        return (self.code, self.name, self.flores200, self.flores101, self.lid176)
-
-
-def _lang(code, name, flores200, flores101, lid176, trained=True) -> Language:
-    return Language(code, name, flores200, flores101, lid176, trained)
+        return (self.code, self.name, self.flores200, self.flores101)
 
 
 # Order is the paper's (§4.1); it is also the row/column order of every direction grid.
 PAPER_LANGUAGES: tuple[Language, ...] = (
-    _lang("en", "English", "eng_Latn", "eng", "en"),
-    _lang("zh", "Simplified Chinese", "zho_Hans", "zho_simpl", "zh"),
-    _lang("hu", "Hungarian", "hun_Latn", "hun", "hu"),
-    _lang("es", "Spanish", "spa_Latn", "spa", "es"),
-    _lang("fr", "French", "fra_Latn", "fra", "fr"),
-    _lang("de", "German", "deu_Latn", "deu", "de"),
-    _lang("ru", "Russian", "rus_Cyrl", "rus", "ru"),
-    _lang("ja", "Japanese", "jpn_Jpan", "jpn", "ja"),
-    _lang("th", "Thai", "tha_Thai", "tha", "th"),
-    _lang("sw", "Swahili", "swh_Latn", "swh", "sw"),
-    _lang("bn", "Bengali", "ben_Beng", "ben", "bn"),
-    _lang("te", "Telugu", "tel_Telu", "tel", "te"),
-    _lang("ar", "Arabic", "arb_Arab", "ara", "ar"),
-    _lang("ko", "Korean", "kor_Hang", "kor", "ko"),
-    _lang("vi", "Vietnamese", "vie_Latn", "vie", "vi"),
-    _lang("cs", "Czech", "ces_Latn", "ces", "cs"),
-    _lang("sr", "Cyrillic Serbian", "srp_Cyrl", "srp", "sr"),
+    Language("en", "English", "eng_Latn", "eng"),
+    Language("zh", "Simplified Chinese", "zho_Hans", "zho_simpl"),
+    Language("hu", "Hungarian", "hun_Latn", "hun"),
+    Language("es", "Spanish", "spa_Latn", "spa"),
+    Language("fr", "French", "fra_Latn", "fra"),
+    Language("de", "German", "deu_Latn", "deu"),
+    Language("ru", "Russian", "rus_Cyrl", "rus"),
+    Language("ja", "Japanese", "jpn_Jpan", "jpn"),
+    Language("th", "Thai", "tha_Thai", "tha"),
+    Language("sw", "Swahili", "swh_Latn", "swh"),
+    Language("bn", "Bengali", "ben_Beng", "ben"),
+    Language("te", "Telugu", "tel_Telu", "tel"),
+    Language("ar", "Arabic", "arb_Arab", "ara"),
+    Language("ko", "Korean", "kor_Hang", "kor"),
+    Language("vi", "Vietnamese", "vie_Latn", "vie"),
+    Language("cs", "Czech", "ces_Latn", "ces"),
+    Language("sr", "Cyrillic Serbian", "srp_Cyrl", "srp"),
 )
 
 # Languages outside the training set, for generalisation tests like the paper's §5.3.
 EXTRA_LANGUAGES: tuple[Language, ...] = (
-    _lang("id", "Indonesian", "ind_Latn", "ind", "id", False),
-    _lang("it", "Italian", "ita_Latn", "ita", "it", False),
-    _lang("pt", "Portuguese", "por_Latn", "por", "pt", False),
-    _lang("tr", "Turkish", "tur_Latn", "tur", "tr", False),
-    _lang("hi", "Hindi", "hin_Deva", "hin", "hi", False),
-    _lang("uk", "Ukrainian", "ukr_Cyrl", "ukr", "uk", False),
-    _lang("pl", "Polish", "pol_Latn", "pol", "pl", False),
-    _lang("nl", "Dutch", "nld_Latn", "nld", "nl", False),
-    _lang("fa", "Persian", "pes_Arab", "fas", "fa", False),
-    _lang("ta", "Tamil", "tam_Taml", "tam", "ta", False),
-    _lang("ur", "Urdu", "urd_Arab", "urd", "ur", False),
-    _lang("el", "Greek", "ell_Grek", "ell", "el", False),
+    Language("id", "Indonesian", "ind_Latn", "ind", False),
+    Language("it", "Italian", "ita_Latn", "ita", False),
+    Language("pt", "Portuguese", "por_Latn", "por", False),
+    Language("tr", "Turkish", "tur_Latn", "tur", False),
+    Language("hi", "Hindi", "hin_Deva", "hin", False),
+    Language("uk", "Ukrainian", "ukr_Cyrl", "ukr", False),
+    Language("pl", "Polish", "pol_Latn", "pol", False),
+    Language("nl", "Dutch", "nld_Latn", "nld", False),
+    Language("fa", "Persian", "pes_Arab", "fas", False),
+    Language("ta", "Tamil", "tam_Taml", "tam", False),
+    Language("ur", "Urdu", "urd_Arab", "urd", False),
+    Language("el", "Greek", "ell_Grek", "ell", False),
 )
 
 ALL_LANGUAGES: tuple[Language, ...] = PAPER_LANGUAGES + EXTRA_LANGUAGES
 PAPER_CODES: tuple[str, ...] = tuple(lang.code for lang in PAPER_LANGUAGES)
-
-
-def _build_index() -> dict[str, Language]:
-    index: dict[str, Language] = {}
-    for lang in ALL_LANGUAGES:
-        for key in lang.all_codes:
-            index.setdefault(key.lower(), lang)
-    return index
-
-
-_INDEX = _build_index()
+_INDEX = {key.lower(): lang for lang in ALL_LANGUAGES for key in lang.all_codes}
 
 
 def get_language(code: str) -> Language:
@@ -111,8 +97,7 @@ def parse_language_list(spec: str | list[str] | None) -> list[Language]:
         return list(PAPER_LANGUAGES)
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     langs = [get_language(item) for item in items if item.strip()]
-    codes = [lang.code for lang in langs]
-    duplicates = sorted({c for c in codes if codes.count(c) > 1})
+    duplicates = sorted(code for code, n in Counter(lang.code for lang in langs).items() if n > 1)
     if duplicates:
         raise ConfigError(f"language listed twice: {', '.join(duplicates)}; list each once")
     return langs

@@ -12,6 +12,7 @@ through JSONL files: the worker is a plain script (the env does not have this pa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -151,8 +152,6 @@ def _drain(stream, tail: deque, tee: bool) -> None:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()

@@ -37,12 +37,12 @@ TRAINING_TEMPLATES: tuple[str, ...] = (
     "Source ({src_lang}): {src}\nTranslation ({tgt_lang}):",
 )
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
-_OPEN_THINK = re.compile(r"<think>.*", re.DOTALL)
+# a think block up to its first </think>, or, left open, to the end of the text
+_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)
 
 
-def translation_prompt(src: str, src_lang: Language, tgt_lang: Language) -> str:
-    return EVAL_PROMPT.format(src_lang=src_lang.name, tgt_lang=tgt_lang.name, src=src)
+def translation_prompt(src: str, src_lang: Language, tgt_lang: Language, template: str = EVAL_PROMPT) -> str:
+    return template.format(src_lang=src_lang.name, tgt_lang=tgt_lang.name, src=src)
 
 
 def translation_messages(src: str, src_lang: Language, tgt_lang: Language) -> list[dict[str, str]]:
@@ -54,16 +54,13 @@ def training_messages(
     src: str, tgt: str, src_lang: Language, tgt_lang: Language, rng: random.Random
 ) -> list[dict[str, str]]:
     """A user/assistant pair for one parallel sentence pair, in a template drawn from ``rng``."""
-    template = rng.choice(TRAINING_TEMPLATES)
-    prompt = template.format(src_lang=src_lang.name, tgt_lang=tgt_lang.name, src=src)
+    prompt = translation_prompt(src, src_lang, tgt_lang, rng.choice(TRAINING_TEMPLATES))
     return [{"role": "user", "content": prompt}, {"role": "assistant", "content": tgt}]
 
 
 def strip_thinking(text: str) -> str:
     """Remove closed ``<think>…</think>`` blocks, and an unclosed ``<think>`` with everything after it."""
-    text = _THINK_BLOCK.sub("", text)
-    text = _OPEN_THINK.sub("", text)
-    return text.strip()
+    return _THINK.sub("", text).strip()
 
 
 def postprocess_translation(text: str, sentence_level: bool = True) -> str:

@@ -26,24 +26,21 @@ class ModelSpec:
     dtype: str = "bfloat16"
     max_model_len: int | None = 32768  # None: what the model's config allows (vLLM derives it)
     chat_template_kwargs: dict = field(default_factory=lambda: dict(THINKING_OFF))
-    description: str = ""
     base_model: str | None = None  # the instruct model a released model was tuned from
-    params_b: float | None = None  # parameters, in billions (for cards and MFU)
     engine_args: dict = field(default_factory=dict)  # extra vLLM engine arguments (same names as LLM(...))
 
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("LLaMAX/Qwen3-XPlus-8B", "LLaMAX/Qwen3-XPlus-8B", base_model="Qwen/Qwen3-8B",
-                  params_b=8.19, description="Qwen3-8B after two-stage layer-selective translation tuning"),
-        ModelSpec("LLaMAX/Qwen3-XPlus-14B", "LLaMAX/Qwen3-XPlus-14B", base_model="Qwen/Qwen3-14B",
-                  params_b=14.8, description="Qwen3-14B after two-stage layer-selective translation tuning"),
-        ModelSpec("Qwen/Qwen3-8B", "Qwen/Qwen3-8B", params_b=8.19, description="the paper's 8B baseline"),
-        ModelSpec("Qwen/Qwen3-14B", "Qwen/Qwen3-14B", params_b=14.8, description="the paper's 14B baseline"),
+        # the released models (two-stage layer-selective translation tuning) and the paper's baselines
+        ModelSpec("LLaMAX/Qwen3-XPlus-8B", "LLaMAX/Qwen3-XPlus-8B", base_model="Qwen/Qwen3-8B"),
+        ModelSpec("LLaMAX/Qwen3-XPlus-14B", "LLaMAX/Qwen3-XPlus-14B", base_model="Qwen/Qwen3-14B"),
+        ModelSpec("Qwen/Qwen3-8B", "Qwen/Qwen3-8B"),
+        ModelSpec("Qwen/Qwen3-14B", "Qwen/Qwen3-14B"),
+        # random weights, for tests and smoke runs (its outputs are noise); compiling a 2M-parameter model
+        # costs more start-up time than it could ever save
         ModelSpec("xplus-tiny", "builtin:tiny", dtype="float32", max_model_len=2048,
-                  description="random-weight Qwen3 for tests and smoke runs: its outputs are noise",
-                  # compiling a 2M-parameter model costs more start-up time than it could ever save
                   engine_args={"enforce_eager": True}),
     )
 }
@@ -96,19 +93,16 @@ def resolve_model(name_or_path: str, max_model_len: int | None = None) -> Resolv
         return ResolvedModel(spec, str(path), revision=build_id)
     local = Path(spec.source).expanduser()
     if local.is_dir():
-        return _resolve_local(spec, local)
+        if not (local / "config.json").is_file():
+            raise UnknownModelError(f"model folder {local} has no config.json; point --model at a "
+                                    "Hugging Face model folder")
+        return ResolvedModel(spec, str(local.resolve()))
     if not _HUB_ID.match(spec.source):
         raise UnknownModelError(
             f"unknown model {name_or_path!r}: not a registered name, a folder, or a hub id ORG/NAME. "
             f"Registered: {', '.join(REGISTRY)}"
         )
     return _resolve_hub(spec)
-
-
-def _resolve_local(spec: ModelSpec, folder: Path) -> ResolvedModel:
-    if not (folder / "config.json").is_file():
-        raise UnknownModelError(f"model folder {folder} has no config.json; point --model at a Hugging Face model folder")
-    return ResolvedModel(spec, str(folder.resolve()), revision=None)
 
 
 # What an engine loads from a model repo (weights, configs, tokenizer, chat template): not the other
@@ -118,37 +112,30 @@ _MODEL_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "*.
 
 def _resolve_hub(spec: ModelSpec) -> ResolvedModel:
     """The cached snapshot, downloaded first when missing and the Hub is allowed, so that an engine never
-    starts on a model that is not there (vLLM would fail a minute later with a long traceback)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    starts on a model that is not there (vLLM would fail a minute later with a long traceback).
 
-    try:
-        path = snapshot_download(spec.source, local_files_only=True)
-    except LocalEntryNotFoundError:
-        path = _download(spec.source)
-    return ResolvedModel(spec, path, revision=Path(path).name)
+    Raises:
+        MissingAssetError: not cached, and offline or the Hub cannot be reached (one line naming
+            ``hf download``).
+        UnknownModelError: the Hub has no such repository.
+    """
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
-
-def _download(repo_id: str) -> str:
-    """Raises: MissingAssetError when offline or the Hub cannot be reached (one line naming ``hf download``)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import RepositoryNotFoundError
-
+    repo_id = spec.source
+    missing = f"model {repo_id} is not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
     fetch = f"fetch it on a connected machine with: hf download {repo_id}"
-    if hub_offline():
-        raise MissingAssetError(f"model {repo_id} is not in the Hugging Face cache ({_hf_cache_dir()}) and "
-                                f"HF_HUB_OFFLINE=1; {fetch}")
     try:
-        return snapshot_download(repo_id, allow_patterns=_MODEL_FILES)
-    except RepositoryNotFoundError:
-        raise UnknownModelError(f"model {repo_id} is not on the Hugging Face Hub (or needs a token: hf auth login); "
-                                f"check --model") from None
-    except Exception as err:  # noqa: BLE001 - network, proxy, DNS, disk: all mean "not on this machine"
-        raise MissingAssetError(f"model {repo_id} is not in the Hugging Face cache ({_hf_cache_dir()}) and the Hub "
-                                f"cannot be reached ({type(err).__name__}); {fetch}") from None
-
-
-def _hf_cache_dir() -> str:
-    from huggingface_hub import constants
-
-    return str(constants.HF_HUB_CACHE)
+        path = snapshot_download(repo_id, local_files_only=True)
+    except LocalEntryNotFoundError:
+        if hub_offline():
+            raise MissingAssetError(f"{missing} and HF_HUB_OFFLINE=1; {fetch}") from None
+        try:
+            path = snapshot_download(repo_id, allow_patterns=_MODEL_FILES)
+        except RepositoryNotFoundError:
+            raise UnknownModelError(f"model {repo_id} is not on the Hugging Face Hub (or needs a token: "
+                                    "hf auth login); check --model") from None
+        except Exception as err:  # noqa: BLE001 - network, proxy, DNS, disk: all mean "not on this machine"
+            raise MissingAssetError(
+                f"{missing} and the Hub cannot be reached ({type(err).__name__}); {fetch}") from None
+    return ResolvedModel(spec, path, revision=Path(path).name)

@@ -14,6 +14,7 @@ on the next open; any other malformed line is an error (the file is never rewrit
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -36,10 +37,8 @@ TRACKED_PACKAGES = (
 def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in names:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
     return versions
 
 
@@ -57,8 +56,8 @@ def read_json(path: Path) -> dict:
         raise RunFolderError(f"{path} is not valid JSON ({err}); restore it or start a new --output folder") from None
 
 
-def record_key(item_id: str, model: str, prompt_hash: str) -> str:
-    return f"{item_id}\x1f{model}\x1f{prompt_hash}"
+def _key(record: dict) -> tuple[str, str, str]:
+    return record["item_id"], record["model"], record["prompt_hash"]
 
 
 class GenerationStore:
@@ -66,19 +65,19 @@ class GenerationStore:
 
     def __init__(self, path: Path):
         self.path = path
-        self._records: dict[str, dict] | None = None
+        self._records: dict[tuple[str, str, str], dict] | None = None
 
-    def records(self) -> dict[str, dict]:
-        """Stored records by key (a later record of the same key wins)."""
+    def records(self) -> dict[tuple[str, str, str], dict]:
+        """Stored records by (item id, model, prompt hash) (a later record of the same key wins)."""
         if self._records is None:
-            self._records = {record_key(r["item_id"], r["model"], r["prompt_hash"]): r for r in self._read()}
+            self._records = {_key(r): r for r in self._read()}
         return self._records
 
     def has(self, item_id: str, model: str, prompt_hash: str) -> bool:
-        return record_key(item_id, model, prompt_hash) in self.records()
+        return (item_id, model, prompt_hash) in self.records()
 
     def get(self, item_id: str, model: str, prompt_hash: str) -> dict | None:
-        return self.records().get(record_key(item_id, model, prompt_hash))
+        return self.records().get((item_id, model, prompt_hash))
 
     def append(self, records: list[dict]) -> None:
         """Append a batch; each record needs ``item_id``, ``model`` and ``prompt_hash``. Flushed to disk."""
@@ -90,9 +89,7 @@ class GenerationStore:
             handle.write(lines)
             handle.flush()
             os.fsync(handle.fileno())
-        store = self.records()
-        for r in records:
-            store[record_key(r["item_id"], r["model"], r["prompt_hash"])] = r
+        self.records().update((_key(r), r) for r in records)
 
     def clear(self) -> None:
         """Forget every record (``--force``)."""
@@ -123,9 +120,8 @@ class GenerationStore:
         """A run killed mid-write leaves a last line without its newline: drop just that line."""
         with open(self.path, "rb+") as handle:
             data = handle.read()
-            if not data or data.endswith(b"\n"):
-                return
-            handle.truncate(data.rfind(b"\n") + 1)
+            if data and not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
 
 
 class RunFolder:

@@ -14,18 +14,16 @@ import json
 import os
 import shutil
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 from xplus_release.paths import cache_dir
 
+CORPUS = Path(__file__).with_name("assets") / "tiny_corpus.txt"  # FLORES sentences for the tokenizer
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
 VOCAB_SIZE = 4096
 SEED = 0
 
-MODEL_CONFIG = {
-    "architectures": ["Qwen3ForCausalLM"],
-    "model_type": "qwen3",
+MODEL_CONFIG = {  # Qwen3Config arguments (it adds model_type; save_pretrained, the architecture)
     "hidden_size": 128,
     "intermediate_size": 384,
     "num_hidden_layers": 8,
@@ -67,7 +65,7 @@ CHAT_TEMPLATE = (
 
 def build_id() -> str:
     """Changes whenever anything that shapes the model changes, so a stale cache is never reused."""
-    corpus = _corpus_path().read_bytes()
+    corpus = CORPUS.read_bytes()
     recipe = json.dumps([MODEL_CONFIG, CHAT_TEMPLATE, SPECIAL_TOKENS, VOCAB_SIZE, SEED], sort_keys=True)
     return hashlib.sha256(corpus + recipe.encode()).hexdigest()[:12]
 
@@ -85,7 +83,9 @@ def ensure_tiny_model(root: Path | None = None) -> tuple[Path, str]:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".xplus-tiny-", dir=target.parent))
     try:
-        _build(staging)
+        tokenizer = _train_tokenizer()
+        _save_tokenizer(tokenizer, staging)
+        _save_model(len(tokenizer.get_vocab()), tokenizer.token_to_id("<|im_end|>"), staging)
         os.replace(staging, target)
     except OSError:
         if not (target / "model.safetensors").is_file():
@@ -93,16 +93,6 @@ def ensure_tiny_model(root: Path | None = None) -> tuple[Path, str]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target, bid
-
-
-def _corpus_path() -> Path:
-    return Path(str(resources.files("xplus_release") / "assets" / "tiny_corpus.txt"))
-
-
-def _build(folder: Path) -> None:
-    tokenizer = _train_tokenizer()
-    _save_tokenizer(tokenizer, folder)
-    _save_model(len(tokenizer.get_vocab()), tokenizer.token_to_id("<|im_end|>"), folder)
 
 
 def _train_tokenizer():
@@ -117,7 +107,7 @@ def _train_tokenizer():
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    lines = _corpus_path().read_text(encoding="utf-8").splitlines()
+    lines = CORPUS.read_text(encoding="utf-8").splitlines()
     tokenizer.train_from_iterator(lines, trainer=trainer)
     return tokenizer
 
@@ -146,9 +136,7 @@ def _save_model(vocab_size: int, eos_id: int, folder: Path) -> None:
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     torch.manual_seed(SEED)
-    config = Qwen3Config(**{k: v for k, v in MODEL_CONFIG.items() if k not in ("architectures", "model_type")},
-                         vocab_size=vocab_size, eos_token_id=eos_id, pad_token_id=0, bos_token_id=None)
-    model = Qwen3ForCausalLM(config).to(torch.float32)
-    model.generation_config.eos_token_id = eos_id
-    model.generation_config.pad_token_id = 0
+    config = Qwen3Config(**MODEL_CONFIG, vocab_size=vocab_size, eos_token_id=eos_id, pad_token_id=0,
+                         bos_token_id=None)
+    model = Qwen3ForCausalLM(config).to(torch.float32)  # its generation config takes eos/pad from config
     model.save_pretrained(folder, safe_serialization=True)

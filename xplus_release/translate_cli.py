@@ -55,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = engine_from_args(args)
     generations = engine.chat([translation_messages(t, source, target) for t in texts],
                               SamplingConfig(max_tokens=args.max_tokens), progress=len(texts) > 1)
-    translations = [postprocess_translation(g.text) for g in generations]
-    output = "".join(t + "\n" for t in translations)
+    output = "".join(postprocess_translation(g.text) + "\n" for g in generations)
     if args.output:
         args.output.write_text(output, encoding="utf-8")
     else:

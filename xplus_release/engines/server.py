@@ -7,6 +7,7 @@ console script, which the CPU build's metadata breaks. Qwen3 thinking is off by 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,8 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
@@ -25,56 +28,49 @@ from xplus_release.engines.base import platform_engine_args
 from xplus_release.errors import ServerStartError
 from xplus_release.registry import ResolvedModel
 
+# The server listens on loopback only: whatever is public (xplus-serve) runs in front of it.
+LOOPBACK = "127.0.0.1"
 
-def free_port(host: str = "127.0.0.1") -> int:
+
+def free_port() -> int:
     with socket.socket() as sock:
-        sock.bind((host, 0))
+        sock.bind((LOOPBACK, 0))
         return sock.getsockname()[1]
 
 
+@dataclass(eq=False)
 class VLLMServer:
-    """A vLLM server for one model. Use as a context manager, or ``start()`` / ``stop()``.
+    """A vLLM server for one model, on loopback. Use as a context manager, or ``start()`` / ``stop()``.
+
+    ``port`` defaults to a free one, ``log_path`` to a new temporary file.
 
     Raises (from ``start``):
         ServerStartError: the process exited, or ``/health`` did not answer within ``startup_timeout``;
             the message ends with the server's last log lines.
     """
 
-    def __init__(
-        self,
-        model: ResolvedModel,
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        api_key: str | None = None,
-        tensor_parallel_size: int = 1,
-        data_parallel_size: int = 1,
-        dtype: str | None = None,
-        extra_args: list[str] | tuple[str, ...] = (),
-        env: dict[str, str] | None = None,
-        log_path: str | Path | None = None,
-        startup_timeout: float = 900.0,
-    ):
-        self.model = model
-        self.host = host
-        self.port = port or free_port(host)
-        self.api_key = api_key
-        self.tensor_parallel_size = tensor_parallel_size
-        self.data_parallel_size = data_parallel_size
-        self.dtype = dtype or model.spec.dtype
-        self.extra_args = list(extra_args)
-        self.env = env or {}
-        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
-        self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen | None = None
+    model: ResolvedModel
+    port: int | None = None
+    api_key: str | None = field(default=None, repr=False)
+    tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    extra_args: Sequence[str] = ()
+    log_path: str | Path | None = None
+    startup_timeout: float = 900.0
+    process: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
-    @property
-    def base_url(self) -> str:
-        """The OpenAI base URL, ``http://host:port/v1``."""
-        return f"http://{self._client_host()}:{self.port}/v1"
+    def __post_init__(self):
+        self.port = self.port or free_port()
+        self.log_path = Path(self.log_path or tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
 
     @property
     def root_url(self) -> str:
-        return f"http://{self._client_host()}:{self.port}"
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL, ``http://127.0.0.1:port/v1``."""
+        return f"{self.root_url}/v1"
 
     def command(self) -> list[str]:
         spec = self.model.spec
@@ -82,9 +78,9 @@ class VLLMServer:
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", self.model.path,
             "--served-model-name", spec.name,
-            "--host", self.host,
+            "--host", LOOPBACK,
             "--port", str(self.port),
-            "--dtype", self.dtype,
+            "--dtype", spec.dtype,
             "--tensor-parallel-size", str(self.tensor_parallel_size),
             "--data-parallel-size", str(self.data_parallel_size),
             # one log line per request costs real time at evaluation scale (275k requests for a full
@@ -96,13 +92,13 @@ class VLLMServer:
         cmd += engine_args_to_cli({**platform_engine_args(), **spec.engine_args})
         if spec.chat_template_kwargs:
             cmd += ["--default-chat-template-kwargs", json.dumps(spec.chat_template_kwargs)]
-        return cmd + self.extra_args
+        return [*cmd, *self.extra_args]
 
     def describe(self) -> dict:
         return {"kind": "vllm-server", "command": self.command()[3:], "base_url": self.base_url}
 
     def start(self) -> Self:
-        env = {**os.environ, **self.env}
+        env = dict(os.environ)
         if self.api_key:
             env["VLLM_API_KEY"] = self.api_key  # not on the command line, where `ps` would show it
         with open(self.log_path, "ab") as log:
@@ -117,28 +113,26 @@ class VLLMServer:
         of its process group outlived it (engine-core or worker processes)."""
         if self.process is None:
             return
-        if self.process.poll() is not None:
-            return self.kill_group()  # it died on its own: its engine core may still be running
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill_group()
-            self.process.wait()
+        if self.process.poll() is None:  # else it died on its own: its engine core may still be running
+            os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout)
         self.kill_group()
+        self.process.wait()
 
     def kill_group(self) -> None:
         """SIGKILL every process left in the server's process group (the server leads it)."""
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # nothing left
             os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass  # nothing left
 
     def healthy(self, timeout: float = 10.0) -> bool:
         """``/health`` answered 200 within ``timeout`` seconds."""
-        return _healthy(self.root_url, timeout)
+        try:
+            return httpx.get(f"{self.root_url}/health", timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -153,9 +147,6 @@ class VLLMServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _client_host(self) -> str:
-        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -165,7 +156,7 @@ class VLLMServer:
                     f"vLLM server exited with code {code} before it was healthy (log: {self.log_path}); "
                     f"last lines:\n{self.log_tail()}"
                 )
-            if _healthy(self.root_url):
+            if self.healthy(timeout=2.0):
                 return
             time.sleep(1.0)
         self.stop()
@@ -185,10 +176,3 @@ def engine_args_to_cli(engine_args: dict) -> list[str]:
         elif value not in (False, None):
             args += [flag, json.dumps(value) if isinstance(value, (dict, list)) else str(value)]
     return args
-
-
-def _healthy(root_url: str, timeout: float = 2.0) -> bool:
-    try:
-        return httpx.get(f"{root_url}/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -10,7 +10,8 @@ that fails it ``PROBE_FAILURES`` times in a row is killed, and restarted like an
 ``window_s`` and the supervisor gives up (``failed``), so that the command exits and a process supervisor
 (systemd, Kubernetes) takes over instead of a restart loop.
 
-    supervisor = SupervisedServer(VLLMServer(model), max_restarts=3, on_give_up=stop_serving)
+    supervisor = SupervisedServer(VLLMServer(model), max_restarts=3)
+    supervisor.on_give_up = stop_serving  # optional: called with the reason when it gives up
     supervisor.start()            # first start in the foreground: ServerStartError as before
     supervisor.ready              # False while restarting: answer 503 with Retry-After
     supervisor.stop()
@@ -18,6 +19,7 @@ that fails it ``PROBE_FAILURES`` times in a row is killed, and restarted like an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -25,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Self
 
 from xplus_release.engines.server import VLLMServer
@@ -39,15 +42,14 @@ PROBE_INTERVAL_S = 5.0
 PROBE_FAILURES = 3  # a busy server may miss one probe; three in a row (15 s) is a dead one
 
 
+@dataclass
 class RestartBudget:
     """At most ``max_restarts`` restarts within any ``window_s`` seconds; backoff doubles with each recent one."""
 
-    def __init__(self, max_restarts: int = DEFAULT_MAX_RESTARTS, window_s: float = DEFAULT_WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic):
-        self.max_restarts = max_restarts
-        self.window_s = window_s
-        self.clock = clock
-        self._recent: deque[float] = deque()
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    window_s: float = DEFAULT_WINDOW_S
+    clock: Callable[[], float] = time.monotonic
+    _recent: deque[float] = field(default_factory=deque, init=False)
 
     def spend(self) -> bool:
         """Take one restart; False when the budget is spent (nothing is taken then)."""
@@ -79,11 +81,10 @@ class SupervisedServer:
         ServerStartError: the first start failed (no restart is attempted for it).
     """
 
-    def __init__(self, server: VLLMServer, max_restarts: int = DEFAULT_MAX_RESTARTS,
-                 window_s: float = DEFAULT_WINDOW_S, on_give_up: Callable[[str], None] | None = None):
+    def __init__(self, server: VLLMServer, max_restarts: int = DEFAULT_MAX_RESTARTS):
         self.server = server
-        self.budget = RestartBudget(max_restarts, window_s)
-        self.on_give_up = on_give_up
+        self.budget = RestartBudget(max_restarts)
+        self.on_give_up: Callable[[str], None] | None = None  # called with the reason when it gives up
         self.state = "stopped"
         self.exits = 0
         self.failure: str | None = None
@@ -117,11 +118,10 @@ class SupervisedServer:
         if self.state != "failed":
             self._set_state("stopped")
 
-    def wait_settled(self, timeout: float | None = None) -> bool:
-        """Block until the server is ready or has given up; True when it is ready."""
+    def wait_settled(self) -> None:
+        """Block until the server is ready again, has given up, or was stopped."""
         with self._changed:
-            self._changed.wait_for(lambda: self.state in ("ready", "failed", "stopped"), timeout)
-        return self.ready
+            self._changed.wait_for(lambda: self.state in ("ready", "failed", "stopped"))
 
     def raise_if_failed(self) -> None:
         """Raises: EngineGaveUpError once the budget is spent."""
@@ -142,18 +142,13 @@ class SupervisedServer:
     def _watch(self) -> None:
         while not self._stopping.is_set():
             code = self._wait_for_exit()
-            if self._stopping.is_set():
-                return
-            if not self._restart(code):
+            if self._stopping.is_set() or not self._restart(code):
                 return
 
     def _probe(self) -> None:
         failures = 0
         while not self._stopping.wait(PROBE_INTERVAL_S):
-            if not self.ready:
-                failures = 0
-                continue
-            failures = 0 if self.server.healthy() else failures + 1
+            failures = failures + 1 if self.ready and not self.server.healthy() else 0
             if failures >= PROBE_FAILURES and self.ready:
                 log.warning("vLLM failed %d health checks in a row; killing it to restart it", failures)
                 self.server.kill_group()  # the watcher sees the exit
@@ -162,10 +157,8 @@ class SupervisedServer:
     def _wait_for_exit(self) -> int | None:
         """Block until the server process exits; kill what it leaves behind, then reap it."""
         process = self.server.process
-        try:
+        with contextlib.suppress(ChildProcessError):  # already reaped (stop() got there first)
             os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
-        except ChildProcessError:
-            pass  # already reaped (stop() got there first)
         if not self._stopping.is_set():
             self.exits += 1
             self._set_state("restarting")  # first: requests from now on get 503 + Retry-After

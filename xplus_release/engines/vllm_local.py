@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from xplus_release.engines.base import (
-    GREEDY,
-    ChatEngine,
-    Generation,
-    Messages,
-    SamplingConfig,
-    platform_engine_args,
-)
+from xplus_release.engines.base import ChatEngine, Generation, Messages, SamplingConfig, platform_engine_args
 from xplus_release.errors import ConfigError
 from xplus_release.registry import ResolvedModel
 
@@ -26,16 +17,7 @@ class VLLMEngine(ChatEngine):
         ConfigError: ``data_parallel_size`` > 1.
     """
 
-    def __init__(
-        self,
-        model: ResolvedModel,
-        tensor_parallel_size: int = 1,
-        data_parallel_size: int = 1,
-        dtype: str | None = None,
-        seed: int = 0,
-        gpu_memory_utilization: float | None = None,
-        **extra_engine_args,
-    ):
+    def __init__(self, model: ResolvedModel, data_parallel_size: int = 1, **engine_args):
         if data_parallel_size > 1:
             raise ConfigError(
                 "vLLM runs data parallel only as a server: start one with xplus-serve "
@@ -43,40 +25,25 @@ class VLLMEngine(ChatEngine):
             )
         from vllm import LLM
 
-        self.model = model
         self.model_name = model.name
+        self.default_template_kwargs = model.spec.chat_template_kwargs
         self.engine_args = {
             "model": model.path,
-            "dtype": dtype or model.spec.dtype,
+            "dtype": model.spec.dtype,
             "max_model_len": model.spec.max_model_len,
-            "tensor_parallel_size": tensor_parallel_size,
-            "seed": seed,
+            "tensor_parallel_size": 1,
+            "seed": 0,
             **platform_engine_args(),
-            **model.spec.engine_args,  # the registry's defaults; explicit arguments below win
-            **({"gpu_memory_utilization": gpu_memory_utilization} if gpu_memory_utilization else {}),
-            **extra_engine_args,
+            **model.spec.engine_args,  # the registry's defaults; the caller's arguments win
+            **engine_args,
         }
         self.llm = LLM(**self.engine_args)
 
-    def chat(
-        self,
-        conversations: Sequence[Messages],
-        sampling: SamplingConfig = GREEDY,
-        chat_template_kwargs: dict | None = None,
-        progress: bool = True,
-    ) -> list[Generation]:
-        if not conversations:
-            return []
-        outputs = self.llm.chat(
-            list(conversations),
-            to_sampling_params(sampling),
-            use_tqdm=progress,
-            chat_template_kwargs=self._template_kwargs(chat_template_kwargs),
-        )
+    def _generate(self, conversations: list[Messages], sampling: SamplingConfig, template_kwargs: dict,
+                  progress: bool) -> list[Generation]:
+        outputs = self.llm.chat(conversations, to_sampling_params(sampling), use_tqdm=progress,
+                                chat_template_kwargs=dict(template_kwargs))
         return [_to_generation(out) for out in outputs]
-
-    def _template_kwargs(self, override: dict | None) -> dict:
-        return dict(self.model.spec.chat_template_kwargs if override is None else override)
 
     def describe(self) -> dict:
         return {"kind": "vllm", **{k: v for k, v in self.engine_args.items() if v is not None}}
