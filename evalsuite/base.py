@@ -8,7 +8,7 @@ section (and may write plots beside it). The runner (``common.run_suites``) is t
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,16 +122,12 @@ def load_suite(name: str) -> Suite:
     """
     if name not in SUITES:
         raise ConfigError(f"unknown suite {name!r}; choose from: {', '.join(SUITES)}")
-    module, _, attr = SUITES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)()
+    return pkgutil.resolve_name(SUITES[name])()
 
 
 def suite_options(name: str) -> type[Config]:
     """The options model of suite ``name`` (``Config``, no options, for a suite that registers none)."""
-    if name not in SUITE_OPTIONS:
-        return Config
-    module, _, attr = SUITE_OPTIONS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return pkgutil.resolve_name(SUITE_OPTIONS[name]) if name in SUITE_OPTIONS else Config
 
 
 def write_report(run: RunFolder, title: str, sections: list[str]) -> Path:
@@ -144,6 +140,3 @@ def write_report(run: RunFolder, title: str, sections: list[str]) -> Path:
     path = run.path / "report.md"
     path.write_text("\n".join(header + sections) + "\n", encoding="utf-8")
     return path
-
-
-__all__ = ["SUITES", "EvalContext", "Suite", "SuiteResult", "load_suite", "write_report"]

@@ -126,13 +126,14 @@ def open_backend(run_opts: RunOptions, needs_server: bool) -> Iterator[tuple[Cal
         from xplus_release.evalsuite.endpoint import serve_or_attach
 
         with serve_or_attach(run_opts) as endpoint:
-            yield _SharedEngine(lambda: endpoint.engine(run_opts.concurrency)), endpoint
+            yield functools.cache(lambda: endpoint.engine(run_opts.concurrency)), endpoint
         return
-    engine = _SharedEngine(lambda: open_in_process_engine(run_opts))
+    engine = functools.cache(lambda: open_in_process_engine(run_opts))  # opened on first call, then shared
     try:
         yield engine, None
     finally:
-        engine.close()
+        if engine.cache_info().currsize:  # it was opened
+            engine().close()
 
 
 def open_in_process_engine(run_opts: RunOptions) -> ChatEngine:
@@ -140,22 +141,6 @@ def open_in_process_engine(run_opts: RunOptions) -> ChatEngine:
 
     return open_engine(run_opts.model, tensor_parallel_size=run_opts.tensor_parallel_size,
                        max_model_len=run_opts.max_model_len)
-
-
-class _SharedEngine:
-    """Opens the engine on first call and hands the same one to every later caller."""
-
-    def __init__(self, factory: Callable[[], ChatEngine]):
-        self.factory, self.engine = factory, None
-
-    def __call__(self) -> ChatEngine:
-        if self.engine is None:
-            self.engine = self.factory()
-        return self.engine
-
-    def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
 
 
 def _run_pending(run_opts: RunOptions, run: RunFolder, suites: dict[str, Suite], pending: list[str],

@@ -65,8 +65,9 @@ def serve_or_attach(run: RunOptions) -> Iterator[Endpoint]:
         UnknownModelError, MissingAssetError: --model cannot be resolved to weights on this machine.
     """
     if run.endpoint:
-        endpoint = Endpoint(normalise_base_url(run.endpoint), run.model, run.api_key,
-                            describe={"kind": "openai", "base_url": normalise_base_url(run.endpoint)})
+        base_url = normalise_base_url(run.endpoint)
+        endpoint = Endpoint(base_url, run.model, run.api_key,
+                            describe={"kind": "openai", "base_url": base_url})
         endpoint.engine().check()
         yield endpoint
         return

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from xplus_release.evalsuite.base import SUITES, load_suite
@@ -50,9 +51,9 @@ def hub_snapshot(data_dir: Path | None, path: str) -> Path | None:
         return None
 
 
-def download(url: str, what: str, failures: list[str]) -> bytes | None:
-    """The body of ``url`` (redirects followed), or None after adding a line naming ``what`` to ``failures``:
-    one failed download does not stop fetch-data from getting the rest."""
+def download(url: str, what: str, save: Callable[[bytes], None]) -> list[str]:
+    """Hand the body of ``url`` (redirects followed) to ``save``; return the failure as a line naming ``what``
+    (none on success): one failed download does not stop fetch-data from getting the rest."""
     import httpx
 
     print(f"fetching {what} ({url})", file=sys.stderr)
@@ -60,9 +61,9 @@ def download(url: str, what: str, failures: list[str]) -> bytes | None:
         response = httpx.get(url, follow_redirects=True, timeout=300)
         response.raise_for_status()
     except httpx.HTTPError as err:
-        failures.append(f"{what} {url}: {type(err).__name__}: {err}")
-        return None
-    return response.content
+        return [f"{what} {url}: {type(err).__name__}: {err}"]
+    save(response.content)
+    return []
 
 
 def fetch_hf_datasets(repo_ids: list[str], out_dir: Path) -> list[str]:

@@ -44,6 +44,11 @@ def comparison_plot(rows: list[dict], path: Path, title: str) -> Path:
     return path
 
 
+def score_grid(directions: dict, langs: list[str], metric: str) -> list[list[float | None]]:
+    """Rows source, columns target; None where the direction has no score (not run, or not yet scored)."""
+    return [[(directions.get(f"{src}-{tgt}") or {}).get(metric) for tgt in langs] for src in langs]
+
+
 def heatmap_figure(values, langs: list[str], title: str, **imshow):
     """A source x target grid of ``values`` (NaN: no cell) with its colour bar: the figure and the grid's axes."""
     import numpy as np

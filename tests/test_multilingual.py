@@ -15,8 +15,8 @@ import pytest
 from xplus_release.evalsuite.base import EvalContext, load_suite
 from xplus_release.evalsuite.cli import main as xplus_eval
 from xplus_release.evalsuite.common import run_suite
-from xplus_release.evalsuite.multilingual import required_datasets, resolve_tasks
-from xplus_release.evalsuite.multilingual.tasks import TASKS, select
+from xplus_release.evalsuite.multilingual.suite import required_datasets
+from xplus_release.evalsuite.multilingual.tasks import TASKS, resolve_tasks, select
 
 from xplus_release.errors import ConfigError, EndpointError, MissingAssetError
 from xplus_release.runs import RunFolder
@@ -76,12 +76,11 @@ def test_unknown_task_lists_valid_ones():
 
 def test_required_datasets_name_hub_datasets():
     from xplus_release.evalsuite.multilingual.benchmax import BenchmaxCheckout
-    from xplus_release.evalsuite.multilingual.suite import required_datasets as with_checkout
 
     assert required_datasets("xnli,xgpqa", "en,sw") == [("facebook/xnli", "en"), ("facebook/xnli", "sw")]
     assert ("juletxara/mgsm", "ja") in required_datasets("mgsm-lmeval")
     checkout = BenchmaxCheckout(BENCHMAX_LAYOUT, None)  # BenchMAX's YAML names the dataset, read from the folder
-    assert with_checkout("xnli,xgpqa", "en,de", checkout=checkout, benchmax_only=True) == [
+    assert required_datasets("xnli,xgpqa", "en,de", checkout=checkout, benchmax_only=True) == [
         ("LLaMAX/BenchMAX_Science", "en"), ("LLaMAX/BenchMAX_Science", "de")]
 
 

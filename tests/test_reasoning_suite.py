@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from xplus_release.evalsuite.cli import main
-from xplus_release.evalsuite.reasoning.config import JudgeSettings, ModelSettings, render_config
+from xplus_release.evalsuite.reasoning.config import ModelSettings, render_config
 from xplus_release.evalsuite.reasoning.harness import OPENCOMPASS_ENV
 from xplus_release.evalsuite.reasoning.suite import SAMPLE_DATA as REASONING_DATA
 from xplus_release.evalsuite.reasoning.tasks import TASKS, select_tasks
@@ -39,7 +39,8 @@ def test_judge_tasks_need_a_judge_when_named_and_are_skipped_by_default():
 
 def test_config_points_model_and_judge_at_their_servers(tmp_path):
     model = ModelSettings("xplus-tiny", "http://127.0.0.1:9/v1", "k", "/tok", thinking=False, max_out_len=16)
-    judge = JudgeSettings("http://judge:8000/v1", "judge-model", None, "gpt-4")
+    judge = ModelSettings("judge-model", "http://judge:8000/v1", None, "gpt-4", thinking=False,
+                          max_out_len=4096)
     text = render_config([TASKS["math"], TASKS["aime2025"]], model, judge, limit=3, work_dir=tmp_path)
     compile(text, "config.py", "exec")  # valid Python, as OpenCompass will exec it
     assert "'enable_thinking': False" in text and "openai_api_base='http://127.0.0.1:9/v1'" in text

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import subprocess
 import tarfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,14 +49,6 @@ class BenchmaxCheckout:
         return f"{REPO}@{self.commit}{pinned}"
 
 
-def missing_line(folders: Iterable[str], tasks: Iterable[str]) -> str:
-    """The one line that says what is missing and both ways to provide it."""
-    wanted = ", ".join(f"tasks/{f}" for f in folders)
-    return (f"task(s) {', '.join(tasks)} run BenchMAX's own lm-eval task folders ({wanted}), which are not here; "
-            f"pass --benchmax-dir DIR (--multilingual-benchmax-dir in `xplus-eval all`; a checkout of github.com/{REPO} at {COMMIT[:12]}, the folder holding "
-            f"tasks/), or run `xplus-eval fetch-data --output DIR` on a connected machine and pass --data-dir DIR")
-
-
 def locate(benchmax_dir: Path | None, data_dir: Path | None, folders: list[str], tasks: list[str]) -> BenchmaxCheckout:
     """The BenchMAX checkout that has every folder in ``folders``.
 
@@ -75,7 +66,12 @@ def locate(benchmax_dir: Path | None, data_dir: Path | None, folders: list[str],
             raise MissingAssetError(f"--benchmax-dir {root} has no {', '.join(absent)}; point it (or "
                                     f"--multilingual-benchmax-dir in `xplus-eval all`) at the folder of a BenchMAX "
                                     f"checkout that holds tasks/ (github.com/{REPO} at {COMMIT[:12]})")
-    raise MissingAssetError(missing_line(folders, tasks))
+    wanted = ", ".join(f"tasks/{f}" for f in folders)
+    raise MissingAssetError(
+        f"task(s) {', '.join(tasks)} run BenchMAX's own lm-eval task folders ({wanted}), which are not here; "
+        f"pass --benchmax-dir DIR (--multilingual-benchmax-dir in `xplus-eval all`; a checkout of "
+        f"github.com/{REPO} at {COMMIT[:12]}, the folder holding tasks/), or run `xplus-eval fetch-data "
+        f"--output DIR` on a connected machine and pass --data-dir DIR")
 
 
 def checkout_commit(root: Path) -> str | None:
@@ -100,11 +96,7 @@ def fetch_archive(out_dir: Path) -> list[str]:
     target = out_dir / DATA_SUBDIR
     if checkout_commit(target) == COMMIT and all((target / "tasks" / f).is_dir() for f in FOLDERS):
         return []
-    failures: list[str] = []
-    archive = download(ARCHIVE_URL, "BenchMAX task folders", failures)
-    if archive is not None:
-        extract_task_folders(archive, target)
-    return failures
+    return download(ARCHIVE_URL, "BenchMAX task folders", lambda archive: extract_task_folders(archive, target))
 
 
 def extract_task_folders(archive: bytes, target: Path) -> None:

@@ -13,9 +13,11 @@ modules run as they are.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -51,9 +53,6 @@ class HarnessConfig:
                 "data_dir": str(self.data_dir) if self.data_dir else None,
                 "benchmax": self.benchmax.source if self.benchmax else None}
 
-    def include_paths(self) -> tuple[str, ...]:
-        return tuple(self.benchmax.include_paths()) if self.benchmax else ()
-
 
 class Harness:
     """One lm-eval task manager and the two API models, built once and reused for every task."""
@@ -63,7 +62,7 @@ class Harness:
 
     @property
     def manager(self):
-        return task_manager(self.config.include_paths())
+        return task_manager(tuple(self.config.benchmax.include_paths()) if self.config.benchmax else ())
 
     def task_config(self, lm_task: str) -> dict:
         """The full lm-eval config of one task, pointed at a local copy when ``--data-dir`` has one.
@@ -185,24 +184,19 @@ def task_manager(include_paths: tuple[str, ...] = ()):
     return TaskManager(include_path=list(include_paths) or None)
 
 
-class _code_eval_allowed:
+@contextlib.contextmanager
+def _code_eval_allowed(allowed: bool) -> Iterator[None]:
     """HumanEval+ executes model code through HF ``evaluate``'s code_eval, which requires this opt-in."""
-
-    def __init__(self, allowed: bool):
-        self.allowed = allowed
-        self.previous = None
-
-    def __enter__(self):
-        if self.allowed:
-            self.previous = os.environ.get("HF_ALLOW_CODE_EVAL")
-            os.environ["HF_ALLOW_CODE_EVAL"] = "1"
-
-    def __exit__(self, *exc):
-        if self.allowed:
-            if self.previous is None:
-                os.environ.pop("HF_ALLOW_CODE_EVAL", None)
-            else:
-                os.environ["HF_ALLOW_CODE_EVAL"] = self.previous
+    previous = os.environ.get("HF_ALLOW_CODE_EVAL")
+    if allowed:
+        os.environ["HF_ALLOW_CODE_EVAL"] = "1"
+    try:
+        yield
+    finally:
+        if allowed and previous is None:
+            os.environ.pop("HF_ALLOW_CODE_EVAL", None)
+        elif allowed:
+            os.environ["HF_ALLOW_CODE_EVAL"] = previous
 
 
 def jsonable(value):

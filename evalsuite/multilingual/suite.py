@@ -11,6 +11,7 @@ matches is skipped on rerun.
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 from statistics import mean
 
@@ -62,7 +63,7 @@ class MultilingualSuite(Suite):
             if not ctx.force and scores["tasks"].get(spec.name, {}).get("request") == request:
                 continue
             scores["tasks"][spec.name] = self._run_task(ctx, harness, spec, pairs, request)
-            scores["harness"] = _harness_signature()
+            scores["harness"] = {"harness": "lm-eval", "version": metadata.version("lm-eval")}
             scores.setdefault("fidelity", {})[spec.name] = task_fidelity(spec, scores["tasks"][spec.name], harness)
             ctx.checkpoint(scores)  # after every task, so a killed run keeps what is done
         return SuiteResult(scores)
@@ -180,12 +181,6 @@ def _sample_record(model: str, spec: TaskSpec, lang: str, lm_task: str, sample: 
     item_id = f"{lm_task}/{sample['doc_id']}/{sample.get('filter', 'none')}"
     return {"item_id": item_id, "model": model, "task": spec.name, "lang": lang, "lm_eval_task": lm_task,
             **jsonable(sample)}
-
-
-def _harness_signature() -> dict:
-    from importlib import metadata
-
-    return {"harness": "lm-eval", "version": metadata.version("lm-eval")}
 
 
 def required_datasets(tasks: str | list[str] | None = None, langs: str = "all",

@@ -38,9 +38,6 @@ class TaskSpec:
     def our_code(self, lm_code: str) -> str:
         return dict(self.lang_alias).get(lm_code, lm_code)
 
-    def lm_code(self, our_code: str) -> str:
-        return {ours: lm for lm, ours in self.lang_alias}.get(our_code, our_code)
-
     def subtasks(self, only: Collection[str] | None = None) -> list[tuple[str, str]]:
         """``[(our language code, lm-eval task name)]``, restricted to the codes in ``only`` if given."""
         pairs = [(self.our_code(code), self.lm_eval_task.format(lang=code)) for code in self.languages]

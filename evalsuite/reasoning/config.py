@@ -19,6 +19,8 @@ ABBR_SEP = "__"
 
 @dataclass(frozen=True)
 class ModelSettings:
+    """A model OpenCompass's ``OpenAISDK`` client asks: the evaluated one, or the LLM judge."""
+
     served_name: str
     base_url: str
     api_key: str | None
@@ -29,15 +31,7 @@ class ModelSettings:
     concurrency: int = 16
 
 
-@dataclass(frozen=True)
-class JudgeSettings:
-    base_url: str
-    model: str
-    api_key: str | None
-    tokenizer: str
-
-
-def render_config(tasks: list[ReasoningTask], model: ModelSettings, judge: JudgeSettings | None,
+def render_config(tasks: list[ReasoningTask], model: ModelSettings, judge: ModelSettings | None,
                   limit: int | None, work_dir: Path, in_process: bool = False) -> str:
     """The text of an OpenCompass config file for ``tasks``.
 
@@ -52,21 +46,18 @@ def render_config(tasks: list[ReasoningTask], model: ModelSettings, judge: Judge
         imports=imports, task_list=task_list, limit=limit, sep=ABBR_SEP, debug=in_process,
         aliases=", ".join(f"_{t.name}" for t in tasks),
         max_out_len=model.max_out_len, work_dir=str(work_dir),
-        model=_openai_model(MODEL_ABBR, model.served_name, model.base_url, model.api_key, model.tokenizer,
-                            model.max_seq_len, model.concurrency,
-                            {"chat_template_kwargs": {"enable_thinking": model.thinking}},
-                            model.max_out_len or 32768),
-        judge=_openai_model("judge", judge.model, judge.base_url, judge.api_key, judge.tokenizer, 32768, 16,
-                            {"chat_template_kwargs": {"enable_thinking": False}}, 4096) if judge else "None",
+        model=_openai_model(MODEL_ABBR, model), judge=_openai_model("judge", judge) if judge else "None",
     )
 
 
-def _openai_model(abbr, path, base_url, key, tokenizer, max_seq_len, concurrency, extra_body, max_out_len) -> str:
+def _openai_model(abbr: str, model: ModelSettings) -> str:
+    extra_body = {"chat_template_kwargs": {"enable_thinking": model.thinking}}
     return (
-        f"dict(type=OpenAISDK, abbr={abbr!r}, path={path!r}, openai_api_base={base_url!r}, "
-        f"key={key or 'EMPTY'!r}, tokenizer_path={tokenizer!r}, max_seq_len={max_seq_len}, "
-        f"max_out_len={max_out_len}, batch_size={concurrency}, query_per_second={concurrency}, "
-        f"retry=3, temperature=0.0, extra_body={extra_body!r}, "
+        f"dict(type=OpenAISDK, abbr={abbr!r}, path={model.served_name!r}, "
+        f"openai_api_base={model.base_url!r}, key={model.api_key or 'EMPTY'!r}, "
+        f"tokenizer_path={model.tokenizer!r}, max_seq_len={model.max_seq_len}, "
+        f"max_out_len={model.max_out_len or 32768}, batch_size={model.concurrency}, "
+        f"query_per_second={model.concurrency}, retry=3, temperature=0.0, extra_body={extra_body!r}, "
         "pred_postprocessor=dict(type=extract_non_reasoning_content))"
     )
 

@@ -79,11 +79,11 @@ def fetch_problems(out_dir: Path) -> list[str]:
     target = out_dir / DATA_SUBDIR / PROBLEMS_FILE
     if target.is_file():
         return []
-    failures: list[str] = []
-    packed = download(RELEASE_URL, "HumanEval+ problems", failures)
-    if packed is not None:
+
+    def unpack(packed: bytes) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".part")
         partial.write_bytes(gzip.decompress(packed))
         partial.replace(target)  # a cut download never looks complete
-    return failures
+
+    return download(RELEASE_URL, "HumanEval+ problems", unpack)

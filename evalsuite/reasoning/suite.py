@@ -17,12 +17,10 @@ from statistics import mean
 
 from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult, with_sample_defaults
 from xplus_release.evalsuite.fidelity import render_fidelity
-from xplus_release.evalsuite.reasoning.config import ABBR_SEP, JudgeSettings, ModelSettings, render_config
+from xplus_release.evalsuite.reasoning.config import ABBR_SEP, ModelSettings, render_config
 from xplus_release.evalsuite.reasoning.fidelity import task_fidelity
 from xplus_release.evalsuite.reasoning.harness import (
     OPENCOMPASS_VERSION,
-    PhaseTimes,
-    SandboxLimits,
     opencompass_env,
     run_opencompass,
 )
@@ -40,15 +38,13 @@ from xplus_release.runs import RunFolder
 SAMPLE_DATA = Path(__file__).parent / "sample_data"
 SAMPLE_DEFAULTS = {"tasks": "math,mbpp"}
 
-NAME = "reasoning"
-
 
 class ReasoningTaskError(XPlusError):
     """OpenCompass ran but produced no score for some tasks; the message names them and their logs."""
 
 
 class ReasoningSuite(Suite):
-    name = NAME
+    name = "reasoning"
 
     def run(self, ctx: EvalContext) -> SuiteResult:
         """Run every pending task through OpenCompass and return the suite's scores.
@@ -67,7 +63,7 @@ class ReasoningSuite(Suite):
         tasks, notes = select_tasks(opts.tasks, judge_available=bool(opts.judge_endpoint))
         tasks, notes = _drop_remote_scorers(tasks, notes, explicit=bool(opts.tasks))
         signature = _signature(ctx)
-        previous = ctx.run.read_scores().get(NAME, {})
+        previous = ctx.run.read_scores().get(self.name, {})
         work_dir, evalplus_dir = ctx.run.path / "opencompass", ctx.run.path / "evalplus"
         if ctx.force or previous.get("signature", signature) != signature:
             # the harnesses would reuse predictions made with other settings: start their folders afresh
@@ -78,22 +74,21 @@ class ReasoningSuite(Suite):
         pending = [t for t in tasks if t.name not in done]
         scores = {"tasks": done, "failed": {}, "skipped": notes, "signature": signature,
                   "fidelity": {t.name: task_fidelity(t, signature) for t in tasks}}
-        times = PhaseTimes()
+        timings = {"generation_s": 0.0, "scoring_s": 0.0, "harness_start_s": 0.0}
         opencompass_tasks = [t for t in pending if t.harness == "opencompass"]
         if pending:
             data_root, hf_cache = _data_locations(ctx.data_dir)
             _check_data(opencompass_tasks, data_root, hf_cache)
             problems = problems_file(ctx.data_dir) if len(opencompass_tasks) < len(pending) else None
             if opencompass_tasks:
-                rows = self._opencompass(ctx, opencompass_tasks, work_dir, data_root, hf_cache, times)
+                rows, timings = self._opencompass(ctx, opencompass_tasks, work_dir, data_root, hf_cache)
                 _collect(opencompass_tasks, rows, scores, work_dir)
             if problems is not None:
                 self._humaneval_plus(ctx, problems, evalplus_dir, scores)
         if scores["failed"]:
             ctx.checkpoint(scores)  # the tasks that did finish are kept
             raise ReasoningTaskError(f"reasoning tasks failed: {'; '.join(f'{k}: {v}' for k, v in scores['failed'].items())}")
-        return SuiteResult(scores, timings={"generation_s": times.generation_s, "scoring_s": times.scoring_s,
-                                            "harness_start_s": times.harness_s})
+        return SuiteResult(scores, timings=timings)
 
     def report(self, run: RunFolder, scores: dict) -> str:
         return render_report(run, scores)
@@ -136,28 +131,28 @@ class ReasoningSuite(Suite):
         """HumanEval+ through EvalPlus; a failure is recorded like an OpenCompass task's, the others kept."""
         from xplus_release.managed_env import ManagedEnvError
 
-        limits = _sandbox_limits(ctx.options)
         try:
             scores["tasks"]["humaneval_plus"] = run_humaneval_plus(
                 ctx.model, ctx.endpoint, ctx.api_key, work_dir, problems, ctx.limit,
-                {**limits.to_dict(), "parallel": 1}, limits.wall_seconds)
+                {**_sandbox_limits(ctx.options), "parallel": 1}, ctx.options.score_timeout)
         except ManagedEnvError as err:
             scores["failed"]["humaneval_plus"] = str(err).splitlines()[0]
 
     def _opencompass(self, ctx: EvalContext, tasks: list[ReasoningTask], work_dir: Path, data_root: Path | None,
-                     hf_cache: Path | None, times: PhaseTimes) -> list[dict]:
+                     hf_cache: Path | None) -> tuple[list[dict], dict[str, float]]:
         opts: ReasoningOptions = ctx.options
         work_dir.mkdir(parents=True, exist_ok=True)
         config = work_dir / "xplus_config.py"
         in_process = ctx.limit is not None if opts.in_process is None else opts.in_process
         config.write_text(render_config(tasks, _model_settings(ctx), _judge_settings(opts), ctx.limit, work_dir,
                                         in_process=in_process), encoding="utf-8")
-        return run_opencompass(config, work_dir, opencompass_env(data_root, hf_cache), _sandbox_limits(opts), times)
+        return run_opencompass(config, work_dir, opencompass_env(data_root, hf_cache), _sandbox_limits(opts),
+                               opts.score_timeout)
 
 
-def _sandbox_limits(opts: ReasoningOptions) -> SandboxLimits:
-    return SandboxLimits(memory_gb=opts.code_memory_gb, cpu_seconds=opts.code_cpu_seconds,
-                         wall_seconds=opts.score_timeout)
+def _sandbox_limits(opts: ReasoningOptions) -> dict:
+    """Limits on the scoring process and every process it spawns (model-written code runs there)."""
+    return {"memory_gb": opts.code_memory_gb, "cpu_seconds": opts.code_cpu_seconds}
 
 
 def _model_settings(ctx: EvalContext) -> ModelSettings:
@@ -173,11 +168,11 @@ def _model_settings(ctx: EvalContext) -> ModelSettings:
     )
 
 
-def _judge_settings(opts: ReasoningOptions) -> JudgeSettings | None:
+def _judge_settings(opts: ReasoningOptions) -> ModelSettings | None:
     if not opts.judge_endpoint:
         return None
-    return JudgeSettings(base_url=opts.judge_endpoint, model=opts.judge_model, api_key=opts.judge_api_key,
-                         tokenizer="gpt-4")
+    return ModelSettings(served_name=opts.judge_model, base_url=opts.judge_endpoint,
+                         api_key=opts.judge_api_key, tokenizer="gpt-4", thinking=False, max_out_len=4096)
 
 
 def _tokenizer_for(model: str) -> str:
@@ -214,9 +209,7 @@ def _check_data(tasks: list[ReasoningTask], data_root: Path, hf_cache: Path | No
     """Fail before any generation if a task's data is missing (offline, OpenCompass would try to download)."""
     missing = [f"{t.name} ({data_root / p})" for t in tasks for p in t.data if not (data_root / p).exists()]
     if hub_offline():
-        from huggingface_hub import scan_cache_dir
-
-        cached = _cached_datasets(scan_cache_dir, hf_cache)
+        cached = _cached_datasets(hf_cache)
         missing += [f"{t.name} (hub dataset {d})" for t in tasks for d in t.hf_datasets if d not in cached]
     if missing:
         raise MissingAssetError(
@@ -225,11 +218,12 @@ def _check_data(tasks: list[ReasoningTask], data_root: Path, hf_cache: Path | No
         )
 
 
-def _cached_datasets(scan, hf_cache: Path | None) -> set[str]:
+def _cached_datasets(hf_cache: Path | None) -> set[str]:
+    from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
     try:
-        info = scan(hf_cache) if hf_cache else scan()
+        info = scan_cache_dir(hf_cache)  # None: the default cache
     except CacheNotFound:  # no cache folder at all: nothing is cached
         return set()
     return {r.repo_id for r in info.repos if r.repo_type == "dataset"}

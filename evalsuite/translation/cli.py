@@ -11,8 +11,6 @@ resumes: it generates and scores only what is missing (--force redoes all).
 
 from __future__ import annotations
 
-import sys
-
 
 def add_parser(subparsers) -> None:
     from xplus_release.evalsuite.cli import add_suite_command
@@ -20,9 +18,3 @@ def add_parser(subparsers) -> None:
     add_suite_command(subparsers, "translation", "translation", title="Translation: {model}",
                       help="FLORES translation benchmark (spBLEU, chrF, BLEU, xCOMET), any direction grid",
                       description=__doc__)
-
-
-if __name__ == "__main__":
-    from xplus_release.evalsuite.cli import main
-
-    sys.exit(main(["translation", *sys.argv[1:]]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xplus_release.evalsuite.translation.metrics import check_spm_model
+from xplus_release.evalsuite.translation.metrics import check_spm_model, metric_object
 
 from xplus_release.errors import ConfigError, RunFolderError
 from xplus_release.markdown import markdown_table
@@ -30,11 +30,8 @@ def load_run_generations(path: Path) -> dict[str, dict[int, dict]]:
     files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
     if not files:
         raise RunFolderError(f"{path} has no translation generations; run xplus-eval translation into it first")
-    runs: dict[str, dict[int, dict]] = {}
-    for file in files:
-        records = [r for r in GenerationStore(file).records().values() if r["model"] == model]
-        runs[file.stem] = {r["index"]: r for r in records}
-    return runs
+    return {file.stem: {r["index"]: r for r in GenerationStore(file).records().values() if r["model"] == model}
+            for file in files}
 
 
 def paired_rows(a: dict[str, dict[int, dict]], b: dict[str, dict[int, dict]]):
@@ -46,18 +43,6 @@ def paired_rows(a: dict[str, dict[int, dict]], b: dict[str, dict[int, dict]]):
         if common:
             yield (direction, [a[direction][i]["hypothesis"] for i in common],
                    [b[direction][i]["hypothesis"] for i in common], [a[direction][i]["reference"] for i in common])
-
-
-def _metric_objects(metrics: list[str], tokenizer: str) -> dict:
-    from sacrebleu.metrics import BLEU, CHRF
-
-    objects = {}
-    if "spbleu" in metrics:
-        check_spm_model(tokenizer)
-        objects["spbleu"] = BLEU(tokenize=tokenizer)
-    if "chrf" in metrics:
-        objects["chrf"] = CHRF()
-    return objects
 
 
 def compare_runs(path_a: Path, path_b: Path, metrics: list[str], tokenizer: str = "flores200",
@@ -91,7 +76,11 @@ def compare_generations(a: dict[str, dict[int, dict]], b: dict[str, dict[int, di
     pairs = list(paired_rows(a, b))
     if not pairs:
         raise ConfigError(f"{names[0]} and {names[1]} share no translated direction and sentence; nothing to compare")
-    objects = _metric_objects(metrics, tokenizer)
+    if "spbleu" in metrics:
+        check_spm_model(tokenizer)
+    # the suite's own metric objects, in COMPARE_METRICS order whatever the order asked for
+    objects = {metric: metric_object(metric, "", tokenizer)
+               for metric in COMPARE_METRICS if metric in metrics}
     rows = []
     for direction, hyps_a, hyps_b, refs in tqdm(pairs, desc="compare: bootstrap", unit="direction", disable=not progress):
         for metric, obj in objects.items():

@@ -26,20 +26,16 @@ def load_flores(langs: list[Language], dataset: str, data_dir: Path | None = Non
 
     Raises:
         MissingAssetError: a language file or dataset config is not on this machine.
-        ConfigError: the languages' files have different lengths (not aligned), or ``limit`` < 1.
+        ConfigError: the languages' files have different lengths (not aligned); "local" without ``data_dir``.
     """
-    if limit is not None and limit < 1:
-        raise ConfigError(f"--limit must be at least 1, got {limit}")
     if dataset == "local":
         if data_dir is None:
             raise ConfigError("dataset 'local' needs --data-dir DIR (a folder with devtest/<code>.devtest files)")
         texts = {lang.code: _read_local(lang, Path(data_dir)) for lang in langs}
     elif dataset == "benchmax":
         texts = {lang.code: _read_benchmax(lang, data_dir) for lang in langs}
-    elif dataset == "flores200-sample":
+    else:  # flores200-sample, the one other value TranslationOptions.dataset allows
         texts = _read_sample(langs)
-    else:
-        raise ConfigError(f"unknown dataset {dataset!r}; choose local, benchmax or flores200-sample")
     _check_aligned(texts, dataset)
     return {code: lines[:limit] for code, lines in texts.items()}
 

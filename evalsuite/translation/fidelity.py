@@ -11,13 +11,13 @@ from __future__ import annotations
 from importlib import metadata
 
 from xplus_release.evalsuite.fidelity import fidelity_record
+from xplus_release.evalsuite.translation.options import DEFAULT_COMET_MODEL
 
 PAPER_SETTING = ("FLORES-101 devtest through BenchMAX, 17 languages, every direction, spBLEU and xCOMET, "
                  "thinking not stated; BenchMAX scores spBLEU with the flores200 tokenizer and xCOMET with "
                  "Unbabel/XCOMET-XXL")
 PAPER_LANGUAGES = 17
 BENCHMAX_TOKENIZER = "flores200"
-BENCHMAX_COMET = "Unbabel/XCOMET-XXL"
 
 
 def translation_fidelity(settings: dict, signatures: dict, directions: int) -> dict:
@@ -47,6 +47,6 @@ def differences(settings: dict, directions: int) -> list[str]:
         notes.append("spBLEU and xCOMET not both computed")
     if "spbleu" in settings["metrics"] and settings["spbleu_tokenizer"] != BENCHMAX_TOKENIZER:
         notes.append(f"spBLEU tokenizer {settings['spbleu_tokenizer']} (BenchMAX: {BENCHMAX_TOKENIZER})")
-    if settings.get("comet_model") and settings["comet_model"] != BENCHMAX_COMET:
-        notes.append(f"xCOMET model {settings['comet_model']} (BenchMAX: {BENCHMAX_COMET})")
+    if settings.get("comet_model") and settings["comet_model"] != DEFAULT_COMET_MODEL:  # BenchMAX's
+        notes.append(f"xCOMET model {settings['comet_model']} (BenchMAX: {DEFAULT_COMET_MODEL})")
     return notes

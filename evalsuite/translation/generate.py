@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from xplus_release.engines import SamplingConfig
 from xplus_release.languages import Language
 from xplus_release.prompts import postprocess_translation, prompt_hash, translation_messages
-from xplus_release.runs import GenerationStore, RunFolder
+from xplus_release.runs import GenerationStore
 
 SUITE = "translation"
 # Thinking off, stated explicitly (not left to the model's default) so it is part of every prompt hash.
@@ -48,14 +48,10 @@ def build_prompts(pairs: list[tuple[Language, Language]], texts: dict[str, list[
     ]
 
 
-def stores(run: RunFolder, directions: list[str]) -> dict[str, GenerationStore]:
-    return {d: run.generations(SUITE, d) for d in directions}
-
-
 def generate(ctx, prompts: list[Prompt], max_tokens: int, chunk_size: int) -> dict[str, list[dict]]:
     """Generate what the run folder lacks (everything with ``ctx.force``); return records per direction,
     in sentence order."""
-    by_direction = stores(ctx.run, sorted({p.direction for p in prompts}))
+    by_direction = {d: ctx.run.generations(SUITE, d) for d in sorted({p.direction for p in prompts})}
     if ctx.force:
         for store in by_direction.values():
             store.clear()
@@ -65,7 +61,11 @@ def generate(ctx, prompts: list[Prompt], max_tokens: int, chunk_size: int) -> di
     pending = [p for p in prompts if not by_direction[p.direction].has(p.item_id, ctx.model, hashes[p.item_id])]
     if pending:
         _generate_pending(ctx, pending, hashes, by_direction, max_tokens, chunk_size)
-    return _collect(prompts, hashes, by_direction, ctx.model)
+    out: dict[str, list[dict]] = {}
+    for p in prompts:
+        record = by_direction[p.direction].get(p.item_id, ctx.model, hashes[p.item_id])
+        out.setdefault(p.direction, []).append(record)
+    return out
 
 
 def _generate_pending(ctx, pending: list[Prompt], hashes: dict[str, str], by_direction: dict[str, GenerationStore],
@@ -96,11 +96,3 @@ def _record(prompt: Prompt, gen, phash: str, model: str) -> dict:
         "finish_reason": gen.finish_reason,
         "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
     }
-
-
-def _collect(prompts: list[Prompt], hashes: dict[str, str], by_direction: dict[str, GenerationStore],
-             model: str) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for p in prompts:
-        out.setdefault(p.direction, []).append(by_direction[p.direction].get(p.item_id, model, hashes[p.item_id]))
-    return out

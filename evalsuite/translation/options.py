@@ -16,11 +16,9 @@ from xplus_release.errors import ConfigError
 from xplus_release.languages import ALL_LANGUAGES, PAPER_CODES, Language, get_language, parse_language_list
 
 METRICS = ("spbleu", "chrf", "bleu", "xcomet")
-DATASETS = ("local", "benchmax", "flores200-sample")
 # BenchMAX's translation evaluation, which the paper used, scores with XCOMET-XXL; XL is selectable
 DEFAULT_COMET_MODEL = "Unbabel/XCOMET-XXL"
 Metric = Literal[METRICS]
-Dataset = Literal[DATASETS]
 
 
 class TranslationOptions(Config):
@@ -34,7 +32,7 @@ class TranslationOptions(Config):
     metrics: tuple[Metric, ...] | None = Field(None, description=(
         f"comma-separated, from {', '.join(METRICS)} (default: all four; chrf,bleu for xplus-tiny, which "
         "need no downloaded model)"))
-    dataset: Dataset | None = Field(None, description=(
+    dataset: Literal["local", "benchmax", "flores200-sample"] | None = Field(None, description=(
         "FLORES source: local (--data-dir), benchmax (LLaMAX/BenchMAX_General_Translation via datasets, Hub "
         "cache) or flores200-sample (80 sentences shipped in the package). Default: local if --data-dir is "
         "given, else flores200-sample for xplus-tiny and benchmax otherwise"))

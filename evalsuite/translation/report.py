@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xplus_release.evalsuite.fidelity import render_fidelity
-from xplus_release.evalsuite.plots import heatmap_figure, save_figure, score_scale
+from xplus_release.evalsuite.plots import heatmap_figure, save_figure, score_grid, score_scale
 
 from xplus_release.markdown import markdown_table, score_cell
 from xplus_release.paper import load_table, paper_name
@@ -108,11 +108,7 @@ def write_heatmap(folder: Path, directions: dict, langs: list[str], metric: str,
     """``translation_<metric>.<fmt>`` (png, svg): a source x target grid, blank where a direction was not evaluated."""
     import numpy as np
 
-    grid = np.full((len(langs), len(langs)), np.nan)
-    for name, scores in directions.items():
-        src, tgt = name.split("-")
-        if src in langs and tgt in langs and scores.get(metric) is not None:
-            grid[langs.index(src), langs.index(tgt)] = scores[metric]
+    grid = np.array(score_grid(directions, langs, metric), dtype=float)  # None: NaN
     low, high = score_scale(grid.flat)
     fig, ax = heatmap_figure(grid, langs, f"{METRIC_LABELS[metric]} per direction", cmap="viridis", vmin=low,
                              vmax=high)

@@ -14,10 +14,14 @@ from xplus_release.evalsuite.translation.metrics import (
 )
 
 
+def json_hash(value) -> str:
+    """A short stable hash of a JSON value: what a stored score was computed on."""
+    return hashlib.sha256(json.dumps(value, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
 def fingerprint(records: list[dict]) -> str:
     """Identifies what a direction's corpus scores were computed on (hypotheses and references)."""
-    payload = json.dumps([[r["hypothesis"], r["reference"]] for r in records], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+    return json_hash([[r["hypothesis"], r["reference"]] for r in records])
 
 
 def score_corpus(generations: dict[str, list[dict]], metrics: list[str], spm_tokenizer: str,

@@ -27,10 +27,6 @@ from xplus_release.runs import RunFolder
 TEST_MODEL_METRICS = ("chrf", "bleu")
 
 
-def default_metrics(model: str) -> tuple[str, ...]:
-    return TEST_MODEL_METRICS if is_test_model(model) else METRICS
-
-
 def default_dataset(model: str, data_dir) -> str:
     """A --data-dir of FLORES files means "local"; one filled by ``xplus-eval fetch-data`` (hf/hub) does not."""
     if data_dir is not None and not (Path(data_dir) / "hf" / "hub").is_dir():
@@ -55,7 +51,7 @@ class TranslationSuite(Suite):
         """
         opts: TranslationOptions = ctx.options
         langs, pairs = resolve_grid(opts)
-        metrics = list(opts.metrics or default_metrics(ctx.model))
+        metrics = list(opts.metrics or (TEST_MODEL_METRICS if is_test_model(ctx.model) else METRICS))
         dataset = opts.dataset or default_dataset(ctx.model, ctx.data_dir)
         checkpoint = self._preflight(metrics, opts)
         texts = load_flores(langs, dataset, ctx.data_dir, ctx.limit)

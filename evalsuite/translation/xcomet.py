@@ -7,9 +7,9 @@ scored, so a rerun scores only segments it has not seen. Scores are reported on 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
+
+from xplus_release.evalsuite.translation.scoring import json_hash
 
 from xplus_release.errors import MissingAssetError
 from xplus_release.managed_env import ManagedEnv
@@ -64,8 +64,7 @@ def signature(model: str) -> str:
 
 
 def segment_key(source: str, hypothesis: str, reference: str) -> str:
-    payload = json.dumps([source, hypothesis, reference], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+    return json_hash([source, hypothesis, reference])
 
 
 def score_xcomet(run: RunFolder, generations: dict[str, list[dict]], model: str, checkpoint: Path,

@@ -14,7 +14,9 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr  # at module level: gradio resolves handlers' SelectData annotations here
+from xplus_release.evalsuite.plots import score_grid
 from xplus_release.evalsuite.translation.compare import COMPARE_METRICS, compare_generations
+from xplus_release.evalsuite.translation.report import PAPER_METRICS, write_heatmap
 from xplus_release.evalsuite.view import figures, overview, samples
 from xplus_release.evalsuite.view.reading import RunView, open_runs
 from xplus_release.evalsuite.view.segments import (
@@ -44,7 +46,7 @@ class Explorer:
     # --- overview -------------------------------------------------------------------------------------
     def overview(self):
         tables = [overview.runs_table(self.runs), overview.aggregates_table(self.runs)]
-        tables += [overview.paper_table(self.runs, m) for m in overview.paper_metrics()]
+        tables += [overview.paper_table(self.runs, m) for m in PAPER_METRICS]
         return (*tables, overview.fidelity_markdown(self.runs))
 
     # --- translation ----------------------------------------------------------------------------------
@@ -69,13 +71,16 @@ class Explorer:
     def heatmap(self, metric: str, view: str, p_values: dict | None):
         langs = self.languages()
         if view == self.difference_view():
-            grid = figures.difference_grid(self._directions(0), self._directions(-1), langs, metric)
-            return figures.heatmap_styler(grid, langs, diverging=True, p_values=(p_values or {}).get(metric))
-        run = self.runs[self.labels.index(view)] if view in self.labels else self.runs[0]
-        return figures.heatmap_styler(figures.score_grid(run.translation().get("directions", {}), langs, metric), langs)
+            return figures.heatmap_styler(self._difference_grid(langs, metric), langs, diverging=True,
+                                          p_values=(p_values or {}).get(metric))
+        return figures.heatmap_styler(score_grid(self._directions(view), langs, metric), langs)
 
-    def _directions(self, position: int) -> dict:
-        return self.runs[position].translation().get("directions", {})
+    def _directions(self, label: str) -> dict:
+        return self._run(label).translation().get("directions", {})
+
+    def _difference_grid(self, langs: list[str], metric: str) -> list[list[float | None]]:
+        first, last = (run.translation().get("directions", {}) for run in (self.runs[0], self.runs[-1]))
+        return figures.difference_grid(first, last, langs, metric)
 
     def cell_direction(self, row: int, column: int) -> str | None:
         return figures.direction_of_cell(self.languages(), row, column)
@@ -106,7 +111,7 @@ class Explorer:
 
     @staticmethod
     def _marks(rows: list[dict], metrics: list[str], what: str) -> tuple[dict, str]:
-        marks = {m: figures.significance(rows, m) for m in metrics}
+        marks = {m: {r["direction"]: r["p_value"] for r in rows if r["metric"] == m} for m in metrics}
         significant = sum(1 for r in rows if r["p_value"] < figures.SIGNIFICANT)
         return marks, (f"{what} on {len(rows)} direction/metric pairs: {significant} significant at "
                        f"p < {figures.SIGNIFICANT} (starred).")
@@ -119,11 +124,11 @@ class Explorer:
         folder = Path(tempfile.mkdtemp(prefix="xplus-view-"))
         langs = self.languages()
         if view == self.difference_view():
-            grid = figures.difference_grid(self._directions(0), self._directions(-1), langs, metric)
-            paths = figures.difference_files(folder, grid, langs, metric, (p_values or {}).get(metric, {}), view)
-        else:
-            run = self.runs[self.labels.index(view)] if view in self.labels else self.runs[0]
-            paths = figures.heatmap_files(folder, run.translation().get("directions", {}), langs, metric)
+            paths = figures.difference_files(folder, self._difference_grid(langs, metric), langs, metric,
+                                             (p_values or {}).get(metric, {}), view)
+        else:  # the report's heatmap of one run
+            paths = [write_heatmap(folder, self._directions(view), langs, metric, fmt)
+                     for fmt in ("png", "svg")]
         return [str(p) for p in paths]
 
     # --- direction page -------------------------------------------------------------------------------
@@ -138,8 +143,8 @@ class Explorer:
         if not query.direction:
             return "<p>Pick a direction (or click a cell of the heatmap).</p>"
         rows = select_rows(direction_rows(self.runs, query.direction), query)
-        shown, pages = page_of(rows, query)
-        return render_page(shown, self.labels, query, len(rows), pages)
+        shown, page, pages = page_of(rows, query.page, query.page_size)
+        return render_page(shown, self.labels, query.direction, len(rows), page, pages)
 
     def direction_csv(self, direction, sort, metric, run_label, descending, outputs, search, page,
                       page_size) -> str | None:
@@ -187,7 +192,7 @@ def _overview_tab(explorer: Explorer, blocks) -> None:
     outputs = [gr.Dataframe(label="Runs", interactive=False),
                gr.Dataframe(label="Aggregates (paper definition: x-L into L, L-x out of L)", interactive=False)]
     outputs += [gr.Dataframe(label=f"Beside the paper: {m} (Table 7; runs on fewer languages average fewer "
-                                   "directions)", interactive=False) for m in overview.paper_metrics()]
+                                   "directions)", interactive=False) for m in PAPER_METRICS]
     gr.Markdown("### Fidelity")
     outputs.append(gr.Markdown())
     reload.click(explorer.overview, outputs=outputs, api_name="overview")

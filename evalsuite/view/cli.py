@@ -28,14 +28,12 @@ def add_parser(subparsers) -> None:
 
 def run_view(args: argparse.Namespace) -> int:
     from xplus_release.evalsuite.view.app import build_view
-    from xplus_release.evalsuite.view.reading import open_runs
 
     from xplus_release.errors import ConfigError
 
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
-    open_runs(args.runs)  # every folder checked before the server starts
-    blocks = build_view(args.runs)
+    blocks = build_view(args.runs)  # checks every folder before the server starts
     try:
         blocks.launch(server_name=args.host, server_port=args.port, quiet=True, footer_links=["api"],
                       prevent_thread_lock=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xplus_release.evalsuite.plots import heatmap_figure, save_figure, score_scale
-from xplus_release.evalsuite.translation.report import METRIC_LABELS, write_heatmap
+from xplus_release.evalsuite.plots import heatmap_figure, save_figure, score_grid, score_scale
+from xplus_release.evalsuite.translation.report import METRIC_LABELS
 
 CORNER = "source \\ target"
 SIGNIFICANT = 0.05  # p below this gets a star, as in compare.md
@@ -15,19 +15,11 @@ SIGNIFICANT = 0.05  # p below this gets a star, as in compare.md
 
 def grid_languages(runs_scores: list[dict]) -> list[str]:
     """The languages of the runs' grids, in the first run's order, others appended."""
-    langs: list[str] = []
-    for scores in runs_scores:
-        settings_langs = scores.get("settings", {}).get("langs") or []
-        derived = [code for d in scores.get("directions", {}) for code in d.split("-")]
-        for code in [*settings_langs, *derived]:
-            if code not in langs:
-                langs.append(code)
-    return langs
-
-
-def score_grid(directions: dict, langs: list[str], metric: str) -> list[list[float | None]]:
-    """Rows source, columns target; None where the direction has no score (not run, or not yet scored)."""
-    return [[(directions.get(f"{src}-{tgt}") or {}).get(metric) for tgt in langs] for src in langs]
+    codes = [code for scores in runs_scores
+             for code in [*(scores.get("settings", {}).get("langs") or []),
+                          *(lang for direction in scores.get("directions", {})
+                            for lang in direction.split("-"))]]
+    return list(dict.fromkeys(codes))
 
 
 def difference_grid(a: dict, b: dict, langs: list[str], metric: str) -> list[list[float | None]]:
@@ -35,11 +27,6 @@ def difference_grid(a: dict, b: dict, langs: list[str], metric: str) -> list[lis
     grid_a, grid_b = score_grid(a, langs, metric), score_grid(b, langs, metric)
     return [[None if x is None or y is None else round(y - x, 4) for x, y in zip(ra, rb)]
             for ra, rb in zip(grid_a, grid_b)]
-
-
-def significance(rows: list[dict], metric: str) -> dict[str, float]:
-    """direction -> p-value of the paired bootstrap, from ``compare_runs`` rows of ``metric``."""
-    return {r["direction"]: r["p_value"] for r in rows if r["metric"] == metric}
 
 
 def cell_text(value: float | None, p_value: float | None = None, signed: bool = False) -> str:
@@ -75,18 +62,15 @@ def _cell_colours(grid: list[list[float | None]], diverging: bool) -> list[list[
         cmap, norm = matplotlib.colormaps["RdYlGn"], TwoSlopeNorm(0.0, -bound, bound)
     else:
         cmap, norm = matplotlib.colormaps["viridis"], Normalize(*score_scale(values))  # as the report's heatmap
-    out = []
-    for row in grid:
-        cells = []
-        for v in row:
-            if v is None:
-                cells.append("background-color: #f3f4f6")
-                continue
-            shade = norm(v)
-            ink = "black" if (shade > 0.6 if not diverging else 0.25 < shade < 0.75) else "white"
-            cells.append(f"background-color: {to_hex(cmap(shade))}; color: {ink}")
-        out.append(cells)
-    return out
+
+    def style(value: float | None) -> str:
+        if value is None:
+            return "background-color: #f3f4f6"
+        shade = norm(value)
+        ink = "black" if (0.25 < shade < 0.75 if diverging else shade > 0.6) else "white"
+        return f"background-color: {to_hex(cmap(shade))}; color: {ink}"
+
+    return [[style(value) for value in row] for row in grid]
 
 
 def direction_of_cell(langs: list[str], row: int, column: int) -> str | None:
@@ -96,17 +80,12 @@ def direction_of_cell(langs: list[str], row: int, column: int) -> str | None:
     return f"{langs[row]}-{langs[column - 1]}"
 
 
-def heatmap_files(folder: Path, directions: dict, langs: list[str], metric: str) -> list[Path]:
-    """The report's heatmap of one run as PNG and SVG (``translation_<metric>.png/.svg`` in ``folder``)."""
-    return [write_heatmap(folder, directions, langs, metric, fmt) for fmt in ("png", "svg")]
-
-
 def difference_files(folder: Path, grid: list[list[float | None]], langs: list[str], metric: str,
                      p_values: dict[str, float], title: str) -> list[Path]:
     """The difference heatmap (B − A, starred where p < 0.05) as PNG and SVG."""
     import numpy as np
 
-    values = np.array([[np.nan if v is None else v for v in row] for row in grid], dtype=float)
+    values = np.array(grid, dtype=float)  # None: NaN
     bound = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     title = f"{METRIC_LABELS.get(metric, metric)}: {title} (* p < {SIGNIFICANT})"
     fig, ax = heatmap_figure(values, langs, title, cmap="RdYlGn", vmin=-bound or -1, vmax=bound or 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from xplus_release.evalsuite.fidelity import render_fidelity
 from xplus_release.evalsuite.multilingual.report import paper_scores
-from xplus_release.evalsuite.translation.report import METRIC_LABELS, PAPER_METRICS
+from xplus_release.evalsuite.translation.report import METRIC_LABELS
 from xplus_release.evalsuite.view.reading import RunView
 
 from xplus_release.paper import load_table, paper_name
@@ -67,10 +67,6 @@ def paper_table(runs: list[RunView], metric: str):
     for name in sorted(paper, key=lambda n: (n not in own, n)):
         rows.append({"model": f"paper: {name}", **{d: paper[name].get(d) for d in directions}})
     return pd.DataFrame(rows)
-
-
-def paper_metrics() -> tuple[str, ...]:
-    return PAPER_METRICS
 
 
 def fidelity_markdown(runs: list[RunView]) -> str:

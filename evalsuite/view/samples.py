@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from xplus_release.evalsuite.view.reading import RunView, read_complete_lines
-from xplus_release.evalsuite.view.segments import STYLE
+from xplus_release.evalsuite.view.segments import STYLE, page_of
 
 CORRECTNESS = ("all", "correct", "wrong")
 PAGE_SIZE = 20
@@ -147,16 +147,11 @@ def _text(value) -> str:
 
 def select(items: list[dict], language: str, correctness: str, search: str) -> list[dict]:
     needle = search.strip().casefold()
-    keep = []
-    for item in items:
-        if language and item["language"] != language:
-            continue
-        if correctness != "all" and item["correct"] is not (correctness == "correct"):
-            continue
-        if needle and not any(needle in item[k].casefold() for k in ("prompt", "output", "answer", "target")):
-            continue
-        keep.append(item)
-    return keep
+    return [item for item in items
+            if (not language or item["language"] == language)
+            and (correctness == "all" or item["correct"] is (correctness == "correct"))
+            and (not needle or any(needle in item[key].casefold()
+                                   for key in ("prompt", "output", "answer", "target")))]
 
 
 def render(run: RunView, task: str, language: str, correctness: str, search: str, page: int) -> str:
@@ -164,9 +159,8 @@ def render(run: RunView, task: str, language: str, correctness: str, search: str
     if not task:
         return "<p>This run has no logged samples.</p>"
     items = select(load(run, task), language.strip(), correctness, search)
-    pages = max(1, -(-len(items) // PAGE_SIZE))
-    page = min(max(1, page), pages)
-    rows = "".join(_row(item) for item in items[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
+    shown, page, pages = page_of(items, page, PAGE_SIZE)
+    rows = "".join(_row(item) for item in shown)
     head = "".join(f"<th>{h}</th>" for h in ("language", "id", "prompt", "output", "answer", "target", "correct"))
     return (f"{STYLE}<p class='view-summary'>{html.escape(task)}: {len(items)} samples match; page {page} of {pages}</p>"
             f"<table class='view-segments'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")

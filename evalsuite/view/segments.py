@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from xplus_release.evalsuite.translation.metrics import check_spm_model, metric_object
 from xplus_release.evalsuite.view.reading import RunView, file_stamp
 
 from xplus_release.errors import ConfigError, MissingAssetError
@@ -80,7 +81,7 @@ def _scored(run: RunView, direction: str) -> dict[int, dict]:
 @functools.lru_cache(maxsize=64)
 def _scored_cached(run: RunView, direction: str, _stamps, tokenizer: str) -> dict[int, dict]:
     spbleu = _sentence_bleu(tokenizer)
-    chrf = _sentence_chrf()
+    chrf = metric_object("chrf", "", tokenizer)  # sacrebleu's CHRF(), as the suite scores with
     out = {}
     for index, record in run.segments(direction).items():
         hyp, ref = record["hypothesis"], record["reference"]
@@ -98,17 +99,9 @@ def _scored_cached(run: RunView, direction: str, _stamps, tokenizer: str) -> dic
 
 
 @functools.cache
-def _sentence_chrf():
-    from sacrebleu.metrics import CHRF
-
-    return CHRF()
-
-
-@functools.cache
 def _sentence_bleu(tokenizer: str):
     """spBLEU for single sentences, or None when sacrebleu's SentencePiece model is not on this machine."""
     from sacrebleu.metrics import BLEU
-    from xplus_release.evalsuite.translation.metrics import check_spm_model
 
     try:
         check_spm_model(tokenizer)
@@ -123,7 +116,7 @@ def select_rows(rows: list[dict], query: PageQuery) -> list[dict]:
     rows = [r for r in rows if _passes(r, query.outputs) and _matches(r, query.search)]
     if query.sort == "sentence":
         return sorted(rows, key=lambda r: r["index"], reverse=query.descending)
-    key = _score_key(query) if query.sort == "score" else _difference_key(query)
+    key = functools.partial(_sort_value, query=query)
     present = [r for r in rows if key(r) is not None]
     missing = [r for r in rows if key(r) is None]
     return sorted(present, key=key, reverse=query.descending) + missing
@@ -142,28 +135,22 @@ def _matches(row: dict, search: str) -> bool:
     return any(needle in text.casefold() for text in texts)
 
 
-def _score_key(query: PageQuery):
-    def key(row: dict):
+def _sort_value(row: dict, query: PageQuery) -> float | None:
+    """The row's score in the query's run (sort "score"), or the last run's minus the first's."""
+    if query.sort == "score":
         output = row["runs"][query.run] if query.run < len(row["runs"]) else None
         return None if output is None else output[query.metric]
-    return key
+    first, last = row["runs"][0], row["runs"][-1]
+    if first is None or last is None or first[query.metric] is None or last[query.metric] is None:
+        return None
+    return last[query.metric] - first[query.metric]
 
 
-def _difference_key(query: PageQuery):
-    def key(row: dict):
-        first, last = row["runs"][0], row["runs"][-1]
-        if first is None or last is None or first[query.metric] is None or last[query.metric] is None:
-            return None
-        return last[query.metric] - first[query.metric]
-    return key
-
-
-def page_of(rows: list[dict], query: PageQuery) -> tuple[list[dict], int]:
-    """The query's page (clamped to the last one) and the number of pages."""
-    pages = max(1, -(-len(rows) // query.page_size))
-    page = min(max(1, query.page), pages)
-    start = (page - 1) * query.page_size
-    return rows[start:start + query.page_size], pages
+def page_of(rows: list[dict], page: int, page_size: int) -> tuple[list[dict], int, int]:
+    """Page ``page`` of ``rows`` (clamped to the first and the last): its rows, its number, the page count."""
+    pages = max(1, -(-len(rows) // page_size))
+    page = min(max(1, page), pages)
+    return rows[(page - 1) * page_size:page * page_size], page, pages
 
 
 def highlight_spans(text: str, spans: list[dict]) -> str:
@@ -194,12 +181,13 @@ def _span_bounds(text: str, span: dict, position: int) -> tuple[int, int]:
     return (found, found + len(str(span.get("text", "")))) if found >= 0 and span.get("text") else (-1, -1)
 
 
-def render_page(rows: list[dict], labels: list[str], query: PageQuery, total: int, pages: int) -> str:
+def render_page(rows: list[dict], labels: list[str], direction: str, total: int, page: int,
+                pages: int) -> str:
     """The page as an HTML table: sentence, source, reference, then each run's output and scores."""
     head = "".join(f"<th>{html.escape(label)}</th>" for label in labels)
     body = "".join(_row_html(row) for row in rows)
-    summary = (f"<p class='view-summary'>{html.escape(query.direction)}: {total} segments match; "
-               f"page {min(max(1, query.page), pages)} of {pages}</p>")
+    summary = (f"<p class='view-summary'>{html.escape(direction)}: {total} segments match; "
+               f"page {page} of {pages}</p>")
     return (f"{STYLE}{summary}<table class='view-segments'><thead><tr><th>#</th><th>source</th><th>reference</th>{head}"
             f"</tr></thead><tbody>{body}</tbody></table>")
 
