@@ -23,6 +23,10 @@ from xplus_release.engines.server import free_port
 pytestmark = pytest.mark.slow
 
 MAX_TOKENS = 8
+# One stream that holds the 'solo' key's only slot: 8 choices of 1500 tokens with top logprobs are ~18 MB of
+# events, several times what the kernel's socket buffers hold (4 MiB), so a client that stops reading keeps it
+# running (the context is 2048).
+LONG_CHOICES, LONG_TOKENS = 8, 1500
 START_TIMEOUT = 600
 LIMITS = {"big": ["--rpm", "1000", "--chars-per-minute", "100000", "--concurrency", "8"],
           "small": ["--rpm", "6", "--chars-per-minute", "2000", "--concurrency", "4"],
@@ -208,23 +212,28 @@ def test_the_limited_key_gets_429_with_retry_after_and_recovers(served):
 
 
 def test_concurrency_cap_and_characters_per_minute(served):
-    body = {"model": "xplus-tiny", "max_tokens": 300, "ignore_eos": True, "stream": True,
-            "messages": [{"role": "user", "content": "Tell me a story."}]}
-    started, finished = threading.Event(), {}
+    body = {"model": "xplus-tiny", "max_tokens": LONG_TOKENS, "n": LONG_CHOICES, "ignore_eos": True, "stream": True,
+            "logprobs": True, "top_logprobs": 20, "messages": [{"role": "user", "content": "Tell me a story."}]}
+    started, answered, finished = threading.Event(), threading.Event(), {}
 
     def long_stream() -> None:
         with httpx.stream("POST", served.root + "/v1/chat/completions", json=body, headers=served.auth("solo"),
                           timeout=300) as reply:
-            finished["lines"] = []
-            for line in reply.iter_lines():
-                started.set()
-                finished["lines"].append(line)
+            lines = reply.iter_lines()
+            finished["lines"] = [next(lines)]
+            started.set()
+            # Read no further until the second request is answered: a request holds its key's slot until its
+            # body is sent, and an unread stream this large cannot be, so the first request is still running
+            # however fast the model generates (timing alone lost that race on a fast machine).
+            answered.wait(300)
+            finished["lines"] += list(lines)
         finished["status"] = reply.status_code
 
     thread = threading.Thread(target=long_stream, daemon=True)
     thread.start()
     assert started.wait(120)
     second = served.translate("solo", "One at a time.")
+    answered.set()
     thread.join(300)
     assert second.status_code == 429 and "1 request(s) running" in second.json()["error"]
     assert second.headers["retry-after"] == "1"
@@ -233,7 +242,9 @@ def test_concurrency_cap_and_characters_per_minute(served):
     assert not any('"usage"' in event for event in events)  # the usage event asked for metering stays hidden
     assert served.translate("solo", "Now it fits.").status_code == 200
     usage = served.usage("solo")["total"]
-    assert 301 <= usage["generated_tokens"] <= 300 + MAX_TOKENS and usage["errors"] == {"429": 1}
+    long_stream_tokens = LONG_CHOICES * LONG_TOKENS
+    assert long_stream_tokens < usage["generated_tokens"] <= long_stream_tokens + MAX_TOKENS
+    assert usage["errors"] == {"429": 1}
     too_long = served.translate("small", "x" * 2001)
     assert too_long.status_code == 413 and "more than key 'small' may send in a minute" in too_long.json()["error"]
 
