@@ -27,6 +27,7 @@ from xplus_release.serve.keys import (
     usage_path,
 )
 
+from xplus_release.config import add_flags, from_flags
 from xplus_release.errors import ConfigError
 
 KEY_PREFIX = "xpk-"
@@ -36,15 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xplus-serve keys", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{add,list,revoke}")
-    defaults = KeyLimits()
     add = commands.add_parser("add", help="create a key: prints it once, stores its SHA-256")
     add.add_argument("name", help="who the key is for (letters, digits, '.', '_', '-'); shown in usage and metrics")
-    add.add_argument("--rpm", type=int, default=defaults.requests_per_minute,
-                     help=f"requests per minute (default {defaults.requests_per_minute})")
-    add.add_argument("--chars-per-minute", type=int, default=defaults.characters_per_minute,
-                     help=f"characters of input per minute (default {defaults.characters_per_minute})")
-    add.add_argument("--concurrency", type=int, default=defaults.concurrency,
-                     help=f"requests at once (default {defaults.concurrency})")
+    add_flags(add, KeyLimits)
     listing = commands.add_parser("list", help="the keys, their limits and usage (no key is ever shown)")
     revoke = commands.add_parser("revoke", help="disable a key (kept in the file, so its usage stays named)")
     revoke.add_argument("name")
@@ -63,12 +58,7 @@ def main(argv: list[str]) -> int:
 
 
 def add_key(args: argparse.Namespace) -> int:
-    for flag, value in (("--rpm", args.rpm), ("--chars-per-minute", args.chars_per_minute),
-                        ("--concurrency", args.concurrency)):
-        if value < 1:
-            raise ConfigError(f"{flag} is {value}; it must be at least 1")
-    limits = KeyLimits(requests_per_minute=args.rpm, characters_per_minute=args.chars_per_minute,
-                       concurrency=args.concurrency)
+    limits = from_flags(KeyLimits, args)  # ConfigError naming the flag for a limit below 1
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with locked(args.file):
         keys = load_keys(args.file) if args.file.exists() else KeysFile()

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 import pytest
-from xplus_release.evalsuite.base import EvalContext, load_suite
+from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
 from xplus_release.evalsuite.cli import main as xplus_eval
 from xplus_release.evalsuite.common import run_suite
 from xplus_release.evalsuite.multilingual.suite import required_datasets
@@ -32,7 +32,8 @@ def _context(run, server, **options) -> EvalContext:
     limit = options.pop("limit", None)
     model = options.pop("model", "xplus-tiny")
     return EvalContext(run=run, model=model, engine_factory=lambda: None, endpoint=server.base_url,
-                       api_key=API_KEY, limit=limit, data_dir=MULTILINGUAL_DATA, concurrency=4, options=options)
+                       api_key=API_KEY, run_options=RunOptions(limit=limit, data_dir=MULTILINGUAL_DATA, concurrency=4),
+                       options=options)
 
 
 def _samples(run: RunFolder, task: str) -> list[dict]:

@@ -20,6 +20,7 @@ from xplus_release.training.pipeline.config import (
     STEP_CONFIGS,
     STEP_ORDER,
     PipelineConfig,
+    SlurmConfig,
     load_pipeline,
 )
 from xplus_release.training.pipeline.records import PipelineDataError
@@ -27,7 +28,7 @@ from xplus_release.training.pipeline.runner import PipelineRun, summary_table
 from xplus_release.training.pipeline.unify import FORMATS, InputSpec
 
 from xplus_release.cli import run_cli
-from xplus_release.config import parse_overrides
+from xplus_release.config import add_flags, given_flags, parse_overrides
 from xplus_release.errors import ConfigError
 
 # step -> (what it does, an example of its --set)
@@ -54,24 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "pipeline", type=Path, help="pipeline YAML (see training/pipeline/examples/flores-demo.yaml)"
     )
-    run.add_argument(
-        "--output", help="output folder or fsspec URL, e.g. s3://bucket/run (default: the YAML's output:)"
-    )
-    run.add_argument(
-        "--workers", type=int, help="ranks running at once (default: the YAML's workers:, else 1)"
-    )
-    run.add_argument(
-        "--engine",
-        choices=("local", "ray", "slurm"),
-        help="datatrove executor: local processes, a Ray cluster ($RAY_ADDRESS, else one started here) "
-        "or Slurm array jobs (default: the YAML's engine:, else local)",
-    )
-    run.add_argument(
-        "--tasks", type=int, help="ranks per stage; shard files are spread over them (default: workers)"
-    )
-    run.add_argument("--partition", help="slurm: the partition (default: the YAML's slurm.partition)")
-    run.add_argument("--time", help="slurm: time limit per array task, e.g. 04:00:00")
-    run.add_argument("--cpus-per-task", type=int, help="slurm and ray: CPUs reserved per rank")
+    # flags left out keep the YAML's values: they are put on top of the file, not of the defaults
+    add_flags(run, PipelineConfig, exclude=set(PipelineConfig.model_fields) - set(PipelineConfig.FLAG_FIELDS))
+    add_flags(run, SlurmConfig)
     run.add_argument(
         "--dry-run", action="store_true", help="slurm: print the sbatch scripts instead of submitting them"
     )
@@ -106,9 +92,8 @@ def _add_step_parser(sub, step: str) -> None:
 
 
 def run_pipeline_command(args) -> int:
-    flags = {"output": args.output, "workers": args.workers, "tasks": args.tasks, "engine": args.engine,
-             "slurm.partition": args.partition, "slurm.time": args.time, "slurm.cpus_per_task": args.cpus_per_task}
-    given = {key: value for key, value in flags.items() if value is not None}
+    given = {**given_flags(PipelineConfig, args),
+             **{f"slurm.{key}": value for key, value in given_flags(SlurmConfig, args).items()}}
     config = load_pipeline(args.pipeline, args.set, given)
     if args.dry_run and config.engine != "slurm":
         raise ConfigError("--dry-run prints Slurm scripts: use it with --engine slurm")

@@ -26,6 +26,7 @@ pairs:                        # per language pair: step parameters that differ f
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -89,13 +90,15 @@ STEP_CONFIGS = {name: Steps.model_fields[name].annotation.__args__[0] for name i
 
 
 class SlurmConfig(PipelineSection):
-    """Where and how big each array task is (Slurm); Ray reserves ``cpus_per_task`` and the memory too."""
+    """Where and how big each array task is (Slurm); Ray reserves ``cpus_per_task`` and the memory too.
+    Each field is also an ``xplus-data run`` flag (``--partition``)."""
 
-    partition: str | None = None
-    time: str = "04:00:00"
-    cpus_per_task: AtLeastOne = 1
-    mem_per_cpu_gb: float = 2
-    venv_path: str | None = None  # activated by each job (default: this interpreter's venv)
+    partition: str | None = Field(None, description="slurm: the partition (default: the YAML's slurm.partition)")
+    time: str = Field("04:00:00", description="slurm: time limit per array task, e.g. 04:00:00")
+    cpus_per_task: AtLeastOne = Field(1, description="slurm and ray: CPUs reserved per rank")
+    mem_per_cpu_gb: float = Field(2, description="slurm and ray: memory per CPU, in GB")
+    venv_path: str | None = Field(None, description=(
+        "slurm: the virtual environment each job activates (default: this interpreter's)"))
 
 
 class PairConfigs:
@@ -112,15 +115,22 @@ class PairConfigs:
 
 
 class PipelineConfig(PipelineSection):
-    output: str  # a local folder or an fsspec URL
+    """The pipeline file; the fields in ``FLAG_FIELDS`` are also ``xplus-data run`` flags."""
+
+    output: str = Field(description="output folder or fsspec URL, e.g. s3://bucket/run (default: the YAML's output:)")
     inputs: list[InputSpec] = Field(min_length=1)
     steps: Steps
     pairs: dict[str, dict[str, dict]] = Field(default_factory=dict)  # pair -> step -> parameters over the step's own
-    workers: AtLeastOne = 1
-    tasks: AtLeastOne | None = None
+    workers: AtLeastOne = Field(1, description="ranks running at once (default: the YAML's workers:, else 1)")
+    tasks: AtLeastOne | None = Field(None, description="ranks per stage; shard files are spread over them (default: "
+                                                       "workers)")
     write_drops: bool = True
-    engine: Literal["local", "ray", "slurm"] = "local"
+    engine: Literal["local", "ray", "slurm"] = Field("local", description=(
+        "datatrove executor: local processes, a Ray cluster ($RAY_ADDRESS, else one started here) or Slurm array "
+        "jobs (default: the YAML's engine:, else local)"))
     slurm: SlurmConfig = SlurmConfig()
+
+    FLAG_FIELDS: typing.ClassVar[tuple[str, ...]] = ("output", "workers", "engine", "tasks")
 
     @field_validator("output")
     @classmethod
