@@ -24,17 +24,28 @@ from xplus_release.options import ModelOptions, ServerOptions
 from xplus_release.registry import is_test_model
 from xplus_release.runs import RunFolder
 
-# suite name -> "module:Class"; each suite module adds its line here.
-SUITES: dict[str, str] = {
-    "translation": "xplus_release.evalsuite.translation.suite:TranslationSuite",
-    "multilingual": "xplus_release.evalsuite.multilingual.suite:MultilingualSuite",
-    "reasoning": "xplus_release.evalsuite.reasoning.suite:ReasoningSuite",
-}
-# suite name -> "module:Class" of its options, in light modules: the command-line flags come from them.
-SUITE_OPTIONS: dict[str, str] = {
-    "translation": "xplus_release.evalsuite.translation.options:TranslationOptions",
-    "multilingual": "xplus_release.evalsuite.multilingual.options:MultilingualOptions",
-    "reasoning": "xplus_release.evalsuite.reasoning.options:ReasoningOptions",
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One registered suite, named as ``"module:Class"`` and modules, imported on use (lm-eval's model
+    registry does the same) so that one suite's heavy imports never slow another, nor ``--help``."""
+
+    suite: str  # "module:Class" of its ``Suite``
+    options: str | None = None  # "module:Class" of its options model, in a light module: its flags come from it
+    command: str | None = None  # module whose ``add_parser(subparsers)`` adds its own ``xplus-eval`` command
+
+
+# The one registry of suites, in the order ``all`` runs them: a new suite adds its line here.
+SUITES: dict[str, SuiteSpec] = {
+    "translation": SuiteSpec("xplus_release.evalsuite.translation.suite:TranslationSuite",
+                             "xplus_release.evalsuite.translation.options:TranslationOptions",
+                             "xplus_release.evalsuite.translation.cli"),
+    "multilingual": SuiteSpec("xplus_release.evalsuite.multilingual.suite:MultilingualSuite",
+                              "xplus_release.evalsuite.multilingual.options:MultilingualOptions",
+                              "xplus_release.evalsuite.multilingual.cli"),
+    "reasoning": SuiteSpec("xplus_release.evalsuite.reasoning.suite:ReasoningSuite",
+                           "xplus_release.evalsuite.reasoning.options:ReasoningOptions",
+                           "xplus_release.evalsuite.reasoning.cli"),
 }
 
 
@@ -128,7 +139,7 @@ def with_sample_defaults(ctx: EvalContext, sample_dir: Path, **option_defaults) 
 
 
 class Suite(ABC):
-    """One benchmark suite. Subclasses set ``name`` (and register their options in ``SUITE_OPTIONS``) and
+    """One benchmark suite. Subclasses set ``name`` (and register in ``SUITES`` with their options) and
     implement ``run`` and ``report``; the other hooks have defaults that fit a suite without them."""
 
     name: ClassVar[str]
@@ -167,12 +178,13 @@ def load_suite(name: str) -> Suite:
     """
     if name not in SUITES:
         raise ConfigError(f"unknown suite {name!r}; choose from: {', '.join(SUITES)}")
-    return pkgutil.resolve_name(SUITES[name])()
+    return pkgutil.resolve_name(SUITES[name].suite)()
 
 
 def suite_options(name: str) -> type[Config]:
     """The options model of suite ``name`` (``Config``, no options, for a suite that registers none)."""
-    return pkgutil.resolve_name(SUITE_OPTIONS[name]) if name in SUITE_OPTIONS else Config
+    spec = SUITES.get(name)
+    return pkgutil.resolve_name(spec.options) if spec and spec.options else Config
 
 
 def write_report(run: RunFolder, title: str, sections: list[str]) -> Path:
