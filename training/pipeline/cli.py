@@ -16,32 +16,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xplus_release.training.pipeline.config import (
-    STEP_CONFIGS,
-    STEP_ORDER,
-    PipelineConfig,
-    SlurmConfig,
-    load_pipeline,
-)
+from xplus_release.training.pipeline.config import PipelineConfig, SlurmConfig, load_pipeline
 from xplus_release.training.pipeline.records import PipelineDataError
 from xplus_release.training.pipeline.runner import PipelineRun, summary_table
+from xplus_release.training.pipeline.steps import STEPS, step_dir
 from xplus_release.training.pipeline.unify import FORMATS, InputSpec
 
 from xplus_release.cli import run_cli
 from xplus_release.config import add_flags, given_flags, parse_overrides
 from xplus_release.errors import ConfigError
-
-# step -> (what it does, an example of its --set)
-STEP_HELP = {
-    "unify": ("read one raw input (nllb, opus100, tsv, moses, jsonl) into pair-record JSONL", "error_budget=0.05"),
-    "clean": ("remove invalid characters, normalise Unicode and punctuation spacing, drop empty pairs",
-              "normalization=NFKC"),
-    "dedup": ("length rules, then SimHash near-duplicate removal (per language pair)", "hamming=4"),
-    "langid": ("fastText language ID of both sides; drop mismatches", "model=tests/data/lid/lid.176.ftz"),
-    "quality": ("drop pairs whose target loss under a seq2seq model is above the FLORES dev percentile",
-                "dev=/data/flores200"),
-    "instruct": ("wrap pairs in training instruction templates (chat JSONL for xplus-train)", "directions=forward"),
-}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,13 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a key of the pipeline YAML (dotted, YAML values; repeatable), e.g. "
                      "--set steps.dedup.hamming=4 --set slurm.mem_per_cpu_gb=4; wins over the flags above")
-    for step in STEP_ORDER:
+    for step in STEPS:
         _add_step_parser(sub, step)
     return parser
 
 
 def _add_step_parser(sub, step: str) -> None:
-    what, example = STEP_HELP[step]
+    what, example = STEPS[step].help, STEPS[step].example
     p = sub.add_parser(step, help=what, description=what)
     p.add_argument(
         "input",
@@ -112,7 +95,7 @@ def run_pipeline_command(args) -> int:
 def run_step_command(args) -> int:
     """One step on one file: a one-input pipeline in a scratch folder, outputs copied where asked."""
     params = parse_overrides(args.set)
-    STEP_CONFIGS[args.command].build(params)  # a bad parameter is reported before any work
+    STEPS[args.command].config.build(params)  # a bad parameter is reported before any work
     with tempfile.TemporaryDirectory(prefix="xplus-data-") as scratch:
         scratch = Path(scratch)
         # The input of a later step is pair-record JSONL: unify reads it as is. For unify, its own
@@ -127,7 +110,8 @@ def run_step_command(args) -> int:
         except PipelineDataError as err:  # the scratch folder goes away: keep the malformed lines
             if args.command != "unify" or not args.drops:
                 raise
-            _concat(sorted((scratch / "run" / "01-unify" / "malformed").glob("*.jsonl")), args.drops)
+            malformed = Path(step_dir(str(scratch / "run"), "unify")) / "malformed"
+            _concat(sorted(malformed.glob("*.jsonl")), args.drops)
             raise PipelineDataError(
                 f"{str(err).split('; see ')[0]}; the malformed lines are in {args.drops}; fix "
                 f"the input or pass --set error_budget=FRACTION"
@@ -146,8 +130,6 @@ def _single_input(args) -> InputSpec:
 
 
 def _copy_outputs(config: PipelineConfig, args) -> None:
-    from xplus_release.training.pipeline.runner import step_dir
-
     folder = Path(step_dir(config.output, args.command))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     _concat(sorted(folder.glob("*.jsonl")), args.output)
