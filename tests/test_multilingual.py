@@ -85,6 +85,29 @@ def test_required_datasets_name_hub_datasets():
         ("LLaMAX/BenchMAX_Science", "en"), ("LLaMAX/BenchMAX_Science", "de")]
 
 
+def test_the_task_table_names_the_dataset_each_task_reads():
+    """The core's task table is what model cards file a score under: its dataset is the one lm-eval's task
+    (or BenchMAX's YAML, in the layout we test with) reads, for every language of every task."""
+    from xplus_release.evalsuite.multilingual.benchmax import FOLDERS, BenchmaxCheckout
+
+    checkout = BenchmaxCheckout(BENCHMAX_LAYOUT, None)
+    laid_out = set(task_manager_tasks(checkout))
+    for spec in TASKS.values():
+        langs = "en,de" if spec.benchmax_folder else "all"
+        if spec.benchmax_folder and not {t for _, t in spec.subtasks({"en", "de"})} <= laid_out:
+            continue  # a BenchMAX folder the test layout does not hold (xIFEval)
+        read = {path for path, _ in required_datasets(spec.name, langs, checkout=checkout)}
+        # lm-eval 0.4.13 reads MathQA from a script-free copy; the card names the original dataset
+        assert read == {"regisss/math_qa" if spec.dataset == "allenai/math_qa" else spec.dataset}, spec.name
+    assert set(FOLDERS) == {"ifeval", "gpqa", "mgsm"}  # derived from the table's benchmax_folder
+
+
+def task_manager_tasks(checkout) -> list[str]:
+    from xplus_release.evalsuite.multilingual.harness import task_manager
+
+    return task_manager(tuple(checkout.include_paths())).all_tasks
+
+
 def test_data_dir_with_a_fetched_hub_cache(tmp_path):
     """``--data-dir`` as ``xplus-eval fetch-data`` fills it: a hub cache under hf/hub, read from its snapshot."""
     import shutil
