@@ -27,7 +27,7 @@ from xplus_release.serve.keys import (
     usage_path,
 )
 
-from xplus_release.config import add_flags, from_flags
+from xplus_release.config import add_flags, flag_name, from_flags
 from xplus_release.errors import ConfigError
 
 KEY_PREFIX = "xpk-"
@@ -87,13 +87,14 @@ def revoke_key(args: argparse.Namespace) -> int:
 def list_keys(args: argparse.Namespace) -> int:
     keys = load_keys(args.file)
     usage = _usage_totals(usage_path(args.file))
-    print(f"{'name':<20} {'enabled':<8} {'sha256':<10} {'rpm':>7} {'chars/min':>10} {'at once':>7} "
-          f"{'requests':>9} {'characters':>11}")
+    limits = {name: flag_name(KeyLimits, name) for name in KeyLimits.model_fields}  # a column per limit, by its flag
+    print(f"{'name':<20} {'enabled':<8} {'sha256':<10} " + " ".join(f"{h:>7}" for h in limits.values()) +
+          f" {'requests':>9} {'characters':>11}")
     for e in keys.keys:
         used = usage.get(e.name, {})
-        print(f"{e.name:<20} {'yes' if e.enabled else 'REVOKED':<8} {e.sha256[:8]:<10} "
-              f"{e.limits.requests_per_minute:>7} {e.limits.characters_per_minute:>10} {e.limits.concurrency:>7} "
-              f"{used.get('requests', 0):>9} {used.get('characters', 0):>11}")
+        print(f"{e.name:<20} {'yes' if e.enabled else 'REVOKED':<8} {e.sha256[:8]:<10} " +
+              " ".join(f"{getattr(e.limits, name):>{max(7, len(h))}}" for name, h in limits.items()) +
+              f" {used.get('requests', 0):>9} {used.get('characters', 0):>11}")
     return 0
 
 

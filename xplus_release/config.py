@@ -183,8 +183,9 @@ def parse_overrides(assignments: Iterable[str]) -> dict[str, Any]:
 
 
 def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, model: type[Config],
-              prefix: str = "", exclude: Iterable[str] = ()) -> None:
-    """One flag per field of ``model``: ``--{prefix}{flag name}`` (dest ``{prefix}{name}`` with underscores)."""
+              prefix: str = "", exclude: Iterable[str] = (), required: Iterable[str] = ()) -> None:
+    """One flag per field of ``model``: ``--{prefix}{flag name}`` (dest ``{prefix}{name}`` with underscores);
+    the flags of the fields in ``required`` must be given (argparse says so, naming the flag)."""
     for name, field in model.model_fields.items():
         if name in exclude:
             continue
@@ -196,7 +197,7 @@ def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, model: 
         if extra.get("metavar") or extra.get("flag"):
             kwargs["metavar"] = extra.get("metavar") or flag_name(model, name).replace("-", "_").upper()
         parser.add_argument(*flags, dest=f"{prefix}{name}".replace("-", "_"), default=argparse.SUPPRESS,
-                            help=_flag_help(field.description, field.default), **kwargs)
+                            help=_flag_help(field.description, field.default), required=name in required, **kwargs)
 
 
 def flag_name(model: type[BaseModel], name: str) -> str:

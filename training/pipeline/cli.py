@@ -20,7 +20,7 @@ from xplus_release.training.pipeline.config import PipelineConfig, SlurmConfig, 
 from xplus_release.training.pipeline.records import PipelineDataError
 from xplus_release.training.pipeline.runner import PipelineRun, summary_table
 from xplus_release.training.pipeline.steps import STEPS, step_dir
-from xplus_release.training.pipeline.unify import FORMATS, InputSpec
+from xplus_release.training.pipeline.unify import InputSpec
 
 from xplus_release.cli import run_cli
 from xplus_release.config import add_flags, given_flags, parse_overrides
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NOT_UNIFY_FLAGS = ("path", "name", "columns")  # the positional input; a fixed name; tsv columns stay 0,1
+
+
 def _add_step_parser(sub, step: str) -> None:
     what, example = STEPS[step].help, STEPS[step].example
     p = sub.add_parser(step, help=what, description=what)
@@ -67,11 +70,7 @@ def _add_step_parser(sub, step: str) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help=f"a {step} parameter, as in the pipeline YAML (repeatable), e.g. {example}")
     if step == "unify":
-        p.add_argument("--format", choices=FORMATS, required=True, help="input format")
-        p.add_argument("--src", help="source language code (any of en, eng_Latn, English ...)")
-        p.add_argument("--trg", help="target language code")
-        p.add_argument("--src-path", help="moses: the source-side file")
-        p.add_argument("--trg-path", help="moses: the target-side file")
+        add_flags(p, InputSpec, exclude=_NOT_UNIFY_FLAGS, required=("format",))
 
 
 def run_pipeline_command(args) -> int:
@@ -124,9 +123,8 @@ def run_step_command(args) -> int:
 def _single_input(args) -> InputSpec:
     if args.command != "unify":
         return InputSpec.build({"format": "jsonl", "path": str(args.input), "name": "input"})
-    given = {"path": str(args.input) if args.input else None, "src": args.src, "trg": args.trg,
-             "src_path": args.src_path, "trg_path": args.trg_path}
-    return InputSpec.build({"format": args.format, "name": "input", **given})
+    given = given_flags(InputSpec, args, exclude=_NOT_UNIFY_FLAGS)
+    return InputSpec.build({"path": str(args.input) if args.input else None, "name": "input", **given})
 
 
 def _copy_outputs(config: PipelineConfig, args) -> None:
