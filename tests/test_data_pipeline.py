@@ -701,6 +701,21 @@ def test_output_with_step_folders_named_by_position_resumes_and_redoes_nothing(d
     assert "holds both 03-dedup/ and dedup/" in capsys.readouterr().err
 
 
+def test_position_folders_are_moved_on_an_fsspec_output_too():
+    """The rename works through fsspec (an s3:// output moves the same way): whole folders, nothing else."""
+    import fsspec
+    from xplus_release.training.pipeline.steps import migrate_position_folders
+
+    fs = fsspec.filesystem("memory")
+    for name in ("03-dedup/a.jsonl", "03-dedup/index/b.npz", "logs/dedup/c.json", "07-notastep/d"):
+        fs.pipe(f"/old-run/{name}", name.encode())
+    assert migrate_position_folders("memory://old-run") == [("03-dedup", "dedup")]
+    assert sorted(fs.find("/old-run")) == ["/old-run/07-notastep/d", "/old-run/dedup/a.jsonl",
+                                           "/old-run/dedup/index/b.npz", "/old-run/logs/dedup/c.json"]
+    assert fs.cat("/old-run/dedup/index/b.npz") == b"03-dedup/index/b.npz"
+    assert migrate_position_folders("memory://no-such-run") == []
+
+
 def test_interrupted_stage_resumes_only_its_unfinished_ranks(demo_run, tmp_path, capsys):
     """langid's rank 1 fails midway (a shard it reads is broken) after rank 0 finished: the rerun does
     rank 1 only, then the stages that never ran, and ends with the same data."""
