@@ -98,7 +98,7 @@ def main() -> None:
 
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    from xplus_release.evalsuite.base import EvalContext, load_suite
+    from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
     from xplus_release.evalsuite.common import run_suite
     from xplus_release.evalsuite.multilingual.harness import task_manager
     from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA
@@ -117,8 +117,9 @@ def main() -> None:
         task_manager()  # lm-eval's task index, cached for the suite: timed apart as the largest fixed cost
         indexed = time.perf_counter()
         ctx = EvalContext(run=RunFolder.open(Path(tmp) / "run", args.model), model=args.model,
-                          engine_factory=lambda: None, endpoint=server.base_url, api_key=api_key, limit=args.limit,
-                          data_dir=args.data_dir or SAMPLE_DATA, concurrency=args.concurrency,
+                          engine_factory=lambda: None, endpoint=server.base_url, api_key=api_key,
+                          run_options=RunOptions(limit=args.limit, data_dir=args.data_dir or SAMPLE_DATA,
+                                                 concurrency=args.concurrency),
                           options={"tasks": args.tasks, "langs": args.langs, "max_tokens": args.max_gen_toks,
                                    "benchmax_dir": args.benchmax_dir})
         run_suite(load_suite("multilingual"), ctx)

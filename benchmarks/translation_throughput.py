@@ -44,7 +44,7 @@ def parse_args():
 
 def bench_generation(args) -> dict:
     from vllm import SamplingParams
-    from xplus_release.evalsuite.base import EvalContext
+    from xplus_release.evalsuite.base import EvalContext, RunOptions
     from xplus_release.evalsuite.translation.data import load_flores
     from xplus_release.evalsuite.translation.generate import CHAT_TEMPLATE_KWARGS, build_prompts, generate
     from xplus_release.evalsuite.translation.options import TranslationOptions, resolve_grid
@@ -68,7 +68,7 @@ def bench_generation(args) -> dict:
         timings["raw"].append(time.perf_counter() - start)
         with tempfile.TemporaryDirectory() as tmp:
             ctx = EvalContext(run=RunFolder.open(tmp, args.model), model=args.model, engine_factory=lambda: engine,
-                              options=TranslationOptions(), progress=False)
+                              options=TranslationOptions(), run_options=RunOptions(progress=False))
             engine.llm.reset_prefix_cache()
             start = time.perf_counter()
             generate(ctx, prompts, args.max_tokens, chunk_size=TranslationOptions().chunk_size)
@@ -85,7 +85,7 @@ def bench_generation(args) -> dict:
 def bench_bookkeeping(args) -> dict:
     """The suite's own cost per prompt (prompt building, hashing, resume lookups, JSONL writes), measured with
     an engine that answers instantly, over the full 17-language grid of the package's 80-sentence sample."""
-    from xplus_release.evalsuite.base import EvalContext
+    from xplus_release.evalsuite.base import EvalContext, RunOptions
     from xplus_release.evalsuite.translation.data import load_flores
     from xplus_release.evalsuite.translation.generate import build_prompts, generate
     from xplus_release.evalsuite.translation.options import TranslationOptions, resolve_grid
@@ -104,7 +104,7 @@ def bench_bookkeeping(args) -> dict:
     prompts = build_prompts(pairs, load_flores(langs, "flores200-sample"))
     with tempfile.TemporaryDirectory() as tmp:
         ctx = EvalContext(run=RunFolder.open(tmp, "instant"), model="instant", engine_factory=InstantEngine,
-                          options=TranslationOptions(), progress=False)
+                          options=TranslationOptions(), run_options=RunOptions(progress=False))
         start = time.perf_counter()
         generate(ctx, prompts, 512, TranslationOptions().chunk_size)
         first = time.perf_counter() - start

@@ -15,29 +15,61 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from xplus_release.config import Config
+from pydantic import Field
+
+from xplus_release.config import AtLeastOne, Config
 from xplus_release.engines import ChatEngine
 from xplus_release.errors import ConfigError
+from xplus_release.options import ModelOptions, ServerOptions
 from xplus_release.registry import is_test_model
 from xplus_release.runs import RunFolder
 
-# suite name -> "module:Class"; each suite module adds its line here.
-SUITES: dict[str, str] = {
-    "translation": "xplus_release.evalsuite.translation.suite:TranslationSuite",
-    "multilingual": "xplus_release.evalsuite.multilingual.suite:MultilingualSuite",
-    "reasoning": "xplus_release.evalsuite.reasoning.suite:ReasoningSuite",
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One registered suite, named as ``"module:Class"`` and modules, imported on use (lm-eval's model
+    registry does the same) so that one suite's heavy imports never slow another, nor ``--help``."""
+
+    suite: str  # "module:Class" of its ``Suite``
+    options: str | None = None  # "module:Class" of its options model, in a light module: its flags come from it
+    command: str | None = None  # module whose ``add_parser(subparsers)`` adds its own ``xplus-eval`` command
+
+
+# The one registry of suites, in the order ``all`` runs them: a new suite adds its line here.
+SUITES: dict[str, SuiteSpec] = {
+    "translation": SuiteSpec("xplus_release.evalsuite.translation.suite:TranslationSuite",
+                             "xplus_release.evalsuite.translation.options:TranslationOptions",
+                             "xplus_release.evalsuite.translation.cli"),
+    "multilingual": SuiteSpec("xplus_release.evalsuite.multilingual.suite:MultilingualSuite",
+                              "xplus_release.evalsuite.multilingual.options:MultilingualOptions",
+                              "xplus_release.evalsuite.multilingual.cli"),
+    "reasoning": SuiteSpec("xplus_release.evalsuite.reasoning.suite:ReasoningSuite",
+                           "xplus_release.evalsuite.reasoning.options:ReasoningOptions",
+                           "xplus_release.evalsuite.reasoning.cli"),
 }
-# suite name -> "module:Class" of its options, in light modules: the command-line flags come from them.
-SUITE_OPTIONS: dict[str, str] = {
-    "translation": "xplus_release.evalsuite.translation.options:TranslationOptions",
-    "multilingual": "xplus_release.evalsuite.multilingual.options:MultilingualOptions",
-    "reasoning": "xplus_release.evalsuite.reasoning.options:ReasoningOptions",
-}
+
+
+class RunOptions(ModelOptions, ServerOptions):
+    """How a command runs its suites: the model and engine (``ModelOptions``, flags from ``add_model_arguments``),
+    a server it starts (``ServerOptions``), and the run itself."""
+
+    section = "run"
+    output: Path | None = Field(None, description="run folder; rerunning into it resumes (default: "
+                                "runs/<model>-<command>)", json_schema_extra={"short": "-o"})
+    limit: AtLeastOne | None = Field(None, description="items per task: a smoke run, not comparable with the paper")
+    force: bool = Field(False, description="regenerate and rescore what the run folder already has")
+    data_dir: Path | None = Field(None, description=(
+        "datasets fetched by `xplus-eval fetch-data` (default: the HF and OpenCompass caches); for translation "
+        "also a FLORES folder with devtest/<code>.devtest files"))
+    progress: bool = Field(True, description="progress bars")
 
 
 @dataclass
 class EvalContext:
-    """Everything a suite needs to run. ``engine()`` opens the chat engine once, on first use."""
+    """Everything a suite needs to run. ``engine()`` opens the chat engine once, on first use.
+
+    ``model``, ``endpoint`` and ``api_key`` are those of the engine actually used (a server the command
+    started has its own URL and key); the rest of the command's settings are ``run_options``."""
 
     run: RunFolder
     model: str  # registry or served model name
@@ -45,12 +77,7 @@ class EvalContext:
     options: Config  # the suite's own options (its ``Options`` model)
     endpoint: str | None = None  # OpenAI base URL (…/v1) of a server, for harnesses that are its clients
     api_key: str | None = None
-    limit: int | None = None  # items per task, for smoke runs
-    force: bool = False  # regenerate and rescore what the run folder already has
-    data_dir: Path | None = None
-    progress: bool = True
-    concurrency: int = 256  # requests a client keeps in flight against the server
-    max_model_len: int | None = None  # the served context length, where the command set one
+    run_options: RunOptions = field(default_factory=RunOptions)
     # hands scores of finished tasks to the runner mid-suite, so a killed run keeps them
     checkpoint: Callable[[dict], None] = field(default=lambda scores: None, repr=False)
     _engine: ChatEngine | None = field(default=None, repr=False)
@@ -60,6 +87,34 @@ class EvalContext:
             self._engine = self.engine_factory()
             self.run.update(engine=self._engine.describe())
         return self._engine
+
+    @property
+    def limit(self) -> int | None:
+        """Items per task, for smoke runs."""
+        return self.run_options.limit
+
+    @property
+    def force(self) -> bool:
+        """Regenerate and rescore what the run folder already has."""
+        return self.run_options.force
+
+    @property
+    def data_dir(self) -> Path | None:
+        return self.run_options.data_dir
+
+    @property
+    def progress(self) -> bool:
+        return self.run_options.progress
+
+    @property
+    def concurrency(self) -> int:
+        """Requests a client keeps in flight against the server."""
+        return self.run_options.concurrency
+
+    @property
+    def max_model_len(self) -> int | None:
+        """The served context length, where the command set one."""
+        return self.run_options.max_model_len
 
 
 @dataclass
@@ -78,12 +133,13 @@ def with_sample_defaults(ctx: EvalContext, sample_dir: Path, **option_defaults) 
     if ctx.data_dir is not None or not is_test_model(ctx.model):
         return ctx
     unset = {key: value for key, value in option_defaults.items() if getattr(ctx.options, key) is None}
-    ctx.data_dir, ctx.options = sample_dir, ctx.options.model_copy(update=unset)
+    ctx.run_options = ctx.run_options.model_copy(update={"data_dir": sample_dir})
+    ctx.options = ctx.options.model_copy(update=unset)
     return ctx
 
 
 class Suite(ABC):
-    """One benchmark suite. Subclasses set ``name`` (and register their options in ``SUITE_OPTIONS``) and
+    """One benchmark suite. Subclasses set ``name`` (and register in ``SUITES`` with their options) and
     implement ``run`` and ``report``; the other hooks have defaults that fit a suite without them."""
 
     name: ClassVar[str]
@@ -122,12 +178,13 @@ def load_suite(name: str) -> Suite:
     """
     if name not in SUITES:
         raise ConfigError(f"unknown suite {name!r}; choose from: {', '.join(SUITES)}")
-    return pkgutil.resolve_name(SUITES[name])()
+    return pkgutil.resolve_name(SUITES[name].suite)()
 
 
 def suite_options(name: str) -> type[Config]:
     """The options model of suite ``name`` (``Config``, no options, for a suite that registers none)."""
-    return pkgutil.resolve_name(SUITE_OPTIONS[name]) if name in SUITE_OPTIONS else Config
+    spec = SUITES.get(name)
+    return pkgutil.resolve_name(spec.options) if spec and spec.options else Config
 
 
 def write_report(run: RunFolder, title: str, sections: list[str]) -> Path:

@@ -1,6 +1,7 @@
 """``xplus-eval``: the evaluation command.
 
-A subcommand module exposes ``add_parser(subparsers)``, which adds its parser and sets ``func`` (called
+Suite commands come from the suite registry (``SUITES``: each suite names its command module); other
+commands are listed in ``OTHER_COMMANDS``. A subcommand module exposes ``add_parser(subparsers)``, which adds its parser and sets ``func`` (called
 with the parsed args, returning the exit code). Every suite command (``translation``, ``multilingual``,
 ``reasoning``, ``all``) is made by ``add_suite_command``: the model and run flags, one group of flags per
 suite generated from its options model, ``--config`` and ``--set``, and ``run_suites`` behind it. Other
@@ -16,18 +17,15 @@ import importlib
 import sys
 from pathlib import Path
 
-from xplus_release.evalsuite.base import SUITE_OPTIONS, SUITES, suite_options
+from xplus_release.evalsuite.base import SUITES, suite_options
 
 from xplus_release.cli import add_model_arguments, run_cli
 from xplus_release.config import add_flags, given_flags, load_yaml_mapping, parse_overrides
 from xplus_release.errors import ConfigError
 
-# subcommand modules, in the order --help lists them; each suite adds its line here
-SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "xplus_release.evalsuite.translation.cli",
+# commands that are not one suite's, listed in --help after the suites' own
+OTHER_COMMANDS: tuple[str, ...] = (
     "xplus_release.evalsuite.translation.compare_cli",
-    "xplus_release.evalsuite.multilingual.cli",
-    "xplus_release.evalsuite.reasoning.cli",
     "xplus_release.evalsuite.all",
     "xplus_release.evalsuite.fetch",
     "xplus_release.evalsuite.view.cli",
@@ -43,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(run.json, generations/, scores.json, report.md, plots) and resumes where it stopped.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in SUBCOMMAND_MODULES:
+    for module in [spec.command for spec in SUITES.values() if spec.command] + list(OTHER_COMMANDS):
         importlib.import_module(module).add_parser(subparsers)
     return parser
 
@@ -68,7 +66,7 @@ def add_suite_command(subparsers, command: str, suite: str | None, title: str, *
                          help=f"comma-separated suites, in run order (default: all registered: {', '.join(SUITES)})")
         run.add_argument("--max-tokens", type=int, dest="max_tokens", default=argparse.SUPPRESS,
                          help="cap on generated tokens per item, for every suite (default: each suite's own)")
-    for name in [suite] if suite else SUITE_OPTIONS:
+    for name in [suite] if suite else SUITES:
         group = parser.add_argument_group(f"{name} options")
         add_flags(group, suite_options(name), prefix="" if suite else f"{name}-",
                   exclude=() if suite else SHARED_OPTIONS)

@@ -21,42 +21,23 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from pydantic import Field
-from xplus_release.evalsuite.base import EvalContext, Suite, load_suite, suite_options, write_report
+from xplus_release.evalsuite.base import (
+    EvalContext,
+    RunOptions,
+    Suite,
+    load_suite,
+    suite_options,
+    write_report,
+)
 from xplus_release.evalsuite.plots import comparison_plot
 
-from xplus_release.config import AtLeastOne, Config
+from xplus_release.config import Config
 from xplus_release.engines import ChatEngine
-from xplus_release.engines.supervisor import DEFAULT_MAX_RESTARTS
 from xplus_release.errors import ConfigError, UnknownLanguageError, XPlusError
+from xplus_release.options import ModelOptions
 from xplus_release.runs import RunFolder
 
-
-class RunOptions(Config):
-    """How a command runs its suites; the model fields come from ``xplus_release.cli.add_model_arguments``."""
-
-    section = "run"
-    model: str = "xplus-tiny"
-    endpoint: str | None = None
-    api_key: str | None = None
-    tensor_parallel_size: AtLeastOne = 1
-    max_model_len: AtLeastOne | None = None
-    concurrency: AtLeastOne = 256
-    output: Path | None = Field(None, description="run folder; rerunning into it resumes (default: "
-                                "runs/<model>-<command>)", json_schema_extra={"short": "-o"})
-    limit: AtLeastOne | None = Field(None, description="items per task: a smoke run, not comparable with the paper")
-    force: bool = Field(False, description="regenerate and rescore what the run folder already has")
-    data_dir: Path | None = Field(None, description=(
-        "datasets fetched by `xplus-eval fetch-data` (default: the HF and OpenCompass caches); for translation "
-        "also a FLORES folder with devtest/<code>.devtest files"))
-    progress: bool = Field(True, description="progress bars")
-    startup_timeout: float = Field(900.0, description="seconds to wait for the vLLM server a command starts")
-    max_restarts: int = Field(DEFAULT_MAX_RESTARTS, ge=0, description=(
-        "when the vLLM server this command started exits, restart it and resume the suite, at most N times "
-        "within 10 minutes; past that, exit 1 keeping what was generated"))
-
-
-MODEL_FIELDS = ("model", "endpoint", "api_key", "tensor_parallel_size", "max_model_len", "concurrency")
+MODEL_FIELDS = tuple(ModelOptions.model_fields)  # flags of their own group (``add_model_arguments``)
 
 
 def default_output(model: str, command: str) -> Path:
@@ -137,10 +118,7 @@ def open_backend(run_opts: RunOptions, needs_server: bool) -> Iterator[tuple[Cal
 
 
 def open_in_process_engine(run_opts: RunOptions) -> ChatEngine:
-    from xplus_release.engines import open_engine
-
-    return open_engine(run_opts.model, tensor_parallel_size=run_opts.tensor_parallel_size,
-                       max_model_len=run_opts.max_model_len)
+    return run_opts.open_engine()  # no endpoint here: vLLM in this process
 
 
 def _run_pending(run_opts: RunOptions, run: RunFolder, suites: dict[str, Suite], pending: list[str],
@@ -154,9 +132,7 @@ def _run_pending(run_opts: RunOptions, run: RunFolder, suites: dict[str, Suite],
             ctx = EvalContext(
                 run=run, model=endpoint.model if endpoint else run_opts.model, engine_factory=engine,
                 options=options[name], endpoint=endpoint.base_url if endpoint else None,
-                api_key=endpoint.api_key if endpoint else None, limit=run_opts.limit, force=run_opts.force,
-                data_dir=run_opts.data_dir, progress=run_opts.progress, concurrency=run_opts.concurrency,
-                max_model_len=run_opts.max_model_len)
+                api_key=endpoint.api_key if endpoint else None, run_options=run_opts)
             attempt = functools.partial(_run_one, suites[name], ctx, several=len(suites) > 1)
             # a server this command started is supervised: a suite it died under resumes once it is back
             error = endpoint.rerun_after_restarts(f"suite {name}", attempt) if endpoint else attempt()

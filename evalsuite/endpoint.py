@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from xplus_release.engines.base import DEFAULT_CONCURRENCY
 from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine, normalise_base_url
 from xplus_release.engines.supervisor import SupervisedServer
 
 if TYPE_CHECKING:
-    from xplus_release.evalsuite.common import RunOptions
+    from xplus_release.evalsuite.base import RunOptions
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Endpoint:
     describe: dict | None = None
     supervisor: SupervisedServer | None = None  # the server this command started (None when attached)
 
-    def engine(self, concurrency: int = 256) -> OpenAIEndpointEngine:
+    def engine(self, concurrency: int = DEFAULT_CONCURRENCY) -> OpenAIEndpointEngine:
         return OpenAIEndpointEngine(self.base_url, self.model, api_key=self.api_key, concurrency=concurrency)
 
     def rerun_after_restarts(self, what: str, attempt: Callable[[], str | None]) -> str | None:

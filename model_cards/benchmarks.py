@@ -9,37 +9,15 @@ named after itself, so no measured task is dropped.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from huggingface_hub import EvalResult
 from xplus_release.model_cards.run_results import RunResults, task_name, task_scores, translation_aggregates
 
+from xplus_release.multilingual_tasks import TASKS, TaskSpec
+
 PAPER_SOURCE_NAME = "LLaMAX2 paper (arXiv:2510.09189)"
 PAPER_URL = "https://arxiv.org/abs/2510.09189"
 
-
-@dataclass(frozen=True)
-class Benchmark:
-    name: str  # as the paper's tables print it
-    dataset_type: str  # Hub dataset id
-    task_type: str
-    task_name: str
-    split: str | None = None
-
-
-BENCHMARKS: dict[str, Benchmark] = {
-    "xnli": Benchmark("XNLI", "facebook/xnli", "text-classification", "Natural Language Inference", "test"),
-    "xcopa": Benchmark("XCOPA", "cambridgeltl/xcopa", "multiple-choice", "Causal Commonsense Reasoning", "test"),
-    "xstorycloze": Benchmark("XStoryCloze", "juletxara/xstory_cloze", "multiple-choice", "Story Completion", "eval"),
-    "xwinograd": Benchmark("XWinograd", "Muennighoff/xwinograd", "multiple-choice", "Coreference Resolution", "test"),
-    # the multilingual suite's mgsm is BenchMAX's 17-language xMGSM (as the paper cites it); mgsm-lmeval is lm-eval's
-    "mgsm": Benchmark("MGSM", "LLaMAX/BenchMAX_Math", "text-generation", "Multilingual Math Reasoning", "test"),
-    "mgsmlmeval": Benchmark("MGSM", "juletxara/mgsm", "text-generation", "Multilingual Math Reasoning", "test"),
-    "mathqa": Benchmark("MathQA", "allenai/math_qa", "multiple-choice", "Math Word Problems", "test"),
-    "xifeval": Benchmark("xIFEval", "LLaMAX/BenchMAX_Rule-based", "text-generation", "Instruction Following"),
-    "xgpqa": Benchmark("XGPQA", "LLaMAX/BenchMAX_Science", "multiple-choice", "Science Question Answering"),
-    "humanevalplus": Benchmark("HumanEval+", "evalplus/humanevalplus", "text-generation", "Code Generation", "test"),
-}
 
 METRIC_TYPES = {"acc": "accuracy"}  # the Hub's metric id; other metric keys are used as they are
 METRIC_NAMES = {
@@ -52,6 +30,11 @@ def _normalise(task: str) -> str:
     return re.sub(r"[^a-z0-9]", "", task.lower().replace("+", "plus"))
 
 
+# normalised task name (``benchmark_key``) -> its row of the core's multilingual task table: its paper name
+# (``paper_name``), Hub dataset, task type and split; a task is added there, never here
+BENCHMARKS: dict[str, TaskSpec] = {_normalise(name): spec for name, spec in TASKS.items()}
+
+
 def benchmark_key(task: str) -> str:
     """``HumanEval+`` -> ``humanevalplus``, ``xstorycloze_en`` -> ``xstorycloze``: the key into BENCHMARKS."""
     key = _normalise(task)
@@ -61,7 +44,7 @@ def benchmark_key(task: str) -> str:
     return head if head in BENCHMARKS else key
 
 
-def benchmark_for(task: str) -> Benchmark | None:
+def benchmark_for(task: str) -> TaskSpec | None:
     return BENCHMARKS.get(benchmark_key(task))
 
 
@@ -107,8 +90,8 @@ def _task_results(task: str, metrics: dict[str, float], source: dict) -> list[Ev
         described = {"task_type": "text-generation", "dataset_type": task, "dataset_name": task}
     else:  # a variant such as xstorycloze_en keeps its own name as the dataset config
         variant = None if benchmark_key(task) == _normalise(task) else task
-        described = {"task_type": bench.task_type, "task_name": bench.task_name, "dataset_type": bench.dataset_type,
-                     "dataset_name": bench.name, "dataset_split": bench.split, "dataset_config": variant}
+        described = {"task_type": bench.task_type, "task_name": bench.task_name, "dataset_type": bench.dataset,
+                     "dataset_name": bench.paper_name, "dataset_split": bench.split, "dataset_config": variant}
     return [
         EvalResult(**described, metric_type=METRIC_TYPES.get(metric, metric), metric_name=METRIC_NAMES.get(metric, metric),
                    metric_value=value, **source)

@@ -76,7 +76,7 @@ def tasks_table(suite: dict, beside: list[tuple[str, dict]]) -> str:
             stderr = task_stderr(suite, task)
             if stderr is not None:
                 score += f" ± {display(stderr, metric)}"
-            row = [bench.name if bench else task_name(suite, task), METRIC_NAMES.get(metric, metric), score]
+            row = [bench.paper_name if bench else task_name(suite, task), METRIC_NAMES.get(metric, metric), score]
             row += [_paper_task_value(scores, task_name(suite, task), metric) for _, scores in beside]
             rows.append(row)
     return md_table(headers, rows)

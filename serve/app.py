@@ -38,6 +38,7 @@ from xplus_release.serve.translation import (
 from xplus_release.serve.usage_routes import usage_router
 from xplus_release.serve.validation import TextGuard
 
+from xplus_release.engines.base import DEFAULT_CONCURRENCY
 from xplus_release.errors import ConfigError
 
 DEMO_PATH = "/demo"
@@ -45,7 +46,7 @@ RUNS_PATH = "/runs"
 log = logging.getLogger("xplus_release.serve")
 
 
-def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
+def backend_client(backend: Backend, pool_size: int = DEFAULT_CONCURRENCY) -> httpx.AsyncClient:
     """The proxy's keep-alive pool to vLLM: it forwards bytes, so a plain HTTP client, counting the tokens
     vLLM generates for the request that asked. The translation route and the demo have theirs in the
     ``Translator`` (the OpenAI SDK), counted the same way."""

@@ -30,20 +30,20 @@ from pathlib import Path
 
 from xplus_release.serve.limits import ServeLimits
 
-from xplus_release.cli import run_cli
+from xplus_release.cli import add_model_arguments, run_cli
 from xplus_release.config import add_flags, from_flags
-from xplus_release.engines.supervisor import DEFAULT_MAX_RESTARTS, DEFAULT_WINDOW_S
 from xplus_release.errors import ConfigError, MissingAssetError
+from xplus_release.options import ModelOptions, ServerOptions
 
 log = logging.getLogger("xplus_release.serve")
+CLIENT_FIELDS = ("endpoint", "api_key", "concurrency")  # ModelOptions of a client; xplus-serve is the server
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xplus-serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="xplus-tiny",
-                        help="registered name (e.g. LLaMAX/Qwen3-XPlus-8B), local folder or hub id; the registry "
-                             "name is the served model name (default: xplus-tiny, a random-weight test model)")
+    # --api-key here is the key clients must send, not one for an --endpoint: its own flag below
+    add_model_arguments(parser, exclude=CLIENT_FIELDS)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     parser.add_argument("--api-key", default=os.environ.get("XPLUS_API_KEY"),
@@ -54,9 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="YAML file of keys with per-key limits and usage, made with 'xplus-serve keys add NAME "
                              "--file FILE'; changes apply without a restart; usage is kept beside it in "
                              "FILE-stem.usage.sqlite (default: $XPLUS_API_KEYS_FILE)")
-    parser.add_argument("--tensor-parallel-size", "-tp", type=int, default=1, help="GPUs per model replica (vLLM)")
     parser.add_argument("--data-parallel-size", "-dp", type=int, default=1, help="model replicas (vLLM)")
-    parser.add_argument("--max-model-len", type=int, help="context length (default: the registry's)")
     parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
                         help="serve the Gradio demo at /demo/ (default: on)")
     parser.add_argument("--runs", type=Path, metavar="DIR",
@@ -70,11 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     vllm.add_argument("--vllm-args", default="", metavar="'ARGS'",
                       help="more arguments for vLLM's server, one quoted string, e.g. '--max-num-seqs 64 --gpu-memory-utilization 0.8'")
     vllm.add_argument("--vllm-log", metavar="PATH", help="vLLM's log file (default: a temporary file, printed at start)")
-    vllm.add_argument("--startup-timeout", type=float, default=900.0, help="seconds to wait for vLLM (default 900)")
-    vllm.add_argument("--max-restarts", type=int, default=DEFAULT_MAX_RESTARTS, metavar="N",
-                      help=f"restart vLLM when it exits, at most N times within {DEFAULT_WINDOW_S / 60:.0f} minutes; "
-                           f"past that xplus-serve exits with status 1 for a process supervisor to act "
-                           f"(default {DEFAULT_MAX_RESTARTS}; 0: exit on the first crash)")
+    add_flags(vllm, ServerOptions)
     return parser
 
 
@@ -133,19 +127,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is the access log's job
     limits = from_flags(ServeLimits, args)  # ConfigError on a limit below 1
-    if args.max_restarts < 0:
-        raise ConfigError(f"--max-restarts is {args.max_restarts}; it must be 0 or more")
+    model = from_flags(ModelOptions, args, exclude=CLIENT_FIELDS)
+    server_opts = from_flags(ServerOptions, args)
     extra = vllm_extra_args(args.vllm_args)
     keys, metering = keys_from_args(args)
     check_port_free(args.host, args.port)
     runs = runs_from_args(args)
-    vllm_server = vllm_for(args, extra)  # resolves (or downloads) the model: a missing one is one line, first
+    vllm_server = vllm_for(model, server_opts, args, extra)  # resolves (or downloads) the model: a missing one is one line, first
     detector, detector_error = load_detector(args.lid_model)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _terminate)  # until uvicorn installs its own: never orphan vLLM
     from xplus_release.engines.supervisor import SupervisedServer
 
-    supervisor = SupervisedServer(vllm_server, max_restarts=args.max_restarts)
+    supervisor = SupervisedServer(vllm_server, max_restarts=server_opts.max_restarts)
     try:
         log.info("starting vLLM for %s on %s (log: %s)", vllm_server.model.name, vllm_server.root_url,
                  vllm_server.log_path)
@@ -158,15 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def vllm_for(args: argparse.Namespace, extra: list[str]):
+def vllm_for(options: ModelOptions, server_opts: ServerOptions, args: argparse.Namespace, extra: list[str]):
     """The vLLM server (not started): loopback only, with a random key that only this process knows."""
     from xplus_release.engines.server import VLLMServer
     from xplus_release.registry import resolve_model
 
-    model = resolve_model(args.model, max_model_len=args.max_model_len)
+    model = resolve_model(options.model, max_model_len=options.max_model_len)
     return VLLMServer(model, api_key=secrets.token_urlsafe(24),
-                      tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
-                      extra_args=extra, log_path=args.vllm_log, startup_timeout=args.startup_timeout)
+                      tensor_parallel_size=options.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
+                      extra_args=extra, log_path=args.vllm_log, startup_timeout=server_opts.startup_timeout)
 
 
 def keys_from_args(args: argparse.Namespace):

@@ -44,9 +44,14 @@ RELOAD_EVERY_S = 1.0
 
 
 class KeyLimits(Config):
+    """A key's limits: the YAML keys of ``limits:`` in the keys file and the flags of ``xplus-serve keys add``
+    (``flag`` names the shorter flag of a field)."""
+
     section = "key limits"
-    requests_per_minute: AtLeastOne = Field(60, description="requests per minute (a burst may use a whole minute's)")
-    characters_per_minute: AtLeastOne = Field(100_000, description="characters of input per minute")
+    requests_per_minute: AtLeastOne = Field(60, description="requests per minute (a burst may use a whole minute's)",
+                                            json_schema_extra={"flag": "rpm"})
+    characters_per_minute: AtLeastOne = Field(100_000, description="characters of input per minute",
+                                              json_schema_extra={"flag": "chars-per-minute"})
     concurrency: AtLeastOne = Field(4, description="requests at once")
 
 

@@ -27,6 +27,7 @@ from xplus_release.serve.keys import (
     usage_path,
 )
 
+from xplus_release.config import add_flags, flag_name, from_flags
 from xplus_release.errors import ConfigError
 
 KEY_PREFIX = "xpk-"
@@ -36,15 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xplus-serve keys", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{add,list,revoke}")
-    defaults = KeyLimits()
     add = commands.add_parser("add", help="create a key: prints it once, stores its SHA-256")
     add.add_argument("name", help="who the key is for (letters, digits, '.', '_', '-'); shown in usage and metrics")
-    add.add_argument("--rpm", type=int, default=defaults.requests_per_minute,
-                     help=f"requests per minute (default {defaults.requests_per_minute})")
-    add.add_argument("--chars-per-minute", type=int, default=defaults.characters_per_minute,
-                     help=f"characters of input per minute (default {defaults.characters_per_minute})")
-    add.add_argument("--concurrency", type=int, default=defaults.concurrency,
-                     help=f"requests at once (default {defaults.concurrency})")
+    add_flags(add, KeyLimits)
     listing = commands.add_parser("list", help="the keys, their limits and usage (no key is ever shown)")
     revoke = commands.add_parser("revoke", help="disable a key (kept in the file, so its usage stays named)")
     revoke.add_argument("name")
@@ -63,12 +58,7 @@ def main(argv: list[str]) -> int:
 
 
 def add_key(args: argparse.Namespace) -> int:
-    for flag, value in (("--rpm", args.rpm), ("--chars-per-minute", args.chars_per_minute),
-                        ("--concurrency", args.concurrency)):
-        if value < 1:
-            raise ConfigError(f"{flag} is {value}; it must be at least 1")
-    limits = KeyLimits(requests_per_minute=args.rpm, characters_per_minute=args.chars_per_minute,
-                       concurrency=args.concurrency)
+    limits = from_flags(KeyLimits, args)  # ConfigError naming the flag for a limit below 1
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with locked(args.file):
         keys = load_keys(args.file) if args.file.exists() else KeysFile()
@@ -97,13 +87,14 @@ def revoke_key(args: argparse.Namespace) -> int:
 def list_keys(args: argparse.Namespace) -> int:
     keys = load_keys(args.file)
     usage = _usage_totals(usage_path(args.file))
-    print(f"{'name':<20} {'enabled':<8} {'sha256':<10} {'rpm':>7} {'chars/min':>10} {'at once':>7} "
-          f"{'requests':>9} {'characters':>11}")
+    limits = {name: flag_name(KeyLimits, name) for name in KeyLimits.model_fields}  # a column per limit, by its flag
+    print(f"{'name':<20} {'enabled':<8} {'sha256':<10} " + " ".join(f"{h:>7}" for h in limits.values()) +
+          f" {'requests':>9} {'characters':>11}")
     for e in keys.keys:
         used = usage.get(e.name, {})
-        print(f"{e.name:<20} {'yes' if e.enabled else 'REVOKED':<8} {e.sha256[:8]:<10} "
-              f"{e.limits.requests_per_minute:>7} {e.limits.characters_per_minute:>10} {e.limits.concurrency:>7} "
-              f"{used.get('requests', 0):>9} {used.get('characters', 0):>11}")
+        print(f"{e.name:<20} {'yes' if e.enabled else 'REVOKED':<8} {e.sha256[:8]:<10} " +
+              " ".join(f"{getattr(e.limits, name):>{max(7, len(h))}}" for name, h in limits.items()) +
+              f" {used.get('requests', 0):>9} {used.get('characters', 0):>11}")
     return 0
 
 

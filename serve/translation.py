@@ -28,6 +28,7 @@ from xplus_release.serve.limits import ServeLimits
 from xplus_release.serve.metering import MeteredTransport
 from xplus_release.serve.validation import TextError, check_text
 
+from xplus_release.engines.base import DEFAULT_CONCURRENCY
 from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import ALL_LANGUAGES, Language, get_language
 from xplus_release.prompts import strip_thinking, translation_messages
@@ -82,7 +83,7 @@ def pool_limits(size: int, http: types.ModuleType = httpx) -> httpx.Limits:
     return http.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=2.0)
 
 
-def backend_sdk_client(backend: Backend, pool_size: int = 256) -> openai.AsyncOpenAI:
+def backend_sdk_client(backend: Backend, pool_size: int = DEFAULT_CONCURRENCY) -> openai.AsyncOpenAI:
     """The official client to vLLM's OpenAI API, for the translation route and the demo.
 
     No retries: when vLLM is gone it is being restarted (``SupervisedServer``), and the caller should get

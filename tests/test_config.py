@@ -99,3 +99,55 @@ def test_nested_options_for_configs_that_have_sections(tmp_path):
         recipe.override(["stage1.epoch=3"])
     with pytest.raises(ConfigError, match=r"^stage1.epochs must be at least 1, got 0$"):
         recipe.override(["stage1.epochs=0"])
+
+
+def test_a_field_with_its_own_flag_name_keeps_its_yaml_key():
+    """``keys add --rpm`` is ``KeyLimits.requests_per_minute``: the flag, its default and its check come from
+    the field; the keys file keeps the field's name."""
+    from xplus_release.serve.keys import KeyLimits
+
+    parser = argparse.ArgumentParser()
+    add_flags(parser, KeyLimits)
+    limits = from_flags(KeyLimits, parser.parse_args(["--rpm", "7", "--chars-per-minute", "9"]))
+    assert (limits.requests_per_minute, limits.characters_per_minute, limits.concurrency) == (7, 9, 4)
+    assert limits.model_dump() == {"requests_per_minute": 7, "characters_per_minute": 9, "concurrency": 4}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--requests-per-minute", "7"])  # the field's name is not a flag
+    with pytest.raises(ConfigError, match=r"^rpm must be at least 1, got 0$"):
+        from_flags(KeyLimits, parser.parse_args(["--rpm", "0"]))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["keys", "add", "bob", "--concurrency", "0"], "error: concurrency must be at least 1, got 0"),
+    (["--max-restarts", "-1"], "error: max-restarts must be at least 0, got -1"),
+    (["--tensor-parallel-size", "0"], "error: tensor-parallel-size must be at least 1, got 0"),
+])
+def test_serve_flags_from_the_shared_options_are_checked_before_anything_starts(argv, words, tmp_path, capsys):
+    from xplus_release.serve.cli import main as serve_main
+
+    assert serve_main([*argv, "--no-demo"] if argv[0] != "keys" else [*argv, "--file", str(tmp_path / "k.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(words) and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # no keys file was written
+
+
+def test_model_options_are_one_declaration_for_every_command(monkeypatch):
+    """xplus-eval, xplus-translate and xplus-serve read --model and the engine flags from ``ModelOptions``:
+    the same defaults, and the API key from the environment when the flag is left out."""
+    from xplus_release.evalsuite.common import RunOptions
+    from xplus_release.serve.cli import build_parser as serve_parser
+
+    from xplus_release.options import ModelOptions, ServerOptions
+    from xplus_release.translate_cli import build_parser as translate_parser
+
+    monkeypatch.setenv("XPLUS_API_KEY", "from-env")
+    assert ModelOptions().api_key == "from-env" and ModelOptions(api_key="given").api_key == "given"
+    args = translate_parser().parse_args(["-s", "en", "-t", "de", "-tp", "2", "--concurrency", "8"])
+    opts = from_flags(ModelOptions, args)
+    assert (opts.model, opts.tensor_parallel_size, opts.concurrency, opts.api_key) == ("xplus-tiny", 2, 8, "from-env")
+    served = serve_parser().parse_args(["--model", "m", "--max-restarts", "0", "--api-key", "what-clients-send"])
+    model = from_flags(ModelOptions, served, exclude=("endpoint", "api_key", "concurrency"))
+    assert (model.model, model.api_key, from_flags(ServerOptions, served).max_restarts) == ("m", "from-env", 0)
+    assert not hasattr(served, "endpoint") and not hasattr(served, "concurrency")  # a server is no client
+    assert set(ModelOptions.model_fields) | set(ServerOptions.model_fields) <= set(RunOptions.model_fields)
+    assert RunOptions().concurrency == ModelOptions().concurrency == 256

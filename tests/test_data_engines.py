@@ -80,7 +80,7 @@ def test_duplicates_split_across_shards_are_found_on_every_engine(tmp_path, flor
     )
     assert xplus_data(["run", str(tmp_path / "p.yaml"), "--engine", engine, "--no-progress"]) == 0
     drops = [
-        d for f in sorted((tmp_path / "out" / "03-dedup" / "drops").glob("*.jsonl")) for d in read_jsonl(f)
+        d for f in sorted((tmp_path / "out" / "dedup" / "drops").glob("*.jsonl")) for d in read_jsonl(f)
     ]
     # rows 20-22 (shard a-00002, and a-00003:0) repeat rows 3 and 9 of shard a-00000 after normalisation;
     # row 23 is row 11 with one word changed: a SimHash conflict, not an exact copy
@@ -90,7 +90,7 @@ def test_duplicates_split_across_shards_are_found_on_every_engine(tmp_path, flor
         ("a-00003:1", "exact_duplicate"),
         ("a-00003:2", "simhash_conflicts"),
     ]
-    kept = [r["id"] for f in sorted((tmp_path / "out" / "03-dedup").glob("*.jsonl")) for r in read_jsonl(f)]
+    kept = [r["id"] for f in sorted((tmp_path / "out" / "dedup").glob("*.jsonl")) for r in read_jsonl(f)]
     assert "a-00000:3" in kept and "a-00001:2" in kept and len(kept) == 20  # first copies stay
 
 

@@ -111,7 +111,7 @@ steps: [{{unify: {{error_budget: 1.0}}}}]
 """
     (tmp_path / "p.yaml").write_text(yaml_text, encoding="utf-8")
     assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 0
-    unify = tmp_path / "out" / "01-unify"
+    unify = tmp_path / "out" / "unify"
     records = {
         r["provenance"]["source"] + f":{r['provenance']['line']}": r
         for f in sorted(unify.glob("*.jsonl"))
@@ -173,7 +173,7 @@ def test_unify_over_error_budget_is_one_line_error_and_keeps_nothing_half_writte
         and "2 of 10 lines are malformed (wrong_column_count=2)" in err[0]
         and "error_budget" in err[0]
     )
-    assert not list((tmp_path / "out" / "01-unify").glob(".*.tmp"))
+    assert not list((tmp_path / "out" / "unify").glob(".*.tmp"))
     assert not list(
         (tmp_path / "out" / "logs" / "unify").glob("completions/*")
     )  # the input is not marked done
@@ -397,7 +397,7 @@ def test_dedup_finds_a_duplicate_in_another_shard(tmp_path, flores_dir):
     )
     assert xplus_data(["run", str(tmp_path / "p.yaml"), "--no-progress"]) == 0
     drops = [
-        d for f in sorted((tmp_path / "out" / "03-dedup" / "drops").glob("*.jsonl")) for d in read_jsonl(f)
+        d for f in sorted((tmp_path / "out" / "dedup" / "drops").glob("*.jsonl")) for d in read_jsonl(f)
     ]
     assert [(d["record"]["id"], d["conflicts"]) for d in drops] == [
         ("a-00002:6", 1),
@@ -573,12 +573,12 @@ def test_quality_drops_pairs_above_the_dev_percentile_and_caches_dev_losses(
     assert all(d["loss"] > d["threshold"] == round(threshold, 4) for d in drops)
     cached = list(cache.glob("en-de-*.json"))
     assert len(cached) == 1 and np.allclose(json.loads(cached[0].read_text())["losses"], losses, rtol=1e-4)
-    thresholds = json.loads(next(tmp_path.glob("in-run/05-quality/thresholds.json")).read_text())
+    thresholds = json.loads(next(tmp_path.glob("in-run/quality/thresholds.json")).read_text())
     assert thresholds["en-de"]["from_cache"] is False and thresholds["en-de"]["dev_pairs"] == 60
     # A second run (new output folder) takes the dev losses from the cache instead of scoring them again.
     _, drops_again, _ = run_step(tmp_path, "quality", pair_rows(en, de, "en", "de"), params, name="again")
     assert (
-        json.loads(next(tmp_path.glob("again-run/05-quality/thresholds.json")).read_text())["en-de"][
+        json.loads(next(tmp_path.glob("again-run/quality/thresholds.json")).read_text())["en-de"][
             "from_cache"
         ]
         is True
@@ -607,8 +607,8 @@ def test_quality_model_missing_offline_is_one_line_error_before_any_work(tmp_pat
 def all_drops(output: Path) -> dict[tuple[str, int], tuple[str, str]]:
     """(input, raw line) -> (step, reason) for every pair any step dropped."""
     found = {}
-    for path in sorted(output.glob("0*-*/drops/*.jsonl")):
-        step = path.parts[-3].split("-", 1)[1]
+    for path in sorted(output.glob("*/drops/*.jsonl")):
+        step = path.parts[-3]
         for d in read_jsonl(path):
             provenance = d["record"]["provenance"]
             found[(provenance["source"], provenance["line"])] = (step, d["reason"])
@@ -673,6 +673,49 @@ def test_second_run_does_nothing(demo_run, capsys):
     assert "instruct" in capsys.readouterr().out  # the summary table is printed every time
 
 
+def test_output_with_step_folders_named_by_position_resumes_and_redoes_nothing(demo_run, tmp_path, capsys):
+    """Runs made before step folders had stable names wrote ``01-unify/`` ... ``06-instruct/``: such a
+    folder resumes (the numbered folders are renamed) and nothing is run again."""
+    output = tmp_path / "old-names"
+    shutil.copytree(demo_run, output)
+    old_names = {step: f"{number:02d}-{step}" for number, step in
+                 enumerate(("unify", "clean", "dedup", "langid", "quality", "instruct"), 1)}
+    present = [step for step in old_names if (output / step).is_dir()]
+    for step in present:
+        (output / step).rename(output / old_names[step])
+    before = snapshot(output)
+    for step in present:  # where each file is expected after the rename
+        before = {name.replace(f"{old_names[step]}/", f"{step}/", 1) if name.startswith(f"{old_names[step]}/")
+                  else name: mtime for name, mtime in before.items()}
+    argv = ["run", str(EXAMPLES / "flores-demo.yaml"), "--output", str(output), "--no-progress"]
+    assert xplus_data(argv) == 0
+    assert set(json.loads((output / "report.json").read_text())["processed_this_run"].values()) == {0}
+    assert sorted(p.name for p in output.iterdir() if p.is_dir()) == sorted([*present, "logs"])
+    after = snapshot(output)
+    assert {k: v for k, v in after.items() if k != "report.json"} == {
+        k: v for k, v in before.items() if k != "report.json"}  # moved, not rewritten
+    assert "renamed 03-dedup/ to dedup/" in capsys.readouterr().err
+    (output / "dedup").rename(output / "03-dedup")
+    shutil.copytree(output / "03-dedup", output / "dedup")
+    assert xplus_data(argv) == 2  # two copies of one step: which one is meant is the user's call
+    assert "holds both 03-dedup/ and dedup/" in capsys.readouterr().err
+
+
+def test_position_folders_are_moved_on_an_fsspec_output_too():
+    """The rename works through fsspec (an s3:// output moves the same way): whole folders, nothing else."""
+    import fsspec
+    from xplus_release.training.pipeline.steps import migrate_position_folders
+
+    fs = fsspec.filesystem("memory")
+    for name in ("03-dedup/a.jsonl", "03-dedup/index/b.npz", "logs/dedup/c.json", "07-notastep/d"):
+        fs.pipe(f"/old-run/{name}", name.encode())
+    assert migrate_position_folders("memory://old-run") == [("03-dedup", "dedup")]
+    assert sorted(fs.find("/old-run")) == ["/old-run/07-notastep/d", "/old-run/dedup/a.jsonl",
+                                           "/old-run/dedup/index/b.npz", "/old-run/logs/dedup/c.json"]
+    assert fs.cat("/old-run/dedup/index/b.npz") == b"03-dedup/index/b.npz"
+    assert migrate_position_folders("memory://no-such-run") == []
+
+
 def test_interrupted_stage_resumes_only_its_unfinished_ranks(demo_run, tmp_path, capsys):
     """langid's rank 1 fails midway (a shard it reads is broken) after rank 0 finished: the rerun does
     rank 1 only, then the stages that never ran, and ends with the same data."""
@@ -680,10 +723,10 @@ def test_interrupted_stage_resumes_only_its_unfinished_ranks(demo_run, tmp_path,
     shutil.copytree(demo_run, output)
     for later in ("langid", "instruct", "merge"):
         shutil.rmtree(output / "logs" / later)
-    shutil.rmtree(output / "04-langid")
-    shutil.rmtree(output / "06-instruct")
+    shutil.rmtree(output / "langid")
+    shutil.rmtree(output / "instruct")
     (output / "train.jsonl").unlink()
-    rank1_shard = sorted((output / "03-dedup").glob("*.jsonl"))[1::2][
+    rank1_shard = sorted((output / "dedup").glob("*.jsonl"))[1::2][
         -1
     ]  # datatrove: files[rank::world_size]
     intact = rank1_shard.read_bytes()
@@ -694,7 +737,7 @@ def test_interrupted_stage_resumes_only_its_unfinished_ranks(demo_run, tmp_path,
     assert f"{rank1_shard}:{len(lines)} is not JSON" in capsys.readouterr().err
     completions = output / "logs" / "langid" / "completions"
     assert sorted(p.name for p in completions.iterdir()) == ["00000"]
-    assert list((output / "04-langid").glob("*.jsonl"))  # rank 1 had written part of its output
+    assert list((output / "langid").glob("*.jsonl"))  # rank 1 had written part of its output
     rank0_stats = (output / "logs" / "langid" / "stats" / "00000.json").stat().st_mtime_ns
     rank1_shard.write_bytes(intact)
     assert xplus_data(argv) == 0
@@ -744,7 +787,7 @@ def test_killed_run_resumes_only_the_ranks_that_had_not_finished(tmp_path, flore
     )
     completions, first_shard = (
         killed / "logs" / "unify" / "completions",
-        killed / "01-unify" / "big-00000.jsonl",
+        killed / "unify" / "big-00000.jsonl",
     )
     while run.poll() is None and not ((completions / "00000").exists() and first_shard.exists()):
         time.sleep(0.01)
@@ -850,9 +893,9 @@ def test_set_overrides_a_pipeline_key_and_wins_over_flags(tmp_path, capsys):
             "--set", "steps.unify.shard_size=2", "--set", "steps.dedup.hamming=4"]
     assert xplus_data(argv) == 0
     out = tmp_path / "out"
-    assert sorted(p.name for p in (out / "01-unify").glob("*.jsonl")) == [
+    assert sorted(p.name for p in (out / "unify").glob("*.jsonl")) == [
         "x-00000.jsonl", "x-00001.jsonl", "x-00002.jsonl"]  # 5 pairs, 2 a shard
-    assert json.loads((out / "03-dedup" / "step.json").read_text())["params"]["default"] == {"hamming": 4}
+    assert json.loads((out / "dedup" / "step.json").read_text())["params"]["default"] == {"hamming": 4}
     config = load_pipeline(path, ["workers=1"], {"workers": 3})
     assert (config.workers, config.steps.names()) == (1, ("unify", "dedup"))
 

@@ -166,7 +166,7 @@ class _Interrupting:
 
 def test_killed_run_regenerates_only_the_remainder(tmp_path, vllm_engine):
     """Chunked generation into the run folder (the translation suite's): a kill loses at most one chunk."""
-    from xplus_release.evalsuite.base import EvalContext
+    from xplus_release.evalsuite.base import EvalContext, RunOptions
     from xplus_release.evalsuite.translation.generate import build_prompts, generate
     from xplus_release.evalsuite.translation.options import TranslationOptions
 
@@ -176,7 +176,8 @@ def test_killed_run_regenerates_only_the_remainder(tmp_path, vllm_engine):
 
     def run(engine):
         ctx = EvalContext(run=RunFolder.open(tmp_path, "xplus-tiny"), model="xplus-tiny",
-                          engine_factory=lambda: engine, options=TranslationOptions(), progress=False)
+                          engine_factory=lambda: engine, options=TranslationOptions(),
+                          run_options=RunOptions(progress=False))
         return generate(ctx, prompts, max_tokens=8, chunk_size=3)
 
     first = _Interrupting(vllm_engine, chunks=2)

@@ -6,6 +6,7 @@ Runs the real reasoning suite (OpenCompass, MATH-500 format, 2 items) beside sma
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -25,11 +26,11 @@ from xplus_release.evalsuite.reasoning.suite import SAMPLE_DATA as REASONING_DAT
 @pytest.fixture
 def test_suites(monkeypatch):
     """Register the count and broken suites for one test (they live in tests/evalsuite_test_suites.py)."""
-    from xplus_release.evalsuite.base import SUITES
+    from xplus_release.evalsuite.base import SUITES, SuiteSpec
 
     monkeypatch.syspath_prepend(str(TESTS))
-    monkeypatch.setitem(SUITES, "count", "evalsuite_test_suites:CountSuite")
-    monkeypatch.setitem(SUITES, "broken", "evalsuite_test_suites:BrokenSuite")
+    monkeypatch.setitem(SUITES, "count", SuiteSpec("evalsuite_test_suites:CountSuite"))
+    monkeypatch.setitem(SUITES, "broken", SuiteSpec("evalsuite_test_suites:BrokenSuite"))
 
 
 def _all_args(server, out: Path, suites: str, *extra: str) -> list[str]:
@@ -42,6 +43,30 @@ def test_unknown_suite_lists_the_valid_ones(capsys, tmp_path):
     assert main(["all", "--suites", "reasoning,nope", "-o", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "unknown suite nope; choose from: " in err and "reasoning" in err.partition("choose from: ")[2]
+
+
+def test_one_registry_entry_gives_a_suite_its_command_options_and_place_in_all(test_suites, capsys):
+    """Each suite is one ``SUITES`` entry: its class, its options (flags of its command and of ``all``) and its
+    command module. A suite registered with its class alone runs in ``all`` without a command of its own."""
+    from xplus_release.evalsuite.base import SUITES, load_suite, suite_options
+    from xplus_release.evalsuite.cli import build_parser
+
+    from xplus_release.config import Config
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    all_flags = {flag for action in commands["all"]._actions for flag in action.option_strings}
+    for name, spec in SUITES.items():
+        assert load_suite(name).name == name
+        if spec.command is None:  # the test suites: no options, no command, but run by `all --suites`
+            assert suite_options(name) is Config and name not in commands
+            continue
+        options = suite_options(name)
+        assert issubclass(options, Config) and options is not Config and name in commands
+        suite_flags = {flag for action in commands[name]._actions for flag in action.option_strings}
+        for field in options.model_fields:
+            assert f"--{field.replace('_', '-')}" in suite_flags
+            assert field == "max_tokens" or f"--{name}-{field.replace('_', '-')}" in all_flags
+    assert {"count", "broken"} <= set(SUITES) and {"count", "broken"}.isdisjoint(commands)
 
 
 def test_fetch_data_offline_is_one_clear_error(monkeypatch, capsys, tmp_path):
@@ -100,8 +125,8 @@ def test_endpoint_serving_another_model_is_refused(vllm_server, test_suites, cap
 def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, test_suites, tmp_path, capsys):
     out = tmp_path / "run"
     # 1. a real kill: `all` in a subprocess, SIGKILLed while the count suite is half way
-    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); from xplus_release.evalsuite.base import SUITES;"
-              "SUITES['count'] = 'evalsuite_test_suites:CountSuite';"
+    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); from xplus_release.evalsuite.base import SUITES, SuiteSpec;"
+              "SUITES['count'] = SuiteSpec('evalsuite_test_suites:CountSuite');"
               "from xplus_release.evalsuite.cli import main; sys.exit(main(sys.argv[1:]))")
     args = _all_args(vllm_server, out, "reasoning,count")
     env = {**os.environ, "COUNT_SUITE_DELAY": "1.5"}

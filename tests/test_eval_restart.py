@@ -23,8 +23,8 @@ from xplus_release.evalsuite.cli import main
 pytestmark = pytest.mark.slow
 
 TESTS = Path(__file__).parent
-SCRIPT = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); from xplus_release.evalsuite.base import SUITES;"
-          "SUITES['count'] = 'evalsuite_test_suites:CountSuite';"
+SCRIPT = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); from xplus_release.evalsuite.base import SUITES, SuiteSpec;"
+          "SUITES['count'] = SuiteSpec('evalsuite_test_suites:CountSuite');"
           "from xplus_release.evalsuite.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
@@ -78,9 +78,9 @@ def test_all_restarts_its_server_resumes_and_gives_up_past_the_budget(vllm_serve
 
     # resume against a running server: only the missing items are generated
     monkeypatch.syspath_prepend(str(TESTS))
-    from xplus_release.evalsuite.base import SUITES
+    from xplus_release.evalsuite.base import SUITES, SuiteSpec
 
-    monkeypatch.setitem(SUITES, "count", "evalsuite_test_suites:CountSuite")
+    monkeypatch.setitem(SUITES, "count", SuiteSpec("evalsuite_test_suites:CountSuite"))
     code = main(["all", "--model", "xplus-tiny", "--endpoint", vllm_server.base_url, "--api-key", "test-key",
                  "--suites", "count", "-o", str(out), "--no-progress"])
     assert code == 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers.recording_proxy import RecordingProxy
-from xplus_release.evalsuite.base import EvalContext, load_suite
+from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
 from xplus_release.evalsuite.common import run_suite
 from xplus_release.evalsuite.multilingual.benchmax import BenchmaxCheckout
 from xplus_release.evalsuite.multilingual.harness import task_manager
@@ -67,7 +67,7 @@ def _run_suite(proxy: RecordingProxy, out: Path) -> dict:
     scores = {}
     for task, lang, *_ in CASES:
         ctx = EvalContext(run=run, model="xplus-tiny", engine_factory=lambda: None, endpoint=proxy.base_url,
-                          api_key=API_KEY, limit=LIMIT, data_dir=SAMPLE_DATA, concurrency=2,
+                          api_key=API_KEY, run_options=RunOptions(limit=LIMIT, data_dir=SAMPLE_DATA, concurrency=2),
                           options={"tasks": task, "langs": lang, "max_tokens": MAX_GEN_TOKS,
                                    "benchmax_dir": BENCHMAX_LAYOUT})
         scores = run_suite(load_suite("multilingual"), ctx)
@@ -149,7 +149,7 @@ def test_reasoning_suite_sends_and_scores_what_the_opencompass_cli_does(vllm_ser
     with RecordingProxy(vllm_server.base_url, API_KEY) as proxy:
         run = RunFolder.open(tmp_path / "run", "xplus-tiny")
         ctx = EvalContext(run=run, model="xplus-tiny", engine_factory=lambda: None, endpoint=proxy.base_url,
-                          api_key=API_KEY, limit=LIMIT, data_dir=REASONING_DATA, concurrency=16,
+                          api_key=API_KEY, run_options=RunOptions(limit=LIMIT, data_dir=REASONING_DATA, concurrency=16),
                           options={"tasks": "math", "max_tokens": MAX_GEN_TOKS, "thinking": "off"})
         ours = run_suite(load_suite("reasoning"), ctx)["tasks"]["math"]
         ours_requests = proxy.take()

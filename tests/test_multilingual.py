@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 import pytest
-from xplus_release.evalsuite.base import EvalContext, load_suite
+from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
 from xplus_release.evalsuite.cli import main as xplus_eval
 from xplus_release.evalsuite.common import run_suite
 from xplus_release.evalsuite.multilingual.suite import required_datasets
@@ -32,7 +32,8 @@ def _context(run, server, **options) -> EvalContext:
     limit = options.pop("limit", None)
     model = options.pop("model", "xplus-tiny")
     return EvalContext(run=run, model=model, engine_factory=lambda: None, endpoint=server.base_url,
-                       api_key=API_KEY, limit=limit, data_dir=MULTILINGUAL_DATA, concurrency=4, options=options)
+                       api_key=API_KEY, run_options=RunOptions(limit=limit, data_dir=MULTILINGUAL_DATA, concurrency=4),
+                       options=options)
 
 
 def _samples(run: RunFolder, task: str) -> list[dict]:
@@ -82,6 +83,29 @@ def test_required_datasets_name_hub_datasets():
     checkout = BenchmaxCheckout(BENCHMAX_LAYOUT, None)  # BenchMAX's YAML names the dataset, read from the folder
     assert required_datasets("xnli,xgpqa", "en,de", checkout=checkout, benchmax_only=True) == [
         ("LLaMAX/BenchMAX_Science", "en"), ("LLaMAX/BenchMAX_Science", "de")]
+
+
+def test_the_task_table_names_the_dataset_each_task_reads():
+    """The core's task table is what model cards file a score under: its dataset is the one lm-eval's task
+    (or BenchMAX's YAML, in the layout we test with) reads, for every language of every task."""
+    from xplus_release.evalsuite.multilingual.benchmax import FOLDERS, BenchmaxCheckout
+
+    checkout = BenchmaxCheckout(BENCHMAX_LAYOUT, None)
+    laid_out = set(task_manager_tasks(checkout))
+    for spec in TASKS.values():
+        langs = "en,de" if spec.benchmax_folder else "all"
+        if spec.benchmax_folder and not {t for _, t in spec.subtasks({"en", "de"})} <= laid_out:
+            continue  # a BenchMAX folder the test layout does not hold (xIFEval)
+        read = {path for path, _ in required_datasets(spec.name, langs, checkout=checkout)}
+        # lm-eval 0.4.13 reads MathQA from a script-free copy; the card names the original dataset
+        assert read == {"regisss/math_qa" if spec.dataset == "allenai/math_qa" else spec.dataset}, spec.name
+    assert set(FOLDERS) == {"ifeval", "gpqa", "mgsm"}  # derived from the table's benchmax_folder
+
+
+def task_manager_tasks(checkout) -> list[str]:
+    from xplus_release.evalsuite.multilingual.harness import task_manager
+
+    return task_manager(tuple(checkout.include_paths())).all_tasks
 
 
 def test_data_dir_with_a_fetched_hub_cache(tmp_path):

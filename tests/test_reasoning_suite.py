@@ -149,7 +149,7 @@ def test_missing_humaneval_plus_problems_is_one_line_naming_fetch_data(tmp_path,
 @pytest.mark.slow
 def test_humaneval_plus_end_to_end_through_evalplus_against_the_server(vllm_server, tmp_path):
     from helpers.recording_proxy import RecordingProxy
-    from xplus_release.evalsuite.base import EvalContext, load_suite
+    from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
     from xplus_release.evalsuite.common import run_suite
 
     from xplus_release.runs import RunFolder
@@ -157,7 +157,7 @@ def test_humaneval_plus_end_to_end_through_evalplus_against_the_server(vllm_serv
     run = RunFolder.open(tmp_path / "run", "xplus-tiny")
     with RecordingProxy(vllm_server.base_url, "test-key") as proxy:
         ctx = EvalContext(run=run, model="xplus-tiny", engine_factory=lambda: None, endpoint=proxy.base_url,
-                          api_key="test-key", data_dir=EVALPLUS_DATA, options={"tasks": "humaneval_plus"})
+                          api_key="test-key", run_options=RunOptions(data_dir=EVALPLUS_DATA), options={"tasks": "humaneval_plus"})
         scores = run_suite(load_suite("reasoning"), ctx)
         requests = proxy.take()
         again = run_suite(load_suite("reasoning"), ctx)  # done: nothing is asked again

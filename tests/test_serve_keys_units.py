@@ -215,3 +215,21 @@ def test_a_reader_of_the_keys_file_keeps_a_whole_version_while_it_is_rewritten(t
         _keys_file(path, KeyEntry(name="a", sha256=hash_key("ka")), KeyEntry(name="b", sha256=hash_key("kb")))
         assert old_text[:10] + reading.read() == old_text
     assert [e.name for e in load_keys(path).keys] == ["a", "b"] and os.listdir(tmp_path) == ["keys.yaml"]
+
+
+def test_keys_add_and_list_take_every_limit_from_its_declaration(tmp_path, capsys):
+    """``keys add`` has a flag per ``KeyLimits`` field (``--rpm`` for requests_per_minute) with its check, and
+    ``keys list`` a column per field: a limit added to ``KeyLimits`` needs no change in the command."""
+    from xplus_release.serve import keys_cli
+
+    path = tmp_path / "keys.yaml"
+    assert keys_cli.main(["add", "bob", "--file", str(path), "--rpm", "7", "--chars-per-minute", "900"]) == 0
+    assert load_keys(path).get("bob").limits == KeyLimits(requests_per_minute=7, characters_per_minute=900)
+    with pytest.raises(ConfigError, match=r"^rpm must be at least 1, got 0$"):
+        keys_cli.main(["add", "carol", "--file", str(path), "--rpm", "0"])
+    assert load_keys(path).get("carol") is None
+    capsys.readouterr()
+    assert keys_cli.main(["list", "--file", str(path)]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[3:6] == ["rpm", "chars-per-minute", "concurrency"]
+    assert row.split()[0] == "bob" and row.split()[3:6] == ["7", "900", "4"]

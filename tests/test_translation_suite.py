@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from xplus_release.evalsuite.base import EvalContext, load_suite
+from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
 from xplus_release.evalsuite.common import run_suite
 
 from xplus_release.engines import ChatEngine, SamplingConfig
@@ -59,7 +59,8 @@ def run_dir(first_run, tmp_path) -> Path:
 def context(run_dir, engine, flores_dir, force=False, **options) -> EvalContext:
     options = {"langs": LANGS, "max_tokens": 8, "metrics": "spbleu,chrf,bleu", **options}
     return EvalContext(run=RunFolder.open(run_dir, "xplus-tiny"), model="xplus-tiny", engine_factory=lambda: engine,
-                       limit=3, force=force, data_dir=flores_dir, progress=False, options=options)
+                       run_options=RunOptions(limit=3, force=force, data_dir=flores_dir, progress=False),
+                       options=options)
 
 
 def lines(run_dir: Path, direction: str, sub: str = "") -> list[dict]:

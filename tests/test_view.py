@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from helpers.serve import run_serve
-from xplus_release.evalsuite.base import EvalContext, load_suite
+from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
 from xplus_release.evalsuite.common import run_suite
 
 from xplus_release.engines.server import free_port
@@ -42,8 +42,8 @@ MARK = re.compile(r'<mark class="xcomet-span" data-severity="(\w+)"[^>]*>(.*?)</
 
 def _translate(path: Path, engine, flores_dir: Path, max_tokens: int) -> RunFolder:
     run = RunFolder.open(path, "xplus-tiny")
-    ctx = EvalContext(run=run, model="xplus-tiny", engine_factory=lambda: engine, limit=5, data_dir=flores_dir,
-                      progress=False, options={"langs": "en,zh,sw", "max_tokens": max_tokens,
+    ctx = EvalContext(run=run, model="xplus-tiny", engine_factory=lambda: engine,
+                      run_options=RunOptions(limit=5, data_dir=flores_dir, progress=False), options={"langs": "en,zh,sw", "max_tokens": max_tokens,
                                                "metrics": "spbleu,chrf"})
     run_suite(load_suite("translation"), ctx)  # the runner writes scores.json, as every command does
     return run
@@ -74,8 +74,8 @@ def _samples_run(path: Path, server) -> None:
     from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA
 
     ctx = EvalContext(run=RunFolder.open(path, "xplus-tiny"), model="xplus-tiny", engine_factory=lambda: None,
-                      endpoint=server.base_url, api_key=API_KEY, limit=2, data_dir=SAMPLE_DATA, progress=False,
-                      concurrency=4, options={"tasks": "xnli", "langs": "en"})
+                      endpoint=server.base_url, api_key=API_KEY,
+                      run_options=RunOptions(limit=2, data_dir=SAMPLE_DATA, progress=False, concurrency=4), options={"tasks": "xnli", "langs": "en"})
     run_suite(load_suite("multilingual"), ctx)
 
 

@@ -3,8 +3,10 @@
 
 A ``Config`` subclass refuses unknown keys (``extra="forbid"``); every error is one line that names the
 option, says what is wrong and, for a misspelt key, which known one was meant. A field becomes the flag
-``--field-name`` with its ``description`` as help (``json_schema_extra={"short": "-o"}`` adds a short
-form); a flag left out keeps the model's default, so the model is the only place a default lives.
+``--field-name`` with its ``description`` as help; ``json_schema_extra`` may add a short form
+(``{"short": "-o"}``), a metavar, or another flag name (``{"flag": "rpm"}``: ``--rpm``, for a field whose
+name is also a YAML key). A flag left out keeps the model's default, so the model is the only place a
+default lives.
 Lists are tuples, given on the command line as comma-separated text. Models read from YAML files (recipes,
 pipelines) set ``yaml_keys`` so that errors name ``global_batch_size``, as the file spells it, and may nest
 models in lists (``stages[0].bottom``).
@@ -22,7 +24,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticUndefined
 
 from xplus_release.errors import ConfigError
 
@@ -104,10 +106,13 @@ class Config(BaseModel):
     def _name(cls, loc: tuple) -> str:
         """``("stages", 0, "top")`` -> ``stages[0].top``; as a flag (``comet-batch-size``) unless ``yaml_keys``."""
         name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
-        return name if cls.yaml_keys else name.replace("_", "-")
+        if cls.yaml_keys:
+            return name
+        return flag_name(cls, name) if name in cls.model_fields else name.replace("_", "-")
 
 
 AtLeastOne = Annotated[int, AfterValidator(lambda value: _at_least(value, 1))]
+AtLeastZero = Annotated[int, AfterValidator(lambda value: _at_least(value, 0))]
 
 
 def _at_least(value, low):
@@ -178,29 +183,43 @@ def parse_overrides(assignments: Iterable[str]) -> dict[str, Any]:
 
 
 def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, model: type[Config],
-              prefix: str = "", exclude: Iterable[str] = ()) -> None:
-    """One flag per field of ``model``: ``--{prefix}{name}`` (dest ``{prefix}{name}`` with underscores)."""
+              prefix: str = "", exclude: Iterable[str] = (), required: Iterable[str] = ()) -> None:
+    """One flag per field of ``model``: ``--{prefix}{flag name}`` (dest ``{prefix}{name}`` with underscores);
+    the flags of the fields in ``required`` must be given (argparse says so, naming the flag)."""
     for name, field in model.model_fields.items():
         if name in exclude:
             continue
-        flags = [f"--{prefix}{name}".replace("_", "-")]
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        flags = [f"--{prefix}{flag_name(model, name)}".replace("_", "-")]
+        extra = _extra(field)
         if extra.get("short") and not prefix:
             flags.append(extra["short"])
         kwargs = _flag_kwargs(field.annotation, field.default)
+        if extra.get("metavar") or extra.get("flag"):
+            kwargs["metavar"] = extra.get("metavar") or flag_name(model, name).replace("-", "_").upper()
         parser.add_argument(*flags, dest=f"{prefix}{name}".replace("-", "_"), default=argparse.SUPPRESS,
-                            help=_flag_help(field.description, field.default), **kwargs)
+                            help=_flag_help(field.description, field.default), required=name in required, **kwargs)
 
 
-def given_flags(model: type[Config], namespace: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
+def flag_name(model: type[BaseModel], name: str) -> str:
+    """The flag of field ``name`` without ``--``: its own ``flag`` if it declares one, else the name with dashes."""
+    return _extra(model.model_fields[name]).get("flag") or name.replace("_", "-")
+
+
+def _extra(field) -> dict:
+    return field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+
+
+def given_flags(model: type[Config], namespace: argparse.Namespace, prefix: str = "",
+                exclude: Iterable[str] = ()) -> dict[str, Any]:
     """The values of the flags ``add_flags`` made that were given on the command line, by field name."""
-    dests = {name: f"{prefix}{name}".replace("-", "_") for name in model.model_fields}
+    dests = {name: f"{prefix}{name}".replace("-", "_") for name in model.model_fields if name not in exclude}
     return {name: getattr(namespace, dest) for name, dest in dests.items() if hasattr(namespace, dest)}
 
 
-def from_flags(model: type[C], namespace: argparse.Namespace, prefix: str = "") -> C:
-    """``model`` from the flags ``add_flags`` made; flags not given keep the model's defaults."""
-    return model.build(given_flags(model, namespace, prefix))
+def from_flags(model: type[C], namespace: argparse.Namespace, prefix: str = "", exclude: Iterable[str] = ()) -> C:
+    """``model`` from the flags ``add_flags`` made (with the same ``exclude``); flags not given keep the
+    model's defaults."""
+    return model.build(given_flags(model, namespace, prefix, exclude))
 
 
 def _flag_kwargs(annotation, default) -> dict:
@@ -218,7 +237,8 @@ def _flag_kwargs(annotation, default) -> dict:
 
 def _flag_help(description: str | None, default) -> str:
     text = description or ""
-    if default not in (None, (), "", True, False) and "default" not in text:
+    shown_default = default is not None and not isinstance(default, bool) and default not in ((), "")
+    if shown_default and default is not PydanticUndefined and "default" not in text:
         shown = ",".join(default) if isinstance(default, tuple) else default
         text += f" (default: {shown})"
     return text.replace("%", "%%")

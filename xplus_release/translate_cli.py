@@ -13,10 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from xplus_release.cli import add_model_arguments, engine_from_args, run_cli
+from xplus_release.cli import add_model_arguments, run_cli
+from xplus_release.config import from_flags
 from xplus_release.engines import SamplingConfig
 from xplus_release.errors import ConfigError
 from xplus_release.languages import get_language
+from xplus_release.options import ModelOptions
 from xplus_release.prompts import postprocess_translation, translation_messages
 
 
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = read_texts(args)
     if not texts:
         raise ConfigError("nothing to translate: pass texts, --input FILE, or lines on stdin")
-    engine = engine_from_args(args)
+    engine = from_flags(ModelOptions, args).open_engine()
     generations = engine.chat([translation_messages(t, source, target) for t in texts],
                               SamplingConfig(max_tokens=args.max_tokens), progress=len(texts) > 1)
     output = "".join(postprocess_translation(g.text) + "\n" for g in generations)

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xplus_release.errors import MissingAssetError
+from xplus_release.multilingual_tasks import TASKS
 
 REPO = "CONE-MT/BenchMAX"
 COMMIT = "d509bfdefa43fc8cb32045c98642d709fad56e3a"
 ARCHIVE_URL = f"https://github.com/{REPO}/archive/{COMMIT}.tar.gz"
-FOLDERS = ("ifeval", "gpqa", "mgsm")  # what the multilingual suite runs from tasks/
+# what the multilingual suite runs from tasks/: the folders its tasks name
+FOLDERS = tuple(dict.fromkeys(spec.benchmax_folder for spec in TASKS.values() if spec.benchmax_folder))
 DATA_SUBDIR = "benchmax"  # <data_dir>/benchmax/tasks/... as fetch-data lays it out
 COMMIT_FILE = "BENCHMAX_COMMIT"  # written by fetch-data beside tasks/: the commit the archive came from
 

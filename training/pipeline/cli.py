@@ -16,31 +16,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xplus_release.training.pipeline.config import (
-    STEP_CONFIGS,
-    STEP_ORDER,
-    PipelineConfig,
-    load_pipeline,
-)
+from xplus_release.training.pipeline.config import PipelineConfig, SlurmConfig, load_pipeline
 from xplus_release.training.pipeline.records import PipelineDataError
 from xplus_release.training.pipeline.runner import PipelineRun, summary_table
-from xplus_release.training.pipeline.unify import FORMATS, InputSpec
+from xplus_release.training.pipeline.steps import STEPS, step_dir
+from xplus_release.training.pipeline.unify import InputSpec
 
 from xplus_release.cli import run_cli
-from xplus_release.config import parse_overrides
+from xplus_release.config import add_flags, given_flags, parse_overrides
 from xplus_release.errors import ConfigError
-
-# step -> (what it does, an example of its --set)
-STEP_HELP = {
-    "unify": ("read one raw input (nllb, opus100, tsv, moses, jsonl) into pair-record JSONL", "error_budget=0.05"),
-    "clean": ("remove invalid characters, normalise Unicode and punctuation spacing, drop empty pairs",
-              "normalization=NFKC"),
-    "dedup": ("length rules, then SimHash near-duplicate removal (per language pair)", "hamming=4"),
-    "langid": ("fastText language ID of both sides; drop mismatches", "model=tests/data/lid/lid.176.ftz"),
-    "quality": ("drop pairs whose target loss under a seq2seq model is above the FLORES dev percentile",
-                "dev=/data/flores200"),
-    "instruct": ("wrap pairs in training instruction templates (chat JSONL for xplus-train)", "directions=forward"),
-}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,24 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "pipeline", type=Path, help="pipeline YAML (see training/pipeline/examples/flores-demo.yaml)"
     )
-    run.add_argument(
-        "--output", help="output folder or fsspec URL, e.g. s3://bucket/run (default: the YAML's output:)"
-    )
-    run.add_argument(
-        "--workers", type=int, help="ranks running at once (default: the YAML's workers:, else 1)"
-    )
-    run.add_argument(
-        "--engine",
-        choices=("local", "ray", "slurm"),
-        help="datatrove executor: local processes, a Ray cluster ($RAY_ADDRESS, else one started here) "
-        "or Slurm array jobs (default: the YAML's engine:, else local)",
-    )
-    run.add_argument(
-        "--tasks", type=int, help="ranks per stage; shard files are spread over them (default: workers)"
-    )
-    run.add_argument("--partition", help="slurm: the partition (default: the YAML's slurm.partition)")
-    run.add_argument("--time", help="slurm: time limit per array task, e.g. 04:00:00")
-    run.add_argument("--cpus-per-task", type=int, help="slurm and ray: CPUs reserved per rank")
+    # flags left out keep the YAML's values: they are put on top of the file, not of the defaults
+    add_flags(run, PipelineConfig, exclude=set(PipelineConfig.model_fields) - set(PipelineConfig.FLAG_FIELDS))
+    add_flags(run, SlurmConfig)
     run.add_argument(
         "--dry-run", action="store_true", help="slurm: print the sbatch scripts instead of submitting them"
     )
@@ -79,13 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a key of the pipeline YAML (dotted, YAML values; repeatable), e.g. "
                      "--set steps.dedup.hamming=4 --set slurm.mem_per_cpu_gb=4; wins over the flags above")
-    for step in STEP_ORDER:
+    for step in STEPS:
         _add_step_parser(sub, step)
     return parser
 
 
+_NOT_UNIFY_FLAGS = ("path", "name", "columns")  # the positional input; a fixed name; tsv columns stay 0,1
+
+
 def _add_step_parser(sub, step: str) -> None:
-    what, example = STEP_HELP[step]
+    what, example = STEPS[step].help, STEPS[step].example
     p = sub.add_parser(step, help=what, description=what)
     p.add_argument(
         "input",
@@ -98,17 +70,12 @@ def _add_step_parser(sub, step: str) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help=f"a {step} parameter, as in the pipeline YAML (repeatable), e.g. {example}")
     if step == "unify":
-        p.add_argument("--format", choices=FORMATS, required=True, help="input format")
-        p.add_argument("--src", help="source language code (any of en, eng_Latn, English ...)")
-        p.add_argument("--trg", help="target language code")
-        p.add_argument("--src-path", help="moses: the source-side file")
-        p.add_argument("--trg-path", help="moses: the target-side file")
+        add_flags(p, InputSpec, exclude=_NOT_UNIFY_FLAGS, required=("format",))
 
 
 def run_pipeline_command(args) -> int:
-    flags = {"output": args.output, "workers": args.workers, "tasks": args.tasks, "engine": args.engine,
-             "slurm.partition": args.partition, "slurm.time": args.time, "slurm.cpus_per_task": args.cpus_per_task}
-    given = {key: value for key, value in flags.items() if value is not None}
+    given = {**given_flags(PipelineConfig, args),
+             **{f"slurm.{key}": value for key, value in given_flags(SlurmConfig, args).items()}}
     config = load_pipeline(args.pipeline, args.set, given)
     if args.dry_run and config.engine != "slurm":
         raise ConfigError("--dry-run prints Slurm scripts: use it with --engine slurm")
@@ -127,7 +94,7 @@ def run_pipeline_command(args) -> int:
 def run_step_command(args) -> int:
     """One step on one file: a one-input pipeline in a scratch folder, outputs copied where asked."""
     params = parse_overrides(args.set)
-    STEP_CONFIGS[args.command].build(params)  # a bad parameter is reported before any work
+    STEPS[args.command].config.build(params)  # a bad parameter is reported before any work
     with tempfile.TemporaryDirectory(prefix="xplus-data-") as scratch:
         scratch = Path(scratch)
         # The input of a later step is pair-record JSONL: unify reads it as is. For unify, its own
@@ -142,7 +109,8 @@ def run_step_command(args) -> int:
         except PipelineDataError as err:  # the scratch folder goes away: keep the malformed lines
             if args.command != "unify" or not args.drops:
                 raise
-            _concat(sorted((scratch / "run" / "01-unify" / "malformed").glob("*.jsonl")), args.drops)
+            malformed = Path(step_dir(str(scratch / "run"), "unify")) / "malformed"
+            _concat(sorted(malformed.glob("*.jsonl")), args.drops)
             raise PipelineDataError(
                 f"{str(err).split('; see ')[0]}; the malformed lines are in {args.drops}; fix "
                 f"the input or pass --set error_budget=FRACTION"
@@ -155,14 +123,11 @@ def run_step_command(args) -> int:
 def _single_input(args) -> InputSpec:
     if args.command != "unify":
         return InputSpec.build({"format": "jsonl", "path": str(args.input), "name": "input"})
-    given = {"path": str(args.input) if args.input else None, "src": args.src, "trg": args.trg,
-             "src_path": args.src_path, "trg_path": args.trg_path}
-    return InputSpec.build({"format": args.format, "name": "input", **given})
+    given = given_flags(InputSpec, args, exclude=_NOT_UNIFY_FLAGS)
+    return InputSpec.build({"path": str(args.input) if args.input else None, "name": "input", **given})
 
 
 def _copy_outputs(config: PipelineConfig, args) -> None:
-    from xplus_release.training.pipeline.runner import step_dir
-
     folder = Path(step_dir(config.output, args.command))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     _concat(sorted(folder.glob("*.jsonl")), args.output)

@@ -26,23 +26,17 @@ pairs:                        # per language pair: step parameters that differ f
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
-from xplus_release.training.pipeline.clean import CleanConfig
-from xplus_release.training.pipeline.dedup import DedupConfig
-from xplus_release.training.pipeline.instruct import InstructConfig
-from xplus_release.training.pipeline.langid import LangIdConfig
-from xplus_release.training.pipeline.quality import QualityConfig
+from pydantic import Field, ValidationInfo, create_model, field_validator, model_validator
+from xplus_release.training.pipeline.steps import STEPS
 from xplus_release.training.pipeline.unify import InputSpec
 
 from xplus_release.config import AtLeastOne, Config, load_yaml_mapping, merge_assignments, parse_overrides
 from xplus_release.errors import ConfigError
-
-_PATH_PARAMS = {("quality", "dev"), ("quality", "cache")}
-_MODEL_PARAMS = {("langid", "model"), ("quality", "model")}
 
 
 class PipelineSection(Config):
@@ -52,27 +46,12 @@ class PipelineSection(Config):
     yaml_keys = True
 
 
-class UnifyConfig(Config):
-    section = "unify"
-    yaml_keys = True
-
-    shard_size: AtLeastOne = 100_000  # pairs per shard (the unit of parallelism and of resume)
-    error_budget: float = 0.01  # share of malformed lines per input above which the run stops
-
-
-class Steps(PipelineSection):
-    """The steps a pipeline runs, always in this order; a step left out is None."""
-
-    unify: UnifyConfig | None = None
-    clean: CleanConfig | None = None
-    dedup: DedupConfig | None = None
-    langid: LangIdConfig | None = None
-    quality: QualityConfig | None = None
-    instruct: InstructConfig | None = None
+class _StepsBase(PipelineSection):
+    """The steps a pipeline runs, always in ``STEPS`` order; a step left out is None."""
 
     @model_validator(mode="after")
-    def _starts_with_unify(self) -> Steps:
-        if self.unify is None:
+    def _starts_with_unify(self) -> _StepsBase:
+        if getattr(self, STEP_ORDER[0]) is None:
             raise ValueError(f"steps must start with unify and keep the order {', '.join(STEP_ORDER)}")
         return self
 
@@ -84,18 +63,22 @@ class Steps(PipelineSection):
         return getattr(self, step).model_dump(exclude_unset=True)
 
 
-STEP_ORDER = tuple(Steps.model_fields)
-STEP_CONFIGS = {name: Steps.model_fields[name].annotation.__args__[0] for name in STEP_ORDER}
+STEP_ORDER = tuple(STEPS)
+# one optional field per step record: ``steps.dedup.hamming`` is checked by the dedup step's own model
+Steps = create_model("Steps", __base__=_StepsBase,
+                     **{name: (record.config | None, None) for name, record in STEPS.items()})
 
 
 class SlurmConfig(PipelineSection):
-    """Where and how big each array task is (Slurm); Ray reserves ``cpus_per_task`` and the memory too."""
+    """Where and how big each array task is (Slurm); Ray reserves ``cpus_per_task`` and the memory too.
+    Each field is also an ``xplus-data run`` flag (``--partition``)."""
 
-    partition: str | None = None
-    time: str = "04:00:00"
-    cpus_per_task: AtLeastOne = 1
-    mem_per_cpu_gb: float = 2
-    venv_path: str | None = None  # activated by each job (default: this interpreter's venv)
+    partition: str | None = Field(None, description="slurm: the partition (default: the YAML's slurm.partition)")
+    time: str = Field("04:00:00", description="slurm: time limit per array task, e.g. 04:00:00")
+    cpus_per_task: AtLeastOne = Field(1, description="slurm and ray: CPUs reserved per rank")
+    mem_per_cpu_gb: float = Field(2, description="slurm and ray: memory per CPU, in GB")
+    venv_path: str | None = Field(None, description=(
+        "slurm: the virtual environment each job activates (default: this interpreter's)"))
 
 
 class PairConfigs:
@@ -107,20 +90,27 @@ class PairConfigs:
     def __call__(self, pair: str):
         if pair not in self._cache:
             merged = {**self.params["default"], **self.params["pairs"].get(pair, {})}
-            self._cache[pair] = STEP_CONFIGS[self.step].build(merged)
+            self._cache[pair] = STEPS[self.step].config.build(merged)
         return self._cache[pair]
 
 
 class PipelineConfig(PipelineSection):
-    output: str  # a local folder or an fsspec URL
+    """The pipeline file; the fields in ``FLAG_FIELDS`` are also ``xplus-data run`` flags."""
+
+    output: str = Field(description="output folder or fsspec URL, e.g. s3://bucket/run (default: the YAML's output:)")
     inputs: list[InputSpec] = Field(min_length=1)
-    steps: Steps
+    steps: Steps  # type: ignore[valid-type]
     pairs: dict[str, dict[str, dict]] = Field(default_factory=dict)  # pair -> step -> parameters over the step's own
-    workers: AtLeastOne = 1
-    tasks: AtLeastOne | None = None
+    workers: AtLeastOne = Field(1, description="ranks running at once (default: the YAML's workers:, else 1)")
+    tasks: AtLeastOne | None = Field(None, description="ranks per stage; shard files are spread over them (default: "
+                                                       "workers)")
     write_drops: bool = True
-    engine: Literal["local", "ray", "slurm"] = "local"
+    engine: Literal["local", "ray", "slurm"] = Field("local", description=(
+        "datatrove executor: local processes, a Ray cluster ($RAY_ADDRESS, else one started here) or Slurm array "
+        "jobs (default: the YAML's engine:, else local)"))
     slurm: SlurmConfig = SlurmConfig()
+
+    FLAG_FIELDS: typing.ClassVar[tuple[str, ...]] = ("output", "workers", "engine", "tasks")
 
     @field_validator("output")
     @classmethod
@@ -140,7 +130,7 @@ class PipelineConfig(PipelineSection):
 
     @field_validator("steps")
     @classmethod
-    def _steps_beside_file(cls, steps: Steps, info: ValidationInfo) -> Steps:
+    def _steps_beside_file(cls, steps: _StepsBase, info: ValidationInfo) -> _StepsBase:
         folder = (info.context or {}).get("folder")
         if not folder:
             return steps
@@ -159,7 +149,7 @@ class PipelineConfig(PipelineSection):
                 if step not in steps.names():
                     raise ValueError(f"pairs.{pair} overrides {step!r}, which is not in steps")
                 try:
-                    STEP_CONFIGS[step].build({**steps.params(step), **params})
+                    STEPS[step].config.build({**steps.params(step), **params})
                 except ConfigError as err:
                     raise ValueError(f"pairs.{pair}.{step}: {err}") from None
         return {pair: {step: _relative_paths(step, params, folder) for step, params in overrides.items()}
@@ -197,10 +187,10 @@ def _relative_paths(step: str, params: dict, folder: Path | None) -> dict:
     when a file of that name is there (else it is a hub id)."""
     if folder is None:
         return params
-    resolved = dict(params)
+    record, resolved = STEPS[step], dict(params)
     for key, value in params.items():
-        if isinstance(value, str) and ((step, key) in _PATH_PARAMS or
-                                       ((step, key) in _MODEL_PARAMS and (folder / value).exists())):
+        if isinstance(value, str) and (key in record.path_params or
+                                       (key in record.model_params and (folder / value).exists())):
             resolved[key] = _beside(folder, value)
     return resolved
 

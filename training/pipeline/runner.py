@@ -1,13 +1,14 @@
 """Run a pipeline: each step is one or more datatrove stages, run by datatrove's executors (local processes,
 a Ray cluster, or Slurm array jobs); a stage's ranks that finished before are skipped (``skip_completed``).
 
-Layout of the output folder (local or any fsspec URL)::
+The steps, and the stages each runs, come from their records (``steps.STEPS``). Layout of the output
+folder (local or any fsspec URL), one folder per step named after it::
 
-    01-unify/<input>-<n>.jsonl     pair records (records.py); malformed/<input>.jsonl lines that could not be read
-    02-clean/<shard>.jsonl         each later step: kept records; drops/<shard>.jsonl (with "reason")
-    03-dedup/index/                signatures (<shard>.npz) and conflict counts (<shard>.conflicts.npy)
-    05-quality/thresholds.json     the dev-loss threshold of each pair
-    06-instruct/<shard>.jsonl      chat JSONL, merged into train.jsonl
+    unify/<input>-<n>.jsonl        pair records (records.py); malformed/<input>.jsonl lines that could not be read
+    clean/<shard>.jsonl            each later step: kept records; drops/<shard>.jsonl (with "reason")
+    dedup/index/                   signatures (<shard>.npz) and conflict counts (<shard>.conflicts.npy)
+    quality/thresholds.json        the dev-loss threshold of each pair
+    instruct/<shard>.jsonl         chat JSONL, merged into train.jsonl
     logs/<stage>/                  datatrove's logs, stats/<rank>.json and completions/ of every stage
     report.json                    per step: pairs in, kept, dropped by reason (from datatrove's stats)
 """
@@ -22,52 +23,30 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass
 
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 from tqdm import tqdm
-from xplus_release.training.pipeline import quality
-from xplus_release.training.pipeline.clean import CleanFilter
-from xplus_release.training.pipeline.config import STEP_ORDER, PipelineConfig
-from xplus_release.training.pipeline.dedup import DedupConflicts, DedupFilter, DedupSignatures
-from xplus_release.training.pipeline.instruct import InstructStep, chat_adapter
-from xplus_release.training.pipeline.langid import LangIdFilter
-from xplus_release.training.pipeline.records import (
-    PairReader,
-    PairWriter,
-    PipelineDataError,
-    drop_adapter,
-    record_adapter,
+from xplus_release.training.pipeline.config import PipelineConfig
+from xplus_release.training.pipeline.records import PairReader, PairWriter, PipelineDataError, drop_adapter
+from xplus_release.training.pipeline.steps import (
+    STEPS,
+    Stage,
+    StepPlan,
+    migrate_position_folders,
+    step_dir,
 )
-from xplus_release.training.pipeline.unify import UnifyReader
 
 from xplus_release.errors import ConfigError
-from xplus_release.lid import resolve_lid_model
 
 FINAL_FILE = "train.jsonl"
 _QUIET = open(os.devnull, "w")  # noqa: SIM115 - datatrove logs every rank to stderr; task logs keep it all
 
 
-def step_name(step: str) -> str:
-    return f"{STEP_ORDER.index(step) + 1:02d}-{step}"
-
-
-def step_dir(output: str, step: str) -> str:
-    return f"{output.rstrip('/')}/{step_name(step)}"
-
-
-@dataclass
-class Stage:
-    name: str
-    pipeline: list
-    tasks: int
-    loads_torch: bool = False  # spawned, not forked: a forked CUDA/OpenMP runtime can hang
-
-
 def check_assets(config: PipelineConfig) -> None:
-    """Everything a run needs that is not produced by it, checked before any work.
+    """Everything a run needs that is not produced by it, checked before any work: the input files, and
+    what each step's record checks (a LID or quality model, dev files) for every pair the inputs declare.
 
     Raises:
         MissingAssetError: a LID or quality model is not on this machine.
@@ -78,13 +57,9 @@ def check_assets(config: PipelineConfig) -> None:
         raise PipelineDataError(f"input file {path} does not exist; fix the path in the pipeline YAML")
     declared = {f"{s.src}-{s.trg}" for s in config.inputs if s.src and s.trg}
     for pair in sorted(declared) + ["default"]:
-        if "langid" in config.steps.names():
-            resolve_lid_model(config.step_config("langid", pair).model, setting="langid.model")
-        if "quality" in config.steps.names():
-            q = config.step_config("quality", pair)
-            quality.resolve_seq2seq(q.model)
-            if pair != "default":
-                quality.dev_files(q, *pair.split("-"))
+        for step in config.steps.names():
+            if STEPS[step].check_assets is not None:
+                STEPS[step].check_assets(config.step_config(step, pair), pair)
 
 
 # ---------------------------------------------------------------- stages
@@ -94,36 +69,18 @@ def build_stages(config: PipelineConfig) -> list[Stage]:
     """The datatrove stages of the configured steps, in order, ending with the merge into train.jsonl."""
     stages, previous = [], None
     for step in config.steps.names():
-        folder, configs = step_dir(config.output, step), config.pair_configs(step)
-        read = [PairReader(previous)] if previous else []
-        write = PairWriter(folder, chat_adapter if step == "instruct" else record_adapter)
-        # The filters' exclusion writer: <step>/drops/<shard>.jsonl, when drops are kept.
-        drops = PairWriter(f"{folder}/drops", adapter=drop_adapter) if config.write_drops else None
-        if step == "unify":
-            unify = config.step_config("unify")
-            read = [UnifyReader(config.inputs, folder, unify.shard_size, unify.error_budget)]
-            stages.append(Stage(step, [*read, write], len(config.inputs)))
-        elif step == "dedup":
-            index = f"{folder}/index"
-            stages.append(Stage("dedup-signatures", [*read, DedupSignatures(index, configs)], config.ranks))
-            stages.append(Stage("dedup-conflicts", [DedupConflicts(index, configs)], 1))
-            stages.append(Stage(step, [*read, DedupFilter(index, configs, drops), write], config.ranks))
-        elif step == "quality":
-            thresholds = quality.QualityThresholds(
-                folder, functools.partial(data_pairs, config.output), configs
-            )
-            stages.append(Stage("quality-thresholds", [thresholds], 1, loads_torch=True))
-            filtered = quality.QualityFilter(folder, configs, drops)
-            stages.append(Stage(step, [*read, filtered, write], config.ranks, loads_torch=True))
-        else:
-            middle = InstructStep(configs) if step == "instruct" else _FILTERS[step](configs, drops)
-            stages.append(Stage(step, [*read, middle, write], config.ranks))
+        record, folder = STEPS[step], step_dir(config.output, step)
+        plan = StepPlan(
+            name=step, folder=folder, read=[PairReader(previous)] if previous else [],
+            write=PairWriter(folder, record.adapter),
+            # the filters' exclusion writer: <step>/drops/<shard>.jsonl, when drops are kept
+            drops=PairWriter(f"{folder}/drops", adapter=drop_adapter) if config.write_drops else None,
+            configs=config.pair_configs(step), ranks=config.ranks, inputs=config.inputs,
+            data_pairs=functools.partial(data_pairs, config.output))
+        stages += record.build_stages(plan)
         previous = folder
     stages.append(Stage("merge", [MergeStep(config.output, previous, list(config.steps.names()))], 1))
     return stages
-
-
-_FILTERS = {"clean": CleanFilter, "langid": LangIdFilter}
 
 
 class MergeStep(PipelineStep):
@@ -311,7 +268,7 @@ def claim_step_folders(config: PipelineConfig) -> None:
     out, upstream = get_datafolder(config.output), ""
     for step in config.steps.names():
         upstream = _signature(config, step, upstream)
-        marker = f"{step_name(step)}/step.json"
+        marker = f"{STEPS[step].folder}/step.json"
         if out.isfile(marker):
             with out.open(marker, "r") as handle:
                 if json.load(handle).get("signature") != upstream:
@@ -332,6 +289,8 @@ class PipelineRun:
         """Run every stage; return the report (also written to ``report.json``). On Slurm: submit the jobs
         and return ``{"submitted": [(sbatch arguments, script), ...]}`` (the scripts only, when dry)."""
         check_assets(self.config)
+        for old, new in migrate_position_folders(self.config.output):
+            print(f"renamed {old}/ to {new}/ (step folders are named by step now)", file=sys.stderr)
         claim_step_folders(self.config)
         stages = build_stages(self.config)
         if self.config.engine == "slurm":

@@ -48,12 +48,13 @@ class InputSpec(Config):
     section = "input"
     yaml_keys = True
 
-    format: Literal[FORMATS]
+    # described for the flags of ``xplus-data unify`` (its positional input is ``path``)
+    format: Literal[FORMATS] = Field(description="input format")
     path: str | None = None
-    src_path: str | None = None
-    trg_path: str | None = None
-    src: str | None = None
-    trg: str | None = None
+    src_path: str | None = Field(None, description="moses: the source-side file")
+    trg_path: str | None = Field(None, description="moses: the target-side file")
+    src: str | None = Field(None, description="source language code (any of en, eng_Latn, English ...)")
+    trg: str | None = Field(None, description="target language code")
     name: str | None = None
     columns: list[int] = Field(default_factory=lambda: [0, 1])
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from importlib import metadata
 
 Messages = list[dict[str, str]]
+# Requests a client keeps in flight against a server. vLLM's server batches up to 256 sequences by default
+# (--max-num-seqs): fewer in flight leaves part of its batch empty.
+DEFAULT_CONCURRENCY = 256
 
 
 @dataclass(frozen=True)

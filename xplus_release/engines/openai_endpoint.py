@@ -13,7 +13,7 @@ import httpx
 import openai
 from tqdm.auto import tqdm
 
-from xplus_release.engines.base import ChatEngine, Generation, Messages, SamplingConfig
+from xplus_release.engines.base import DEFAULT_CONCURRENCY, ChatEngine, Generation, Messages, SamplingConfig
 from xplus_release.errors import EndpointError
 from xplus_release.registry import get_spec
 
@@ -34,7 +34,7 @@ class OpenAIEndpointEngine(ChatEngine):
         base_url: str,
         model: str,
         api_key: str | None = None,
-        concurrency: int = 256,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float = 600.0,
         max_retries: int = 4,
     ):
