@@ -124,15 +124,20 @@ def test_a_run_folder_keyed_by_an_earlier_hash_form_resumes_without_redoing_work
 
 
 @pytest.mark.slow
-def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, test_suites, tmp_path, capsys):
-    out = tmp_path / "run"
+def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, test_suites, tmp_path, capsys, monkeypatch):
+    """Every run starts in an empty folder holding only ``--output``: nothing else may appear there
+    (OpenCompass writes working folders where it is started)."""
+    started_in = tmp_path / "cwd"
+    started_in.mkdir()
+    monkeypatch.chdir(started_in)
+    out = started_in / "run"
     # 1. a real kill: `all` in a subprocess, SIGKILLed while the count suite is half way
     script = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); from xplus_release.evalsuite.base import SUITES;"
               "SUITES['count'] = 'evalsuite_test_suites:CountSuite';"
               "from xplus_release.evalsuite.cli import main; sys.exit(main(sys.argv[1:]))")
     args = _all_args(vllm_server, out, "reasoning,count")
     env = {**os.environ, "COUNT_SUITE_DELAY": "1.5"}
-    proc = subprocess.Popen([sys.executable, "-c", script, *args], env=env, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], env=env, start_new_session=True, cwd=started_in)
     echo = out / "generations" / "count" / "echo.jsonl"
     deadline = time.monotonic() + 400
     while time.monotonic() < deadline and proc.poll() is None:
@@ -174,3 +179,4 @@ def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, test_suites
     assert math_predictions.stat().st_mtime_ns == stamp
     assert scores["count"]["generated_this_run"] == 6 - before  # count was done: not run again
     assert len(sorted((out / "opencompass" / "run" / "summary").glob("summary_*.csv"))) == 2
+    assert [p.name for p in started_in.iterdir()] == ["run"]  # only the output folder where it started
