@@ -43,6 +43,7 @@ from xplus_release.training.pipeline.records import (
 from xplus_release.training.pipeline.unify import UnifyReader
 
 from xplus_release.errors import ConfigError
+from xplus_release.internals import recorded_slurm_submissions
 from xplus_release.lid import resolve_lid_model
 from xplus_release.storage import json_hash_forms
 
@@ -215,15 +216,7 @@ def launch_slurm(config: PipelineConfig, stages: list[Stage], dry_run: bool) -> 
             raise ConfigError("sbatch is not on PATH: run on a Slurm login node, or pass --dry-run")
         executor.run()
         return []
-    submitted: list[tuple[list, str]] = []
-
-    def record(script: str, _retriever, *args) -> str:
-        submitted.append((list(args), script))
-        return str(len(submitted))  # the job id the next stage's --dependency names
-
-    from unittest import mock
-
-    with mock.patch("datatrove.executor.slurm.launch_slurm_job", record):
+    with recorded_slurm_submissions() as submitted:
         executor.run()
     return submitted
 
