@@ -60,9 +60,11 @@ def test_atomic_write_replaces_whole_files_and_keeps_the_old_one_on_failure(tmp_
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # like any new file, not mkstemp's 0600
     write_atomic(path, "secret\n", mode=0o600)
     assert path.read_text() == "secret\n" and path.stat().st_mode & 0o777 == 0o600
+    write_atomic(path, "still secret\n")  # a replaced file keeps its permissions
+    assert path.read_text() == "still secret\n" and path.stat().st_mode & 0o777 == 0o600
     with pytest.raises(TypeError):
         write_atomic(path, b"bytes are refused")  # fails mid-write
-    assert path.read_text() == "secret\n"
+    assert path.read_text() == "still secret\n"
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left behind
     with pytest.raises(FileNotFoundError):
         write_atomic(tmp_path / "missing" / "x.json", "{}")

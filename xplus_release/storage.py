@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 from pathlib import Path
 
 
@@ -38,12 +39,15 @@ def json_hash_forms(value, length: int = 16) -> tuple[str, str]:
 
 
 def write_atomic(path: str | Path, text: str, mode: int | None = None) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) all at once; ``mode`` sets the new file's permissions.
+    """Replace ``path`` with ``text`` (UTF-8) all at once. ``mode`` sets the file's permissions; without
+    it, a replaced file keeps its own and a new one gets the usual ones (the umask applies).
 
     Raises:
         OSError: the folder is not writable (the old file, if any, is untouched).
     """
     path = Path(path)
+    if mode is None and path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # a name of its own per writer
     # created like any new file (the umask applies), unlike mkstemp's 0600; never over an existing one
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
