@@ -69,13 +69,11 @@ def models_route():
     """A loopback server answering ``GET /v1/models`` as an OpenAI-compatible one does."""
     class Models(BaseHTTPRequestHandler):
         def do_GET(self):
-            body = json.dumps({"object": "list", "data": [{"id": "m", "object": "model", "created": 0,
-                                                           "owned_by": "x"}]}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.end_headers()  # HTTP/1.0: the body ends when the connection closes
+            self.wfile.write(json.dumps({"object": "list", "data": [{"id": "m", "object": "model",
+                                                                      "created": 0, "owned_by": "x"}]}).encode())
 
         def log_message(self, *args):
             pass
