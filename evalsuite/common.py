@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import json
 import re
 import sys
 import time
@@ -36,6 +34,7 @@ from xplus_release.engines import ChatEngine
 from xplus_release.errors import ConfigError, UnknownLanguageError, XPlusError
 from xplus_release.options import ModelOptions
 from xplus_release.runs import RunFolder
+from xplus_release.storage import json_hash_forms
 
 MODEL_FIELDS = tuple(ModelOptions.model_fields)  # flags of their own group (``add_model_arguments``)
 
@@ -66,7 +65,7 @@ def run_suites(run_opts: RunOptions, options: Mapping[str, Config], command: str
     run = RunFolder.open(run_opts.output or default_output(run_opts.model, command), run_opts.model)
     done = run.meta.get("suites_done", {})
     keys = {name: _settings_key(run_opts, opts) for name, opts in options.items()}
-    pending = [n for n in suites if run_opts.force or done.get(n) != keys[n]]
+    pending = [n for n in suites if run_opts.force or done.get(n) not in keys[n]]
     failed = _run_pending(run_opts, run, suites, pending, options, keys) if pending else {}
     report = _write_outputs(run, suites, failed, title)
     if failed and len(suites) == 1:  # one suite: its error is the command's, one line
@@ -139,7 +138,7 @@ def _run_pending(run_opts: RunOptions, run: RunFolder, suites: dict[str, Suite],
             if error:
                 failed[name] = error
             else:
-                run.update(suites_done={name: keys[name]})
+                run.update(suites_done={name: keys[name][0]})
     run.update(failed=failed, timings={"total_s": round(time.perf_counter() - started, 3)})
     return failed
 
@@ -198,8 +197,9 @@ def _print_summaries(run: RunFolder, suites: dict[str, Suite], report: Path) -> 
         print(f"report: {report}", file=sys.stderr)
 
 
-def _settings_key(run_opts: RunOptions, options: Config) -> str:
-    """What must match for a finished suite to count as done: the options that change its scores."""
+def _settings_key(run_opts: RunOptions, options: Config) -> tuple[str, str]:
+    """What must match for a finished suite to count as done: the options that change its scores (hashed;
+    the key as stored now, then as stored by earlier versions, which a finished suite may still carry)."""
     settings = {"limit": run_opts.limit, "data_dir": str(run_opts.data_dir) if run_opts.data_dir else None,
                 **options.model_dump()}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json_hash_forms(settings)

@@ -38,6 +38,7 @@ from xplus_release.model_cards.training_recipe import TrainingRecipe, read_train
 from xplus_release.cli import run_cli
 from xplus_release.errors import ConfigError, ModelFolderError, RunFolderError, XPlusError
 from xplus_release.registry import get_spec, resolve_model
+from xplus_release.storage import write_atomic
 
 CARD_FILE = "README.md"
 
@@ -119,7 +120,7 @@ def card_main(args: argparse.Namespace) -> int:
     text = str(build_card(inputs))
     scan_for_secrets(text, "the generated card", assignments=True)
     args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / CARD_FILE).write_text(text, encoding="utf-8")
+    write_atomic(args.output / CARD_FILE, text)
     print(f"card for {inputs.model_id} written to {args.output / CARD_FILE}")
     return 0
 
@@ -137,7 +138,7 @@ def publish_main(args: argparse.Namespace) -> int:
     inputs = _card_inputs(args.repo_id, results, _recipe(args.training_yaml, args.model_dir), args)
     text = str(build_card(inputs))
     scan_for_secrets(text, "the generated card", assignments=True)
-    (args.model_dir / CARD_FILE).write_text(text, encoding="utf-8")
+    write_atomic(args.model_dir / CARD_FILE, text)
     files = check_model_folder(args.model_dir, ignore)
     summary, description = commit_message(args.repo_id, files, list(results.scores) if results else [])
     message = (args.commit_message or summary, description)

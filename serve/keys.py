@@ -24,7 +24,6 @@ import hmac
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from pydantic import Field, field_validator, model_validator
 
 from xplus_release.config import AtLeastOne, Config
 from xplus_release.errors import ConfigError
+from xplus_release.storage import write_atomic
 
 log = logging.getLogger("xplus_release.serve")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -125,18 +125,7 @@ def load_keys(path: Path) -> KeysFile:
 def save_keys(path: Path, keys: KeysFile) -> None:
     """Write ``keys`` to ``path`` through a temporary file in the same folder, flushed, then renamed."""
     text = HEADER + yaml.safe_dump({"keys": [entry.model_dump() for entry in keys.keys]}, sort_keys=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)  # hashes only, but nobody else needs to read who has keys
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text, mode=0o600)  # hashes only, but nobody else needs to read who has keys
 
 
 @contextlib.contextmanager

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from xplus_release.errors import UnknownLanguageError
-from xplus_release.languages import Language, get_language
+from xplus_release.internals import fasttext_predict
+from xplus_release.languages import Language, find_language
 from xplus_release.lid import NLLB_LID_REPO, load_lid_model, resolve_lid_model
 
 # Below this probability a detection is reported as uncertain (the text is still translated from it).
@@ -29,7 +29,7 @@ class Detection:
         """The model preferred a language the server does not translate, or is not sure of this one."""
         if self.language is None:
             return True
-        return self.confidence < UNCERTAIN_BELOW or get_language_or_none(self.top_label) != self.language
+        return self.confidence < UNCERTAIN_BELOW or find_language(self.top_label) != self.language
 
 
 class LanguageDetector:
@@ -47,24 +47,15 @@ class LanguageDetector:
         """The most probable language among ``candidates`` (the languages the server translates), from the
         model's whole distribution: a text the model thinks is Esperanto still gets its best served guess."""
         wanted = set(candidates)
-        # The pybind entry point, not ``model.predict``: fastText 0.9.3's wrapper calls
-        # ``np.array(..., copy=False)``, which numpy 2 rejects. fastText also refuses newlines. k=-1: all labels.
-        pairs = self._model.f.predict(" ".join(text.split()) + "\n", -1, 0.0, "strict")
+        pairs = fasttext_predict(self._model, [text], k=-1)[0]  # k=-1: all labels
         if not pairs:
             return Detection(None, 0.0, "und")
-        top_label = pairs[0][1].removeprefix("__label__")
-        for probability, label in pairs:
-            language = get_language_or_none(label.removeprefix("__label__"))
+        top_label = pairs[0][0].removeprefix("__label__")
+        for label, probability in pairs:
+            language = find_language(label)
             if language in wanted:
                 return Detection(language, min(1.0, float(probability)), top_label)
         return Detection(None, 0.0, top_label)
-
-
-def get_language_or_none(label: str) -> Language | None:
-    try:
-        return get_language(label)
-    except UnknownLanguageError:
-        return None
 
 
 def default_lid_model_path() -> Path:

@@ -9,7 +9,6 @@ off (the server's default chat-template kwargs); a batch is sent concurrently so
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import types
 from collections.abc import AsyncIterator
@@ -30,6 +29,7 @@ from xplus_release.serve.validation import TextError, check_text
 
 from xplus_release.engines.base import DEFAULT_CONCURRENCY
 from xplus_release.errors import UnknownLanguageError
+from xplus_release.internals import openai_http_package
 from xplus_release.languages import ALL_LANGUAGES, Language, get_language
 from xplus_release.prompts import strip_thinking, translation_messages
 
@@ -73,7 +73,7 @@ class Backend:
 
 
 # The SDK's HTTP package (httpx2 from openai 3 on, httpx before): its client takes only its own transports.
-SDK_HTTP = importlib.import_module(openai.DefaultAsyncHttpxClient.__mro__[1].__module__.partition(".")[0])
+SDK_HTTP = openai_http_package()
 
 
 def pool_limits(size: int, http: types.ModuleType = httpx) -> httpx.Limits:

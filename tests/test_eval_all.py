@@ -121,16 +121,48 @@ def test_endpoint_serving_another_model_is_refused(vllm_server, test_suites, cap
     assert "serves xplus-tiny, not 'Qwen/Qwen3-8B'" in capsys.readouterr().err
 
 
+def test_a_run_folder_keyed_by_an_earlier_hash_form_resumes_without_redoing_work(test_suites, tmp_path):
+    """Earlier versions stored a finished suite's settings key with non-ASCII escaped: such a run folder
+    still counts the suite as done (no engine is touched: the endpoint here is closed), while settings
+    that differ still rerun it."""
+    import hashlib
+
+    data, out = tmp_path / "données", tmp_path / "run"
+    data.mkdir()
+    out.mkdir()
+    settings = {"limit": 2, "data_dir": str(data)}  # the count suite has no options of its own
+
+    def stored_run(settings: dict) -> None:
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        (out / "run.json").write_text(json.dumps({"model": "xplus-tiny", "suites_done": {"count": key}}))
+        (out / "scores.json").write_text(json.dumps({"count": {"items": 6, "generated_this_run": 6}}))
+
+    closed = ["--endpoint", "http://127.0.0.1:9/v1"]  # the discard port: nothing listens
+    args = ["all", "--model", "xplus-tiny", *closed, "--suites", "count", "--limit", "2", "--data-dir", str(data),
+            "-o", str(out), "--no-progress"]
+    stored_run(settings)
+    assert main(args) == 0
+    assert json.loads((out / "scores.json").read_text())["count"]["generated_this_run"] == 6
+    stored_run({**settings, "limit": 3})  # other settings: the suite is pending and needs the (closed) server
+    assert main(args) != 0
+    assert json.loads((out / "scores.json").read_text())["count"] == {"items": 6, "generated_this_run": 6}
+
+
 @pytest.mark.slow
-def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, test_suites, tmp_path, capsys):
-    out = tmp_path / "run"
+def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, test_suites, tmp_path, capsys, monkeypatch):
+    """Every run starts in an empty folder holding only ``--output``: nothing else may appear there
+    (OpenCompass writes working folders where it is started)."""
+    started_in = tmp_path / "cwd"
+    started_in.mkdir()
+    monkeypatch.chdir(started_in)
+    out = started_in / "run"
     # 1. a real kill: `all` in a subprocess, SIGKILLed while the count suite is half way
     script = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); from xplus_release.evalsuite.base import SUITES, SuiteSpec;"
               "SUITES['count'] = SuiteSpec('evalsuite_test_suites:CountSuite');"
               "from xplus_release.evalsuite.cli import main; sys.exit(main(sys.argv[1:]))")
     args = _all_args(vllm_server, out, "reasoning,count")
     env = {**os.environ, "COUNT_SUITE_DELAY": "1.5"}
-    proc = subprocess.Popen([sys.executable, "-c", script, *args], env=env, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], env=env, start_new_session=True, cwd=started_in)
     echo = out / "generations" / "count" / "echo.jsonl"
     deadline = time.monotonic() + 400
     while time.monotonic() < deadline and proc.poll() is None:
@@ -172,3 +204,4 @@ def test_all_resumes_after_a_kill_and_isolates_failures(vllm_server, test_suites
     assert math_predictions.stat().st_mtime_ns == stamp
     assert scores["count"]["generated_this_run"] == 6 - before  # count was done: not run again
     assert len(sorted((out / "opencompass" / "run" / "summary").glob("summary_*.csv"))) == 2
+    assert sorted(p.name for p in started_in.iterdir()) == ["run"]  # only the output folder where it started

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -249,6 +250,26 @@ def test_resume_mid_stage_is_exact(tmp_path, short_data):
     other = with_optim(parted, learning_rate=1e-4)
     with pytest.raises(RunFolderError, match="another recipe"):
         run_recipe(other, progress=False)
+
+
+def test_output_dir_stored_under_the_earlier_recipe_hash_form_resumes(tmp_path, short_data):
+    """Earlier versions stored recipe hashes with non-ASCII escaped (here: the data path): recipe.yaml and
+    checkpoints carrying that form still resume where they stopped."""
+    data = tmp_path / "données" / "short.jsonl"
+    data.parent.mkdir()
+    shutil.copy(short_data, data)
+    recipe = with_optim(tiny_recipe(tmp_path / "out", data, eval_data=None, save_every=1), epochs=0.5)
+    current, earlier = recipe.training_hash_forms()
+    assert current != earlier
+    assert run_recipe(recipe, stop_after_steps=2, progress=False) is None
+    stage_dir = tmp_path / "out" / "checkpoints" / f"stage-1-{recipe.stages[0].name}"
+    for path in [tmp_path / "out" / "recipe.yaml", *stage_dir.glob("step-*/state.json")]:
+        path.write_text(path.read_text(encoding="utf-8").replace(current, earlier), encoding="utf-8")
+        assert earlier in path.read_text(encoding="utf-8")
+    assert run_recipe(recipe, stop_after_steps=1, progress=False) is None
+    assert max(p.name for p in stage_dir.glob("step-*")) == "step-0000003"
+    metrics = (tmp_path / "out" / "logs" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in metrics] == [1, 2, 3]  # resumed after step 2: none redone
 
 
 def test_full_baseline_learns_the_toy_task(tmp_path, tiny_model, short_data):

@@ -104,7 +104,7 @@ def save_sharded_checkpoint(folder: Path, wrapped, optimizer, scheduler, step: i
     return target
 
 
-def load_sharded_checkpoint(path: Path, wrapped, optimizer, scheduler, expected_hash: str,
+def load_sharded_checkpoint(path: Path, wrapped, optimizer, scheduler, expected_hashes: tuple[str, ...],
                             trainable: list[str]) -> dict:
     """Load a DCP checkpoint into this run's layout (any world size); return its state.json.
 
@@ -114,7 +114,7 @@ def load_sharded_checkpoint(path: Path, wrapped, optimizer, scheduler, expected_
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
-    state = _checked_state(path, expected_hash)
+    state = _checked_state(path, expected_hashes)
     if state.get("trainable") != sorted(trainable):
         raise RunFolderError(f"checkpoint {path} holds other trainable parameters than this stage; "
                              "use a new output_dir")
@@ -131,11 +131,13 @@ def is_sharded_checkpoint(path: Path) -> bool:
     return json.loads((path / STATE_FILE).read_text()).get("format") == SHARDED
 
 
-def _checked_state(path: Path, expected_hash: str) -> dict:
+def _checked_state(path: Path, expected_hashes: tuple[str, ...]) -> dict:
     state = json.loads((path / STATE_FILE).read_text())
-    if state.get("recipe_hash") != expected_hash:
-        raise RunFolderError(f"checkpoint {path} was written by another recipe (hash {state.get('recipe_hash')} != "
-                             f"{expected_hash}); use a new output_dir or restore the recipe it was made with")
+    # ``expected_hashes``: the recipe's hash and its earlier stored form (``Recipe.training_hash_forms``)
+    if state.get("recipe_hash") not in expected_hashes:
+        raise RunFolderError(
+            f"checkpoint {path} was written by another recipe (hash {state.get('recipe_hash')} != "
+            f"{expected_hashes[0]}); use a new output_dir or restore the recipe it was made with")
     return state
 
 
@@ -144,13 +146,13 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return steps[-1] if steps else None
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler, expected_hash: str) -> dict:
+def load_checkpoint(path: Path, model, optimizer, scheduler, expected_hashes: tuple[str, ...]) -> dict:
     """Restore a checkpoint into the model/optimizer/scheduler and the RNGs; return its state.json.
 
     Raises:
         RunFolderError: the checkpoint was written by another recipe, or its parameters do not match.
     """
-    state = _checked_state(path, expected_hash)
+    state = _checked_state(path, expected_hashes)
     saved = load_file(str(path / "trainable.safetensors"))
     params = dict(model.named_parameters())
     if set(saved) != {n for n, p in params.items() if p.requires_grad}:

@@ -11,8 +11,6 @@ ratio 0.03, bf16 mixed precision, and a global batch of 16 samples (8 GPUs x per
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -20,6 +18,7 @@ from typing import Literal
 from pydantic import Field, field_serializer, model_validator
 
 from xplus_release.config import AtLeastOne, Config
+from xplus_release.storage import json_hash_forms
 
 
 class RecipeSection(Config):
@@ -119,10 +118,15 @@ class Recipe(RecipeSection):
 
     def training_hash(self) -> str:
         """Hash of everything that decides the trained weights (not where they go or how fast)."""
+        return self.training_hash_forms()[0]
+
+    def training_hash_forms(self) -> tuple[str, str]:
+        """``training_hash()`` and the form earlier versions stored (``json_hash_forms``): a stored recipe
+        hash matching either is this recipe."""
         shaping = self.model_dump(exclude={"output_dir", "save_every", "keep_checkpoints", "compile",
                                            "gradient_checkpointing", "trackers", "peak_tflops", "eval_data",
                                            "eval_samples", "fsdp_offload"})
-        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+        return json_hash_forms(shaping)
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:

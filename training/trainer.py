@@ -48,6 +48,7 @@ from xplus_release.training.steplog import StepLogger
 from xplus_release.errors import ConfigError, RunFolderError
 from xplus_release.registry import resolve_model
 from xplus_release.runs import package_versions
+from xplus_release.storage import write_atomic
 
 RECIPE_FILE = "recipe.yaml"
 
@@ -121,14 +122,14 @@ def _claim_output_dir(out: Path, recipe: Recipe, dist_info: Dist) -> None:
     path = out / RECIPE_FILE
     if path.is_file():
         existing = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if existing.get("recipe_hash") != recipe.training_hash():
+        if existing.get("recipe_hash") not in recipe.training_hash_forms():
             raise RunFolderError(f"{out} was written by another recipe (its {RECIPE_FILE} differs in what shapes "
                                  "training); choose a new output_dir or restore that recipe")
         return
     if dist_info.main:
         out.mkdir(parents=True, exist_ok=True)
         body = {"recipe_hash": recipe.training_hash(), **recipe.model_dump()}
-        path.write_text(yaml.safe_dump(body, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        write_atomic(path, yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
 
 
 def _link_final(final: Path, last_stage: Path) -> None:
@@ -251,9 +252,10 @@ class StageJob:
             return 0
         if ckpt.is_sharded_checkpoint(latest):
             state = ckpt.load_sharded_checkpoint(latest, self.runner, optimizer, scheduler,
-                                                 self.recipe.training_hash(), self._trainable_names())
+                                                 self.recipe.training_hash_forms(), self._trainable_names())
         else:
-            state = ckpt.load_checkpoint(latest, self.model, optimizer, scheduler, self.recipe.training_hash())
+            state = ckpt.load_checkpoint(latest, self.model, optimizer, scheduler,
+                                         self.recipe.training_hash_forms())
         self.logger.info(f"stage {self.stage.name}: resumed from {latest} at step {state['step']}")
         return int(state["step"])
 

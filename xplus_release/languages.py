@@ -70,15 +70,22 @@ PAPER_CODES: tuple[str, ...] = tuple(lang.code for lang in PAPER_LANGUAGES)
 _INDEX = {key.lower(): lang for lang in ALL_LANGUAGES for key in lang.all_codes}
 
 
+def find_language(code: str) -> Language | None:
+    """The language of any of its codes, its English name or a fastText label (``__label__eng_Latn``,
+    ``__label__en``); None for one the package does not know (most of a LID model's labels)."""
+    return _INDEX.get(code.strip().removeprefix("__label__").lower())
+
+
 def get_language(code: str) -> Language:
     """Look a language up by any of its codes or its English name.
 
     Raises:
         UnknownLanguageError: the code is unknown; the message lists close matches.
     """
+    language = find_language(code)
+    if language is not None:
+        return language
     key = code.strip().removeprefix("__label__").lower()
-    if key in _INDEX:
-        return _INDEX[key]
     close = difflib.get_close_matches(key, _INDEX.keys(), n=4, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise UnknownLanguageError(

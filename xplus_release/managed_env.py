@@ -79,11 +79,14 @@ class ManagedEnv:
         (self.path / ".complete").write_text("\n".join(self.requirements) + "\n")
 
     def run_worker(self, script: Path, rows: list[dict], args: list[str] = (), env: dict | None = None,
-                   timeout: float | None = None, timeout_setting: str = "the timeout") -> list[dict]:
+                   timeout: float | None = None, timeout_setting: str = "the timeout",
+                   cwd: Path | None = None) -> list[dict]:
         """Run ``script`` in this env with ``--input IN.jsonl --output OUT.jsonl`` and return OUT's rows.
 
         The worker's stderr (progress bars, logs) goes straight to ours. ``timeout`` (seconds) bounds the
         whole run; ``timeout_setting`` is the option a user raises when it fires, named in the error.
+        ``cwd``: the folder it runs in (a harness that writes working folders where it is started writes
+        them there instead of where the user started the command); paths in ``rows`` must then be absolute.
 
         Raises:
             ManagedEnvError: the worker exited non-zero (its last stderr lines are in the message), or ran
@@ -95,7 +98,7 @@ class ManagedEnv:
             inp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             cmd = [str(python), str(script), "--input", str(inp), "--output", str(out), *args]
             _run_logged(cmd, f"the {self.name} worker {Path(script).name}", env=_worker_env(env), timeout=timeout,
-                        tee=True, timeout_setting=timeout_setting)
+                        tee=True, timeout_setting=timeout_setting, cwd=cwd)
             if not out.exists():
                 raise ManagedEnvError(f"the {self.name} worker wrote no output; rerun with its log above")
             return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -108,7 +111,7 @@ def _worker_env(env: dict | None) -> dict:
 
 
 def _run_logged(cmd: list[str], what: str, env: dict | None = None, timeout: float | None = None,
-                tee: bool = False, timeout_setting: str = "the timeout") -> None:
+                tee: bool = False, timeout_setting: str = "the timeout", cwd: Path | None = None) -> None:
     """Run ``cmd``; on failure raise with its last output lines. ``tee`` streams stderr live as well.
 
     stderr is read on a thread so that ``timeout`` counts while the child is still writing (reading it to
@@ -123,7 +126,7 @@ def _run_logged(cmd: list[str], what: str, env: dict | None = None, timeout: flo
     tail: deque[str] = deque(maxlen=15)
     try:
         proc = subprocess.Popen(cmd, stdout=None if tee else subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=full_env, text=True, errors="replace", start_new_session=True)
+                                env=full_env, text=True, errors="replace", start_new_session=True, cwd=cwd)
     except FileNotFoundError as err:
         raise MissingAssetError(f"cannot {what}: {err}") from None
     reader = threading.Thread(target=_drain, args=(proc.stderr, tail, tee), daemon=True)

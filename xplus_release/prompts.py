@@ -7,12 +7,11 @@ scoring.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import re
 
 from xplus_release.languages import Language
+from xplus_release.storage import json_hash
 
 EVAL_PROMPT = (
     "Translate the following text from {src_lang} to {tgt_lang}.\n\n"
@@ -77,5 +76,4 @@ def postprocess_translation(text: str, sentence_level: bool = True) -> str:
 
 def prompt_hash(messages: list[dict[str, str]], chat_template_kwargs: dict | None = None) -> str:
     """A short stable hash of what the model is asked, used to key stored generations."""
-    payload = json.dumps({"m": messages, "k": chat_template_kwargs or {}}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+    return json_hash({"m": messages, "k": chat_template_kwargs or {}})

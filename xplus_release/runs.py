@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 
 from xplus_release.errors import RunFolderError
+from xplus_release.storage import write_json_atomic
 
 RUN_FILE = "run.json"
 SCORES_FILE = "scores.json"
@@ -40,13 +41,6 @@ def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
     return versions
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> dict:

@@ -30,6 +30,7 @@ from xplus_release.evalsuite.multilingual.offline_assets import use_fetched_modu
 from xplus_release.evalsuite.multilingual.tasks import TaskSpec
 
 from xplus_release.errors import ConfigError, MissingAssetError
+from xplus_release.internals import load_lm_eval_yaml
 
 
 @dataclass
@@ -71,8 +72,6 @@ class Harness:
             ConfigError: lm-eval does not know the task (a different lm-eval version is installed).
             MissingAssetError: the dataset is neither in the data dir nor (offline) in the cache.
         """
-        from lm_eval.tasks._yaml_loader import load_yaml
-
         entry = self.manager.task_index.get(lm_task)
         if entry is None or entry.yaml_path is None:
             where = (f"the BenchMAX folders under {self.config.benchmax.root} do not define" if self.config.benchmax
@@ -80,7 +79,7 @@ class Harness:
             raise ConfigError(f"{where} task {lm_task!r}; install the pinned lm-eval (pip install "
                               f"'lm-eval[api]==0.4.13') and use BenchMAX at {BENCHMAX_COMMIT}")
         use_fetched_modules(self.config.data_dir)  # before a task's module imports evaluate (HumanEval+)
-        cfg = _load_with_functions(load_yaml, entry.yaml_path, lm_task)
+        cfg = _load_with_functions(entry.yaml_path, lm_task)
         for key in ("tag", "group"):
             cfg.pop(key, None)
         folder = local_copy(self.config.data_dir, cfg["dataset_path"], cfg.get("dataset_name"))
@@ -94,9 +93,7 @@ class Harness:
         return cfg
 
     def dataset_of(self, lm_task: str) -> tuple[str, str | None]:
-        from lm_eval.tasks._yaml_loader import load_yaml
-
-        cfg = load_yaml(self.manager.task_index[lm_task].yaml_path, resolve_func=False)
+        cfg = load_lm_eval_yaml(self.manager.task_index[lm_task].yaml_path, resolve_functions=False)
         return cfg["dataset_path"], cfg.get("dataset_name")
 
     @cached_property
@@ -156,7 +153,7 @@ class Harness:
         return cfg
 
 
-def _load_with_functions(load_yaml, path: Path, lm_task: str) -> dict:
+def _load_with_functions(path: Path, lm_task: str) -> dict:
     """Load a task YAML, importing the functions it names, whose modules have needs of their own.
 
     Raises:
@@ -164,7 +161,7 @@ def _load_with_functions(load_yaml, path: Path, lm_task: str) -> dict:
         MissingAssetError: a metric HumanEval+ loads from the Hub at import is not cached.
     """
     try:
-        return load_yaml(path, resolve_func=True)
+        return load_lm_eval_yaml(path, resolve_functions=True)
     except ModuleNotFoundError as err:
         raise ConfigError(f"task {lm_task} needs the Python package {err.name!r}; install it "
                           f"(pip install 'lm-eval[api,ifeval]==0.4.13')") from None

@@ -26,9 +26,10 @@ WORKER = Path(__file__).with_name("oc_worker.py")
 def opencompass_env(data_root: Path | None, hf_cache: Path | None) -> dict[str, str]:
     """Environment for the OpenCompass process: where its data is, and never the network for datasets."""
     env = {"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    if data_root is not None:
-        env["COMPASS_DATA_CACHE"] = str(data_root)
+    if data_root is not None:  # absolute: OpenCompass runs in its work folder
+        env["COMPASS_DATA_CACHE"] = str(data_root.resolve())
     if hf_cache is not None:
+        hf_cache = hf_cache.resolve()
         env["HF_HUB_CACHE"] = str(hf_cache)
         env["HF_DATASETS_CACHE"] = str(hf_cache.parent / "datasets")
     if hub_offline():
@@ -47,8 +48,11 @@ def run_opencompass(config: Path, work_dir: Path, env: dict[str, str], limits: d
         ManagedEnvError: OpenCompass exited non-zero, or the run passed ``timeout``.
     """
     start = time.perf_counter()
-    rows = OPENCOMPASS_ENV.run_worker(WORKER, [{"config": str(config), "work_dir": str(work_dir),
-                                                "limits": limits}], env=env, timeout=timeout,
+    # OpenCompass writes icl_inference_output/ and tmp/ where it is started: start it in its work folder,
+    # so a run writes only under its output folder
+    work_dir = work_dir.resolve()
+    rows = OPENCOMPASS_ENV.run_worker(WORKER, [{"config": str(config.resolve()), "work_dir": str(work_dir),
+                                                "limits": limits}], env=env, timeout=timeout, cwd=work_dir,
                                       timeout_setting="--score-timeout (in xplus-eval all: --reasoning-score-timeout)")
     phases = next((r["timings"] for r in rows if "timings" in r), {})
     timings = {"generation_s": phases.get("generation_s", 0.0), "scoring_s": phases.get("scoring_s", 0.0)}

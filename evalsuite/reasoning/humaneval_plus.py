@@ -48,13 +48,14 @@ def run_humaneval_plus(model: str, base_url: str, api_key: str | None, work_dir:
     Raises:
         ManagedEnvError: the EvalPlus environment could not be created, or EvalPlus failed or timed out.
     """
+    work_dir, problems = work_dir.resolve(), problems.resolve()  # EvalPlus runs in work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     if limit is not None:
         problems = _first_problems(problems, limit, work_dir / f"problems-first-{limit}.jsonl")
     env = {"HUMANEVAL_OVERRIDE_PATH": str(problems), "OPENAI_API_KEY": api_key or "EMPTY",
            "XDG_CACHE_HOME": str(work_dir / "cache"), "TOKENIZERS_PARALLELISM": "false"}
     row = {"model": model, "base_url": base_url, "root": str(work_dir / "samples"), "limits": limits}
-    rows = EVALPLUS_ENV.run_worker(WORKER, [row], env=env, timeout=timeout)
+    rows = EVALPLUS_ENV.run_worker(WORKER, [row], env=env, timeout=timeout, cwd=work_dir)
     statuses = [r for r in rows if "task_id" in r]
     plus = sum(r["base_status"] == PASS and r["plus_status"] == PASS for r in statuses)
     base = sum(r["base_status"] == PASS for r in statuses)

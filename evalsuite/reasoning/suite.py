@@ -123,7 +123,9 @@ class ReasoningSuite(Suite):
         root.mkdir(parents=True, exist_ok=True)
         paths = list(dict.fromkeys(p for t in TASKS.values() for p in t.data))
         worker = Path(__file__).with_name("oc_fetch_worker.py")
-        rows = OPENCOMPASS_ENV.run_worker(worker, [{"path": p} for p in paths], env={"COMPASS_DATA_CACHE": str(root)})
+        root = root.resolve()  # the worker runs in root: whatever OpenCompass leaves where it starts stays there
+        rows = OPENCOMPASS_ENV.run_worker(worker, [{"path": p} for p in paths], env={"COMPASS_DATA_CACHE": str(root)},
+                                          cwd=root)
         failures = [f"{r['path']}: {r['error'] or 'not found after download'}" for r in rows if not r["ok"]]
         return failures + fetch_problems(out_dir)
 
@@ -159,7 +161,7 @@ def _model_settings(ctx: EvalContext) -> ModelSettings:
     opts: ReasoningOptions = ctx.options
     return ModelSettings(
         served_name=ctx.model, base_url=ctx.endpoint, api_key=ctx.api_key,
-        tokenizer=opts.tokenizer or _tokenizer_for(ctx.model), thinking=opts.thinking == "on",
+        tokenizer=_absolute_if_local(opts.tokenizer or _tokenizer_for(ctx.model)), thinking=opts.thinking == "on",
         max_out_len=opts.max_tokens,
         # the served context length: OpenCompass cuts each item's max_out_len to fit it, where vLLM would
         # reject the request outright
@@ -181,6 +183,12 @@ def _tokenizer_for(model: str) -> str:
         return resolve_model(model).path
     except (MissingAssetError, UnknownModelError):
         return model
+
+
+def _absolute_if_local(path_or_id: str) -> str:
+    """A local folder as an absolute path (OpenCompass runs in its work folder), a hub id as it is."""
+    path = Path(path_or_id).expanduser()
+    return str(path.resolve()) if path.exists() else path_or_id
 
 
 def _drop_remote_scorers(tasks, notes, explicit: bool):

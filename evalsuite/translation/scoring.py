@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from tqdm.auto import tqdm
+from xplus_release.storage import json_hash
 from xplus_release.evalsuite.translation.metrics import (
     CORPUS_METRICS,
     bleu_tokenizer,
     corpus_score,
     signature,
 )
-
-
-def json_hash(value) -> str:
-    """A short stable hash of a JSON value: what a stored score was computed on."""
-    return hashlib.sha256(json.dumps(value, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
 def fingerprint(records: list[dict]) -> str:

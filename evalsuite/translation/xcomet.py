@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xplus_release.evalsuite.translation.scoring import json_hash
-
 from xplus_release.errors import MissingAssetError
 from xplus_release.managed_env import ManagedEnv
 from xplus_release.registry import hub_offline
 from xplus_release.runs import GenerationStore, RunFolder
+from xplus_release.storage import json_hash
 
 COMET_ENV = ManagedEnv("comet", ("torch==2.13.0", "unbabel-comet==2.2.7", "setuptools<81"))
 WORKER = Path(__file__).with_name("comet_worker.py")

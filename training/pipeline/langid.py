@@ -15,8 +15,8 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from xplus_release.training.pipeline.records import PairStats
 
 from xplus_release.config import Config
-from xplus_release.errors import UnknownLanguageError
-from xplus_release.languages import get_language
+from xplus_release.internals import fasttext_predict
+from xplus_release.languages import find_language
 from xplus_release.lid import NLLB_LID_REPO, load_lid_model, resolve_lid_model
 
 
@@ -29,19 +29,11 @@ class LangIdConfig(Config):
     batch_size: int = 2048
 
 
-def label_code(label: str) -> str | None:
-    """The package's short code for a language label or code (``__label__eng_Latn``, ``en``); None for a
-    language the package does not know."""
-    try:
-        return get_language(label).code
-    except UnknownLanguageError:
-        return None
-
-
 def _verdict(src: str, trg: str, predictions, threshold: float) -> tuple[str | None, dict]:
     (src_label, src_p), (tgt_label, tgt_p) = predictions
     # A language the package does not know (None) can only be a mismatch.
-    src_code, tgt_code = label_code(src_label), label_code(tgt_label)
+    src_lang, tgt_lang = find_language(src_label), find_language(tgt_label)
+    src_code, tgt_code = (src_lang.code if src_lang else None), (tgt_lang.code if tgt_lang else None)
     detail = {
         "source_label": src_label,
         "source_prob": round(src_p, 4),
@@ -76,11 +68,8 @@ class LangIdFilter(PairStats, BaseFilter):
 
     def filter_batch(self, batch: list[Document]) -> list:
         model = _lid_model(self.configs("default").model)
-        texts = [d.text.replace("\n", " ") for d in batch] + [
-            d.metadata["target"].replace("\n", " ") for d in batch
-        ]
-        labels, probs = model.predict(texts, k=1)
-        top = [(label[0], float(prob[0])) for label, prob in zip(labels, probs)]
+        texts = [d.text for d in batch] + [d.metadata["target"] for d in batch]
+        top = [pairs[0] for pairs in fasttext_predict(model, texts, k=1)]
         results = []
         for i, doc in enumerate(batch):
             src, trg = doc.metadata["src"], doc.metadata["trg"]

@@ -29,7 +29,7 @@ from xplus_release.config import Config
 from xplus_release.errors import ConfigError, MissingAssetError
 from xplus_release.languages import get_language
 from xplus_release.paths import cache_dir
-from xplus_release.runs import write_json_atomic
+from xplus_release.storage import write_json_atomic
 
 NLLB_600M = "facebook/nllb-200-distilled-600M"
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import importlib
 import json
 import os
@@ -39,6 +38,8 @@ from xplus_release.training.pipeline.steps import (
 )
 
 from xplus_release.errors import ConfigError
+from xplus_release.internals import recorded_slurm_submissions
+from xplus_release.storage import json_hash_forms
 
 FINAL_FILE = "train.jsonl"
 _QUIET = open(os.devnull, "w")  # noqa: SIM115 - datatrove logs every rank to stderr; task logs keep it all
@@ -172,15 +173,7 @@ def launch_slurm(config: PipelineConfig, stages: list[Stage], dry_run: bool) -> 
             raise ConfigError("sbatch is not on PATH: run on a Slurm login node, or pass --dry-run")
         executor.run()
         return []
-    submitted: list[tuple[list, str]] = []
-
-    def record(script: str, _retriever, *args) -> str:
-        submitted.append((list(args), script))
-        return str(len(submitted))  # the job id the next stage's --dependency names
-
-    from unittest import mock
-
-    with mock.patch("datatrove.executor.slurm.launch_slurm_job", record):
+    with recorded_slurm_submissions() as submitted:
         executor.run()
     return submitted
 
@@ -255,23 +248,29 @@ def summary_table(report: dict) -> str:
 # ---------------------------------------------------------------- the run
 
 
-def _signature(config: PipelineConfig, step: str, upstream: str) -> str:
-    payload = {"step": step, "params": config.params_for(step), "upstream": upstream}
-    if step == "unify":
-        payload["inputs"] = [spec.model_dump() for spec in config.inputs]
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+def _signatures(config: PipelineConfig, form: int) -> list[str]:
+    """Each step's signature: its parameters and the signature of the step before it. ``form`` picks the
+    hash form of ``json_hash_forms`` (0: today's, 1: what earlier versions stored)."""
+    signatures, upstream = [], ""
+    for step in config.steps.names():
+        payload = {"step": step, "params": config.params_for(step), "upstream": upstream}
+        if step == "unify":
+            payload["inputs"] = [spec.model_dump() for spec in config.inputs]
+        upstream = json_hash_forms(payload)[form]
+        signatures.append(upstream)
+    return signatures
 
 
 def claim_step_folders(config: PipelineConfig) -> None:
     """Each step folder's ``step.json`` records the parameters it ran with: rerunning with others would mix
     old and new outputs, so it raises ConfigError naming the folder to delete."""
-    out, upstream = get_datafolder(config.output), ""
-    for step in config.steps.names():
-        upstream = _signature(config, step, upstream)
+    out = get_datafolder(config.output)
+    steps = zip(config.steps.names(), _signatures(config, 0), _signatures(config, 1))
+    for step, upstream, earlier in steps:
         marker = f"{STEPS[step].folder}/step.json"
         if out.isfile(marker):
             with out.open(marker, "r") as handle:
-                if json.load(handle).get("signature") != upstream:
+                if json.load(handle).get("signature") not in (upstream, earlier):
                     raise ConfigError(
                         f"{step_dir(config.output, step)} was made with other parameters or inputs; delete it, "
                         f"the step folders after it and logs/, or choose another output folder"

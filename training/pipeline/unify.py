@@ -33,12 +33,11 @@ from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, model_validator
-from xplus_release.training.pipeline.langid import label_code
 from xplus_release.training.pipeline.records import PipelineDataError, encode_line, pair_document
 
 from xplus_release.config import Config
 from xplus_release.errors import UnknownLanguageError
-from xplus_release.languages import get_language
+from xplus_release.languages import find_language, get_language
 
 FORMATS = ("nllb", "opus100", "tsv", "moses", "jsonl")
 _NLLB_NAME = re.compile(r"([a-z]{3}_[A-Z][a-z]{3})-([a-z]{3}_[A-Z][a-z]{3})")
@@ -170,7 +169,7 @@ def read_opus100(spec: InputSpec) -> Iterator[Row]:
     for batch in pq.ParquetFile(spec.files()[0]).iter_batches(columns=["translation"], batch_size=8192):
         for item in batch.column(0).to_pylist():
             number += 1
-            texts = {code: v for k, v in (item or {}).items() if (code := label_code(k))}
+            texts = {lang.code: v for k, v in (item or {}).items() if (lang := find_language(k))}
             if not isinstance(texts.get(spec.src), str) or not isinstance(texts.get(spec.trg), str):
                 yield Row(number, bad="missing_language", raw=json.dumps(item, ensure_ascii=False))
             else:
