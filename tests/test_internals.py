@@ -56,7 +56,7 @@ def test_slurm_submissions_are_recorded_with_dependencies_and_never_reach_sbatch
         second.run()  # runs the stage it depends on first, as on a cluster
     # per stage: its array job of 3 tasks, then the job that merges its stats
     assert len(submitted) == 4
-    (first_args, first_script), _, (second_args, second_script), _ = submitted
+    (_, first_script), _, (second_args, second_script), _ = submitted
     assert "#SBATCH --job-name=first" in first_script and "#SBATCH --array=0-2" in first_script
     assert "#SBATCH --partition=cpu" in first_script
     assert "#SBATCH --job-name=second" in second_script
