@@ -44,7 +44,7 @@ BENCHMARKS: dict[str, Benchmark] = {
 METRIC_TYPES = {"acc": "accuracy"}  # the Hub's metric id; other metric keys are used as they are
 METRIC_NAMES = {
     "acc": "accuracy", "acc_norm": "accuracy (length-normalised)", "exact_match": "exact match",
-    "spbleu": "spBLEU", "xcomet": "xCOMET", "chrf": "chrF", "bleu": "BLEU",
+    "spbleu": "spBLEU", "xcomet": "xCOMET", "chrf": "chrF", "chrfpp": "chrF++", "ter": "TER", "bleu": "BLEU",
 }
 
 

@@ -124,9 +124,10 @@ def _order(page: str) -> list[int]:
 
 
 def _sentence_chrf(run: Path, direction: str) -> dict[int, float]:
+    """BenchMAX's chrF (whitespace included), which the suite and the viewer score with."""
     from sacrebleu.metrics import CHRF
 
-    return {r["index"]: CHRF().sentence_score(r["hypothesis"], [r["reference"]]).score
+    return {r["index"]: CHRF(whitespace=True).sentence_score(r["hypothesis"], [r["reference"]]).score
             for r in _records(run, direction)}
 
 

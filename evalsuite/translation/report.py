@@ -12,7 +12,8 @@ from xplus_release.markdown import markdown_table, score_cell
 from xplus_release.paper import load_table, paper_name
 from xplus_release.runs import RunFolder
 
-METRIC_LABELS = {"spbleu": "spBLEU", "chrf": "chrF", "bleu": "BLEU", "xcomet": "xCOMET"}
+METRIC_LABELS = {"spbleu": "spBLEU", "chrf": "chrF", "chrfpp": "chrF++", "ter": "TER", "bleu": "BLEU",
+                 "xcomet": "xCOMET"}
 PAPER_METRICS = ("spbleu", "xcomet")  # what Table 7 reports
 
 

@@ -16,7 +16,7 @@ from xplus_release.evalsuite.translation.data import BENCHMAX_REPO, load_flores
 from xplus_release.evalsuite.translation.fidelity import translation_fidelity
 from xplus_release.evalsuite.translation.generate import build_prompts, generate
 from xplus_release.evalsuite.translation.metrics import check_spm_model
-from xplus_release.evalsuite.translation.options import METRICS, TranslationOptions, resolve_grid
+from xplus_release.evalsuite.translation.options import DEFAULT_METRICS, TranslationOptions, resolve_grid
 from xplus_release.evalsuite.translation.scoring import score_corpus
 
 from xplus_release.registry import is_test_model
@@ -51,7 +51,7 @@ class TranslationSuite(Suite):
         """
         opts: TranslationOptions = ctx.options
         langs, pairs = resolve_grid(opts)
-        metrics = list(opts.metrics or (TEST_MODEL_METRICS if is_test_model(ctx.model) else METRICS))
+        metrics = list(opts.metrics or (TEST_MODEL_METRICS if is_test_model(ctx.model) else DEFAULT_METRICS))
         dataset = opts.dataset or default_dataset(ctx.model, ctx.data_dir)
         checkpoint = self._preflight(metrics, opts)
         texts = load_flores(langs, dataset, ctx.data_dir, ctx.limit)

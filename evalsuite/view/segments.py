@@ -81,7 +81,7 @@ def _scored(run: RunView, direction: str) -> dict[int, dict]:
 @functools.lru_cache(maxsize=64)
 def _scored_cached(run: RunView, direction: str, _stamps, tokenizer: str) -> dict[int, dict]:
     spbleu = _sentence_bleu(tokenizer)
-    chrf = metric_object("chrf", "", tokenizer)  # sacrebleu's CHRF(), as the suite scores with
+    chrf = metric_object("chrf", "", tokenizer)  # BenchMAX's chrF (whitespace included), as the suite scores
     out = {}
     for index, record in run.segments(direction).items():
         hyp, ref = record["hypothesis"], record["reference"]
