@@ -217,13 +217,17 @@ def test_compare_finds_the_better_run_significant(sacrebleu_home, flores_dir, tm
     a = make_run(tmp_path / "a", "m", {"en-de": worse, "en-fr": refs[:30]}, {"en-de": refs, "en-fr": refs[:30]})
     b = make_run(tmp_path / "b", "m", {"en-de": refs, "en-fr": refs[:30]}, {"en-de": refs, "en-fr": refs[:30]})
     assert main(["compare", str(a), str(b), "--samples", "200", "--no-progress"]) == 0
-    rows = json.loads((b / "compare-a" / "compare.json").read_text())["rows"]
+    stored = json.loads((b / "compare-a" / "compare.json").read_text())
+    rows = stored["rows"]
     de = {r["metric"]: r for r in rows if r["direction"] == "en-de"}
-    assert de["spbleu"]["delta"] > 10 and de["spbleu"]["p_value"] < 0.05 and de["chrf"]["p_value"] < 0.05
+    assert de["spbleu"]["delta"] > 10 and de["spbleu"]["p_corrected"] < 0.05 and de["chrf"]["p_corrected"] < 0.05
+    assert de["spbleu"]["outcome"] == "better" and stored["correction"] == "holm"
     fr = [r for r in rows if r["direction"] == "en-fr"]
-    assert all(r["delta"] == 0 and r["p_value"] == 1.0 for r in fr)
+    assert all(r["delta"] == 0 and r["p_value"] == r["p_corrected"] == 1.0 and r["outcome"] == "same" for r in fr)
+    assert stored["summary"]["spbleu"] == {"better": 1, "worse": 0, "same": 1}
     assert (b / "compare-a" / "compare_spbleu.png").is_file()
-    assert "| en-de | spbleu | 60 |" in (b / "compare-a" / "compare.md").read_text()
+    md = (b / "compare-a" / "compare.md").read_text()
+    assert "| en-de | spbleu | 60 |" in md and "1 directions improve, 0 worsen, 1 do not differ" in md
 
 
 def test_compare_bad_inputs(tmp_path, capsys):

@@ -108,3 +108,12 @@ def corpus_score(name: str, hypotheses: list[str], references: list[str], target
     metric = metric_object(name, target_code, spm_tokenizer)
     score = metric.corpus_score(hypotheses, [references])
     return {"score": round(float(score.score), 4), "signature": signature(name, target_code, spm_tokenizer)}
+
+
+def corpus_statistics(name: str, hypotheses: list[str], references: list[str], target_code: str,
+                      spm_tokenizer: str) -> tuple[dict, list]:
+    """``corpus_score`` and the sentence statistics it summed (sacrebleu's ``corpus_score``, in two steps)."""
+    metric = metric_object(name, target_code, spm_tokenizer)
+    stats = metric._extract_corpus_statistics(hypotheses, [references])
+    score = metric._aggregate_and_compute(stats)
+    return {"score": round(float(score.score), 4), "signature": signature(name, target_code, spm_tokenizer)}, stats

@@ -57,7 +57,8 @@ class TranslationSuite(Suite):
         texts = load_flores(langs, dataset, ctx.data_dir, ctx.limit)
         generations = generate(ctx, build_prompts(pairs, texts), opts.max_tokens, opts.chunk_size)
         previous = {} if ctx.force else ctx.run.read_scores().get(self.name, {})
-        directions, signatures = score_corpus(generations, metrics, opts.tokenizer, previous, ctx.progress)
+        directions, signatures = score_corpus(generations, metrics, opts.tokenizer, previous, ctx.progress,
+                                              ctx.run.path)
         if checkpoint is not None:
             self._add_xcomet(ctx, generations, directions, checkpoint, opts)
             signatures["xcomet"] = xcomet.signature(opts.comet_model)
