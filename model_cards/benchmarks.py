@@ -45,6 +45,7 @@ METRIC_TYPES = {"acc": "accuracy"}  # the Hub's metric id; other metric keys are
 METRIC_NAMES = {
     "acc": "accuracy", "acc_norm": "accuracy (length-normalised)", "exact_match": "exact match",
     "spbleu": "spBLEU", "xcomet": "xCOMET", "chrf": "chrF", "chrfpp": "chrF++", "ter": "TER", "bleu": "BLEU",
+    "offtarget": "off-target % (language ID; source copies apart)",
 }
 
 

@@ -59,6 +59,8 @@ def metric_setting(metric: str, settings: dict) -> str:
     """``chrF: CHRF(whitespace=True) (BenchMAX: corpus_chrf(remove_whitespace=False))``: the call here, and BenchMAX's."""
     if metric == "xcomet":
         return f"xCOMET: {settings.get('comet_model')} (BenchMAX: {DEFAULT_COMET_MODEL})"
+    if metric == "offtarget":
+        return f"off-target %: fastText LID {settings.get('lid_model')}, source copies apart (BenchMAX: not scored)"
     if metric == "spbleu":
         ours = f"BLEU(tokenize={settings['spbleu_tokenizer']})"
     elif metric == "bleu":
