@@ -58,7 +58,7 @@ def grid_texts(codes: list[str], segments: int) -> dict[str, tuple[list[str], li
                 continue
             refs = [f"{texts[tgt][i % len(texts[tgt])]} ({i})" for i in range(segments)]
             hyps_a = [" ".join(r.split()[:-2]) if i % 3 else r for i, r in enumerate(refs)]  # two words short
-            hyps_b = [refs[i] if i % 10 == 0 else hyps_a[i][: len(hyps_a[i]) // 2] if i % 10 == 5 else h
+            hyps_b = [refs[i] if i % 10 == 0 else h[: len(h) // 2] if i % 10 == 5 else h
                       for i, h in enumerate(hyps_a)]  # a tenth repaired, a tenth cut in half
             out[f"{src}-{tgt}"] = (refs, hyps_a, hyps_b)
     return out
