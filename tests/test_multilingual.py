@@ -389,3 +389,14 @@ def test_all_with_a_wrong_benchmax_dir_fails_before_any_server(tmp_path, capsys)
     assert f"--benchmax-dir {tmp_path / 'no-checkout'} has no tasks/gpqa;" in err
     assert "--multilingual-benchmax-dir in `xplus-eval all`" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_xifeval_checker_run_without_a_checkout_is_one_line(tmp_path, capsys, monkeypatch):
+    """The full checker run needs BenchMAX's tasks/ifeval (not shipped: fetched by fetch-data)."""
+    from xplus_release.evalsuite.multilingual import xifeval_checkers
+
+    (tmp_path / "data" / "nltk_data" / "tokenizers" / "punkt_tab").mkdir(parents=True)
+    _place_flores101_model(monkeypatch, tmp_path / "data")
+    assert xifeval_checkers.main(["--benchmax-dir", str(tmp_path / "bmx"), "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert "has no instructions_registry.py" in err and err.count("\n") == 1
