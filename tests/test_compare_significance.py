@@ -121,6 +121,7 @@ def test_averages_are_the_papers_and_tested_over_sentences(grid_runs):
     assert averages["en-x"]["b"] == pytest.approx(np.mean([r["b"] for r in en_x]), abs=1e-3)
     assert averages["grid"]["delta"] == pytest.approx(np.mean([r["delta"] for r in rows.values()]), abs=1e-3)
     assert averages["x-de"]["outcome"] == "better" and averages["x-fr"]["outcome"] == "worse"
+    assert averages["x-es"]["p_value"] == 1.0 and averages["x-es"]["delta"] == 0  # en-es alone, unchanged
     assert all(0 < r["p_corrected"] <= 1 and r["p_corrected"] >= r["p_value"] for r in averages.values())
 
 

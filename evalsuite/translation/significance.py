@@ -65,7 +65,7 @@ class Draws:
     def __init__(self, n_samples: int, seed: int | None):
         self.n_samples, self.seed = n_samples, seed
         self._bootstrap: dict[int, np.ndarray] = {}
-        self._swaps: dict[int, np.ndarray] = {}
+        self._swaps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def bootstrap_counts(self, n: int) -> np.ndarray:
         """(n_samples, n): how often each sentence is drawn in each resample (``_paired_bs_test``'s draw)."""
@@ -75,11 +75,13 @@ class Draws:
             self._bootstrap[n] = np.bincount(flat, minlength=self.n_samples * n).reshape(self.n_samples, n)
         return self._bootstrap[n]
 
-    def swaps(self, n: int) -> np.ndarray:
-        """(n_samples, n) booleans: sentences taken from the baseline (``_paired_ar_test``'s draw)."""
+    def swaps(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(n_samples, n) 0/1 matrices: sentences each shuffled system takes from the baseline, and from the
+        other system (``_paired_ar_test``'s draw), as integers so statistics stay exact in the product."""
         if n not in self._swaps:
             rng = np.random.default_rng(self.seed)
-            self._swaps[n] = rng.integers(2, size=(self.n_samples, n), dtype=bool)
+            keep = rng.integers(2, size=(self.n_samples, n), dtype=bool)
+            self._swaps[n] = (keep.astype(np.int64), (~keep).astype(np.int64))
         return self._swaps[n]
 
 
@@ -101,12 +103,12 @@ def bootstrap_p_value(samples_a: np.ndarray, samples_b: np.ndarray, score_a: flo
     return float(_compute_p_value(sample_diffs - sample_diffs.mean(), abs(score_b - score_a)))
 
 
-def randomization_p_value(pair: PairedStats, swaps: np.ndarray, score_a: float, score_b: float) -> float:
+def randomization_p_value(pair: PairedStats, swaps: tuple[np.ndarray, np.ndarray], score_a: float,
+                          score_b: float) -> float:
     """sacrebleu's approximate randomization p-value: sentences swapped between the systems at random."""
     from sacrebleu.significance import _compute_p_value
 
-    keep = swaps.astype(pair.a.dtype)
-    flip = (~swaps).astype(pair.a.dtype)
+    keep, flip = swaps
     shuffled_a = pair.score(keep @ pair.a + flip @ pair.b)
     shuffled_b = pair.score(flip @ pair.a + keep @ pair.b)
     return float(_compute_p_value(np.abs(shuffled_a - shuffled_b), abs(score_b - score_a)))
@@ -158,7 +160,8 @@ def aggregate_row(name: str, metric: str, members: list[tuple]) -> dict:
     return {"aggregate": name, "metric": metric, "directions": len(members), "a": round(score_a, 4),
             "b": round(score_b, 4), "delta": round(score_b - score_a, 4), "ci_a": interval(samples_a),
             "ci_b": interval(samples_b), "ci_delta": interval(samples_b - samples_a),
-            "p_value": bootstrap_p_value(samples_a, samples_b, score_a, score_b)}
+            "p_value": 1.0 if np.array_equal(samples_a, samples_b) else  # as for an identical direction
+            bootstrap_p_value(samples_a, samples_b, score_a, score_b)}
 
 
 def correct(rows: list[dict], method: str) -> None:
