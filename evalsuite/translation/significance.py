@@ -72,23 +72,24 @@ class Draws:
         if n not in self._bootstrap:
             idxs = np.random.default_rng(self.seed).choice(n, size=(self.n_samples, n), replace=True)
             flat = (idxs + n * np.arange(self.n_samples)[:, None]).ravel()
-            self._bootstrap[n] = np.bincount(flat, minlength=self.n_samples * n).reshape(self.n_samples, n)
+            counts = np.bincount(flat, minlength=self.n_samples * n).reshape(self.n_samples, n)
+            self._bootstrap[n] = counts.astype(np.float64)  # BLAS products; integers stay exact below 2**53
         return self._bootstrap[n]
 
     def swaps(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(n_samples, n) 0/1 matrices: sentences each shuffled system takes from the baseline, and from the
-        other system (``_paired_ar_test``'s draw), as integers so statistics stay exact in the product."""
+        other system (``_paired_ar_test``'s draw); float64, exact for integer statistics, fast in BLAS."""
         if n not in self._swaps:
             rng = np.random.default_rng(self.seed)
             keep = rng.integers(2, size=(self.n_samples, n), dtype=bool)
-            self._swaps[n] = (keep.astype(np.int64), (~keep).astype(np.int64))
+            self._swaps[n] = (keep.astype(np.float64), (~keep).astype(np.float64))
         return self._swaps[n]
 
 
 def bootstrap_scores(pair: PairedStats, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both systems' scores in every resample (float32 sums, as sacrebleu's resampling computes them)."""
-    return (pair.score((counts @ pair.a).astype(np.float32)),
-            pair.score((counts @ pair.b).astype(np.float32)))
+    return (pair.score((counts @ pair.a.astype(np.float64)).astype(np.float32)),
+            pair.score((counts @ pair.b.astype(np.float64)).astype(np.float32)))
 
 
 def corpus_scores(pair: PairedStats) -> tuple[float, float]:
@@ -109,8 +110,9 @@ def randomization_p_value(pair: PairedStats, swaps: tuple[np.ndarray, np.ndarray
     from sacrebleu.significance import _compute_p_value
 
     keep, flip = swaps
-    shuffled_a = pair.score(keep @ pair.a + flip @ pair.b)
-    shuffled_b = pair.score(flip @ pair.a + keep @ pair.b)
+    a, b = pair.a.astype(np.float64), pair.b.astype(np.float64)
+    shuffled_a = pair.score(keep @ a + flip @ b)
+    shuffled_b = pair.score(flip @ a + keep @ b)
     return float(_compute_p_value(np.abs(shuffled_a - shuffled_b), abs(score_b - score_a)))
 
 
