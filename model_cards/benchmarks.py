@@ -22,7 +22,8 @@ PAPER_URL = "https://arxiv.org/abs/2510.09189"
 METRIC_TYPES = {"acc": "accuracy"}  # the Hub's metric id; other metric keys are used as they are
 METRIC_NAMES = {
     "acc": "accuracy", "acc_norm": "accuracy (length-normalised)", "exact_match": "exact match",
-    "spbleu": "spBLEU", "xcomet": "xCOMET", "chrf": "chrF", "bleu": "BLEU",
+    "spbleu": "spBLEU", "xcomet": "xCOMET", "chrf": "chrF", "chrfpp": "chrF++", "ter": "TER", "bleu": "BLEU",
+    "offtarget": "off-target % (language ID; source copies apart)",
 }
 
 

@@ -36,7 +36,8 @@ from xplus_release.runs import RUN_FILE, SCORES_FILE
 
 # Keys of a task record that describe the score rather than being one.
 # Counts and details stored beside scores (sample counts, empty/truncated outputs, directions averaged).
-_INFO_KEYS = ("stderr", "n", "num_samples", "samples", "limit", "directions", "empty", "truncated", "count")
+_INFO_KEYS = ("stderr", "n", "num_samples", "samples", "limit", "directions", "empty", "truncated", "count",
+              "off_target", "source_copies")
 _SCORE_KEYS = ("score", "value", "mean")
 
 

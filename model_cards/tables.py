@@ -18,7 +18,7 @@ from xplus_release.markdown import markdown_table
 
 # Metrics already on a 0-100 scale; any other metric stored as a fraction (accuracy 0.45, xCOMET 0.85) is
 # shown as a percentage so it lines up with the paper's columns. model-index keeps the stored values.
-HUNDRED_SCALE_METRICS = {"spbleu", "bleu", "chrf", "ter"}
+HUNDRED_SCALE_METRICS = {"spbleu", "bleu", "chrf", "chrfpp", "ter", "offtarget"}
 
 
 def display(value: float | None, metric: str) -> str:

@@ -87,7 +87,8 @@ def test_fetched_files_are_written_whole_and_a_failed_download_is_a_line(tmp_pat
     from functools import partial
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    from xplus_release.evalsuite.multilingual import benchmax
+    from sacrebleu.tokenizers import tokenizer_spm
+    from xplus_release.evalsuite.multilingual import benchmax, offline_assets
     from xplus_release.evalsuite.reasoning import humaneval_plus
 
     site = tmp_path / "site"
@@ -109,6 +110,14 @@ def test_fetched_files_are_written_whole_and_a_failed_download_is_a_line(tmp_pat
         [failure] = benchmax.fetch_archive(tmp_path / "data")
         assert failure.startswith(f"BenchMAX task folders {root}/missing.tar.gz: HTTPStatusError")
         assert not (tmp_path / "data" / "benchmax").exists()
+        (site / "flores101.model").write_bytes(b"spm model bytes")
+        monkeypatch.setitem(tokenizer_spm.SPM_MODELS["flores101"], "url", f"{root}/missing/flores101.model")
+        [failure] = offline_assets.fetch_flores101_spm(tmp_path / "data")
+        assert failure.startswith("sacrebleu's FLORES-101 SentencePiece model") and "404" in failure
+        assert not (tmp_path / "data" / "sacrebleu").exists()
+        monkeypatch.setitem(tokenizer_spm.SPM_MODELS["flores101"], "url", f"{root}/flores101.model")
+        assert offline_assets.fetch_flores101_spm(tmp_path / "data") == []
+        assert (tmp_path / "data" / "sacrebleu" / "models" / "flores101.model").read_bytes() == b"spm model bytes"
     finally:
         server.shutdown()
 

@@ -153,7 +153,68 @@ def test_xifeval_without_nltk_data_names_the_fix(tmp_path, monkeypatch):
     message = str(info.value)
     assert "punkt_tab" in message and "python -m nltk.downloader punkt_tab" in message and "\n" not in message
     (tmp_path / "data" / "nltk_data" / "tokenizers" / "punkt_tab").mkdir(parents=True)  # as fetch-data lays it out
+    _place_flores101_model(monkeypatch, tmp_path / "data")
     assert locate_benchmax([TASKS["xifeval"]], tmp_path / "bmx", tmp_path / "data").root == tmp_path / "bmx"
+
+
+def _place_flores101_model(monkeypatch, data_dir: Path) -> Path:
+    """A file where fetch-data puts sacrebleu's FLORES-101 model; sacrebleu's own folder left empty."""
+    import os
+
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    monkeypatch.setattr(tokenizer_spm, "SACREBLEU_DIR", str(data_dir / "elsewhere"))
+    monkeypatch.setenv("SACREBLEU", str(data_dir / "elsewhere"))
+    name = os.path.basename(tokenizer_spm.SPM_MODELS["flores101"]["url"])
+    model = data_dir / "sacrebleu" / "models" / name
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(b"model")
+    return model
+
+
+def test_xifeval_checks_the_flores101_model_and_points_sacrebleu_at_fetched_data(tmp_path, monkeypatch):
+    """BenchMAX's Thai word count loads sacrebleu's FLORES-101 SentencePiece model: checked before a run,
+    found where fetch-data puts it, and sacrebleu (which read $SACREBLEU at import) pointed there."""
+    from sacrebleu.tokenizers import tokenizer_spm
+    from xplus_release.evalsuite.multilingual.offline_assets import check_flores101_spm
+
+    model = _place_flores101_model(monkeypatch, tmp_path / "data")
+    with pytest.raises(MissingAssetError) as info:
+        check_flores101_spm(tmp_path / "other")
+    message = str(info.value)
+    assert "FLORES-101 SentencePiece model" in message and "xplus-eval fetch-data" in message and "\n" not in message
+    check_flores101_spm(tmp_path / "data")
+    assert Path(tokenizer_spm.SACREBLEU_DIR) / "models" / model.name == model
+
+
+def test_xifeval_checker_libraries_count_thai_and_korean_sentences_offline(monkeypatch):
+    """The calls BenchMAX's count_thai_sentences / count_korean_sentences make, on the pinned libraries,
+    with the Hub unreachable (pythainlp's crfcut model and kss ship in their wheels)."""
+    import importlib.util
+
+    from xplus_release.evalsuite.multilingual.offline_assets import CHECKER_MODULES
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert all(importlib.util.find_spec(module) for module in CHECKER_MODULES)
+    import kss
+    from pythainlp import sent_tokenize
+
+    thai = "วันนี้อากาศดีมาก ฉันจะไปเดินเล่นที่สวนสาธารณะ แล้วตอนเย็นจะกลับบ้านไปทำอาหาร"
+    assert len(sent_tokenize(thai)) >= 2
+    assert kss.split_sentences("오늘은 날씨가 좋습니다. 공원에 갑니다. 저녁에는 집에 옵니다.") == [
+        "오늘은 날씨가 좋습니다.", "공원에 갑니다.", "저녁에는 집에 옵니다."]
+
+
+def test_missing_checker_library_is_one_line_naming_the_fix(tmp_path, monkeypatch):
+    import importlib.util
+
+    from xplus_release.evalsuite.multilingual import offline_assets
+
+    (tmp_path / "data" / "nltk_data" / "tokenizers" / "punkt_tab").mkdir(parents=True)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "kss" else real(name, *a))
+    with pytest.raises(MissingAssetError, match=r"import kss, which is not installed; reinstall the package"):
+        offline_assets.check_xifeval_assets(tmp_path / "data")
 
 
 def test_missing_benchmax_folder_is_one_line_naming_both_fixes(tmp_path, capsys):
@@ -352,3 +413,14 @@ def test_all_with_a_wrong_benchmax_dir_fails_before_any_server(tmp_path, capsys)
     assert f"--benchmax-dir {tmp_path / 'no-checkout'} has no tasks/gpqa;" in err
     assert "--multilingual-benchmax-dir in `xplus-eval all`" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_xifeval_checker_run_without_a_checkout_is_one_line(tmp_path, capsys, monkeypatch):
+    """The full checker run needs BenchMAX's tasks/ifeval (not shipped: fetched by fetch-data)."""
+    from xplus_release.evalsuite.multilingual import xifeval_checkers
+
+    (tmp_path / "data" / "nltk_data" / "tokenizers" / "punkt_tab").mkdir(parents=True)
+    _place_flores101_model(monkeypatch, tmp_path / "data")
+    assert xifeval_checkers.main(["--benchmax-dir", str(tmp_path / "bmx"), "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert "has no instructions_registry.py" in err and err.count("\n") == 1

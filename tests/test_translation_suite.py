@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import LID176_PATH
 from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
 from xplus_release.evalsuite.common import run_suite
 
@@ -57,7 +58,8 @@ def run_dir(first_run, tmp_path) -> Path:
 
 
 def context(run_dir, engine, flores_dir, force=False, **options) -> EvalContext:
-    options = {"langs": LANGS, "max_tokens": 8, "metrics": "spbleu,chrf,bleu", **options}
+    options = {"langs": LANGS, "max_tokens": 8, "metrics": "spbleu,chrf,bleu,offtarget", "lid_model": str(LID176_PATH),
+               **options}
     return EvalContext(run=RunFolder.open(run_dir, "xplus-tiny"), model="xplus-tiny", engine_factory=lambda: engine,
                        run_options=RunOptions(limit=3, force=force, data_dir=flores_dir, progress=False),
                        options=options)
@@ -88,6 +90,16 @@ def test_every_direction_in_one_batched_call_scored_exactly_as_sacrebleu(first_r
     assert scores["aggregates"]["en-x"]["chrf"] == pytest.approx(en_x, abs=1e-3)
     assert "tok:flores200" in scores["signatures"]["spbleu"] and "bleu:zh" in scores["signatures"]
     assert json.loads((run_dir / "scores.json").read_text())["translation"] == scores
+    # every output is in some language: off-target or not, each one is counted once (random weights)
+    for entry in scores["directions"].values():
+        assert entry["off_target"] + entry["source_copies"] + entry["empty"] <= 3
+        assert entry["offtarget"] == pytest.approx(100 * entry["off_target"] / 3, abs=1e-3)
+    assert scores["signatures"]["offtarget"].startswith(f"lid:{LID176_PATH}")
+    # compare reuses the sentence statistics the scoring step kept
+    from xplus_release.evalsuite.translation.sentence_stats import load_stats, stats_path
+
+    stored = load_stats(stats_path(run_dir, "chrf", "en-zh"), scores["signatures"]["chrf"])
+    assert stored is not None and stored[1] == [0, 1, 2] and stored[0].shape == (3, 18)
     assert json.loads((run_dir / "run.json").read_text())["signatures"]["translation"] == scores["signatures"]
 
 

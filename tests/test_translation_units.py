@@ -106,8 +106,47 @@ def test_spbleu_equals_sacrebleus_own_corpus_bleu(sacrebleu_home, flores_dir):
         theirs = sacrebleu.corpus_bleu(hyps, [refs], tokenize=tokenizer)
         assert ours["score"] == pytest.approx(theirs.score, abs=1e-4) and 0 < ours["score"] < 100
         assert f"tok:{tokenizer}" in ours["signature"]
-    chrf = corpus_score("chrf", hyps, refs, "zh", "flores200")
-    assert chrf["score"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score, abs=1e-4)
+
+
+def _shifted(flores_dir, file: str, n: int = 20) -> tuple[list[str], list[str]]:
+    refs = (flores_dir / "devtest" / file).read_text(encoding="utf-8").splitlines()[:n]
+    hyps = refs[1:] + refs[:1]
+    hyps[3] = refs[3]
+    return hyps, refs
+
+
+def test_chrf_is_benchmaxs_whitespace_chrf_and_equals_the_sacrebleu_cli(flores_dir, tmp_path):
+    import subprocess
+    import sys
+
+    import sacrebleu
+    from xplus_release.evalsuite.translation.metrics import corpus_score
+
+    hyps, refs = _shifted(flores_dir, "deu_Latn.devtest")
+    ours = corpus_score("chrf", hyps, refs, "de", "flores200")
+    benchmax = sacrebleu.corpus_chrf(hyps, [refs], remove_whitespace=False).score  # BenchMAX's get_chrf
+    assert ours["score"] == pytest.approx(benchmax, abs=1e-4) and "space:yes" in ours["signature"]
+    assert ours["score"] != pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score, abs=1e-3)
+    (tmp_path / "hyp.txt").write_text("\n".join(hyps) + "\n", encoding="utf-8")
+    (tmp_path / "ref.txt").write_text("\n".join(refs) + "\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "sacrebleu", str(tmp_path / "ref.txt"), "-i", str(tmp_path / "hyp.txt"), "-m", "chrf",
+                          "--chrf-whitespace", "-b", "-w", "4"], capture_output=True, text=True, check=True).stdout
+    assert ours["score"] == pytest.approx(float(out), abs=1e-4)
+
+
+def test_ter_is_benchmaxs_and_chrfpp_is_sacrebleus(flores_dir):
+    import sacrebleu
+    from xplus_release.evalsuite.translation.metrics import corpus_score
+
+    hyps, refs = _shifted(flores_dir, "zho_Hans.devtest")
+    ter = corpus_score("ter", hyps, refs, "zh", "flores200")
+    theirs = sacrebleu.corpus_ter(hyps, [refs], normalized=True, asian_support=True)  # BenchMAX's get_ter
+    assert ter["score"] == pytest.approx(theirs.score, abs=1e-4) and 0 < ter["score"]
+    assert ter["score"] != pytest.approx(sacrebleu.corpus_ter(hyps, [refs]).score, abs=1e-3)  # settings matter
+    assert "norm:yes" in ter["signature"] and "asian:yes" in ter["signature"]
+    chrfpp = corpus_score("chrfpp", hyps, refs, "zh", "flores200")
+    assert chrfpp["score"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs], word_order=2).score, abs=1e-4)
+    assert "nw:2" in chrfpp["signature"]
 
 
 def test_bleu_uses_sacrebleus_tokenizer_for_zh_ja_ko():
@@ -178,13 +217,17 @@ def test_compare_finds_the_better_run_significant(sacrebleu_home, flores_dir, tm
     a = make_run(tmp_path / "a", "m", {"en-de": worse, "en-fr": refs[:30]}, {"en-de": refs, "en-fr": refs[:30]})
     b = make_run(tmp_path / "b", "m", {"en-de": refs, "en-fr": refs[:30]}, {"en-de": refs, "en-fr": refs[:30]})
     assert main(["compare", str(a), str(b), "--samples", "200", "--no-progress"]) == 0
-    rows = json.loads((b / "compare-a" / "compare.json").read_text())["rows"]
+    stored = json.loads((b / "compare-a" / "compare.json").read_text())
+    rows = stored["rows"]
     de = {r["metric"]: r for r in rows if r["direction"] == "en-de"}
-    assert de["spbleu"]["delta"] > 10 and de["spbleu"]["p_value"] < 0.05 and de["chrf"]["p_value"] < 0.05
+    assert de["spbleu"]["delta"] > 10 and de["spbleu"]["p_corrected"] < 0.05 and de["chrf"]["p_corrected"] < 0.05
+    assert de["spbleu"]["outcome"] == "better" and stored["correction"] == "holm"
     fr = [r for r in rows if r["direction"] == "en-fr"]
-    assert all(r["delta"] == 0 and r["p_value"] == 1.0 for r in fr)
+    assert all(r["delta"] == 0 and r["p_value"] == r["p_corrected"] == 1.0 and r["outcome"] == "same" for r in fr)
+    assert stored["summary"]["spbleu"] == {"better": 1, "worse": 0, "same": 1}
     assert (b / "compare-a" / "compare_spbleu.png").is_file()
-    assert "| en-de | spbleu | 60 |" in (b / "compare-a" / "compare.md").read_text()
+    md = (b / "compare-a" / "compare.md").read_text()
+    assert "| en-de | spbleu | 60 |" in md and "1 directions improve, 0 worsen, 1 do not differ" in md
 
 
 def test_compare_bad_inputs(tmp_path, capsys):
@@ -210,6 +253,24 @@ def test_stored_scores_are_reused_only_for_the_same_input_and_signature(sacreble
     assert score_corpus(gens, ["spbleu"], "flores101", planted, False)[0]["en-de"]["spbleu"] == first["en-de"]["spbleu"]
     gens["en-de"][0] = {"hypothesis": refs[0], "reference": refs[0]}
     assert score_corpus(gens, ["spbleu"], "flores200", planted, False)[0]["en-de"]["spbleu"] != 99.0
+
+
+def test_chrf_stored_under_another_setting_is_rescored(flores_dir):
+    """A scores.json written with whitespace-free chrF (space:no) is not reused for BenchMAX's chrF."""
+    import sacrebleu
+    from xplus_release.evalsuite.translation.scoring import score_corpus
+
+    refs = (flores_dir / "devtest" / "deu_Latn.devtest").read_text(encoding="utf-8").splitlines()[:10]
+    gens = {"en-de": [{"hypothesis": h, "reference": r} for h, r in zip(refs[1:] + refs[:1], refs)]}
+    first, sigs = score_corpus(gens, ["chrf"], "flores200", {}, progress=False)
+    old_chrf = sacrebleu.CHRF()
+    old_score = old_chrf.corpus_score([g["hypothesis"] for g in gens["en-de"]], [refs])
+    old_sigs = {"chrf": str(old_chrf.get_signature())}
+    assert "space:no" in old_sigs["chrf"] and old_sigs["chrf"] != sigs["chrf"]
+    stored = {"directions": {"en-de": {**first["en-de"], "chrf": round(old_score.score, 4)}}, "signatures": old_sigs}
+    rescored, new_sigs = score_corpus(gens, ["chrf"], "flores200", stored, False)
+    assert rescored["en-de"]["chrf"] == first["en-de"]["chrf"] != stored["directions"]["en-de"]["chrf"]
+    assert new_sigs == sigs
 
 
 def test_missing_xcomet_model_is_one_line_with_the_fetch_command(monkeypatch, tmp_path):

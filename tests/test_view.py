@@ -124,9 +124,10 @@ def _order(page: str) -> list[int]:
 
 
 def _sentence_chrf(run: Path, direction: str) -> dict[int, float]:
+    """BenchMAX's chrF (whitespace included), which the suite and the viewer score with."""
     from sacrebleu.metrics import CHRF
 
-    return {r["index"]: CHRF().sentence_score(r["hypothesis"], [r["reference"]]).score
+    return {r["index"]: CHRF(whitespace=True).sentence_score(r["hypothesis"], [r["reference"]]).score
             for r in _records(run, direction)}
 
 
@@ -210,10 +211,13 @@ def test_difference_heatmap_marks_what_compare_finds_significant(runs, sacrebleu
     from xplus_release.evalsuite.view.reading import open_runs
 
     explorer = Explorer(open_runs(list(runs)))
-    marks, note = explorer.significance(200, ["chrf"])
-    rows = compare_runs(runs[0], runs[1], ["chrf"], n_samples=200, progress=False)
-    assert marks["chrf"] == {r["direction"]: r["p_value"] for r in rows}
+    marks, note = explorer.significance(200, "holm", ["chrf"])
+    comparison = compare_runs(runs[0], runs[1], ["chrf"], n_samples=200, progress=False)
+    rows = comparison["rows"]
+    assert marks["chrf"] == {r["direction"]: r["p_corrected"] for r in rows}
     assert note.startswith("Paired bootstrap (200 resamples")
+    counts = {key: sum(r["outcome"] == key for r in rows) for key in ("better", "worse", "same")}
+    assert f"{counts['better']} directions improve, {counts['worse']} worsen, {counts['same']} do not differ" in note
     data = explorer.heatmap("chrf", explorer.difference_view(), marks).data
     langs = list(data.columns[1:])
     for r in rows:
@@ -222,10 +226,12 @@ def test_difference_heatmap_marks_what_compare_finds_significant(runs, sacrebleu
         scores = [json.loads((run / "scores.json").read_text())["translation"]["directions"][r["direction"]]["chrf"]
                   for run in runs]
         assert cell.rstrip("*") == f"{scores[1] - scores[0]:+.1f}"
-        assert cell.endswith("*") == (r["p_value"] < 0.05)
+        assert cell.endswith("*") == (r["p_corrected"] < 0.05)
     # what `xplus-eval compare` wrote is picked up when the page opens
-    write_comparison(rows, runs[0], runs[1], runs[1] / f"compare-{runs[0].name}", 200)
-    assert Explorer(open_runs(list(runs))).stored_significance() == marks
+    write_comparison(comparison, runs[0], runs[1], runs[1] / f"compare-{runs[0].name}", 200)
+    reopened = Explorer(open_runs(list(runs)))
+    assert reopened.stored_significance() == marks
+    assert f"{counts['better']} directions improve" in reopened.stored_note()
 
 
 def test_downloads_direction_csv_and_figures(app, runs):

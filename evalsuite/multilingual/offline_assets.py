@@ -1,13 +1,17 @@
 """What lm-eval tasks fetch for themselves at load time, fetched ahead into a data folder for offline use.
 
 BenchMAX's ifeval checkers split sentences with NLTK's ``punkt_tab`` (downloaded at import, quietly
-skipped offline); lm-eval's HumanEval+ scores with Hugging Face evaluate's ``code_eval`` metric, whose
-script ``evaluate.load`` downloads from the Hub. ``xplus-eval fetch-data`` puts both under the data folder
-(``nltk_data/``, ``hf/modules/``), where the harness finds them again.
+skipped offline), count Thai sentences with ``pythainlp`` (its default ``crfcut`` engine needs
+``python-crfsuite``) and Korean ones with ``kss``, and count Thai words with sacrebleu's FLORES-101
+SentencePiece model (``count_words_by_spm``, which sacrebleu downloads on first use); lm-eval's HumanEval+
+scores with Hugging Face evaluate's ``code_eval`` metric, whose script ``evaluate.load`` downloads from the
+Hub. ``xplus-eval fetch-data`` puts the data under the data folder (``nltk_data/``, ``sacrebleu/models/``,
+``hf/modules/``), where the harness finds them again; the libraries are the package's own dependencies.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -17,6 +21,9 @@ from xplus_release.errors import MissingAssetError
 
 NLTK_SUBDIR = "nltk_data"
 MODULES_SUBDIR = Path("hf") / "modules"
+SACREBLEU_SUBDIR = "sacrebleu"  # <data_dir>/sacrebleu/models/<model>, the layout of sacrebleu's own $SACREBLEU
+# the modules BenchMAX's checkers import at check time (instructions_util.py), and the distributions pinned for them
+CHECKER_MODULES = {"pythainlp": "pythainlp", "pycrfsuite": "python-crfsuite", "kss": "kss"}
 
 
 def fetch_punkt_tab(out_dir: Path) -> list[str]:
@@ -65,3 +72,65 @@ def use_fetched_modules(data_dir: Path | None) -> None:
     folder = Path(data_dir) / MODULES_SUBDIR if data_dir is not None else None
     if folder is not None and folder.is_dir() and "evaluate" not in sys.modules:
         os.environ["HF_MODULES_CACHE"] = str(folder)
+
+
+def check_xifeval_assets(data_dir: Path | None) -> None:
+    """Everything BenchMAX's xIFEval checkers load while scoring, checked before a run starts (offline, a
+    missing piece would otherwise fail the first Thai or Korean answer after the model has run).
+
+    Raises:
+        MissingAssetError: punkt_tab, a checker library or sacrebleu's FLORES-101 model is missing.
+    """
+    check_nltk_data(data_dir)
+    missing = [dist for module, dist in CHECKER_MODULES.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise MissingAssetError(
+            f"xIFEval's Thai and Korean checkers import {', '.join(missing)}, which is not installed; reinstall "
+            "the package (`pip install -e .`: it pins pythainlp, python-crfsuite and kss)")
+    check_flores101_spm(data_dir)
+
+
+def _flores101_model() -> tuple[str, str]:
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    url = tokenizer_spm.SPM_MODELS["flores101"]["url"]
+    return url, os.path.basename(url)
+
+
+def check_flores101_spm(data_dir: Path | None) -> None:
+    """sacrebleu's FLORES-101 SentencePiece model (BenchMAX's Thai word count) where sacrebleu looks, or in
+    ``<data_dir>/sacrebleu/models`` -- then sacrebleu is pointed there for this process.
+
+    Raises:
+        MissingAssetError: in neither place; the message names the fetch commands.
+    """
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    url, name = _flores101_model()
+    current = Path(tokenizer_spm.SACREBLEU_DIR) / "models" / name
+    if current.is_file():
+        return
+    fetched = Path(data_dir) / SACREBLEU_SUBDIR if data_dir is not None else None
+    if fetched is not None and (fetched / "models" / name).is_file():
+        os.environ["SACREBLEU"] = str(fetched)
+        tokenizer_spm.SACREBLEU_DIR = str(fetched)  # sacrebleu read $SACREBLEU at import
+        return
+    raise MissingAssetError(
+        f"xIFEval's Thai word counts need sacrebleu's FLORES-101 SentencePiece model, which is not at {current}; "
+        f"run `xplus-eval fetch-data --output DIR` on a connected machine and pass --data-dir DIR, or download "
+        f"{url} to {current}")
+
+
+def fetch_flores101_spm(out_dir: Path) -> list[str]:
+    from xplus_release.evalsuite.fetch import download
+
+    url, name = _flores101_model()
+    target = out_dir / SACREBLEU_SUBDIR / "models" / name
+
+    def save(body: bytes) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{name}.tmp")
+        tmp.write_bytes(body)
+        os.replace(tmp, target)  # a killed fetch leaves no half model for the check to accept
+
+    return download(url, "sacrebleu's FLORES-101 SentencePiece model (xIFEval's Thai word count)", save)

@@ -19,7 +19,7 @@ from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult, with_s
 from xplus_release.evalsuite.multilingual import benchmax
 from xplus_release.evalsuite.multilingual.fidelity import task_fidelity
 from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig, jsonable
-from xplus_release.evalsuite.multilingual.offline_assets import check_nltk_data
+from xplus_release.evalsuite.multilingual.offline_assets import check_xifeval_assets
 from xplus_release.evalsuite.multilingual.options import MultilingualOptions
 from xplus_release.evalsuite.multilingual.report import report_section
 from xplus_release.evalsuite.multilingual.tasks import TaskSpec, select
@@ -92,17 +92,21 @@ class MultilingualSuite(Suite):
         return list(dict.fromkeys(path for path, _ in required_datasets()))
 
     def fetch_data(self, out_dir: Path) -> list[str]:
-        """BenchMAX's task folders (pinned archive), their datasets, NLTK's punkt_tab and the code_eval metric,
-        into ``out_dir``; returns the failures as lines."""
+        """BenchMAX's task folders (pinned archive), their datasets, NLTK's punkt_tab, sacrebleu's FLORES-101
+        SentencePiece model and the code_eval metric, into ``out_dir``; returns the failures as lines."""
         from xplus_release.evalsuite.fetch import fetch_hf_datasets
-        from xplus_release.evalsuite.multilingual.offline_assets import fetch_code_eval, fetch_punkt_tab
+        from xplus_release.evalsuite.multilingual.offline_assets import (
+            fetch_code_eval,
+            fetch_flores101_spm,
+            fetch_punkt_tab,
+        )
 
         failures = benchmax.fetch_archive(out_dir)
         if not failures:
             checkout = benchmax.locate(None, out_dir, list(benchmax.FOLDERS), ["fetch-data"])
             repo_ids = [path for path, _ in required_datasets(checkout=checkout, benchmax_only=True)]
             failures += fetch_hf_datasets(list(dict.fromkeys(repo_ids)), out_dir)
-        return failures + fetch_punkt_tab(out_dir) + fetch_code_eval(out_dir)
+        return failures + fetch_punkt_tab(out_dir) + fetch_flores101_spm(out_dir) + fetch_code_eval(out_dir)
 
     def _run_task(self, ctx, harness: Harness, spec: TaskSpec, pairs: list[tuple[str, str]], request: dict) -> dict:
         result = harness.evaluate(spec, [lm_task for _, lm_task in pairs])
@@ -145,14 +149,15 @@ def locate_benchmax(specs: list[TaskSpec], benchmax_dir: Path | None,
     """The BenchMAX checkout the selected tasks need (None if they are all lm-eval's own).
 
     Raises:
-        MissingAssetError: no checkout with their folders; or xIFEval without NLTK's punkt_tab.
+        MissingAssetError: no checkout with their folders; or xIFEval without NLTK's punkt_tab, its checkers'
+            libraries or sacrebleu's FLORES-101 SentencePiece model.
     """
     folders = list(dict.fromkeys(spec.benchmax_folder for spec in specs if spec.benchmax_folder))
     if not folders:
         return None
     checkout = benchmax.locate(benchmax_dir, data_dir, folders, [s.name for s in specs if s.benchmax_folder])
     if "ifeval" in folders:
-        check_nltk_data(data_dir)
+        check_xifeval_assets(data_dir)
     return checkout
 
 

@@ -3,7 +3,9 @@
 The paper (Section 4.1) evaluates FLORES-101 "using the BenchMAX" suite with spBLEU and xCOMET over the
 17 languages. BenchMAX's translation evaluation (tasks/translation at the pinned commit) prompts with the
 same template as ``xplus_release.prompts.EVAL_PROMPT``, scores spBLEU with sacrebleu's ``flores200``
-tokenizer and xCOMET with ``Unbabel/XCOMET-XXL``; the paper itself names neither.
+tokenizer and xCOMET with ``Unbabel/XCOMET-XXL``; the paper itself names neither. chrF and TER are scored
+with BenchMAX's own sacrebleu arguments; the record names, per metric, the sacrebleu call made here and
+BenchMAX's.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 from importlib import metadata
 
 from xplus_release.evalsuite.fidelity import fidelity_record
+from xplus_release.evalsuite.translation.metrics import BENCHMAX_CALLS, METRIC_SETTINGS
 from xplus_release.evalsuite.translation.options import DEFAULT_COMET_MODEL
+from xplus_release.evalsuite.translation.report import METRIC_LABELS
 
 PAPER_SETTING = ("FLORES-101 devtest through BenchMAX, 17 languages, every direction, spBLEU and xCOMET, "
                  "thinking not stated; BenchMAX scores spBLEU with the flores200 tokenizer and xCOMET with "
@@ -26,11 +30,10 @@ def translation_fidelity(settings: dict, signatures: dict, directions: int) -> d
     harness = f"sacrebleu {metadata.version('sacrebleu')}"
     if "xcomet" in metrics:
         harness += f", {signatures['xcomet'].split('|')[1].replace(':', ' ')} (own environment)"
-    named = [f"spBLEU ({settings['spbleu_tokenizer']})" if m == "spbleu" else m for m in metrics]
     return fidelity_record(
         harness=harness, task_source=f"FLORES devtest from {settings['dataset']}",
         prompt_source="the paper's template (BenchMAX's flores prompt) with BenchMAX's language names",
-        metric=", ".join(named), xcomet_model=settings.get("comet_model"), thinking="off", shots="0",
+        metric="; ".join(metric_setting(m, settings) for m in metrics), xcomet_model=settings.get("comet_model"), thinking="off", shots="0",
         paper_setting=PAPER_SETTING, differences=differences(settings, directions))
 
 
@@ -50,3 +53,19 @@ def differences(settings: dict, directions: int) -> list[str]:
     if settings.get("comet_model") and settings["comet_model"] != DEFAULT_COMET_MODEL:  # BenchMAX's
         notes.append(f"xCOMET model {settings['comet_model']} (BenchMAX: {DEFAULT_COMET_MODEL})")
     return notes
+
+
+def metric_setting(metric: str, settings: dict) -> str:
+    """``chrF: CHRF(whitespace=True) (BenchMAX: corpus_chrf(remove_whitespace=False))``: the call here, and BenchMAX's."""
+    if metric == "xcomet":
+        return f"xCOMET: {settings.get('comet_model')} (BenchMAX: {DEFAULT_COMET_MODEL})"
+    if metric == "offtarget":
+        return f"off-target %: fastText LID {settings.get('lid_model')}, source copies apart (BenchMAX: not scored)"
+    if metric == "spbleu":
+        ours = f"BLEU(tokenize={settings['spbleu_tokenizer']})"
+    elif metric == "bleu":
+        ours = "BLEU(tokenize=13a | zh | ja-mecab | ko-mecab by target)"
+    else:
+        kind = "TER" if metric == "ter" else "CHRF"
+        ours = f"{kind}(" + ", ".join(f"{k}={v}" for k, v in METRIC_SETTINGS[metric].items()) + ")"
+    return f"{METRIC_LABELS[metric]}: sacrebleu {ours} (BenchMAX: {BENCHMAX_CALLS.get(metric, 'not scored')})"

@@ -1,5 +1,10 @@
-"""Corpus metrics with sacrebleu: spBLEU (SentencePiece BLEU), chrF, and BLEU with the tokenizer sacrebleu
-recommends for the target language. Each score is returned with sacrebleu's own signature string.
+"""Corpus metrics with sacrebleu: spBLEU (SentencePiece BLEU), chrF, chrF++, TER, and BLEU with the tokenizer
+sacrebleu recommends for the target language. Each score is returned with sacrebleu's own signature string.
+
+chrF and TER are scored as BenchMAX's ``tasks/translation/metrics.py`` scores them (pinned commit):
+``corpus_chrf(..., remove_whitespace=False)`` -- whitespace counted as a character, ``space:yes`` in the
+signature -- and ``corpus_ter(..., normalized=True, asian_support=True)``. chrF++ (BenchMAX has none) is
+sacrebleu's own ``chrF++`` (word bigrams, whitespace removed), as ``sacrebleu -m chrf --chrf-word-order 2``.
 
 spBLEU's ``flores200``/``flores101`` tokenizers load a SentencePiece model from ``$SACREBLEU/models/``,
 which sacrebleu downloads on first use; offline, a missing model is one clear error before any work.
@@ -15,7 +20,21 @@ from xplus_release.registry import hub_offline
 
 # sacrebleu's tokenizer per target language for plain BLEU (its README: zh, ja-mecab, ko-mecab; 13a else).
 BLEU_TOKENIZERS = {"zh": "zh", "ja": "ja-mecab", "ko": "ko-mecab"}
-CORPUS_METRICS = ("spbleu", "chrf", "bleu")
+CORPUS_METRICS = ("spbleu", "chrf", "chrfpp", "ter", "bleu")
+# sacrebleu's constructor arguments per metric kind: BenchMAX's settings for chrF and TER
+METRIC_SETTINGS = {
+    "chrf": {"whitespace": True},
+    "chrfpp": {"word_order": 2},
+    "ter": {"normalized": True, "asian_support": True},
+}
+# what BenchMAX calls, for the fidelity record
+BENCHMAX_CALLS = {
+    "spbleu": 'corpus_bleu(tokenize="flores200", force=True)',
+    "bleu": 'corpus_bleu(tokenize=13a | zh | ja-mecab | ko-mecab, force=True)',
+    "chrf": "corpus_chrf(remove_whitespace=False)",
+    "ter": "corpus_ter(normalized=True, asian_support=True)",
+}
+LOWER_IS_BETTER = frozenset({"ter"})
 
 
 def bleu_tokenizer(target_code: str) -> str:
@@ -54,9 +73,14 @@ def check_spm_model(tokenizer: str) -> None:
 
 @functools.cache
 def _metric(kind: str, tokenizer: str):
-    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.metrics import BLEU, CHRF, TER
 
-    metric = CHRF() if kind == "chrf" else BLEU(tokenize=tokenizer)
+    if kind == "ter":
+        metric = TER(**METRIC_SETTINGS["ter"])
+    elif kind in ("chrf", "chrfpp"):
+        metric = CHRF(**METRIC_SETTINGS[kind])
+    else:
+        metric = BLEU(tokenize=tokenizer)
     # sacrebleu's signature lists the reference count, known only after a first evaluation; every score
     # here has one reference, so settle it now and signatures can be compared before scoring.
     metric.corpus_score(["."], [["."]])
@@ -69,7 +93,9 @@ def metric_object(name: str, target_code: str, spm_tokenizer: str):
         return _metric("spbleu", spm_tokenizer)
     if name == "bleu":
         return _metric("bleu", bleu_tokenizer(target_code))
-    return _metric("chrf", "")
+    if name not in METRIC_SETTINGS:
+        raise ValueError(f"unknown corpus metric {name!r}; one of {', '.join(CORPUS_METRICS)}")
+    return _metric(name, "")
 
 
 def signature(name: str, target_code: str, spm_tokenizer: str) -> str:
@@ -82,3 +108,12 @@ def corpus_score(name: str, hypotheses: list[str], references: list[str], target
     metric = metric_object(name, target_code, spm_tokenizer)
     score = metric.corpus_score(hypotheses, [references])
     return {"score": round(float(score.score), 4), "signature": signature(name, target_code, spm_tokenizer)}
+
+
+def corpus_statistics(name: str, hypotheses: list[str], references: list[str], target_code: str,
+                      spm_tokenizer: str) -> tuple[dict, list]:
+    """``corpus_score`` and the sentence statistics it summed (sacrebleu's ``corpus_score``, in two steps)."""
+    metric = metric_object(name, target_code, spm_tokenizer)
+    stats = metric._extract_corpus_statistics(hypotheses, [references])
+    score = metric._aggregate_and_compute(stats)
+    return {"score": round(float(score.score), 4), "signature": signature(name, target_code, spm_tokenizer)}, stats

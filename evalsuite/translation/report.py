@@ -12,7 +12,8 @@ from xplus_release.markdown import markdown_table, score_cell
 from xplus_release.paper import load_table, paper_name
 from xplus_release.runs import RunFolder
 
-METRIC_LABELS = {"spbleu": "spBLEU", "chrf": "chrF", "bleu": "BLEU", "xcomet": "xCOMET"}
+METRIC_LABELS = {"spbleu": "spBLEU", "chrf": "chrF", "chrfpp": "chrF++", "ter": "TER", "bleu": "BLEU",
+                 "xcomet": "xCOMET", "offtarget": "off-target %"}
 PAPER_METRICS = ("spbleu", "xcomet")  # what Table 7 reports
 
 
@@ -50,7 +51,9 @@ def _settings_lines(settings: dict, scores: dict) -> list[str]:
 def _warning_lines(directions: dict) -> list[str]:
     lines = []
     for field, what in (("empty", "empty hypotheses (scored as empty strings)"),
-                        ("truncated", "outputs cut at the max-tokens limit")):
+                        ("truncated", "outputs cut at the max-tokens limit"),
+                        ("off_target", "outputs in another language than the target (language ID)"),
+                        ("source_copies", "outputs that copy the source sentence")):
         total = sum(d.get(field, 0) for d in directions.values())
         if total:
             hit = sum(1 for d in directions.values() if d.get(field))
@@ -99,9 +102,10 @@ def _paper_cell(paper_value: float | None, run_value: float | None) -> str:
 
 
 def _direction_table(directions: dict, metrics: list[str]) -> list[str]:
-    header = ["direction", *(METRIC_LABELS[m] for m in metrics), "empty", "truncated"]
-    return markdown_table(header, ([name, *(score_cell(d.get(m)) for m in metrics), str(d.get("empty", 0)),
-                                    str(d.get("truncated", 0))] for name, d in directions.items()), 1)
+    header = ["direction", *(METRIC_LABELS[m] for m in metrics), "empty", "truncated", "off-target", "source copies"]
+    return markdown_table(header, ([name, *(score_cell(d.get(m)) for m in metrics),
+                                    *(str(d.get(f, 0)) for f in ("empty", "truncated", "off_target", "source_copies"))]
+                                   for name, d in directions.items()), 1)
 
 
 def write_heatmap(folder: Path, directions: dict, langs: list[str], metric: str, fmt: str = "png") -> Path:

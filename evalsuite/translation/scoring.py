@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tqdm.auto import tqdm
 from xplus_release.storage import json_hash
 from xplus_release.evalsuite.translation.metrics import (
     CORPUS_METRICS,
     bleu_tokenizer,
     corpus_score,
+    corpus_statistics,
     signature,
 )
+from xplus_release.evalsuite.translation.sentence_stats import STATS_METRICS, save_stats, stats_path
 
 
 def fingerprint(records: list[dict]) -> str:
@@ -18,11 +22,12 @@ def fingerprint(records: list[dict]) -> str:
 
 
 def score_corpus(generations: dict[str, list[dict]], metrics: list[str], spm_tokenizer: str,
-                 previous: dict, progress: bool) -> tuple[dict[str, dict], dict[str, str]]:
+                 previous: dict, progress: bool, run_path: Path | None = None) -> tuple[dict[str, dict], dict[str, str]]:
     """Per-direction corpus scores and the signature of every metric used.
 
     ``previous`` is the suite's last ``scores.json`` entry: a direction whose fingerprint and metric
-    signature are unchanged keeps its stored score instead of being recomputed.
+    signature are unchanged keeps its stored score instead of being recomputed. With ``run_path``, the
+    sentence statistics of spBLEU and chrF are kept in the run folder for ``xplus-eval compare``.
     """
     wanted = [m for m in metrics if m in CORPUS_METRICS]
     old_dirs, old_sigs = previous.get("directions", {}), previous.get("signatures", {})
@@ -40,11 +45,20 @@ def score_corpus(generations: dict[str, list[dict]], metrics: list[str], spm_tok
             if unchanged and old.get("fingerprint") == fp and metric in old:
                 entry[metric], signatures[sig_key] = old[metric], old_sigs[sig_key]
                 continue
-            result = corpus_score(metric, [r["hypothesis"] for r in records], [r["reference"] for r in records],
-                                  tgt, spm_tokenizer)
+            result = _score(metric, records, tgt, spm_tokenizer, fp, run_path)
             entry[metric], signatures[sig_key] = result["score"], result["signature"]
         directions[direction] = entry
     return directions, signatures
+
+
+def _score(metric: str, records: list[dict], target: str, spm_tokenizer: str, fp: str, run_path: Path | None) -> dict:
+    hyps, refs = [r["hypothesis"] for r in records], [r["reference"] for r in records]
+    if run_path is None or metric not in STATS_METRICS:
+        return corpus_score(metric, hyps, refs, target, spm_tokenizer)
+    result, stats = corpus_statistics(metric, hyps, refs, target, spm_tokenizer)
+    save_stats(stats_path(run_path, metric, records[0]["direction"]), stats, [r["index"] for r in records], fp,
+               result["signature"])
+    return result
 
 
 def _signature_key(metric: str, target: str) -> str:

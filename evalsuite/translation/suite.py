@@ -16,9 +16,11 @@ from xplus_release.evalsuite.translation.data import BENCHMAX_REPO, load_flores
 from xplus_release.evalsuite.translation.fidelity import translation_fidelity
 from xplus_release.evalsuite.translation.generate import build_prompts, generate
 from xplus_release.evalsuite.translation.metrics import check_spm_model
-from xplus_release.evalsuite.translation.options import METRICS, TranslationOptions, resolve_grid
+from xplus_release.evalsuite.translation.off_target import add_off_target
+from xplus_release.evalsuite.translation.options import DEFAULT_METRICS, TranslationOptions, resolve_grid
 from xplus_release.evalsuite.translation.scoring import score_corpus
 
+from xplus_release.lid import resolve_lid_model
 from xplus_release.registry import is_test_model
 from xplus_release.runs import RunFolder
 
@@ -45,22 +47,25 @@ class TranslationSuite(Suite):
         Raises:
             ConfigError, UnknownLanguageError: bad options (unknown language or metric, same source and
                 target, unaligned files).
-            MissingAssetError: FLORES data, sacrebleu's SentencePiece model or the xCOMET model is not on
-                this machine (checked before generating).
+            MissingAssetError: FLORES data, sacrebleu's SentencePiece model, the xCOMET model or the LID
+                model (offtarget) is not on this machine (checked before generating).
             ManagedEnvError: the comet environment or its worker failed.
         """
         opts: TranslationOptions = ctx.options
         langs, pairs = resolve_grid(opts)
-        metrics = list(opts.metrics or (TEST_MODEL_METRICS if is_test_model(ctx.model) else METRICS))
+        metrics = list(opts.metrics or (TEST_MODEL_METRICS if is_test_model(ctx.model) else DEFAULT_METRICS))
         dataset = opts.dataset or default_dataset(ctx.model, ctx.data_dir)
         checkpoint = self._preflight(metrics, opts)
         texts = load_flores(langs, dataset, ctx.data_dir, ctx.limit)
         generations = generate(ctx, build_prompts(pairs, texts), opts.max_tokens, opts.chunk_size)
         previous = {} if ctx.force else ctx.run.read_scores().get(self.name, {})
-        directions, signatures = score_corpus(generations, metrics, opts.tokenizer, previous, ctx.progress)
+        directions, signatures = score_corpus(generations, metrics, opts.tokenizer, previous, ctx.progress,
+                                              ctx.run.path)
         if checkpoint is not None:
             self._add_xcomet(ctx, generations, directions, checkpoint, opts)
             signatures["xcomet"] = xcomet.signature(opts.comet_model)
+        if "offtarget" in metrics:
+            signatures["offtarget"] = add_off_target(generations, directions, opts.lid_model)
         settings = _settings(opts, dataset, langs, metrics, texts, ctx)
         scores = {
             "settings": settings,
@@ -91,6 +96,8 @@ class TranslationSuite(Suite):
         """Fail on a missing metric asset before spending any time generating."""
         if "spbleu" in metrics:
             check_spm_model(opts.tokenizer)
+        if "offtarget" in metrics:
+            resolve_lid_model(opts.lid_model, setting="--lid-model")
         return xcomet.ensure_ready(opts.comet_model) if "xcomet" in metrics else None
 
     @staticmethod
@@ -110,6 +117,7 @@ def _settings(opts: TranslationOptions, dataset: str, langs, metrics, texts, ctx
         "segments_per_direction": len(next(iter(texts.values()))),
         "spbleu_tokenizer": opts.tokenizer,
         "comet_model": opts.comet_model if "xcomet" in metrics else None,
+        "lid_model": opts.lid_model if "offtarget" in metrics else None,
         "max_tokens": opts.max_tokens,
         "limit": ctx.limit,
     }

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import gradio as gr  # at module level: gradio resolves handlers' SelectData annotations here
 from xplus_release.evalsuite.plots import score_grid
-from xplus_release.evalsuite.translation.compare import COMPARE_METRICS, compare_generations
-from xplus_release.evalsuite.translation.report import PAPER_METRICS, write_heatmap
+from xplus_release.evalsuite.translation.compare import compare_generations, summary_sentence
+from xplus_release.evalsuite.translation.report import METRIC_LABELS, PAPER_METRICS, write_heatmap
+from xplus_release.evalsuite.translation.significance import outcome_counts
 from xplus_release.evalsuite.view import figures, overview, samples
 from xplus_release.evalsuite.view.reading import RunView, open_runs
 from xplus_release.evalsuite.view.segments import (
@@ -32,6 +33,8 @@ from xplus_release.evalsuite.view.segments import (
 )
 
 from xplus_release.errors import RunFolderError
+
+SIGNIFICANCE_METRICS = ("spbleu", "chrf")  # the page tests what needs no xCOMET scores
 
 
 class Explorer:
@@ -85,20 +88,35 @@ class Explorer:
     def cell_direction(self, row: int, column: int) -> str | None:
         return figures.direction_of_cell(self.languages(), row, column)
 
-    def significance(self, samples: int, metrics: list[str] | None = None,
+    def significance(self, samples: int, correction: str = "holm", metrics: list[str] | None = None,
                      progress=gr.Progress(track_tqdm=True)) -> tuple[dict, str]:  # noqa: B008 -- gradio's idiom
-        """Paired bootstrap (``compare``'s code) of the last run against the first, per direction; its
-        tqdm bar shows on the page."""
+        """Paired bootstrap (``compare``'s code) of the last run against the first, per direction, corrected
+        across directions; its tqdm bar shows on the page."""
         if len(self.runs) < 2:
             return {}, "Significance needs two runs."
-        metrics = [m for m in (metrics or self.metrics()) if m in COMPARE_METRICS] or ["chrf"]
+        metrics = [m for m in (metrics or self.metrics()) if m in SIGNIFICANCE_METRICS] or ["chrf"]
         tokenizer = self.runs[-1].translation().get("settings", {}).get("spbleu_tokenizer") or "flores200"
-        rows = compare_generations(self._generations(0), self._generations(-1), metrics, tokenizer,
-                                   n_samples=int(samples), names=(self.labels[0], self.labels[-1]))
-        return self._marks(rows, metrics, f"Paired bootstrap ({int(samples)} resamples, sacrebleu)")
+        comparison = compare_generations(self._generations(0), self._generations(-1), metrics, tokenizer,
+                                         n_samples=int(samples), names=(self.labels[0], self.labels[-1]),
+                                         correction=correction, folders=(self.runs[0].path, self.runs[-1].path))
+        what = f"Paired bootstrap ({int(samples)} resamples, sacrebleu; {correction} correction)"
+        return self._marks(comparison["rows"], metrics, what)
 
     def stored_significance(self) -> dict:
         """The marks of an ``xplus-eval compare`` of these two runs, if one was written in its default place."""
+        stored = self.stored_comparison()
+        return self._marks(stored["rows"], sorted({r["metric"] for r in stored["rows"]}), "")[0] if stored else {}
+
+    def stored_note(self) -> str:
+        """What the stored ``xplus-eval compare`` found, counted per metric after its correction."""
+        stored = self.stored_comparison()
+        if not stored:
+            return ""
+        what = f"`xplus-eval compare` ({stored.get('test', 'bs')}, {stored.get('correction', 'no')} correction)"
+        return self._marks(stored["rows"], sorted({r["metric"] for r in stored["rows"]}), what)[1]
+
+    def stored_comparison(self) -> dict:
+        """compare.json of an ``xplus-eval compare`` of the first run against the last, or {}."""
         if len(self.runs) < 2:
             return {}
         path = self.runs[-1].path / f"compare-{self.runs[0].path.resolve().name}" / "compare.json"
@@ -107,14 +125,18 @@ class Explorer:
         stored = json.loads(path.read_text(encoding="utf-8"))
         if Path(stored.get("a", "")).resolve() != self.runs[0].path.resolve():
             return {}
-        return self._marks(stored["rows"], sorted({r["metric"] for r in stored["rows"]}), "")[0]
+        return stored
 
     @staticmethod
     def _marks(rows: list[dict], metrics: list[str], what: str) -> tuple[dict, str]:
-        marks = {m: {r["direction"]: r["p_value"] for r in rows if r["metric"] == m} for m in metrics}
-        significant = sum(1 for r in rows if r["p_value"] < figures.SIGNIFICANT)
-        return marks, (f"{what} on {len(rows)} direction/metric pairs: {significant} significant at "
-                       f"p < {figures.SIGNIFICANT} (starred).")
+        """Corrected p-values per metric and direction (raw ones from a compare.json written before
+        corrections existed), and a note counting what improves, worsens or does not differ."""
+        marks = {m: {r["direction"]: r.get("p_corrected", r["p_value"]) for r in rows if r["metric"] == m}
+                 for m in metrics}
+        counts = [f"{METRIC_LABELS.get(m, m)}: " + summary_sentence(outcome_counts(
+            [r for r in rows if r["metric"] == m and "outcome" in r])) for m in metrics]
+        return marks, (f"{what} on {len(rows)} direction/metric pairs. " + "; ".join(counts)
+                       + f". Starred: corrected p < {figures.SIGNIFICANT}.")
 
     def _generations(self, position: int) -> dict[str, dict[int, dict]]:
         run = self.runs[position]
@@ -208,14 +230,15 @@ def _translation_tab(explorer: Explorer, blocks, direction: str | None = None) -
                         interactive=False, max_height=700)
     with gr.Row():
         samples_box = gr.Number(1000, precision=0, minimum=1, label="bootstrap resamples", scale=1)
+        correction = gr.Dropdown(["holm", "bh", "none"], value="holm", label="correction across directions", scale=1)
         bootstrap = gr.Button("Paired bootstrap: mark significant differences", scale=2,
                               interactive=len(explorer.runs) > 1)
         figure_button = gr.Button("Figures (PNG, SVG)", scale=1)
-    note = gr.Markdown()
+    note = gr.Markdown(explorer.stored_note())
     figure_files = gr.File(label="figures", file_count="multiple", height=90)
     gr.on([blocks.load, metric.change, view.change], explorer.heatmap, [metric, view, p_values], heat,
           api_name="heatmap")
-    bootstrap.click(explorer.significance, [samples_box], [p_values, note], api_name="compare").then(
+    bootstrap.click(explorer.significance, [samples_box, correction], [p_values, note], api_name="compare").then(
         explorer.heatmap, [metric, view, p_values], heat, api_visibility="private")
     figure_button.click(explorer.figure_files, [metric, view, p_values], figure_files, api_name="figures")
     _direction_page(explorer, blocks, heat, direction)

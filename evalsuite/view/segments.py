@@ -21,7 +21,7 @@ from xplus_release.errors import ConfigError, MissingAssetError
 
 SENTENCE_METRICS = ("chrf", "spbleu", "xcomet")
 SORTS = ("sentence", "score", "difference")
-OUTPUT_FILTERS = ("all", "empty or truncated", "hide empty and truncated")
+OUTPUT_FILTERS = ("all", "empty or truncated", "hide empty and truncated", "off-target", "source copies")
 # inside the page's HTML, so the table looks the same wherever the app is mounted
 STYLE = """<style>
 .view-segments { border-collapse: collapse; width: 100%; font-size: 0.9em; }
@@ -75,13 +75,17 @@ def direction_rows(runs: list[RunView], direction: str) -> list[dict]:
 def _scored(run: RunView, direction: str) -> dict[int, dict]:
     stamps = (file_stamp(run.generation_file(direction)), file_stamp(run.xcomet_file(direction)))
     tokenizer = run.translation().get("settings", {}).get("spbleu_tokenizer") or "flores200"
-    return _scored_cached(run, direction, stamps, tokenizer)
+    scored = _scored_cached(run, direction, stamps, tokenizer)
+    # off-target flags come from scores.json (the suite's language ID), read afresh as it may be rescored
+    entry = run.translation().get("directions", {}).get(direction, {})
+    off, copies = set(entry.get("off_target_segments", [])), set(entry.get("source_copy_segments", []))
+    return {i: {**out, "off_target": i in off, "source_copy": i in copies} for i, out in scored.items()}
 
 
 @functools.lru_cache(maxsize=64)
 def _scored_cached(run: RunView, direction: str, _stamps, tokenizer: str) -> dict[int, dict]:
     spbleu = _sentence_bleu(tokenizer)
-    chrf = metric_object("chrf", "", tokenizer)  # sacrebleu's CHRF(), as the suite scores with
+    chrf = metric_object("chrf", "", tokenizer)  # BenchMAX's chrF (whitespace included), as the suite scores
     out = {}
     for index, record in run.segments(direction).items():
         hyp, ref = record["hypothesis"], record["reference"]
@@ -123,8 +127,17 @@ def select_rows(rows: list[dict], query: PageQuery) -> list[dict]:
 
 
 def _passes(row: dict, outputs: str) -> bool:
-    flagged = any(o is not None and (o["empty"] or o["truncated"]) for o in row["runs"])
-    return outputs == "all" or (flagged if outputs == "empty or truncated" else not flagged)
+    """Any run's output has the flag the filter asks for (none of them for "hide empty and truncated")."""
+    def any_run(*flags: str) -> bool:
+        return any(o is not None and any(o[f] for f in flags) for o in row["runs"])
+
+    if outputs == "all":
+        return True
+    if outputs == "hide empty and truncated":
+        return not any_run("empty", "truncated")
+    flags = {"empty or truncated": ("empty", "truncated"), "off-target": ("off_target",),
+             "source copies": ("source_copy",)}
+    return any_run(*flags[outputs])
 
 
 def _matches(row: dict, search: str) -> bool:
@@ -203,7 +216,8 @@ def _row_html(row: dict) -> str:
 def _output_html(output: dict | None) -> str:
     if output is None:
         return "<em>not translated yet</em>"
-    flags = [word for word, on in (("empty", output["empty"]), ("truncated", output["truncated"])) if on]
+    flags = [word for word, on in (("empty", output["empty"]), ("truncated", output["truncated"]),
+                                   ("off-target", output["off_target"]), ("source copy", output["source_copy"])) if on]
     scores = " · ".join(f"{name} {output[key]:.1f}" for key, name in
                         (("chrf", "chrF"), ("spbleu", "spBLEU"), ("xcomet", "xCOMET")) if output[key] is not None)
     flag_html = "".join(f" <strong class='flag'>[{f}]</strong>" for f in flags)
@@ -215,7 +229,8 @@ def write_csv(rows: list[dict], labels: list[str], path: Path) -> Path:
     """Every row (not only one page) with each run's output, flags, sentence scores and error spans."""
     fields = ["index", "source", "reference"]
     for label in labels:
-        fields += [f"{label}:{k}" for k in ("hypothesis", "finish_reason", *SENTENCE_METRICS, "error_spans")]
+        fields += [f"{label}:{k}" for k in ("hypothesis", "finish_reason", *SENTENCE_METRICS, "error_spans",
+                                            "off_target", "source_copy")]
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(fields)
@@ -225,6 +240,7 @@ def write_csv(rows: list[dict], labels: list[str], path: Path) -> Path:
                 output = output or {}
                 cells += [output.get("hypothesis", ""), output.get("finish_reason") or "",
                           *("" if output.get(m) is None else output[m] for m in SENTENCE_METRICS),
-                          json.dumps(output.get("error_spans", []), ensure_ascii=False)]
+                          json.dumps(output.get("error_spans", []), ensure_ascii=False),
+                          *(int(output[f]) if f in output else "" for f in ("off_target", "source_copy"))]
             writer.writerow(cells)
     return path
