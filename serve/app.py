@@ -15,26 +15,20 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 from xplus_release.serve.availability import AlwaysReady, Engine, EngineGuard
-from xplus_release.serve.errors import error_body
+from xplus_release.serve.backend import Backend, backend_client
+from xplus_release.serve.errors import ApiError, error_body
 from xplus_release.serve.gate import Gate, Keys
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
 from xplus_release.serve.metering import KeyMeter, Metering
 from xplus_release.serve.proxy import VLLMProxy
-from xplus_release.serve.translation import (
-    ApiError,
-    Backend,
-    Translator,
-    metered_transport,
-    translation_router,
-)
+from xplus_release.serve.translation import Translator, translation_router
 from xplus_release.serve.usage_routes import usage_router
 from xplus_release.serve.validation import TextGuard
 
@@ -43,14 +37,6 @@ from xplus_release.errors import ConfigError
 DEMO_PATH = "/demo"
 RUNS_PATH = "/runs"
 log = logging.getLogger("xplus_release.serve")
-
-
-def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
-    """The proxy's keep-alive pool to vLLM: it forwards bytes, so a plain HTTP client, counting the tokens
-    vLLM generates for the request that asked. The translation route and the demo have theirs in the
-    ``Translator`` (the OpenAI SDK), counted the same way."""
-    return httpx.AsyncClient(base_url=backend.root_url, transport=metered_transport(pool_size),
-                             timeout=httpx.Timeout(None, connect=10.0))
 
 
 def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector: LanguageDetector | None,

@@ -9,6 +9,7 @@ up other users, and refuses new ones past ``demo_queue_size``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 
 import gradio as gr
 from pydantic import ValidationError
@@ -67,16 +68,10 @@ class DemoBackend:
         refusal = self.metering.admit(key, len(text)) if key else None
         if refusal is not None:
             raise gr.Error(refusal.message)
-        meter = Meter(status=200)
-        try:
+        # CURRENT is bound per step by ``_metered``: Gradio may run the generator's steps in other contexts
+        with self.metering.running(key, len(text), bind=False) if key else nullcontext(Meter(status=200)) as meter:
             async for update in self._translate(request, meter):
                 yield update
-        except BaseException:
-            meter.status = meter.status if meter.status >= 400 else 500
-            raise
-        finally:
-            if key:
-                self.metering.finish(key, len(text), meter)
 
     async def _translate(self, request: TranslateRequest, meter: Meter) -> AsyncIterator[tuple[str, str, str]]:
         try:

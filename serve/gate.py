@@ -1,7 +1,7 @@
 """The ASGI middleware in front of every route: access log, API key, body size.
 
 The key is one ``--api-key`` or any enabled key of an ``--api-keys`` file (``keys.KeyRing``); the caller's
-key entry goes down to the layers below in the scope (``metering.KEY_SCOPE``), where its limits apply.
+key entry goes down to the layers below in the scope (``KEY_SCOPE``), where its limits apply.
 
 Pure ASGI (no ``BaseHTTPMiddleware``) so that streamed responses pass through untouched and the cost per
 request stays in microseconds.
@@ -29,11 +29,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from xplus_release.serve.errors import send_json_error
 from xplus_release.serve.keys import KeyEntry, KeyRing, SingleKey
-from xplus_release.serve.metering import KEY_SCOPE
 
 access_log = logging.getLogger("xplus_release.serve.access")
 COOKIE = "xplus_session"
 KEY_HEADER = b"x-xplus-key"
+KEY_SCOPE = "xplus.key"  # the caller's KeyEntry, for the layers below (the per-key limits)
 Keys = KeyRing | SingleKey
 
 

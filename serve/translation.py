@@ -9,23 +9,21 @@ off (the server's default chat-template kwargs); a batch is sent concurrently so
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
-import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
-import httpx
 import openai
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field
 from xplus_release.serve.availability import AlwaysReady, Engine, unavailable
+from xplus_release.serve.backend import Backend, backend_sdk_client
+from xplus_release.serve.errors import ApiError
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
-from xplus_release.serve.metering import MeteredTransport
 from xplus_release.serve.validation import TextError, check_text
 
 from xplus_release.errors import UnknownLanguageError
@@ -41,16 +39,6 @@ _ChunkStream = openai.AsyncStream[ChatCompletionChunk]
 SUPPORTED_CODES = ", ".join(lang.code for lang in ALL_LANGUAGES)
 
 
-class ApiError(Exception):
-    """An error answered as ``{"error": message}`` with ``status`` (and ``headers``, e.g. Retry-After)."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
-
-
 class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,45 +48,6 @@ class TranslateRequest(BaseModel):
     format: Literal["text"] = Field("text", description="only plain text is supported")
     stream: bool = Field(False, description="server-sent events for a single text")
     max_tokens: int | None = Field(None, ge=1, description="new tokens per text (default and ceiling: the server's)")
-
-
-@dataclass(frozen=True)
-class Backend:
-    """Where the vLLM server listens (loopback) and what it serves."""
-
-    root_url: str  # http://127.0.0.1:PORT
-    api_key: str  # the internal key the front app sends to vLLM
-    model: str  # served model name
-
-
-# The SDK's HTTP package (httpx2 from openai 3 on, httpx before): its client takes only its own transports.
-SDK_HTTP = importlib.import_module(openai.DefaultAsyncHttpxClient.__mro__[1].__module__.partition(".")[0])
-
-
-def pool_limits(size: int, http: types.ModuleType = httpx) -> httpx.Limits:
-    """A keep-alive pool of ``size`` connections to vLLM."""
-    # Idle connections are dropped before vLLM's own keep-alive timeout (uvicorn's 5 s) closes them: reusing
-    # one at the moment the server closes it fails the request with "server disconnected".
-    return http.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=2.0)
-
-
-def backend_sdk_client(backend: Backend, pool_size: int = 256) -> openai.AsyncOpenAI:
-    """The official client to vLLM's OpenAI API, for the translation route and the demo.
-
-    No retries: when vLLM is gone it is being restarted (``SupervisedServer``), and the caller should get
-    503 + Retry-After at once rather than wait through a backoff meant for a flaky network. No read timeout:
-    a translation's length is bounded by ``max_tokens``, and a loaded server may take minutes to finish it.
-    """
-    return openai.AsyncOpenAI(
-        base_url=f"{backend.root_url}/v1", api_key=backend.api_key, max_retries=0,
-        timeout=httpx.Timeout(None, connect=10.0),
-        http_client=openai.DefaultAsyncHttpxClient(transport=metered_transport(pool_size, SDK_HTTP)))
-
-
-def metered_transport(pool_size: int, http: types.ModuleType = httpx) -> MeteredTransport:
-    """A pool of ``pool_size`` connections to vLLM (for a client of package ``http``) that counts, for the
-    per-key usage, the tokens vLLM generates for the request that asked (``MeteredTransport``)."""
-    return MeteredTransport(http.AsyncHTTPTransport(limits=pool_limits(pool_size, http)), http)
 
 
 @dataclass(frozen=True)
