@@ -13,13 +13,13 @@ from contextlib import nullcontext
 
 import gradio as gr
 from pydantic import ValidationError
+from xplus_release.serve.errors import ApiError
 from xplus_release.serve.gate import KEY_HEADER
 from xplus_release.serve.keys import KeyEntry
 from xplus_release.serve.metering import CURRENT, Meter, Metering
-from xplus_release.serve.translation import ApiError, Plan, TranslateRequest, Translator
+from xplus_release.serve.translation import Plan, Translated, TranslateRequest, Translator, count_off_target
 
 from xplus_release.languages import ALL_LANGUAGES
-from xplus_release.prompts import strip_thinking
 
 AUTO = "auto"
 EXAMPLES = [  # (text, source, target)
@@ -78,13 +78,16 @@ class DemoBackend:
             plan = self.translator.plan(request)
             note, detected = _detected_note(plan)
             parts: list[str] = []
-            async for delta in _metered(self.translator.stream(plan, 0), meter):
-                parts.append(delta)
+            async for piece in _metered(self.translator.stream(plan, 0), meter):
+                if isinstance(piece, Translated):
+                    count_off_target(int(piece.off_target), meter)
+                    yield piece.text, _joined(note, _result_note(piece)), detected
+                    return
+                parts.append(piece)
                 yield "".join(parts), note, detected
         except ApiError as err:
             meter.status = err.status
             raise gr.Error(err.message) from None
-        yield strip_thinking("".join(parts)), note, detected
 
     def _key(self, page: gr.Request | None) -> KeyEntry | None:
         """The caller's key (the gate names it in the ``x-xplus-key`` header), when keys are metered."""
@@ -126,7 +129,7 @@ def build_demo(demo_backend: DemoBackend, model_name: str) -> gr.Blocks:
     return demo
 
 
-async def _metered(deltas: AsyncIterator[str], meter: Meter) -> AsyncIterator[str]:
+async def _metered(deltas: AsyncIterator, meter: Meter) -> AsyncIterator:
     """``deltas`` with the request to vLLM, which its first step sends, counted on ``meter``.
 
     ``MeteredTransport`` takes the meter from ``CURRENT`` when the request is sent. The variable is set and
@@ -142,6 +145,20 @@ async def _metered(deltas: AsyncIterator[str], meter: Meter) -> AsyncIterator[st
     yield first
     async for delta in deltas:
         yield delta
+
+
+def _result_note(result: Translated) -> str:
+    """What the page says about a translation cut at the token cap, or not in the target language."""
+    notes = []
+    if result.truncated:
+        notes.append(f"**Cut short**: {len(result.truncated)} sentence(s) reached the token limit")
+    if result.off_target:
+        notes.append("**Off target**: the output does not look like the target language")
+    return " · ".join(notes)
+
+
+def _joined(*notes: str) -> str:
+    return " · ".join(n for n in notes if n)
 
 
 def _detected_note(plan: Plan) -> tuple[str, str]:

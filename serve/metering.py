@@ -44,7 +44,7 @@ class Meter:
 
     tokens: int = 0
     status: int = 0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, int] = field(default_factory=dict)  # more usage counters, e.g. ``usage.OFF_TARGET``
 
 
 CURRENT: contextvars.ContextVar[Meter | None] = contextvars.ContextVar("xplus_meter", default=None)
@@ -68,7 +68,7 @@ class Metering:
 
     def finish(self, key: KeyEntry, characters: int, meter: Meter) -> None:
         self.limiter.release(key.name)
-        self.usage.record(key.name, meter.status, characters, meter.tokens)
+        self.usage.record(key.name, meter.status, characters, meter.tokens, meter.extra)
 
     @contextlib.contextmanager
     def running(self, key: KeyEntry, characters: int, bind: bool = True) -> Iterator[Meter]:

@@ -136,11 +136,13 @@ def test_translate_single_is_the_paper_prompt_greedy(served):
     reply = served.client.post("/v1/translate", json={"q": text, "source": "en", "target": "zh"})
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert set(body) == {"translatedText"}  # no detectedLanguage when the source was given
+    # no detectedLanguage when the source was given
+    assert set(body) == {"translatedText", "truncated", "truncated_segments", "off_target"}
     raw = served.client.post("/v1/chat/completions", json={
         "model": "xplus-tiny", "messages": translation_messages(text, en, zh), "temperature": 0,
         "max_tokens": MAX_TOKENS}).json()
     assert body["translatedText"] == strip_thinking(raw["choices"][0]["message"]["content"])
+    assert body["truncated"] == (raw["choices"][0]["finish_reason"] == "length")
 
 
 def test_translate_batch_auto_detects_flores_languages_in_order(served, flores_dir):
@@ -325,7 +327,7 @@ def test_gradio_client_drives_the_demo(served):
     translation, note = client.predict(text, "en", "zh", api_name="/translate")
     api = served.client.post("/v1/translate", json={"q": text, "source": "en", "target": "zh"}).json()
     assert translation == api["translatedText"]  # same prompt, greedy, same max tokens
-    assert note == ""
+    assert ("Cut short" in note) == api["truncated"] and ("Off target" in note) == api["off_target"]
     _, note = client.predict(text, "auto", "zh", api_name="/translate")
     assert "English" in note
 

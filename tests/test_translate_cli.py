@@ -19,6 +19,18 @@ def test_translates_each_input_line_through_an_endpoint(vllm_server, tmp_path, c
     assert all("\n" not in line for line in lines)
 
 
+def test_lines_are_translated_sentence_by_sentence_with_their_layout(vllm_server, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("  1. First sentence. Second one.\n\n\tLast.  \n")
+    out = tmp_path / "out.txt"
+    code = main(["--endpoint", vllm_server.base_url, "--api-key", "test-key", "--model", "xplus-tiny",
+                 "-s", "en", "-t", "de", "--input", str(source), "--output", str(out), "--max-tokens", "1"])
+    assert code == 0
+    first, blank, last, end = out.read_text().split("\n")
+    assert first.startswith("  1. ") and blank == "" and last.startswith("\t") and last.endswith("  ") and end == ""
+    assert "warning: 3 of 3 sentence(s) stopped at --max-tokens 1" in capsys.readouterr().err  # blank: not sent
+
+
 @pytest.mark.parametrize("argv, message", [
     (["-s", "en", "-t", "xx", "hi"], "error: unknown language 'xx'"),
     (["-s", "en", "-t", "eng_Latn", "hi"], "error: source and target are both English"),

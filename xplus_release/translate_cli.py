@@ -4,7 +4,11 @@
     xplus-translate --model LLaMAX/Qwen3-XPlus-8B -s de -t sw --input doc.txt --output doc.sw.txt
     xplus-translate --endpoint http://127.0.0.1:8000/v1 --model LLaMAX/Qwen3-XPlus-8B -s en -t ja < in.txt
 
-One translation per input line, in order. The whole input goes to the engine in one batch.
+One translation per input line, in order. Each line is cut into sentences (the segmentation of
+``xplus-serve``'s translation route, ``--split-sentences``), every sentence of the whole input goes to the
+engine in one batch, and each line is put back together with its spacing, indentation and list markers as
+they were; blank lines stay blank and are never sent. Sentences that stop at ``--max-tokens`` are reported
+on stderr.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 from pathlib import Path
 
 from xplus_release.cli import add_model_arguments, engine_from_args, run_cli
+from xplus_release.documents.segmentation import SPLIT_SENTENCES, segment
 from xplus_release.engines import SamplingConfig
 from xplus_release.errors import ConfigError
 from xplus_release.languages import get_language
@@ -28,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-t", "--target", required=True, help="target language: code, FLORES code or name")
     parser.add_argument("--input", type=Path, help="file with one text per line")
     parser.add_argument("--output", type=Path, help="write translations here, one per line (default: stdout)")
-    parser.add_argument("--max-tokens", type=int, default=512, help="new tokens per translation (default 512)")
+    parser.add_argument("--max-tokens", type=int, default=512, help="new tokens per sentence (default 512)")
+    parser.add_argument("--split-sentences", choices=SPLIT_SENTENCES, default="1",
+                        help="DeepL's values: 1 sentences (default), 0 each line whole, nonewlines as 1 here "
+                             "(input is read line by line)")
     add_model_arguments(parser)
     return parser
 
@@ -52,15 +60,29 @@ def main(argv: list[str] | None = None) -> int:
     texts = read_texts(args)
     if not texts:
         raise ConfigError("nothing to translate: pass texts, --input FILE, or lines on stdin")
-    engine = engine_from_args(args)
-    generations = engine.chat([translation_messages(t, source, target) for t in texts],
-                              SamplingConfig(max_tokens=args.max_tokens), progress=len(texts) > 1)
-    output = "".join(postprocess_translation(g.text) + "\n" for g in generations)
+    output = "".join(line + "\n" for line in translate_lines(args, texts, source, target))
     if args.output:
         args.output.write_text(output, encoding="utf-8")
     else:
         sys.stdout.write(output)
     return 0
+
+
+def translate_lines(args: argparse.Namespace, texts: list[str], source, target) -> list[str]:
+    """Each text translated sentence by sentence, all sentences in one batch, separators kept."""
+    documents = [segment(text, source.code, args.split_sentences) for text in texts]
+    sentences = [s for doc in documents for s in doc.segments]
+    if not sentences:
+        return texts  # only blank lines: nothing for a model to do
+    engine = engine_from_args(args)
+    generations = engine.chat([translation_messages(s, source, target) for s in sentences],
+                              SamplingConfig(max_tokens=args.max_tokens), progress=len(sentences) > 1)
+    cut = sum(g.finish_reason == "length" for g in generations)
+    if cut:
+        print(f"warning: {cut} of {len(sentences)} sentence(s) stopped at --max-tokens {args.max_tokens}; "
+              f"raise it for whole translations", file=sys.stderr)
+    outputs = iter(postprocess_translation(g.text) for g in generations)
+    return [doc.join([next(outputs) for _ in doc.segments]) for doc in documents]
 
 
 if __name__ == "__main__":
