@@ -206,7 +206,9 @@ def _adopt_literal_atoms(seq: list[tuple[str, object]], unit: Unit, seen: set) -
     any other placeholder-like text it invented is removed, so the count of placeholders stays the source's."""
     missing = {}
     for number, mask in unit.masks.items():
-        if mask.kind == "atom" and ("atom", number) not in seen and len(mask.raw) == 1:
+        if mask.kind == "atom" and ("atom", number) not in seen and len(mask.raw) == 1 and isinstance(
+            mask.raw[0], str
+        ):
             missing.setdefault(mask.raw[0], []).append(number)
     out: list[tuple[str, object]] = []
     for kind, value in seq:
