@@ -38,6 +38,8 @@ VOID_ELEMENTS = frozenset({
 })
 NEVER_TRANSLATED = frozenset({"script", "style", "code", "pre", "kbd", "samp", "var", "textarea", "svg", "math"})
 TRANSLATED_ATTRIBUTES = ("alt", "title")
+AMBIGUOUS_AMP_RE = re.compile(r"&(?=[#A-Za-z0-9])")
+AMBIGUOUS_LT_RE = re.compile(r"<(?=[A-Za-z/!?])")
 # elements a new sibling of the same name closes implicitly (<li>a<li>b): for counting depth right
 SELF_CLOSING_SIBLINGS = frozenset({
     "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot", "rt", "rp",
@@ -123,7 +125,7 @@ class RunsPrepared:
             elif kind == "close":
                 stack.pop()
             else:
-                target = stack[-1] if stack else current
+                target = stack[0] if stack else current  # pairs re-attached nest: the outermost is the first run
                 texts[target] += value if kind == "text" else str(self.unit.masks[value].raw[0])
         return _restore_run_edges(texts, self.run_texts)
 
@@ -240,7 +242,7 @@ class _HtmlSplitter:
         self.max_depth = max_depth
         self.placeholders = placeholders
         self.collector = _Collector()
-        self.builder = UnitBuilder(placeholders, escape=lambda s: html.escape(s, quote=False))
+        self.builder = UnitBuilder(placeholders, escape=escape_text)
         self.open_elements: list[str] = []  # for the depth limit
         self.skipped: list[str] = []  # raw text of the untranslated element being read
         self.skip_stack: list[str] = []
@@ -342,6 +344,12 @@ class _HtmlSplitter:
                 cursor = end
         parts.append(raw[cursor:])
         return parts
+
+
+def escape_text(text: str) -> str:
+    """Model text made safe as HTML text: "&" and "<" escaped where they could start a reference or a tag (the
+    HTML standard's rule), so text without markup characters comes back exactly as the source wrote it."""
+    return AMBIGUOUS_LT_RE.sub("&lt;", AMBIGUOUS_AMP_RE.sub("&amp;", text))
 
 
 def _attribute_values(raw: str) -> list[tuple[str, int, int, bool]]:

@@ -17,11 +17,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 
+import docx
+import pptx
+from docx.opc.exceptions import OpcError
+from docx.oxml.ns import qn
 from lxml import etree
+from pptx.exc import PythonPptxError
 
 # what python-docx/python-pptx raise on a file they cannot read: a missing part (KeyError), a wrong content type
-# (ValueError: a .pptx named .docx), a broken zip or XML part, their own PackageNotFoundError (an OSError kind)
-READ_ERRORS = (KeyError, ValueError, TypeError, AttributeError, OSError, zipfile.BadZipFile, etree.XMLSyntaxError)
+# (ValueError: a .pptx named .docx), a broken zip or XML part, their own errors (PackageNotFoundError...)
+READ_ERRORS = (KeyError, ValueError, TypeError, AttributeError, zipfile.BadZipFile, etree.XMLSyntaxError,
+               OpcError, PythonPptxError)
 
 from xplus_release.documents.errors import CorruptDocumentError
 from xplus_release.documents.files import UnitBatch
@@ -101,8 +107,6 @@ def _open(filename: str, data: bytes, opener: Callable, kind: str):
 
 
 def translate_docx(data: bytes, batch: UnitBatch, filename: str) -> bytes:
-    import docx
-
     document = _open(filename, data, docx.Document, ".docx")
     paragraphs = [_docx_groups(p) for root in _docx_roots(document) for p in _docx_paragraphs(root)]
     translate_paragraphs(paragraphs, batch)
@@ -125,16 +129,12 @@ def _docx_roots(document) -> Iterator:
 
 
 def _docx_paragraphs(root) -> Iterator:
-    from docx.oxml.ns import qn
-
     yield from root.iter(qn("w:p"))
 
 
 def _docx_groups(paragraph) -> list[RunGroup]:
     """The runs of this paragraph (hyperlinks, insertions, smart tags included; not those of a text box inside
     it, which are its own paragraphs), grouped by formatting and by the hyperlink they belong to."""
-    from docx.oxml.ns import qn
-
     runs = [r for r in paragraph.iter(qn("w:r")) if next(r.iterancestors(qn("w:p"))) is paragraph]
 
     def key(run):
@@ -149,8 +149,6 @@ def _docx_groups(paragraph) -> list[RunGroup]:
 
 
 def translate_pptx(data: bytes, batch: UnitBatch, filename: str) -> bytes:
-    import pptx
-
     presentation = _open(filename, data, pptx.Presentation, ".pptx")
     paragraphs = [_pptx_groups(p) for frame in _pptx_text_frames(presentation) for p in frame.paragraphs]
     translate_paragraphs(paragraphs, batch)
