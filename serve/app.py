@@ -23,6 +23,7 @@ from starlette.routing import Mount
 from xplus_release.serve.availability import AlwaysReady, Engine, EngineGuard
 from xplus_release.serve.backend import Backend, backend_client
 from xplus_release.serve.errors import ApiError, error_body
+from xplus_release.serve.file_route import FILE_PATH, MULTIPART_ROOM, file_router
 from xplus_release.serve.gate import Gate, Keys
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
@@ -69,6 +70,7 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(translation_router(translator))
+    app.include_router(file_router(translator))
     app.include_router(usage_router(metering, client, backend))
     if demo:
         _mount_demo(app, translator, metering)
@@ -80,7 +82,9 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
     inner = app
     if metering is not None:  # inside the engine guard: a 503 while vLLM restarts spends none of a key's limits
         inner = KeyMeter(app, metering, unmetered=(DEMO_PATH, RUNS_PATH))  # the demo meters its own translations
-    return Gate(TextGuard(EngineGuard(inner, engine, demo_path)), keys, limits.max_body_bytes, demo_path)
+    file_body = (max(limits.max_body_bytes, limits.max_file_bytes + MULTIPART_ROOM), "--max-file-bytes")
+    uploads = {FILE_PATH: file_body, f"{DEMO_PATH}/gradio_api/upload": file_body}  # the demo's document tab
+    return Gate(TextGuard(EngineGuard(inner, engine, demo_path)), keys, limits.max_body_bytes, demo_path, uploads)
 
 
 def _mount_demo(app: FastAPI, translator: Translator, metering: Metering | None) -> None:

@@ -44,6 +44,7 @@ class Meter:
 
     tokens: int = 0
     status: int = 0
+    characters: int = 0  # input counted while the request ran (a file's text, known once the file is read)
     extra: dict[str, int] = field(default_factory=dict)  # more usage counters, e.g. ``usage.OFF_TARGET``
 
 
@@ -68,7 +69,8 @@ class Metering:
 
     def finish(self, key: KeyEntry, characters: int, meter: Meter) -> None:
         self.limiter.release(key.name)
-        self.usage.record(key.name, meter.status, characters, meter.tokens, meter.extra)
+        self.limiter.charge(key.name, key.limits, meter.characters)
+        self.usage.record(key.name, meter.status, characters + meter.characters, meter.tokens, meter.extra)
 
     @contextlib.contextmanager
     def running(self, key: KeyEntry, characters: int, bind: bool = True) -> Iterator[Meter]:

@@ -33,7 +33,9 @@ from xplus_release.serve.metering import CURRENT
 from xplus_release.serve.usage import OFF_TARGET
 from xplus_release.serve.validation import TextError, check_text
 
-from xplus_release.documents.segmentation import Segmented, SplitSentences, segment
+from xplus_release.documents.errors import DocumentError
+from xplus_release.documents.markup import Prepared, prepare
+from xplus_release.documents.segmentation import SegmentedUnits, SplitSentences, segment_units
 from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import ALL_LANGUAGES, Language, get_language
 from xplus_release.prompts import strip_thinking, translation_messages
@@ -56,7 +58,10 @@ class TranslateRequest(BaseModel):
     q: str | list[str] = Field(description="a text, or a list of texts translated in order")
     source: str = Field("auto", description="source language code (en, eng_Latn, English…) or 'auto'")
     target: str = Field(description="target language code")
-    format: Literal["text"] = Field("text", description="only plain text is supported")
+    format: Literal["text", "html"] = Field("text", description=(
+        "'html': only the text is translated, every tag, attribute, comment and entity comes back as sent"))
+    preserve_placeholders: bool = Field(True, description=(
+        "{{name}}, {0}, %s, ${var}, URLs, e-mail addresses… come back byte-identical, whatever the model writes"))
     split_sentences: SplitSentences = Field("1", description=(
         "DeepL's values: '1' lines and sentences, 'nonewlines' sentences only, '0' each text whole"))
     stream: bool = Field(False, description="server-sent events for a single text")
@@ -71,15 +76,44 @@ class DetectRequest(BaseModel):
 
 
 @dataclass(frozen=True)
+class Document:
+    """One text: its markup and placeholders set aside (``prepared``; None: the units are the text, as a file's
+    format library hands them over, masked already), its units of text cut into sentences."""
+
+    prepared: Prepared | None
+    units: SegmentedUnits
+
+    @property
+    def segments(self) -> list[str]:
+        return self.units.segments
+
+    def finish(self, translations: list[str]) -> tuple[str, list[str]]:
+        """The translated text, and its units' translations (one per segment in ``translations``)."""
+        units = self.units.join(translations)
+        return (self.prepared.finish(units) if self.prepared else "".join(units)), units
+
+    def source_words(self) -> str:
+        """The units as sent to the segmenter, for the copy check."""
+        return "\n".join("".join(unit.parts) for unit in self.units.units)
+
+
+def document(text: str, fmt: str, preserve_placeholders: bool, language: str,
+             split_sentences: SplitSentences = "1") -> Document:
+    """Raises: DocumentError (HTML nested too deep)."""
+    prepared = prepare(text, fmt, preserve_placeholders)
+    return Document(prepared, segment_units(prepared.units, language, split_sentences))
+
+
+@dataclass(frozen=True)
 class Plan:
-    """A checked request: its texts cut into segments, each one's source language, the target, the caller's
-    token cap (None: derived per segment), and each text's ``detectedLanguage`` entry for ``auto``."""
+    """A checked request: its texts as documents of segments, each one's source language, the target, the
+    caller's token cap (None: derived per segment), and each text's ``detectedLanguage`` entry for ``auto``."""
 
     texts: list[str]
     sources: list[Language]
     target: Language
     max_tokens: int | None
-    documents: list[Segmented]
+    documents: list[Document]
     detected: list[dict] | None = None
 
     def translated(self, index: int) -> bool:
@@ -94,6 +128,7 @@ class Translated:
     text: str
     truncated: list[dict]  # {"segment": index among the text's segments, "text": that source segment}
     off_target: bool
+    units: list[str] | None = None  # the units' translations (None: the text was not translated)
 
 
 @dataclass(frozen=True)
@@ -129,6 +164,8 @@ class Translator:
         texts = self.check(request.q)
         if request.stream and not isinstance(request.q, str):
             raise ApiError(422, "stream=true takes a single text in q, not a list")
+        if request.stream and request.format != "text":
+            raise ApiError(422, "stream=true takes format text; send HTML without stream")
         target = self.language(request.target, "target")
         auto = request.source.strip().lower() == "auto"
         fixed = None if auto else self.language(request.source, "source")
@@ -136,7 +173,11 @@ class Translator:
             raise ApiError(400, f"source and target are both {target.code}; pick a different target")
         found = [(fixed, None)] * len(texts) if not auto else [self.detect(t) for t in texts]
         sources = [lang for lang, _ in found]
-        documents = [segment(text, lang.code, request.split_sentences) for text, lang in zip(texts, sources)]
+        try:
+            documents = [document(text, request.format, request.preserve_placeholders, lang.code,
+                                  request.split_sentences) for text, lang in zip(texts, sources)]
+        except DocumentError as err:
+            raise ApiError(err.status, str(err)) from None
         cap = min(request.max_tokens, self.limits.max_tokens) if request.max_tokens else None
         return Plan(texts, sources, target, cap, documents, [d for _, d in found] if auto else None)
 
@@ -213,9 +254,10 @@ class Translator:
         if not plan.translated(index):
             return Translated(plan.texts[index], [], False)
         doc = plan.documents[index]
-        text = doc.join(translations)
+        text, units = doc.finish(translations)
         truncated = [{"segment": n, "text": s} for n, (s, c) in enumerate(zip(doc.segments, cut)) if c]
-        return Translated(text, truncated, self.off_target(plan.texts[index], text, plan.target))
+        return Translated(text, truncated, self.off_target(doc.source_words(), "\n".join(units), plan.target),
+                          units)
 
     def off_target(self, source: str, translation: str, target: Language) -> bool:
         """A translation that copies its source, or that the LID model places in another language."""
@@ -255,20 +297,22 @@ class Translator:
         pumps = [asyncio.create_task(self._pump(plan, index, s, q)) for s, q in zip(doc.segments, queues)]
         try:
             translations, cut = [], []
-            for number, queue in enumerate(queues):
-                parts, item = [], await queue.get()
-                if doc.parts[2 * number]:
-                    yield doc.parts[2 * number]
-                while not isinstance(item, _Done):
-                    if isinstance(item, ApiError):
-                        raise item
-                    parts.append(item)
-                    yield item
-                    item = await queue.get()
-                translations.append(strip_thinking("".join(parts)))
-                cut.append(item.truncated)
-            if doc.parts[-1]:
-                yield doc.parts[-1]
+            for unit in doc.units.units:
+                for number in range(len(unit.segments)):
+                    queue = queues[len(translations)]
+                    parts, item = [], await queue.get()
+                    if unit.parts[2 * number]:
+                        yield unit.parts[2 * number]
+                    while not isinstance(item, _Done):
+                        if isinstance(item, ApiError):
+                            raise item
+                        parts.append(item)
+                        yield item
+                        item = await queue.get()
+                    translations.append(strip_thinking("".join(parts)))
+                    cut.append(item.truncated)
+                if unit.parts[-1]:
+                    yield unit.parts[-1]
             yield self.result(plan, index, translations, cut)
         finally:
             for pump in pumps:

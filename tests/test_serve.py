@@ -199,7 +199,7 @@ BAD_TRANSLATIONS = [
     ({"q": "Hi", "source": "en"}, 422, "target"),
     ({"q": 5, "source": "en", "target": "zh"}, 422, "q"),
     ({"q": "Hi", "source": "en", "target": "zh", "max_tokens": 0}, 422, "max_tokens"),
-    ({"q": "Hi", "source": "en", "target": "zh", "format": "html"}, 422, "format"),
+    ({"q": "Hi", "source": "en", "target": "zh", "format": "xml"}, 422, "format"),
     ({"q": "Hi", "source": "en", "target": "zh", "colour": "red"}, 422, "colour"),
 ]
 
@@ -330,6 +330,22 @@ def test_gradio_client_drives_the_demo(served):
     assert ("Cut short" in note) == api["truncated"] and ("Off target" in note) == api["off_target"]
     _, note = client.predict(text, "auto", "zh", api_name="/translate")
     assert "English" in note
+
+
+def test_demo_document_tab_translates_a_file_for_download(served, tmp_path):
+    from gradio_client import Client, handle_file
+
+    source = tmp_path / "notes.md"
+    source.write_text("# Title\n\nFirst sentence. Second one.\n\n```\ncode stays\n```\n", encoding="utf-8")
+    client = Client(f"{served.root}/demo/", headers=AUTH, verbose=False)
+    path, note = client.predict(handle_file(str(source)), "en", "de", api_name="/translate_file")
+    assert Path(path).name == "notes.de.md" and "3 sentence(s) translated" in note
+    out = Path(path).read_text(encoding="utf-8")
+    assert out.startswith("# ") and "```\ncode stays\n```\n" in out
+    with pytest.raises(Exception, match=r"\.exe"):  # refused by the upload check or the route, by name
+        bad = tmp_path / "tool.exe"
+        bad.write_bytes(b"MZ")
+        client.predict(handle_file(str(bad)), "en", "de", api_name="/translate_file")
 
 
 def test_gradio_client_without_the_key_is_refused(served):

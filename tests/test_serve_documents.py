@@ -259,3 +259,138 @@ def test_detect_without_a_lid_model_is_503_naming_the_fix():
     with TestClient(app) as client:
         reply = client.post("/v1/detect", json={"q": "Hallo"})
     assert reply.status_code == 503 and "pass an explicit source" in reply.json()["error"]
+
+
+# --- HTML, placeholders and files (the documents library's masking, end to end through xplus-tiny) -----------
+
+PAGE = ('<!DOCTYPE html><html><body><!-- note --><p class="lead">Hello <b>bold</b> world. '
+        '<a href="https://example.com/a" title="A link title">Read more</a>!</p>'
+        '<script>var untouched = "Do not send.";</script><pre>  kept   as is </pre>'
+        '<p translate="no">Never sent either.</p><img src="x.png" alt="A picture"></body></html>')
+
+
+def _tags(markup: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every element in order, with its attributes (alt and title, which are translated, by name only)."""
+    from bs4 import BeautifulSoup
+
+    return [(tag.name, [(k, "" if k in ("alt", "title") else str(v)) for k, v in tag.attrs.items()])
+            for tag in BeautifulSoup(markup, "html.parser").find_all(True)]
+
+
+def test_html_comes_back_with_its_markup_and_never_sends_code(front):
+    client, proxy = front
+    proxy.take()
+    body = client.post("/v1/translate", json={"q": PAGE, "source": "en", "target": "de", "format": "html"}).json()
+    out = body["translatedText"]
+    assert _tags(out) == _tags(PAGE)
+    for kept in ('<script>var untouched = "Do not send.";</script>', "<pre>  kept   as is </pre>",
+                 '<p translate="no">Never sent either.</p>', "<!DOCTYPE html>", "<!-- note -->"):
+        assert kept in out
+    prompts = " ".join(b["messages"][-1]["content"] for _, b in proxy.take())
+    assert "Hello" in prompts and "A link title" in prompts and "A picture" in prompts
+    assert "Do not send" not in prompts and "kept   as is" not in prompts and "Never sent" not in prompts
+
+
+PLACEHOLDERS = ["{{user}}", "{count}", "{0}", "%s", "%d", "%(name)s", "${var}", "https://example.com/p?q=1",
+                "team@example.org"]
+
+
+@pytest.mark.parametrize("preserve", [True, False])
+def test_placeholders_survive_xplus_tiny_unless_turned_off(front, preserve):
+    client, proxy = front
+    text = ("Hello {{user}}, you have {count} new messages. Item {0} costs %s or %d. Dear %(name)s, see ${var}. "
+            "Visit https://example.com/p?q=1 or write to team@example.org.")
+    proxy.take()
+    body = client.post("/v1/translate", json={"q": text, "source": "en", "target": "fr",
+                                              "preserve_placeholders": preserve}).json()
+    prompts = " ".join(b["messages"][-1]["content"] for _, b in proxy.take())
+    if preserve:
+        assert all(body["translatedText"].count(p) == text.count(p) for p in PLACEHOLDERS), body["translatedText"]
+        assert "{{user}}" not in prompts and "<x1/>" in prompts  # masked on the way to the model
+    else:
+        assert "{{user}}" in prompts and "<x1/>" not in prompts
+
+
+def _usage_characters(client) -> int:
+    return client.get("/v1/usage").json()["total"]["characters"]
+
+
+def test_translate_file_txt_and_html_keep_name_type_and_layout(front):
+    client, _ = front
+    text = "First paragraph. It has two sentences.\n\n  - A list item\n"
+    before = _usage_characters(client)
+    reply = client.post("/v1/translate_file", data={"source": "en", "target": "de"},
+                        files={"file": ("notes.txt", text.encode(), "text/plain")})
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("text/plain")
+    assert reply.headers["content-disposition"] == "attachment; filename*=UTF-8''notes.txt"
+    out = reply.content.decode()
+    assert out.count("\n") == text.count("\n") and "\n\n  - " in out and out.endswith("\n")
+    sent = segment(text, "en").segments
+    assert reply.headers["x-segments"] == str(len(sent))
+    assert _usage_characters(client) - before == sum(len(s) for s in sent)  # charged what the model was sent
+    page = client.post("/v1/translate_file", data={"source": "auto", "target": "fr"},
+                       files={"file": ("page.html", PAGE.encode(), "text/html")})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert _tags(page.content.decode()) == _tags(PAGE)
+
+
+def test_translate_file_docx_keeps_runs_and_formatting(front, tmp_path):
+    import io
+
+    import docx
+
+    client, _ = front
+    source = docx.Document()
+    paragraph = source.add_paragraph("Plain start. ")
+    paragraph.add_run("Bold words").bold = True
+    paragraph.add_run(" and ")
+    paragraph.add_run("italic ones").italic = True
+    table = source.add_table(rows=1, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "Cell one.", "Cell two."
+    buffer = io.BytesIO()
+    source.save(buffer)
+    reply = client.post("/v1/translate_file", data={"source": "en", "target": "de"},
+                        files={"file": ("report.docx", buffer.getvalue(), "application/octet-stream")})
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == ("application/vnd.openxmlformats-officedocument."
+                                             "wordprocessingml.document")
+    back = docx.Document(io.BytesIO(reply.content))
+    runs = [(r.bold, r.italic) for r in back.paragraphs[0].runs]
+    assert runs == [(r.bold, r.italic) for r in source.paragraphs[0].runs]
+    assert len(back.tables) == 1 and len(back.tables[0].rows[0].cells) == 2
+
+
+def _zip_bomb() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b"\0" * (200 << 20))  # 200 MiB of zeros, ~200 KB on the wire
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name,data,status,needle", [
+    ("notes.exe", b"MZ", 415, ".txt, .html"),
+    ("empty.txt", b"", 422, "is empty"),
+    ("broken.docx", b"not a zip at all", 422, "not a .docx"),
+    ("bomb.docx", None, 413, "inflate"),
+    ("binary.txt", b"\x00\x01\x02binary", 422, "binary"),
+    ("deep.html", b"<div>" * 100_000, 422, "nested"),
+])
+def test_bad_files_are_a_json_4xx_and_the_server_keeps_serving(front, name, data, status, needle):
+    client, _ = front
+    data = _zip_bomb() if data is None else data
+    reply = client.post("/v1/translate_file", data={"source": "en", "target": "de"},
+                        files={"file": (name, data, "application/octet-stream")})
+    assert reply.status_code == status and needle in reply.json()["error"], reply.text
+    assert client.post("/v1/detect", json={"q": "Good morning, everyone."}).status_code == 200
+
+
+def test_deeply_nested_html_text_is_a_422(front):
+    client, _ = front
+    reply = client.post("/v1/translate", json={"q": "<div>" * 900 + "Deep.", "source": "en", "target": "de",
+                                               "format": "html"})  # within --max-text-chars, past 512 levels
+    assert reply.status_code == 422 and "nested" in reply.json()["error"]

@@ -141,3 +141,31 @@ def _covering(text: str, pieces) -> Iterator[str]:
     bounds = sorted(set(starts)) + [len(text)]
     for begin, end in itertools.pairwise(bounds):
         yield text[begin:end]
+
+
+@dataclass(frozen=True)
+class SegmentedUnits:
+    """Several units (the texts of a request, the units of a file) cut into segments, for one batch."""
+
+    units: tuple[Segmented, ...]
+
+    @property
+    def segments(self) -> list[str]:
+        """Every unit's segments, unit after unit."""
+        return [s for unit in self.units for s in unit.segments]
+
+    def join(self, translations: list[str]) -> list[str]:
+        """Each unit put back together from its share of ``translations`` (one per segment, in order).
+
+        Raises: ValueError when ``translations`` does not have one entry per segment.
+        """
+        total = sum(len(unit.segments) for unit in self.units)
+        if len(translations) != total:
+            raise ValueError(f"{len(translations)} translations for {total} segments")
+        pieces = iter(translations)
+        return [unit.join([next(pieces) for _ in unit.segments]) for unit in self.units]
+
+
+def segment_units(units: list[str], language: str, split_sentences: SplitSentences = "1") -> SegmentedUnits:
+    """Each of ``units`` cut by ``segment``. Raises: ValueError for a bad ``split_sentences``."""
+    return SegmentedUnits(tuple(segment(unit, language, split_sentences) for unit in units))
