@@ -12,7 +12,9 @@ pass-through (the public URL a client has), the 40 of a document at once. For ea
 flight) both sides translate the same documents, in alternating blocks so drift in the machine's load hits
 both alike. Prints JSON: documents/s of each and their ratio (route/baseline, goal >= 0.95); p50 latency of
 one document at concurrency 1 against its longest sentence alone (goal <= 1.5x); the front process's CPU
-per 1,000 segments. The tiny model's outputs are noise: the figures measure the serving path.
+per 1,000 segments; and a ``.docx`` of 200 paragraphs (one FLORES sentence each, every other one with a bold
+run) end to end through ``/v1/translate_file``. The tiny model's outputs are noise: the figures measure the
+serving path.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--documents", type=int, default=32, help="documents per side and concurrency (default 32)")
     parser.add_argument("--max-tokens", type=int, default=16, help="new tokens per sentence, both sides (default 16)")
     parser.add_argument("--latency-runs", type=int, default=8, help="documents and longest sentences timed alone")
+    parser.add_argument("--docx-paragraphs", type=int, default=200)
     return parser.parse_args()
 
 
@@ -147,15 +150,45 @@ async def latency(sides: Sides, docs: list[str]) -> dict:
             "document_over_longest_sentence": round(p50_doc / p50_sentence, 3)}
 
 
+def docx_bytes(paragraphs: int) -> bytes:
+    import io
+
+    import docx
+
+    lines = FLORES_EN.read_text(encoding="utf-8").splitlines()
+    document = docx.Document()
+    for n in range(paragraphs):
+        paragraph = document.add_paragraph(lines[n % len(lines)] + " ")
+        if n % 2:
+            paragraph.add_run("Bold closing words.").bold = True
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+async def docx_end_to_end(sides: Sides, paragraphs: int, meter: CpuMeter) -> dict:
+    data = docx_bytes(paragraphs)
+    before = meter.sample()[0]
+    started = time.perf_counter()
+    reply = await sides.http.post("/v1/translate_file", data={"source": "en", "target": "de",
+                                                              "max_tokens": str(sides.args.max_tokens)},
+                                  files={"file": ("bench.docx", data)})
+    seconds = time.perf_counter() - started
+    reply.raise_for_status()
+    return {"paragraphs": paragraphs, "bytes": len(data), "segments": int(reply.headers["x-segments"]),
+            "seconds": round(seconds, 2), "front_cpu_s": round(meter.sample()[0] - before, 2) if meter.front else None}
+
+
 async def bench(url: str, args: argparse.Namespace, meter: CpuMeter) -> dict:
     sides = Sides(url, args)
     docs = documents(args.documents)
     await timed(sides.baseline, docs[:2], 2)  # warm-up
     results = [await throughput(sides, docs, int(c), meter) for c in args.concurrency.split(",")]
     lat = await latency(sides, docs[:args.latency_runs])
+    docx = await docx_end_to_end(sides, args.docx_paragraphs, meter)
     await sides.client.close()
     await sides.http.aclose()
-    return {"throughput": results, "latency_concurrency_1": lat}
+    return {"throughput": results, "latency_concurrency_1": lat, "docx": docx}
 
 
 def main() -> None:

@@ -34,9 +34,10 @@ class FileJob:
     runs the batch on the server's event loop; what it did is kept for the response headers."""
 
     def __init__(self, translator: Translator, source: str, target: Language, split_sentences: str,
-                 meter: Meter | None):
+                 meter: Meter | None, max_tokens: int | None = None):
         self.translator, self.source, self.target = translator, source, target
         self.split_sentences, self.meter = split_sentences, meter
+        self.max_tokens = min(max_tokens, translator.limits.max_tokens) if max_tokens else None
         self.segments = self.truncated = self.off_target = 0
 
     def translate_units(self, units: list[str]) -> list[str]:
@@ -66,11 +67,12 @@ class FileJob:
         else:
             source = self.translator.language(self.source, "source")
         doc = Document(None, segment_units(units, source.code, self.split_sentences))
-        return Plan([text], [source], self.target, None, [doc])
+        return Plan([text], [source], self.target, self.max_tokens, [doc])
 
 
 async def translate_upload(translator: Translator, filename: str, data: bytes, source: str, target: str,
-                           split_sentences: str, meter: Meter | None) -> tuple[str, bytes, FileJob]:
+                           split_sentences: str, meter: Meter | None,
+                           max_tokens: int | None = None) -> tuple[str, bytes, FileJob]:
     """(the file's own name, the translated file, what was done), for the route and the demo alike.
 
     Raises: ApiError 400 (languages), 413/415/422 (the file, see ``translate_file``)."""
@@ -80,7 +82,7 @@ async def translate_upload(translator: Translator, filename: str, data: bytes, s
         raise ApiError(422, f"split_sentences is {split_sentences!r}; use one of 1, 0, nonewlines")
     if source.strip().lower() != "auto" and translator.language(source, "source") == target_language:
         raise ApiError(400, f"source and target are both {target_language.code}; pick a different target")
-    job = FileJob(translator, source, target_language, split_sentences, meter)
+    job = FileJob(translator, source, target_language, split_sentences, meter, max_tokens)
     try:
         out = await anyio.to_thread.run_sync(translate_file, name, data, job.translate_units,
                                               translator.limits.file_limits())
@@ -101,10 +103,11 @@ def file_router(translator: Translator) -> APIRouter:
     @router.post(FILE_PATH)
     async def translate_a_file(file: Annotated[UploadFile, File(description="the file to translate")],
                                target: Annotated[str, Form()], source: Annotated[str, Form()] = "auto",
-                               split_sentences: Annotated[str, Form()] = "1") -> Response:
+                               split_sentences: Annotated[str, Form()] = "1",
+                               max_tokens: Annotated[int | None, Form(ge=1)] = None) -> Response:
         """The translated file, same name and media type; 413/415/422 for a file that cannot be translated."""
         name, out, job = await translate_upload(translator, file.filename or "", await file.read(), source,
-                                                target, split_sentences, CURRENT.get())
+                                                target, split_sentences, CURRENT.get(), max_tokens)
         return Response(out, media_type=media_type(name), headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
             "X-Segments": str(job.segments), "X-Truncated-Segments": str(job.truncated),

@@ -329,6 +329,9 @@ def test_translate_file_txt_and_html_keep_name_type_and_layout(front):
     sent = segment(text, "en").segments
     assert reply.headers["x-segments"] == str(len(sent))
     assert _usage_characters(client) - before == sum(len(s) for s in sent)  # charged what the model was sent
+    cut = client.post("/v1/translate_file", data={"source": "en", "target": "de", "max_tokens": "1"},
+                      files={"file": ("notes.txt", text.encode(), "text/plain")})
+    assert cut.headers["x-truncated-segments"] == cut.headers["x-segments"] == str(len(sent))
     page = client.post("/v1/translate_file", data={"source": "auto", "target": "fr"},
                        files={"file": ("page.html", PAGE.encode(), "text/html")})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
