@@ -230,6 +230,8 @@ class _Tokens(HTMLParser):
         starts = [start for _, start, _ in self.events] + [len(self.source)]
         out = [("other", self.source[: starts[0]], None)] if starts[0] > 0 else []
         for (kind, start, data), end in zip(self.events, starts[1:]):
+            if kind == "text" and out and out[-1][0] == "text":  # the parser hands "<" of a non-tag apart
+                kind, start = "text", start - len(out.pop()[1])
             out.append((kind, self.source[start:end], data))
         return out
 
@@ -255,14 +257,20 @@ class _HtmlSplitter:
                 self._start(raw, *data)
             elif kind == "end":
                 self._end(raw, data)
+            elif kind == "text" and (AMBIGUOUS_AMP_RE.search(raw) or AMBIGUOUS_LT_RE.search(raw)):
+                self._literal(raw)  # what the parser left unparsed (an unclosed tag at the end): kept as is
             elif kind == "text":
                 self.builder.text(raw)
             else:  # entities, comments, doctype, processing instructions: kept byte for byte
                 self.builder.atom([raw])
-        if self.skipped:
-            self.builder.atom(["".join(self.skipped)])
+        if self.skipped:  # an element never closed runs to the end: nothing may be re-attached inside it
+            self._literal("".join(self.skipped))
         self.collector.flush(self.builder)
         return self.collector.prepared()
+
+    def _literal(self, raw: str) -> None:
+        self.collector.flush(self.builder)
+        self.collector.skeleton.append(raw)
 
     def _start(self, raw: str, tag: str, attrs: list, self_closing: bool) -> None:
         void = self_closing or tag in VOID_ELEMENTS
@@ -308,8 +316,7 @@ class _HtmlSplitter:
         if root in INLINE_ELEMENTS:
             self.builder.atom([raw])
         else:
-            self.collector.flush(self.builder)
-            self.collector.skeleton.append(raw)
+            self._literal(raw)
 
     def _push(self, tag: str) -> None:
         if tag in SELF_CLOSING_SIBLINGS and tag in self.open_elements[-3:]:
