@@ -265,3 +265,10 @@ def test_random_tag_soup_round_trips_exactly_and_keeps_every_token_under_any_mod
             out, source = tokens(prepared.finish(model(prepared.units))), tokens(page)
             assert not source - out, (model.__name__, page)
             assert set(out - source) <= {"&amp;", "&lt;"}, (model.__name__, page)  # the model's text, escaped
+
+
+def test_a_lost_placeholder_written_out_by_the_model_counts_where_it_stands():
+    prepared = prepare("Hello {name}, you have %d new messages", "text", True)
+    assert prepared.units == ["Hello <x1/>, you have <x2/> new messages"]
+    # the model wrote {name} itself and invented {other}: {name} is kept there, {other} removed, %d re-attached
+    assert prepared.finish(["Hallo {name}, {other} neue Nachrichten"]) == "Hallo {name},  neue Nachrichten%d"
