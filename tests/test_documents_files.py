@@ -418,3 +418,17 @@ def test_one_call_to_translate_units_per_file():
     calls = []
     translate_file("report.docx", build_docx(), lambda units: calls.append(len(units)) or backwards(units), LIMITS)
     assert len(calls) == 1 and calls[0] >= 8  # heading, paragraph, 4 cells, header, footer
+
+
+def test_xliff_external_entities_are_not_resolved(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    data = (f'<?xml version="1.0"?><!DOCTYPE xliff [<!ENTITY leak SYSTEM "file://{secret}">]>'
+            '<xliff version="1.2" xmlns="urn:oasis:names:tc:xliff:document:1.2"><file original="a" '
+            'source-language="en" datatype="plaintext"><body><trans-unit id="t"><source>Hello &leak; world'
+            "</source></trans-unit></body></file></xliff>").encode()
+    sent = []
+    with pytest.raises(DocumentError) as caught:
+        translate_file("a.xlf", data, lambda units: sent.extend(units) or backwards(units), LIMITS)
+    assert caught.value.status == 422 and "DOCTYPE" in str(caught.value) and sent == []
+    assert "TOPSECRET" not in str(caught.value)
