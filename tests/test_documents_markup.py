@@ -228,6 +228,9 @@ def test_runs_keep_their_words_and_lost_pairs_fall_back_to_the_first_run():
     assert runs.finish(["Hallo fett Welt"]) == ["Hallo fett Welt{0} ", "", ""]
     single = prepare_runs(["", "Only run {x}"], True)
     assert single.units == ["Only run <x1/>"] and single.finish(["Einziger"]) == ["", "Einziger{x}"]
+    spaced = prepare_runs(["Big", " ", "world"], True)  # the space run keeps the words apart, unsent
+    assert spaced.units == ["<g1>Big</g1><g2>world</g2>"]
+    assert spaced.finish(["<g1>Große</g1><g2>Welt</g2>"]) == ["Große", " ", "Welt"]
 
 
 FRAGMENTS = [

@@ -114,10 +114,10 @@ class RunsPrepared:
         every pair go to the run before them (the first run at the start); placeholders stay with their run."""
         if self.unit is None:
             return list(self.run_texts)
-        texts = [""] * len(self.run_texts)
+        texts = [text if not text.strip() else "" for text in self.run_texts]  # whitespace-only runs stay
         run_of = {number: int(mask.raw[0]) for number, mask in self.unit.masks.items() if mask.kind == "open"}
         stack: list[int] = []
-        current = next(i for i, text in enumerate(self.run_texts) if text)
+        current = next(i for i, text in enumerate(self.run_texts) if text.strip())
         for kind, value in self.unit.items(translations[0]):
             if kind == "open":
                 stack.append(run_of[value])
@@ -132,9 +132,10 @@ class RunsPrepared:
 
 def prepare_runs(run_texts: list[str], preserve_placeholders: bool) -> RunsPrepared:
     """One unit for a paragraph of runs: each run with text is a pair ``<gN>…</gN>`` so its formatting stays
-    around its words; a paragraph of one run is sent as plain text."""
+    around its words; a paragraph of one run is sent as plain text. Runs of whitespace only are not sent (they
+    stay, keeping words apart), nor are empty ones."""
     builder = UnitBuilder(preserve_placeholders)
-    with_text = [i for i, text in enumerate(run_texts) if text]
+    with_text = [i for i, text in enumerate(run_texts) if text.strip()]
     for index in with_text:
         if len(with_text) > 1:
             builder.open([str(index)], "run")
@@ -149,7 +150,7 @@ def _restore_run_edges(texts: list[str], originals: list[str]) -> list[str]:
     """The whitespace a run began or ended with (between runs, at the paragraph's edges) is put back."""
     restored = []
     for new, old in zip(texts, originals):
-        if new:
+        if new and old.strip():
             lead = old[: len(old) - len(old.lstrip())]
             trail = old[len(old.rstrip()) :]
             new = lead + new.strip() + trail
