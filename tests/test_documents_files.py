@@ -250,6 +250,7 @@ def build_pptx() -> bytes:
     table.cell(0, 0).text, table.cell(0, 1).text = "Costs", "Flat"
     group = slide.shapes.add_group_shape()
     group.shapes.add_textbox(Inches(5), Inches(5), Inches(2), Inches(1)).text_frame.text = "Grouped note"
+    slide.shapes.add_textbox(Inches(1), Inches(6), Inches(3), Inches(1)).text_frame.text = "Line one\vLine two"
     slide.notes_slide.notes_text_frame.text = "Speaker notes here"
     out = io.BytesIO()
     presentation.save(out)
@@ -269,6 +270,8 @@ def test_pptx_runs_hyperlinks_tables_groups_and_notes_are_kept():
     group = next(shape for shape in slide.shapes if shape.shape_type == pptx.enum.shapes.MSO_SHAPE_TYPE.GROUP)
     assert group.shapes[0].text_frame.text == "depuorG eton"
     assert slide.notes_slide.notes_text_frame.text == "rekaepS seton ereh"
+    broken = [shape for shape in slide.shapes if shape.has_text_frame and "\v" in shape.text_frame.text]
+    assert [r.text for r in broken[0].text_frame.paragraphs[0].runs] == ["eniL eno", "eniL owt"]  # break kept between
 
 
 # ---- XLIFF
