@@ -192,6 +192,9 @@ def build_docx() -> bytes:
     paragraph.add_run(" this year, see ")
     add_hyperlink(paragraph, "https://example.com/report", "the report")
     paragraph.add_run(".")
+    broken = document.add_paragraph("Line one")
+    broken.add_run().add_break()
+    broken.add_run("Line two")
     table = document.add_table(rows=2, cols=2)
     table.cell(0, 0).text, table.cell(0, 1).text = "Region", "Total"
     table.cell(1, 0).text = "North"
@@ -217,6 +220,7 @@ def test_docx_runs_formatting_hyperlinks_tables_headers_and_footers_are_kept():
         assert [r[1:] for r in runs_of(after)] == [r[1:] for r in runs_of(before)]
     assert [r[0] for r in runs_of(out.paragraphs[1])] == ["selaS erew ", "yrev", " doog", " siht raey, ees ", "."]
     assert out.paragraphs[0].text == "launnA troper"
+    assert out.paragraphs[2].text == "eniL eno\neniL owt"  # the break stays between the lines
     (link,) = out.paragraphs[1].hyperlinks
     assert (link.address, link.text) == ("https://example.com/report", "eht troper")
     cells = [[cell.text for cell in row.cells] for row in out.tables[0].rows]

@@ -68,7 +68,8 @@ def group_runs(runs: list, key: Callable[[object], object], texts: Callable[[obj
     last = object()
     for run in runs:
         elements = texts(run)
-        if not elements:
+        if not elements:  # a run of a break, tab, image or field between two runs keeps them apart
+            last = object()
             continue
         run_key = key(run)
         if groups and run_key == last:
