@@ -114,10 +114,10 @@ class RunsPrepared:
         every pair go to the run before them (the first run at the start); placeholders stay with their run."""
         if self.unit is None:
             return list(self.run_texts)
-        texts = [""] * len(self.run_texts)
+        texts = [text if not text.strip() else "" for text in self.run_texts]  # whitespace-only runs stay
         run_of = {number: int(mask.raw[0]) for number, mask in self.unit.masks.items() if mask.kind == "open"}
         stack: list[int] = []
-        current = next(i for i, text in enumerate(self.run_texts) if text)
+        current = next(i for i, text in enumerate(self.run_texts) if text.strip())
         for kind, value in self.unit.items(translations[0]):
             if kind == "open":
                 stack.append(run_of[value])
@@ -132,9 +132,10 @@ class RunsPrepared:
 
 def prepare_runs(run_texts: list[str], preserve_placeholders: bool) -> RunsPrepared:
     """One unit for a paragraph of runs: each run with text is a pair ``<gN>…</gN>`` so its formatting stays
-    around its words; a paragraph of one run is sent as plain text."""
+    around its words; a paragraph of one run is sent as plain text. Runs of whitespace only are not sent (they
+    stay, keeping words apart), nor are empty ones."""
     builder = UnitBuilder(preserve_placeholders)
-    with_text = [i for i, text in enumerate(run_texts) if text]
+    with_text = [i for i, text in enumerate(run_texts) if text.strip()]
     for index in with_text:
         if len(with_text) > 1:
             builder.open([str(index)], "run")
@@ -149,7 +150,7 @@ def _restore_run_edges(texts: list[str], originals: list[str]) -> list[str]:
     """The whitespace a run began or ended with (between runs, at the paragraph's edges) is put back."""
     restored = []
     for new, old in zip(texts, originals):
-        if new:
+        if new and old.strip():
             lead = old[: len(old) - len(old.lstrip())]
             trail = old[len(old.rstrip()) :]
             new = lead + new.strip() + trail
@@ -230,6 +231,8 @@ class _Tokens(HTMLParser):
         starts = [start for _, start, _ in self.events] + [len(self.source)]
         out = [("other", self.source[: starts[0]], None)] if starts[0] > 0 else []
         for (kind, start, data), end in zip(self.events, starts[1:]):
+            if kind == "text" and out and out[-1][0] == "text":  # the parser hands "<" of a non-tag apart
+                kind, start = "text", start - len(out.pop()[1])
             out.append((kind, self.source[start:end], data))
         return out
 
@@ -255,14 +258,20 @@ class _HtmlSplitter:
                 self._start(raw, *data)
             elif kind == "end":
                 self._end(raw, data)
+            elif kind == "text" and (AMBIGUOUS_AMP_RE.search(raw) or AMBIGUOUS_LT_RE.search(raw)):
+                self._literal(raw)  # what the parser left unparsed (an unclosed tag at the end): kept as is
             elif kind == "text":
                 self.builder.text(raw)
             else:  # entities, comments, doctype, processing instructions: kept byte for byte
                 self.builder.atom([raw])
-        if self.skipped:
-            self.builder.atom(["".join(self.skipped)])
+        if self.skipped:  # an element never closed runs to the end: nothing may be re-attached inside it
+            self._literal("".join(self.skipped))
         self.collector.flush(self.builder)
         return self.collector.prepared()
+
+    def _literal(self, raw: str) -> None:
+        self.collector.flush(self.builder)
+        self.collector.skeleton.append(raw)
 
     def _start(self, raw: str, tag: str, attrs: list, self_closing: bool) -> None:
         void = self_closing or tag in VOID_ELEMENTS
@@ -308,8 +317,7 @@ class _HtmlSplitter:
         if root in INLINE_ELEMENTS:
             self.builder.atom([raw])
         else:
-            self.collector.flush(self.builder)
-            self.collector.skeleton.append(raw)
+            self._literal(raw)
 
     def _push(self, tag: str) -> None:
         if tag in SELF_CLOSING_SIBLINGS and tag in self.open_elements[-3:]:

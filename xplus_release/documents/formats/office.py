@@ -68,7 +68,8 @@ def group_runs(runs: list, key: Callable[[object], object], texts: Callable[[obj
     last = object()
     for run in runs:
         elements = texts(run)
-        if not elements:
+        if not elements:  # a run of a break, tab, image or field between two runs keeps them apart
+            last = object()
             continue
         run_key = key(run)
         if groups and run_key == last:
@@ -177,8 +178,11 @@ def _shape_frames(shapes) -> Iterator:
 
 
 def _pptx_groups(paragraph) -> list[RunGroup]:
+    """Runs grouped by formatting; a line break or field between two runs keeps them apart."""
+
     def key(run):
         rpr = run._r.rPr  # formatting and hyperlink live in a:rPr; python-pptx exposes no comparable value
-        return etree.tostring(rpr) if rpr is not None else b""
+        breaks = sum(1 for e in run._r.itersiblings(preceding=True) if e.tag.endswith(("}br", "}fld")))
+        return (etree.tostring(rpr) if rpr is not None else b"", breaks)
 
     return group_runs(paragraph.runs, key, lambda run: [run._r.t])

@@ -52,6 +52,8 @@ def _parse(data: bytes, filename: str):
         raise CorruptDocumentError(
             f"{filename!r} is XML but not XLIFF (root <{etree.QName(root).localname}>): send an XLIFF 1.2 or 2.0 file"
         )
+    if root.getroottree().docinfo.internalDTD is not None:  # XLIFF has no DTD; entities could read local files
+        raise CorruptDocumentError(f"{filename!r} declares a DOCTYPE: XLIFF needs none, remove it and send again")
     version = root.get("version", "")
     if version not in ("1.2", "2.0", "2.1"):
         raise CorruptDocumentError(f"{filename!r} is XLIFF {version or 'of no version'}: send XLIFF 1.2 or 2.0")
