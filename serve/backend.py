@@ -42,14 +42,17 @@ def metered_transport(pool_size: int, http: types.ModuleType = httpx) -> Metered
     return MeteredTransport(http.AsyncHTTPTransport(limits=pool_limits(pool_size, http)), http)
 
 
-def backend_client(backend: Backend, pool_size: int = 256) -> httpx.AsyncClient:
+POOL_SIZE = 256  # connections to vLLM per client
+
+
+def backend_client(backend: Backend, pool_size: int = POOL_SIZE) -> httpx.AsyncClient:
     """The proxy's keep-alive pool to vLLM: it forwards bytes, so a plain HTTP client. The translation route
     and the demo have theirs in the ``Translator`` (``backend_sdk_client``), counted the same way."""
     return httpx.AsyncClient(base_url=backend.root_url, transport=metered_transport(pool_size),
                              timeout=httpx.Timeout(None, connect=10.0))
 
 
-def backend_sdk_client(backend: Backend, pool_size: int = 256) -> openai.AsyncOpenAI:
+def backend_sdk_client(backend: Backend, pool_size: int = POOL_SIZE) -> openai.AsyncOpenAI:
     """The official client to vLLM's OpenAI API, for the translation route and the demo.
 
     No retries: when vLLM is gone it is being restarted (``SupervisedServer``), and the caller should get

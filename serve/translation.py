@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field
 from xplus_release.serve.availability import AlwaysReady, Engine, unavailable
-from xplus_release.serve.backend import Backend, backend_sdk_client
+from xplus_release.serve.backend import POOL_SIZE, Backend, backend_sdk_client
 from xplus_release.serve.errors import ApiError
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
@@ -140,6 +140,9 @@ class Translator:
         self.backend = backend
         self.engine = engine or AlwaysReady()
         self.client = client or backend_sdk_client(backend)
+        # Sentences past the pool's size wait here rather than in the HTTP pool, whose queue costs CPU per
+        # waiting request on every release (a 16-document burst is 640 sentences)
+        self._slots = asyncio.Semaphore(POOL_SIZE)
         self.limits = limits
         self.detector = detector
         self.detector_error = detector_error  # why ``auto`` is unavailable, when it is
@@ -270,8 +273,9 @@ class Translator:
         Raises: ApiError with vLLM's status (4xx), 503 + Retry-After when it did not answer, else 502.
         """
         try:
-            completion = await self.client.post(_CHAT, body=self._request(plan, index, sentence),
-                                                cast_to=ChatCompletion)
+            async with self._slots:
+                completion = await self.client.post(_CHAT, body=self._request(plan, index, sentence),
+                                                    cast_to=ChatCompletion)
         except openai.APIError as err:
             raise self._error(err) from None
         choice = completion.choices[0]
@@ -318,19 +322,20 @@ class Translator:
 
     async def _pump(self, plan: Plan, index: int, sentence: str, queue: asyncio.Queue) -> None:
         """One segment's streamed completion into ``queue``: deltas, then ``_Done`` (or the ApiError)."""
+        # include_usage: vLLM's own count of the tokens for the per-key usage (a delta may carry several)
+        body = {**self._request(plan, index, sentence), "stream": True, "stream_options": {"include_usage": True}}
         finish = None
         try:
-            # include_usage: vLLM's own count of the tokens for the per-key usage (a delta may carry several)
-            body = {**self._request(plan, index, sentence), "stream": True,
-                    "stream_options": {"include_usage": True}}
-            chunks = await self.client.post(_CHAT, body=body,
-                                            cast_to=ChatCompletion, stream=True, stream_cls=_ChunkStream)
-            async with chunks:
-                async for chunk in chunks:
-                    if chunk.choices and chunk.choices[0].delta.content:
-                        queue.put_nowait(chunk.choices[0].delta.content)
-                    if chunk.choices and chunk.choices[0].finish_reason:
-                        finish = chunk.choices[0].finish_reason
+            async with self._slots:
+                chunks = await self.client.post(_CHAT, body=body,
+                                                cast_to=ChatCompletion, stream=True, stream_cls=_ChunkStream)
+                async with chunks:
+                    async for chunk in chunks:
+                        choice = chunk.choices[0] if chunk.choices else None
+                        if choice and choice.delta.content:
+                            queue.put_nowait(choice.delta.content)
+                        if choice and choice.finish_reason:
+                            finish = choice.finish_reason
         except openai.APIError as err:
             queue.put_nowait(self._error(err))
             return
