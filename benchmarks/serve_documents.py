@@ -106,7 +106,8 @@ async def timed(run, items: list[str], concurrency: int) -> tuple[float, list[fl
         while queue:
             item = queue.pop()
             started = time.perf_counter()
-            segments += await run(item)
+            sent = await run(item)  # awaited first: ``segments += await …`` would read the total before the wait
+            segments += sent
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
