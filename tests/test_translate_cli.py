@@ -48,6 +48,17 @@ def test_a_file_argument_is_translated_into_name_target_ext(vllm_server, tmp_pat
     assert not (tmp_path / "broken.de.docx").exists()
 
 
+def test_a_file_whose_translation_fails_leaves_no_output(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("One sentence. Another.\n")
+    (tmp_path / "notes.de.txt").write_text("an earlier translation\n")
+    assert main(["-s", "en", "-t", "de", "--endpoint", "http://127.0.0.1:9", "--model", "xplus-tiny",
+                 str(notes)]) == 2
+    assert capsys.readouterr().err.startswith("error: endpoint http://127.0.0.1:9/v1 is unreachable")
+    assert (tmp_path / "notes.de.txt").read_text() == "an earlier translation\n"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.de.txt", "notes.txt"]  # no partial file
+
+
 @pytest.mark.parametrize("argv, message", [
     (["-s", "en", "-t", "xx", "hi"], "error: unknown language 'xx'"),
     (["-s", "en", "-t", "eng_Latn", "hi"], "error: source and target are both English"),
