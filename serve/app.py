@@ -15,43 +15,29 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 from xplus_release.serve.availability import AlwaysReady, Engine, EngineGuard
-from xplus_release.serve.errors import error_body
+from xplus_release.serve.backend import Backend, backend_client
+from xplus_release.serve.errors import ApiError, error_body
+from xplus_release.serve.file_route import FILE_PATH, MULTIPART_ROOM, file_router
 from xplus_release.serve.gate import Gate, Keys
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
 from xplus_release.serve.metering import KeyMeter, Metering
 from xplus_release.serve.proxy import VLLMProxy
-from xplus_release.serve.translation import (
-    ApiError,
-    Backend,
-    Translator,
-    metered_transport,
-    translation_router,
-)
+from xplus_release.serve.translation import Translator, translation_router
 from xplus_release.serve.usage_routes import usage_router
 from xplus_release.serve.validation import TextGuard
 
-from xplus_release.engines.base import DEFAULT_CONCURRENCY
 from xplus_release.errors import ConfigError
 
 DEMO_PATH = "/demo"
 RUNS_PATH = "/runs"
 log = logging.getLogger("xplus_release.serve")
-
-
-def backend_client(backend: Backend, pool_size: int = DEFAULT_CONCURRENCY) -> httpx.AsyncClient:
-    """The proxy's keep-alive pool to vLLM: it forwards bytes, so a plain HTTP client, counting the tokens
-    vLLM generates for the request that asked. The translation route and the demo have theirs in the
-    ``Translator`` (the OpenAI SDK), counted the same way."""
-    return httpx.AsyncClient(base_url=backend.root_url, transport=metered_transport(pool_size),
-                             timeout=httpx.Timeout(None, connect=10.0))
 
 
 def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector: LanguageDetector | None,
@@ -84,6 +70,7 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(translation_router(translator))
+    app.include_router(file_router(translator))
     app.include_router(usage_router(metering, client, backend))
     if demo:
         _mount_demo(app, translator, metering)
@@ -95,7 +82,9 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
     inner = app
     if metering is not None:  # inside the engine guard: a 503 while vLLM restarts spends none of a key's limits
         inner = KeyMeter(app, metering, unmetered=(DEMO_PATH, RUNS_PATH))  # the demo meters its own translations
-    return Gate(TextGuard(EngineGuard(inner, engine, demo_path)), keys, limits.max_body_bytes, demo_path)
+    file_body = (max(limits.max_body_bytes, limits.max_file_bytes + MULTIPART_ROOM), "--max-file-bytes")
+    uploads = {FILE_PATH: file_body, f"{DEMO_PATH}/gradio_api/upload": file_body}  # the demo's document tab
+    return Gate(TextGuard(EngineGuard(inner, engine, demo_path)), keys, limits.max_body_bytes, demo_path, uploads)
 
 
 def _mount_demo(app: FastAPI, translator: Translator, metering: Metering | None) -> None:

@@ -196,7 +196,7 @@ def serve(args, limits: ServeLimits, supervisor, detector, detector_error, runs:
     """Run the front app until SIGTERM/Ctrl-C, or until ``supervisor`` gives up on vLLM."""
     import uvicorn
     from xplus_release.serve.app import DEMO_PATH, build_app
-    from xplus_release.serve.translation import Backend
+    from xplus_release.serve.backend import Backend
 
     vllm_server = supervisor.server
     backend = Backend(vllm_server.root_url, vllm_server.api_key, vllm_server.model.name)

@@ -8,17 +8,22 @@ up other users, and refuses new ones past ``demo_queue_size``.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
+from pathlib import Path
 
 import gradio as gr
 from pydantic import ValidationError
+from xplus_release.serve.errors import ApiError
+from xplus_release.serve.file_route import translate_upload, translated_name
 from xplus_release.serve.gate import KEY_HEADER
 from xplus_release.serve.keys import KeyEntry
 from xplus_release.serve.metering import CURRENT, Meter, Metering
-from xplus_release.serve.translation import ApiError, Plan, TranslateRequest, Translator
+from xplus_release.serve.translation import Plan, Translated, TranslateRequest, Translator, count_off_target
 
+from xplus_release.documents.files import SUPPORTED_EXTENSIONS
 from xplus_release.languages import ALL_LANGUAGES
-from xplus_release.prompts import strip_thinking
 
 AUTO = "auto"
 EXAMPLES = [  # (text, source, target)
@@ -67,29 +72,51 @@ class DemoBackend:
         refusal = self.metering.admit(key, len(text)) if key else None
         if refusal is not None:
             raise gr.Error(refusal.message)
-        meter = Meter(status=200)
-        try:
+        # CURRENT is bound per step by ``_metered``: Gradio may run the generator's steps in other contexts
+        with self.metering.running(key, len(text), bind=False) if key else nullcontext(Meter(status=200)) as meter:
             async for update in self._translate(request, meter):
                 yield update
-        except BaseException:
-            meter.status = meter.status if meter.status >= 400 else 500
-            raise
-        finally:
-            if key:
-                self.metering.finish(key, len(text), meter)
 
     async def _translate(self, request: TranslateRequest, meter: Meter) -> AsyncIterator[tuple[str, str, str]]:
         try:
             plan = self.translator.plan(request)
             note, detected = _detected_note(plan)
             parts: list[str] = []
-            async for delta in _metered(self.translator.stream(plan, 0), meter):
-                parts.append(delta)
+            async for piece in _metered(self.translator.stream(plan, 0), meter):
+                if isinstance(piece, Translated):
+                    count_off_target(int(piece.off_target), meter)
+                    yield piece.text, _joined(note, _result_note(piece)), detected
+                    return
+                parts.append(piece)
                 yield "".join(parts), note, detected
         except ApiError as err:
             meter.status = err.status
             raise gr.Error(err.message) from None
-        yield strip_thinking("".join(parts)), note, detected
+
+    async def translate_file(self, path: str | None, source: str, target: str,
+                             page: gr.Request | None = None) -> tuple[str | None, str]:
+        """(the translated file's path, a note): the file translated as ``/v1/translate_file`` does, as one
+        request of the page's key, charged for the characters sent to the model.
+
+        Raises: gr.Error with the route's message for a file the route would refuse, or the key's limit.
+        """
+        if not path:
+            raise gr.Error("choose a file to translate")
+        key = self._key(page)
+        refusal = self.metering.admit(key, 0) if key else None
+        if refusal is not None:
+            raise gr.Error(refusal.message)
+        with self.metering.running(key, 0, bind=False) if key else nullcontext(Meter(status=200)) as meter:
+            try:
+                name, out, job = await translate_upload(self.translator, Path(path).name, Path(path).read_bytes(),
+                                                        source, target, "1", meter)
+            except ApiError as err:
+                meter.status = err.status
+                raise gr.Error(err.message) from None
+        written = Path(tempfile.mkdtemp(prefix="xplus-demo-")) / translated_name(name, target)
+        written.write_bytes(out)
+        cut = f" · **Cut short**: {job.truncated} sentence(s) reached the token limit" if job.truncated else ""
+        return str(written), f"{job.segments} sentence(s) translated{cut}"
 
     def _key(self, page: gr.Request | None) -> KeyEntry | None:
         """The caller's key (the gate names it in the ``x-xplus-key`` header), when keys are metered."""
@@ -113,17 +140,27 @@ def build_demo(demo_backend: DemoBackend, model_name: str) -> gr.Blocks:
             source = gr.Dropdown(language_choices(True), value=AUTO, label="From", filterable=True, scale=4)
             swap = gr.Button("⇄ Swap", scale=1, min_width=80)
             target = gr.Dropdown(language_choices(False), value="zh", label="To", filterable=True, scale=4)
-        with gr.Row():
-            text = gr.Textbox(label="Text", lines=8, max_length=demo_backend.limits.max_text_chars,
-                              placeholder="Type or paste text to translate")
-            output = gr.Textbox(label="Translation", lines=8, interactive=False, buttons=["copy"])
-        note = gr.Markdown()
-        detected = gr.State("")
-        go = gr.Button("Translate", variant="primary")
-        gr.Examples(EXAMPLES, inputs=[text, source, target], label="Examples")
+        with gr.Tab("Text"):
+            with gr.Row():
+                text = gr.Textbox(label="Text", lines=8, max_length=demo_backend.limits.max_text_chars,
+                                  placeholder="Type or paste text to translate")
+                output = gr.Textbox(label="Translation", lines=8, interactive=False, buttons=["copy"])
+            note = gr.Markdown()
+            detected = gr.State("")
+            go = gr.Button("Translate", variant="primary")
+            gr.Examples(EXAMPLES, inputs=[text, source, target], label="Examples")
+        with gr.Tab("Document"):
+            with gr.Row():
+                upload = gr.File(label=f"File ({' '.join(SUPPORTED_EXTENSIONS)})",
+                                 file_types=list(SUPPORTED_EXTENSIONS), type="filepath")
+                download = gr.File(label="Translated file", interactive=False)
+            file_note = gr.Markdown()
+            go_file = gr.Button("Translate the file", variant="primary")
         inputs, outputs = [text, source, target], [output, note, detected]
         go.click(demo_backend.translate, inputs, outputs, api_name="translate")
         text.submit(demo_backend.translate, inputs, outputs, api_name=False)
+        go_file.click(demo_backend.translate_file, [upload, source, target], [download, file_note],
+                      api_name="translate_file")
         swap.click(DemoBackend.swap, [source, target, text, output, detected], [source, target, text, output],
                    api_name=False)
     demo.queue(default_concurrency_limit=demo_backend.limits.demo_concurrency,
@@ -131,7 +168,7 @@ def build_demo(demo_backend: DemoBackend, model_name: str) -> gr.Blocks:
     return demo
 
 
-async def _metered(deltas: AsyncIterator[str], meter: Meter) -> AsyncIterator[str]:
+async def _metered(deltas: AsyncIterator, meter: Meter) -> AsyncIterator:
     """``deltas`` with the request to vLLM, which its first step sends, counted on ``meter``.
 
     ``MeteredTransport`` takes the meter from ``CURRENT`` when the request is sent. The variable is set and
@@ -147,6 +184,20 @@ async def _metered(deltas: AsyncIterator[str], meter: Meter) -> AsyncIterator[st
     yield first
     async for delta in deltas:
         yield delta
+
+
+def _result_note(result: Translated) -> str:
+    """What the page says about a translation cut at the token cap, or not in the target language."""
+    notes = []
+    if result.truncated:
+        notes.append(f"**Cut short**: {len(result.truncated)} sentence(s) reached the token limit")
+    if result.off_target:
+        notes.append("**Off target**: the output does not look like the target language")
+    return " · ".join(notes)
+
+
+def _joined(*notes: str) -> str:
+    return " · ".join(n for n in notes if n)
 
 
 def _detected_note(plan: Plan) -> tuple[str, str]:

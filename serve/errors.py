@@ -11,6 +11,16 @@ import json
 from starlette.types import Send
 
 
+class ApiError(Exception):
+    """An error answered as ``{"error": message}`` with ``status`` (and ``headers``, e.g. Retry-After)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
 def error_body(message: str) -> bytes:
     # ensure_ascii: the message may quote client input, which must not break the encoding of the answer
     return json.dumps({"error": message}).encode()

@@ -1,7 +1,7 @@
 """The ASGI middleware in front of every route: access log, API key, body size.
 
 The key is one ``--api-key`` or any enabled key of an ``--api-keys`` file (``keys.KeyRing``); the caller's
-key entry goes down to the layers below in the scope (``metering.KEY_SCOPE``), where its limits apply.
+key entry goes down to the layers below in the scope (``KEY_SCOPE``), where its limits apply.
 
 Pure ASGI (no ``BaseHTTPMiddleware``) so that streamed responses pass through untouched and the cost per
 request stays in microseconds.
@@ -29,21 +29,24 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from xplus_release.serve.errors import send_json_error
 from xplus_release.serve.keys import KeyEntry, KeyRing, SingleKey
-from xplus_release.serve.metering import KEY_SCOPE
 
 access_log = logging.getLogger("xplus_release.serve.access")
 COOKIE = "xplus_session"
 KEY_HEADER = b"x-xplus-key"
+KEY_SCOPE = "xplus.key"  # the caller's KeyEntry, for the layers below (the per-key limits)
 Keys = KeyRing | SingleKey
 
 
 class Gate:
     """Access log + authentication + request-body limit for every HTTP and WebSocket request."""
 
-    def __init__(self, app: ASGIApp, keys: Keys | None, max_body_bytes: int, demo_path: str | None):
+    def __init__(self, app: ASGIApp, keys: Keys | None, max_body_bytes: int, demo_path: str | None,
+                 path_limits: dict[str, tuple[int, str]] | None = None):
+        """``path_limits``: path → (body limit, the flag that raises it) for routes that take more than JSON."""
         self.app = app
         self.keys = keys
         self.max_body_bytes = max_body_bytes
+        self.path_limits = path_limits or {}
         self.demo_path = demo_path
         self._secret = secrets.token_bytes(32)  # cookies die with the process; a restart asks for the key again
 
@@ -73,10 +76,12 @@ class Gate:
                 return await self._refuse(scope, headers, send)
             scope = _with_key(scope, key)
             status["key"] = key.name
+        limit, flag = self.path_limits.get(scope["path"], (self.max_body_bytes, "--max-body-bytes"))
+        too_large = f"request body over {limit} bytes; send less (or raise {flag})"
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            return await send_json_error(send, 413, self._too_large())
-        await _BodyLimit(self.max_body_bytes, self._too_large(), receive, send).run(self.app, scope)
+        if length is not None and length.isdigit() and int(length) > limit:
+            return await send_json_error(send, 413, too_large)
+        await _BodyLimit(limit, too_large, receive, send).run(self.app, scope)
 
     def _authorised(self, headers: Headers) -> KeyEntry | None:
         """The caller's enabled key, from the bearer token or the demo's session cookie."""
@@ -118,9 +123,6 @@ class Gate:
                     "headers": [(b"location", location.encode()), (b"set-cookie", cookie.encode()),
                                 (b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
-
-    def _too_large(self) -> str:
-        return f"request body over {self.max_body_bytes} bytes; send less (or raise --max-body-bytes)"
 
     def _log(self, scope: Scope, status: int, started: float, key_name: str | None) -> None:
         client = scope.get("client") or ("-", 0)

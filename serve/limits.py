@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from xplus_release.config import Config
+from xplus_release.documents.files import FileLimits
 
 
 class ServeLimits(Config):
@@ -22,10 +23,20 @@ class ServeLimits(Config):
     max_body_bytes: int = Field(1 << 20, description="request body size on any route; more is 413")
     max_tokens: int = Field(1024, description=(
         "new tokens per translation: the ceiling, and what a request that sets none gets"))
+    # /v1/translate_file: the same defaults as the documents library's own (FileLimits)
+    max_file_bytes: int = Field(FileLimits().max_file_bytes, description=(
+        "bytes of a file sent to /v1/translate_file; more is 413"))
+    max_inflated_bytes: int = Field(FileLimits().max_inflated_bytes, description=(
+        "bytes a .docx/.pptx may inflate to (read from its zip directory, before inflating); more is 413"))
+    max_segments: int = Field(FileLimits().max_segments, description="units of text per file; more is 413")
+    max_html_depth: int = Field(FileLimits().max_html_depth, description="element nesting of HTML; deeper is 422")
     # demo events generating at once; more wait in the Gradio queue
     demo_concurrency: int = Field(16, description="demo translations running at once")
     # waiting demo events beyond this are refused ("queue full")
     demo_queue_size: int = Field(128, description="demo translations waiting at most")
+
+    def file_limits(self) -> FileLimits:
+        return FileLimits(**{name: getattr(self, name) for name in FileLimits.model_fields})
 
     @model_validator(mode="after")
     def _at_least_one(self) -> ServeLimits:

@@ -5,8 +5,8 @@ answers.
 routes. Every POST outside the demo and the results explorer reaches the model, so every one is metered:
 it takes a request token, as many character tokens as its prompt has (``prompt_characters``) and a
 concurrency slot of the caller's key, or gets 429 with ``Retry-After``; when it is done one usage record
-is written. The demo's translations are metered by the demo itself (``DemoMeter``), with the key the page
-was opened with.
+is written. The demo's translations are metered by the demo itself (``Metering.running`` in
+``demo.DemoBackend``), with the key the page was opened with.
 
 Generated tokens are counted where the answers come back from vLLM: ``MeteredTransport`` wraps the pool
 that the proxy and the translation route share and reads each chat/completions answer as it streams past,
@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from xplus_release.serve.errors import send_json_error
+from xplus_release.serve.gate import KEY_SCOPE
 from xplus_release.serve.keys import KeyEntry, KeyRing
 from xplus_release.serve.ratelimit import KeyLimiter, Refusal
 from xplus_release.serve.usage import UsageStore
+from xplus_release.serve.validation import JSON_SCOPE
 
-KEY_SCOPE = "xplus.key"  # the caller's KeyEntry, set by the gate
-JSON_SCOPE = "xplus.json"  # the parsed request body, set by the text check
 GENERATION_PATHS = ("/v1/chat/completions", "/v1/completions")
 MAX_JSON_ANSWER = 16 << 20  # answers larger than this are not parsed for their usage
 
@@ -44,7 +44,8 @@ class Meter:
 
     tokens: int = 0
     status: int = 0
-    extra: dict = field(default_factory=dict)
+    characters: int = 0  # input counted while the request ran (a file's text, known once the file is read)
+    extra: dict[str, int] = field(default_factory=dict)  # more usage counters, e.g. ``usage.OFF_TARGET``
 
 
 CURRENT: contextvars.ContextVar[Meter | None] = contextvars.ContextVar("xplus_meter", default=None)
@@ -68,20 +69,23 @@ class Metering:
 
     def finish(self, key: KeyEntry, characters: int, meter: Meter) -> None:
         self.limiter.release(key.name)
-        self.usage.record(key.name, meter.status, characters, meter.tokens)
+        self.limiter.charge(key.name, key.limits, meter.characters)
+        self.usage.record(key.name, meter.status, characters + meter.characters, meter.tokens, meter.extra)
 
     @contextlib.contextmanager
-    def running(self, key: KeyEntry, characters: int) -> Iterator[Meter]:
-        """Count a request admitted by ``admit`` while its body runs (``CURRENT`` set to its meter)."""
+    def running(self, key: KeyEntry, characters: int, bind: bool = True) -> Iterator[Meter]:
+        """Count a request admitted by ``admit`` while its body runs; ``bind``: ``CURRENT`` is set to its meter
+        meanwhile (a caller whose body spans several contexts, like a Gradio generator, sets it itself)."""
         meter = Meter(status=200)
-        token = CURRENT.set(meter)
+        token = CURRENT.set(meter) if bind else None
         try:
             yield meter
         except BaseException:
             meter.status = meter.status if meter.status >= 400 else 500
             raise
         finally:
-            CURRENT.reset(token)
+            if token is not None:
+                CURRENT.reset(token)
             self.finish(key, characters, meter)
 
     def in_flight(self) -> dict[str, int]:

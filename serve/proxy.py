@@ -15,10 +15,10 @@ import anyio
 import httpx
 from starlette.types import Receive, Scope, Send
 from xplus_release.serve.availability import Engine, unavailable
+from xplus_release.serve.backend import Backend
 from xplus_release.serve.errors import error_body, send_json_error
-from xplus_release.serve.metering import CURRENT, GENERATION_PATHS, JSON_SCOPE
-from xplus_release.serve.translation import Backend
-from xplus_release.serve.validation import read_body
+from xplus_release.serve.metering import CURRENT, GENERATION_PATHS
+from xplus_release.serve.validation import JSON_SCOPE, read_body
 
 # Per-connection headers (RFC 9110 §7.6.1) and those the proxy sets itself.
 _DROP_REQUEST = {b"host", b"authorization", b"content-length", b"connection", b"keep-alive", b"cookie",

@@ -80,6 +80,12 @@ class KeyLimiter:
         state.in_flight += 1
         return None
 
+    def charge(self, name: str, limits: KeyLimits, characters: int) -> None:
+        """Characters a running request sent after it was admitted (a file's text): the key's next requests
+        wait until the allowance has refilled past them."""
+        if characters:
+            self._state(name, limits).characters.take(characters)
+
     def release(self, name: str) -> None:
         self._states[name].in_flight -= 1
 

@@ -1,35 +1,42 @@
-"""The translation API: ``POST /v1/translate`` and ``GET /v1/languages``, in LibreTranslate's shapes.
+"""The translation API: ``POST /v1/translate``, ``POST /v1/detect`` and ``GET /v1/languages``, in
+LibreTranslate's shapes.
 
 Request ``{"q": "text" | ["text", ...], "source": "en" | "auto", "target": "zh"}``; response
-``{"translatedText": ..., "detectedLanguage": ...}`` with a string or a list matching ``q``. Every text is
-one chat completion on the vLLM server with the paper's prompt (``translation_messages``), greedy, thinking
-off (the server's default chat-template kwargs); a batch is sent concurrently so vLLM batches it.
+``{"translatedText": ..., "detectedLanguage": ..., "truncated": ..., "truncated_segments": ...,
+"off_target": ...}``, each a value or a list matching ``q``. Every text is cut into sentences
+(``xplus_release.documents.segmentation``, DeepL's ``split_sentences``); every sentence of every text of a
+request is one chat completion on the vLLM server with the paper's prompt (``translation_messages``), greedy,
+thinking off (the server's default chat-template kwargs), all sent at once so vLLM batches them; the
+translations are put back between the original separators byte for byte.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
-import httpx
 import openai
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field
 from xplus_release.serve.availability import AlwaysReady, Engine, unavailable
+from xplus_release.serve.backend import POOL_SIZE, Backend, backend_sdk_client
+from xplus_release.serve.errors import ApiError
 from xplus_release.serve.lid import LanguageDetector
 from xplus_release.serve.limits import ServeLimits
-from xplus_release.serve.metering import MeteredTransport
+from xplus_release.serve.metering import CURRENT
+from xplus_release.serve.usage import OFF_TARGET
 from xplus_release.serve.validation import TextError, check_text
 
-from xplus_release.engines.base import DEFAULT_CONCURRENCY
+from xplus_release.documents.errors import DocumentError
+from xplus_release.documents.markup import Prepared, prepare
+from xplus_release.documents.segmentation import SegmentedUnits, SplitSentences, segment_units
 from xplus_release.errors import UnknownLanguageError
-from xplus_release.internals import openai_http_package
 from xplus_release.languages import ALL_LANGUAGES, Language, get_language
 from xplus_release.prompts import strip_thinking, translation_messages
 
@@ -40,16 +47,9 @@ from xplus_release.prompts import strip_thinking, translation_messages
 _CHAT = "/chat/completions"
 _ChunkStream = openai.AsyncStream[ChatCompletionChunk]
 SUPPORTED_CODES = ", ".join(lang.code for lang in ALL_LANGUAGES)
-
-
-class ApiError(Exception):
-    """An error answered as ``{"error": message}`` with ``status`` (and ``headers``, e.g. Retry-After)."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
+# The default cap of a sentence: room for a translation several times longer in tokens than the sentence is in
+# characters (a CJK character may take 3 byte-level tokens), never above the server's ceiling.
+TOKENS_PER_CHARACTER, TOKENS_BASE = 4, 16
 
 
 class TranslateRequest(BaseModel):
@@ -58,60 +58,77 @@ class TranslateRequest(BaseModel):
     q: str | list[str] = Field(description="a text, or a list of texts translated in order")
     source: str = Field("auto", description="source language code (en, eng_Latn, English…) or 'auto'")
     target: str = Field(description="target language code")
-    format: Literal["text"] = Field("text", description="only plain text is supported")
+    format: Literal["text", "html"] = Field("text", description=(
+        "'html': only the text is translated, every tag, attribute, comment and entity comes back as sent"))
+    preserve_placeholders: bool = Field(True, description=(
+        "{{name}}, {0}, %s, ${var}, URLs, e-mail addresses… come back byte-identical, whatever the model writes"))
+    split_sentences: SplitSentences = Field("1", description=(
+        "DeepL's values: '1' lines and sentences, 'nonewlines' sentences only, '0' each text whole"))
     stream: bool = Field(False, description="server-sent events for a single text")
-    max_tokens: int | None = Field(None, ge=1, description="new tokens per text (default and ceiling: the server's)")
+    max_tokens: int | None = Field(None, ge=1, description=(
+        "new tokens per sentence (default: from the sentence's length; ceiling: the server's)"))
+
+
+class DetectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str | list[str] = Field(description="a text, or a list of texts")
 
 
 @dataclass(frozen=True)
-class Backend:
-    """Where the vLLM server listens (loopback) and what it serves."""
+class Document:
+    """One text: its markup and placeholders set aside (``prepared``; None: the units are the text, as a file's
+    format library hands them over, masked already), its units of text cut into sentences."""
 
-    root_url: str  # http://127.0.0.1:PORT
-    api_key: str  # the internal key the front app sends to vLLM
-    model: str  # served model name
+    prepared: Prepared | None
+    units: SegmentedUnits
 
+    @property
+    def segments(self) -> list[str]:
+        return self.units.segments
 
-# The SDK's HTTP package (httpx2 from openai 3 on, httpx before): its client takes only its own transports.
-SDK_HTTP = openai_http_package()
+    def finish(self, translations: list[str]) -> tuple[str, list[str]]:
+        """The translated text, and its units' translations (one per segment in ``translations``)."""
+        units = self.units.join(translations)
+        return (self.prepared.finish(units) if self.prepared else "".join(units)), units
 
-
-def pool_limits(size: int, http: types.ModuleType = httpx) -> httpx.Limits:
-    """A keep-alive pool of ``size`` connections to vLLM."""
-    # Idle connections are dropped before vLLM's own keep-alive timeout (uvicorn's 5 s) closes them: reusing
-    # one at the moment the server closes it fails the request with "server disconnected".
-    return http.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=2.0)
-
-
-def backend_sdk_client(backend: Backend, pool_size: int = DEFAULT_CONCURRENCY) -> openai.AsyncOpenAI:
-    """The official client to vLLM's OpenAI API, for the translation route and the demo.
-
-    No retries: when vLLM is gone it is being restarted (``SupervisedServer``), and the caller should get
-    503 + Retry-After at once rather than wait through a backoff meant for a flaky network. No read timeout:
-    a translation's length is bounded by ``max_tokens``, and a loaded server may take minutes to finish it.
-    """
-    return openai.AsyncOpenAI(
-        base_url=f"{backend.root_url}/v1", api_key=backend.api_key, max_retries=0,
-        timeout=httpx.Timeout(None, connect=10.0),
-        http_client=openai.DefaultAsyncHttpxClient(transport=metered_transport(pool_size, SDK_HTTP)))
-
-
-def metered_transport(pool_size: int, http: types.ModuleType = httpx) -> MeteredTransport:
-    """A pool of ``pool_size`` connections to vLLM (for a client of package ``http``) that counts, for the
-    per-key usage, the tokens vLLM generates for the request that asked (``MeteredTransport``)."""
-    return MeteredTransport(http.AsyncHTTPTransport(limits=pool_limits(pool_size, http)), http)
+    def source_words(self) -> str:
+        """The units as sent to the segmenter, for the copy check."""
+        return "\n".join("".join(unit.parts) for unit in self.units.units)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A checked request: its texts, each one's source language, the target, the token cap, and each text's
-    ``detectedLanguage`` entry when the source was ``auto``."""
+    """A checked request: its texts as documents of segments, each one's source language, the target, the
+    caller's token cap (None: derived per segment), and each text's ``detectedLanguage`` entry for ``auto``."""
 
     texts: list[str]
     sources: list[Language]
     target: Language
-    max_tokens: int
+    max_tokens: int | None
+    documents: list[Document]
     detected: list[dict] | None = None
+
+    def translated(self, index: int) -> bool:
+        """Whether text ``index`` goes to the model (one already in the target language comes back as it is)."""
+        return self.sources[index] != self.target
+
+
+@dataclass(frozen=True)
+class Translated:
+    """One text's translation, which of its segments stopped at the token cap, and whether it is off target."""
+
+    text: str
+    truncated: list[dict]  # {"segment": index among the text's segments, "text": that source segment}
+    off_target: bool
+    units: list[str] | None = None  # the units' translations (None: the text was not translated)
+
+
+@dataclass(frozen=True)
+class _Done:
+    """The end of one streamed segment: whether it stopped at the token cap."""
+
+    truncated: bool
 
 
 class Translator:
@@ -123,6 +140,9 @@ class Translator:
         self.backend = backend
         self.engine = engine or AlwaysReady()
         self.client = client or backend_sdk_client(backend)
+        # Sentences past the pool's size wait here rather than in the HTTP pool, whose queue costs CPU per
+        # waiting request on every release (a 16-document burst is 640 sentences)
+        self._slots = asyncio.Semaphore(POOL_SIZE)
         self.limits = limits
         self.detector = detector
         self.detector_error = detector_error  # why ``auto`` is unavailable, when it is
@@ -137,42 +157,51 @@ class Translator:
             ApiError: 413 over a limit, 422 empty or streaming a batch, 400 an unsupported language or the
                 same source and target, 503 ``auto`` without a LID model.
         """
-        texts = self.check(request)
+        texts = self.check(request.q)
+        if request.stream and not isinstance(request.q, str):
+            raise ApiError(422, "stream=true takes a single text in q, not a list")
+        if request.stream and request.format != "text":
+            raise ApiError(422, "stream=true takes format text; send HTML without stream")
         target = self.language(request.target, "target")
         auto = request.source.strip().lower() == "auto"
         fixed = None if auto else self.language(request.source, "source")
         if fixed == target:
             raise ApiError(400, f"source and target are both {target.code}; pick a different target")
-        if not auto:
-            return Plan(texts, [fixed] * len(texts), target, self.max_tokens(request))
-        found = [self.detect(t) for t in texts]
-        return Plan(texts, [lang for lang, _ in found], target, self.max_tokens(request), [d for _, d in found])
+        try:  # markup and placeholders set aside first: detection reads the words only
+            prepared = [prepare(text, request.format, request.preserve_placeholders,
+                                max_depth=self.limits.max_html_depth) for text in texts]
+        except DocumentError as err:
+            raise ApiError(err.status, str(err)) from None
+        found = [(fixed, None)] * len(texts) if not auto else [self.detect("\n".join(p.units) or t)
+                                                                for p, t in zip(prepared, texts)]
+        sources = [lang for lang, _ in found]
+        documents = [Document(p, segment_units(p.units, lang.code, request.split_sentences))
+                     for p, lang in zip(prepared, sources)]
+        cap = min(request.max_tokens, self.limits.max_tokens) if request.max_tokens else None
+        return Plan(texts, sources, target, cap, documents, [d for _, d in found] if auto else None)
 
-    def check(self, request: TranslateRequest) -> list[str]:
-        """The texts of a request, after the limits.
+    def check(self, q: str | list[str]) -> list[str]:
+        """The texts of ``q``, after the limits.
 
         Raises:
-            ApiError: 413 over a limit, 422 empty or streaming a batch.
+            ApiError: 413 over a limit, 422 an empty list, an empty or whitespace-only text.
         """
-        texts = [request.q] if isinstance(request.q, str) else list(request.q)
+        texts = [q] if isinstance(q, str) else list(q)
         if not texts:
             raise ApiError(422, "q is an empty list; send at least one text")
         if len(texts) > self.limits.max_batch:
             raise ApiError(413, f"{len(texts)} texts in one request; the limit is {self.limits.max_batch}, "
                                 f"split the batch")
         for index, text in enumerate(texts):
-            field = "q" if isinstance(request.q, str) else f"q[{index}]"
             try:
-                check_text(text, field)
+                check_text(text, "q" if isinstance(q, str) else f"q[{index}]")
             except TextError as err:
                 raise ApiError(422, str(err)) from None
             if not text.strip():
-                raise ApiError(422, f"text {index} is empty; send non-blank text")
+                raise ApiError(422, f"text {index} is empty or only whitespace; send text to translate")
             if len(text) > self.limits.max_text_chars:
                 raise ApiError(413, f"text {index} has {len(text)} characters; the limit is "
                                     f"{self.limits.max_text_chars}, split it")
-        if request.stream and not isinstance(request.q, str):
-            raise ApiError(422, "stream=true takes a single text in q, not a list")
         return texts
 
     def language(self, code: str, field: str) -> Language:
@@ -191,8 +220,8 @@ class Translator:
         Raises: ApiError 503 without a LID model, 400 when the LID model knows none of the served languages.
         """
         if self.detector is None:
-            raise ApiError(503, f"source=auto is unavailable on this server: {self.detector_error}; "
-                                f"or pass an explicit source")
+            raise ApiError(503, f"language detection (source=auto, /v1/detect) is unavailable on this server: "
+                                f"{self.detector_error}; pass an explicit source")
         found = self.detector.detect(text, ALL_LANGUAGES)
         if found.language is None:
             raise ApiError(400, f"the language-ID model {self.detector.path} knows none of the served languages; "
@@ -202,54 +231,126 @@ class Translator:
             detected["uncertain"] = True
         return found.language, detected
 
-    def max_tokens(self, request: TranslateRequest) -> int:
-        return min(request.max_tokens or self.limits.max_tokens, self.limits.max_tokens)
+    def segment_cap(self, plan: Plan, sentence: str) -> int:
+        """New tokens one sentence may take: the caller's cap, else one from its length; never over the ceiling."""
+        return min(plan.max_tokens or TOKENS_BASE + TOKENS_PER_CHARACTER * len(sentence), self.limits.max_tokens)
 
-    async def translate(self, plan: Plan, index: int) -> str:
-        """The translation of ``plan.texts[index]``; a text detected as already in the target language comes
-        back as it is (LibreTranslate does the same).
+    async def translate_all(self, plan: Plan) -> list[Translated]:
+        """Every text of ``plan``: all their segments go to vLLM at once (one concurrent batch).
 
         Raises: ApiError with vLLM's status (4xx), 503 + Retry-After when it did not answer, else 502.
         """
-        if plan.sources[index] == plan.target:
-            return plan.texts[index]
-        try:
-            completion = await self.client.post(_CHAT, body=self._request(plan, index), cast_to=ChatCompletion)
-        except openai.APIError as err:
-            raise self._error(err) from None
-        return strip_thinking(completion.choices[0].message.content or "")
+        jobs = [(i, s) for i, doc in enumerate(plan.documents) if plan.translated(i) for s in doc.segments]
+        outputs = iter(await asyncio.gather(*(self.complete(plan, i, s) for i, s in jobs)))
+        results = []
+        for index, doc in enumerate(plan.documents):
+            done = [next(outputs) for _ in doc.segments] if plan.translated(index) else []
+            results.append(self.result(plan, index, [text for text, _ in done], [cut for _, cut in done]))
+        return results
 
-    async def stream(self, plan: Plan, index: int) -> AsyncIterator[str]:
-        """The content deltas of one streamed completion (the text itself when it is already in the target).
+    def result(self, plan: Plan, index: int, translations: list[str], cut: list[bool]) -> Translated:
+        """Text ``index`` put back together from its segments' translations (none: it was not translated)."""
+        if not plan.translated(index):
+            return Translated(plan.texts[index], [], False)
+        doc = plan.documents[index]
+        text, units = doc.finish(translations)
+        truncated = [{"segment": n, "text": s} for n, (s, c) in enumerate(zip(doc.segments, cut)) if c]
+        return Translated(text, truncated, self.off_target(doc.source_words(), "\n".join(units), plan.target),
+                          units)
 
-        Raises: ApiError before the first delta when vLLM refuses the request; 503 when vLLM goes away
-        mid-stream.
+    def off_target(self, source: str, translation: str, target: Language) -> bool:
+        """A translation that copies its source, or that the LID model places in another language."""
+        if " ".join(translation.split()) == " ".join(source.split()):
+            return True
+        if self.detector is None or not translation.strip():
+            return False
+        found = self.detector.detect(translation, ALL_LANGUAGES)
+        return found.language != target
+
+    async def complete(self, plan: Plan, index: int, sentence: str) -> tuple[str, bool]:
+        """One segment's translation and whether it stopped at the token cap.
+
+        Raises: ApiError with vLLM's status (4xx), 503 + Retry-After when it did not answer, else 502.
         """
-        if plan.sources[index] == plan.target:
-            yield plan.texts[index]
-            return
         try:
-            # include_usage: vLLM's own count of the tokens for the per-key usage (a delta may carry several)
-            body = {**self._request(plan, index), "stream": True, "stream_options": {"include_usage": True}}
-            chunks = await self.client.post(_CHAT, body=body,
-                                            cast_to=ChatCompletion, stream=True, stream_cls=_ChunkStream)
-            async with chunks:
-                async for chunk in chunks:
-                    if chunk.choices and chunk.choices[0].delta.content:
-                        yield chunk.choices[0].delta.content
+            async with self._slots:
+                completion = await self.client.post(_CHAT, body=self._request(plan, index, sentence),
+                                                    cast_to=ChatCompletion)
         except openai.APIError as err:
             raise self._error(err) from None
+        choice = completion.choices[0]
+        return strip_thinking(choice.message.content or ""), choice.finish_reason == "length"
+
+    async def stream(self, plan: Plan, index: int = 0) -> AsyncIterator[str | Translated]:
+        """The text's translation as content deltas and separators in order, then its ``Translated``.
+
+        Every segment streams from vLLM at once; the deltas of a later segment wait in a queue until the
+        segments before it are done. Raises: ApiError before the first delta when vLLM refuses the request;
+        503 when vLLM goes away mid-stream.
+        """
+        if not plan.translated(index):
+            yield plan.texts[index]
+            yield self.result(plan, index, [], [])
+            return
+        doc = plan.documents[index]
+        queues = [asyncio.Queue() for _ in doc.segments]
+        pumps = [asyncio.create_task(self._pump(plan, index, s, q)) for s, q in zip(doc.segments, queues)]
+        try:
+            translations, cut = [], []
+            for unit in doc.units.units:
+                for number in range(len(unit.segments)):
+                    queue = queues[len(translations)]
+                    parts, item = [], await queue.get()
+                    if unit.parts[2 * number]:
+                        yield unit.parts[2 * number]
+                    while not isinstance(item, _Done):
+                        if isinstance(item, ApiError):
+                            raise item
+                        parts.append(item)
+                        yield item
+                        item = await queue.get()
+                    translations.append(strip_thinking("".join(parts)))
+                    cut.append(item.truncated)
+                if unit.parts[-1]:
+                    yield unit.parts[-1]
+            yield self.result(plan, index, translations, cut)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*pumps, return_exceptions=True)
+
+    async def _pump(self, plan: Plan, index: int, sentence: str, queue: asyncio.Queue) -> None:
+        """One segment's streamed completion into ``queue``: deltas, then ``_Done`` (or the ApiError)."""
+        # include_usage: vLLM's own count of the tokens for the per-key usage (a delta may carry several)
+        body = {**self._request(plan, index, sentence), "stream": True, "stream_options": {"include_usage": True}}
+        finish = None
+        try:
+            async with self._slots:
+                chunks = await self.client.post(_CHAT, body=body,
+                                                cast_to=ChatCompletion, stream=True, stream_cls=_ChunkStream)
+                async with chunks:
+                    async for chunk in chunks:
+                        choice = chunk.choices[0] if chunk.choices else None
+                        if choice and choice.delta.content:
+                            queue.put_nowait(choice.delta.content)
+                        if choice and choice.finish_reason:
+                            finish = choice.finish_reason
+        except openai.APIError as err:
+            queue.put_nowait(self._error(err))
+            return
+        queue.put_nowait(_Done(finish == "length"))
 
     def unavailable(self) -> ApiError:
         """503 + Retry-After: vLLM went away under the request (it is restarting, or about to be)."""
         message, headers = unavailable(self.engine)
         return ApiError(503, message, headers)
 
-    def _request(self, plan: Plan, index: int) -> dict:
+    def _request(self, plan: Plan, index: int, sentence: str) -> dict:
         """The chat completion: the paper's prompt, greedy, thinking off (the server's default)."""
-        messages = translation_messages(plan.texts[index], plan.sources[index], plan.target)
+        messages = translation_messages(sentence, plan.sources[index], plan.target)
         return {"model": self.backend.model, "messages": messages, "temperature": 0.0,
-                "max_tokens": plan.max_tokens}
+                "max_tokens": self.segment_cap(plan, sentence)}
 
     def _error(self, err: openai.APIError) -> ApiError:
         """vLLM's 4xx as it is, its 5xx (or an error event mid-stream) as 502, no answer as 503."""
@@ -275,46 +376,62 @@ def translation_router(translator: Translator) -> APIRouter:
     async def translate(request: TranslateRequest):
         """Translate one text or a list; ``source: auto`` detects each text's language."""
         plan = translator.plan(request)
-        if isinstance(request.q, list):  # sent concurrently, so vLLM batches them
-            outputs = await asyncio.gather(*(translator.translate(plan, i) for i in range(len(plan.texts))))
-            return JSONResponse(_body(outputs, plan.detected))
-        detected = plan.detected[0] if plan.detected else None
         if request.stream:
-            return await _streaming_response(translator.stream(plan, 0), detected)
-        return JSONResponse(_body(await translator.translate(plan, 0), detected))
+            return await _streaming_response(translator.stream(plan, 0), plan)
+        results = await translator.translate_all(plan)
+        count_off_target(sum(r.off_target for r in results))
+        return JSONResponse(response_body(results, plan, single=isinstance(request.q, str)))
+
+    @router.post("/v1/detect")
+    async def detect(request: DetectRequest):
+        """LibreTranslate's ``/detect``: ``[{"language", "confidence"}]`` for a text, a list of those for a list."""
+        found = [[translator.detect(text)[1]] for text in translator.check(request.q)]
+        return found[0] if isinstance(request.q, str) else found
 
     return router
 
 
-def _body(translated, detected) -> dict:
-    body = {"translatedText": translated}
-    if detected is not None:
-        body["detectedLanguage"] = detected
+def count_off_target(count: int, meter=None) -> None:
+    """Adds ``count`` off-target texts to the caller's usage (the meter of the running request)."""
+    meter = meter or CURRENT.get()
+    if meter is not None and count:
+        meter.extra[OFF_TARGET] = meter.extra.get(OFF_TARGET, 0) + count
+
+
+def response_body(results: list[Translated], plan: Plan, single: bool) -> dict:
+    """The JSON answer: each field a value for a single text, a list matching ``q`` for a list."""
+    def shaped(values: list):
+        return values[0] if single else values
+
+    body = {"translatedText": shaped([r.text for r in results])}
+    if plan.detected is not None:
+        body["detectedLanguage"] = shaped(plan.detected)
+    body["truncated"] = shaped([bool(r.truncated) for r in results])
+    body["truncated_segments"] = shaped([r.truncated for r in results])
+    body["off_target"] = shaped([r.off_target for r in results])
     return body
 
 
-async def _streaming_response(deltas: AsyncIterator[str], detected: dict | None) -> StreamingResponse:
-    """SSE: ``{"delta": …}`` events, then the whole cleaned translation, then ``[DONE]``.
+async def _streaming_response(pieces: AsyncIterator[str | Translated], plan: Plan) -> StreamingResponse:
+    """SSE: ``{"delta": …}`` events, then the whole answer as ``response_body`` writes it, then ``[DONE]``.
 
     The first delta is awaited before the response starts, so a refused request still gets its 4xx status.
     """
-    try:
-        first = await anext(deltas)
-    except StopAsyncIteration:
-        first = ""
+    first = await anext(pieces)
 
     async def events() -> AsyncIterator[str]:
-        parts = [first]
-        if first:
-            yield _sse({"delta": first})
+        item = first
         try:
-            async for delta in deltas:
-                parts.append(delta)
-                yield _sse({"delta": delta})
+            while not isinstance(item, Translated):
+                yield _sse({"delta": item})
+                item = await anext(pieces)
         except ApiError as err:  # vLLM went away mid-stream: end the stream with why
             yield _sse({"error": err.message})
             return
-        yield _sse(_body(strip_thinking("".join(parts)), detected))
+        finally:
+            await pieces.aclose()
+        count_off_target(int(item.off_target))
+        yield _sse(response_body([item], plan, single=True))
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -20,6 +20,7 @@ from xplus_release.errors import ConfigError
 log = logging.getLogger("xplus_release.serve")
 
 REQUESTS, CHARACTERS, TOKENS = "requests", "characters", "generated_tokens"
+OFF_TARGET = "off_target_texts"  # translations the LID model placed in another language, or copies
 ERROR_PREFIX = "errors_"  # errors_429, errors_503, ...
 SCHEMA = """CREATE TABLE IF NOT EXISTS usage (
     key TEXT NOT NULL, counter TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (key, counter))"""
@@ -56,9 +57,10 @@ class UsageStore:
             raise ConfigError(f"usage database {path} cannot be opened ({err}); the keys file's folder must be "
                               f"writable, and a damaged database can be moved aside to start counting afresh") from None
 
-    def record(self, name: str, status: int, characters: int = 0, tokens: int = 0) -> None:
-        """One finished (or refused) request of key ``name``."""
-        counts = {REQUESTS: 1, CHARACTERS: characters, TOKENS: tokens}
+    def record(self, name: str, status: int, characters: int = 0, tokens: int = 0,
+               extra: dict[str, int] | None = None) -> None:
+        """One finished (or refused) request of key ``name``; ``extra``: more counters (``OFF_TARGET``...)."""
+        counts = {**(extra or {}), REQUESTS: 1, CHARACTERS: characters, TOKENS: tokens}
         if status >= 400:
             counts[f"{ERROR_PREFIX}{status}"] = 1
         with self._lock:
@@ -119,6 +121,8 @@ _FAMILIES = [
     (REQUESTS, "xplus_key_requests_total", "Requests per API key name (model routes and demo translations)."),
     (CHARACTERS, "xplus_key_characters_total", "Characters of input per API key name."),
     (TOKENS, "xplus_key_generated_tokens_total", "Tokens generated per API key name."),
+    (OFF_TARGET, "xplus_key_off_target_total",
+     "Translated texts per API key name not in the target language (language ID) or copying the source."),
 ]
 
 

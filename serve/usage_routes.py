@@ -18,8 +18,10 @@ from __future__ import annotations
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from xplus_release.serve.metering import KEY_SCOPE, Metering
-from xplus_release.serve.translation import ApiError, Backend
+from xplus_release.serve.backend import Backend
+from xplus_release.serve.errors import ApiError
+from xplus_release.serve.gate import KEY_SCOPE
+from xplus_release.serve.metering import Metering
 from xplus_release.serve.usage import CHARACTERS, REQUESTS, TOKENS, errors_by_status, prometheus_text
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"

@@ -15,8 +15,8 @@ import json
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from xplus_release.serve.errors import send_json_error
-from xplus_release.serve.metering import JSON_SCOPE
 
+JSON_SCOPE = "xplus.json"  # the parsed body, for the layers below (the per-key limits count its characters)
 MAX_DEPTH = 64  # deeper than any OpenAI or translate request; a parser bomb long before that
 
 

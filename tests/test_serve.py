@@ -136,11 +136,13 @@ def test_translate_single_is_the_paper_prompt_greedy(served):
     reply = served.client.post("/v1/translate", json={"q": text, "source": "en", "target": "zh"})
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert set(body) == {"translatedText"}  # no detectedLanguage when the source was given
+    # no detectedLanguage when the source was given
+    assert set(body) == {"translatedText", "truncated", "truncated_segments", "off_target"}
     raw = served.client.post("/v1/chat/completions", json={
         "model": "xplus-tiny", "messages": translation_messages(text, en, zh), "temperature": 0,
         "max_tokens": MAX_TOKENS}).json()
     assert body["translatedText"] == strip_thinking(raw["choices"][0]["message"]["content"])
+    assert body["truncated"] == (raw["choices"][0]["finish_reason"] == "length")
 
 
 def test_translate_batch_auto_detects_flores_languages_in_order(served, flores_dir):
@@ -197,7 +199,7 @@ BAD_TRANSLATIONS = [
     ({"q": "Hi", "source": "en"}, 422, "target"),
     ({"q": 5, "source": "en", "target": "zh"}, 422, "q"),
     ({"q": "Hi", "source": "en", "target": "zh", "max_tokens": 0}, 422, "max_tokens"),
-    ({"q": "Hi", "source": "en", "target": "zh", "format": "html"}, 422, "format"),
+    ({"q": "Hi", "source": "en", "target": "zh", "format": "xml"}, 422, "format"),
     ({"q": "Hi", "source": "en", "target": "zh", "colour": "red"}, 422, "colour"),
 ]
 
@@ -325,9 +327,25 @@ def test_gradio_client_drives_the_demo(served):
     translation, note = client.predict(text, "en", "zh", api_name="/translate")
     api = served.client.post("/v1/translate", json={"q": text, "source": "en", "target": "zh"}).json()
     assert translation == api["translatedText"]  # same prompt, greedy, same max tokens
-    assert note == ""
+    assert ("Cut short" in note) == api["truncated"] and ("Off target" in note) == api["off_target"]
     _, note = client.predict(text, "auto", "zh", api_name="/translate")
     assert "English" in note
+
+
+def test_demo_document_tab_translates_a_file_for_download(served, tmp_path):
+    from gradio_client import Client, handle_file
+
+    source = tmp_path / "notes.md"
+    source.write_text("# Title\n\nFirst sentence. Second one.\n\n```\ncode stays\n```\n", encoding="utf-8")
+    client = Client(f"{served.root}/demo/", headers=AUTH, verbose=False)
+    path, note = client.predict(handle_file(str(source)), "en", "de", api_name="/translate_file")
+    assert Path(path).name == "notes.de.md" and "3 sentence(s) translated" in note
+    out = Path(path).read_text(encoding="utf-8")
+    assert out.startswith("# ") and "```\ncode stays\n```\n" in out
+    with pytest.raises(Exception, match=r"\.docx"):  # refused, naming the supported extensions
+        bad = tmp_path / "tool.exe"
+        bad.write_bytes(b"MZ")
+        client.predict(handle_file(str(bad)), "en", "de", api_name="/translate_file")
 
 
 def test_gradio_client_without_the_key_is_refused(served):

@@ -100,9 +100,10 @@ def test_translation_route_and_demo_answer_503_at_once_without_vllm():
     import gradio as gr
     from fastapi.testclient import TestClient
     from xplus_release.serve.app import build_app
+    from xplus_release.serve.backend import Backend
     from xplus_release.serve.demo import DemoBackend
     from xplus_release.serve.limits import ServeLimits
-    from xplus_release.serve.translation import Backend, Translator
+    from xplus_release.serve.translation import Translator
 
     from xplus_release.engines.server import free_port
 
@@ -126,4 +127,4 @@ def test_translation_route_and_demo_answer_503_at_once_without_vllm():
     assert asyncio.run(demo_error("Hi", "en", "de")) == "the model server did not answer; retry in 1 s"
     assert asyncio.run(demo_error("Hi", "en", "en")) == same
     assert "the limit is 10" in asyncio.run(demo_error("x" * 11, "en", "de"))
-    assert "source=auto is unavailable on this server: no LID model" in asyncio.run(demo_error("Hi", "auto", "de"))
+    assert "(source=auto, /v1/detect) is unavailable on this server: no LID model" in asyncio.run(demo_error("Hi", "auto", "de"))

@@ -374,9 +374,9 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
 def test_xplus_serve_mounts_the_explorer_behind_its_key(runs, tmp_path):
     from fastapi.testclient import TestClient
     from xplus_release.serve.app import build_app, run_folders
+    from xplus_release.serve.backend import Backend
     from xplus_release.serve.keys import SingleKey
     from xplus_release.serve.limits import ServeLimits
-    from xplus_release.serve.translation import Backend
 
     shutil.copytree(runs[0], tmp_path / "runs" / "run-a")
     (tmp_path / "runs" / "not-a-run").mkdir()

@@ -19,6 +19,10 @@ class RecordingProxy:
         self.upstream = upstream.rstrip("/")  # …/v1
         self.api_key = api_key
         self.requests: list[tuple[str, dict]] = []  # (path under /v1, JSON body)
+        self.replies: list[tuple[dict, str]] = []  # (JSON body, reply text), in the order the replies came
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests forwarded at once since the last ``take``
+        self._together: threading.Barrier | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -38,8 +42,14 @@ class RecordingProxy:
     def take(self) -> list[tuple[str, dict]]:
         """The requests recorded since the last call, and forget them."""
         with self._lock:
-            taken, self.requests = self.requests, []
+            taken, self.requests, self.replies, self.max_in_flight = self.requests, [], [], 0
         return taken
+
+    def hold_until_together(self, count: int, timeout: float = 20) -> None:
+        """The next ``count`` POSTs are held until all of them have arrived (a client that sends them one after
+        another breaks the wait after ``timeout`` and ``max_in_flight`` shows it); answers come from the
+        upstream, so timing never decides what ``max_in_flight`` reads."""
+        self._together = threading.Barrier(count, timeout=timeout)
 
     def _handler(self):
         proxy = self
@@ -53,7 +63,22 @@ class RecordingProxy:
                 path = self.path.split("/v1", 1)[-1]
                 with proxy._lock:
                     proxy.requests.append((path, json.loads(body)))
-                self._forward("POST", body)
+                    proxy.in_flight += 1
+                    proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
+                    together = proxy._together
+                if together is not None:
+                    try:
+                        together.wait()
+                    except threading.BrokenBarrierError:
+                        pass
+                    proxy._together = None
+                try:
+                    reply = self._forward("POST", body)
+                finally:
+                    with proxy._lock:
+                        proxy.in_flight -= 1
+                with proxy._lock:
+                    proxy.replies.append((json.loads(body), reply.text))
 
             def _forward(self, method: str, body: bytes | None):
                 headers = {"Authorization": f"Bearer {proxy.api_key}", "Content-Type": "application/json"}
@@ -64,6 +89,7 @@ class RecordingProxy:
                 self.send_header("Content-Length", str(len(reply.content)))
                 self.end_headers()
                 self.wfile.write(reply.content)
+                return reply
 
             def log_message(self, *args):  # quiet
                 pass
