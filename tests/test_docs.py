@@ -52,7 +52,7 @@ RUN: dict[str, Promise] = {
                                     prints=("dry run: nothing uploaded",)),
     "publish-card-paper": Promise(same_as_repo=("model_cards/released/Qwen3-XPlus-8B/README.md",)),
     "train-tiny": Promise(files={"runs/xplus-tiny/final/model.safetensors": "", "runs/xplus-tiny/final/training.yaml": "",
-                                 "runs/xplus-tiny/final/config.json": '"Qwen3ForCausalLM"'}, engine=True),
+                                 "runs/xplus-tiny/final/config.json": '"Qwen3ForCausalLM"'}),
     "translate-tiny": Promise(lines={"texts.zh.txt": 2}, engine=True),  # one translation per input line
     "multilingual-smoke": Promise(files={"runs/ml-smoke/scores.json": '"xnli"', "runs/ml-smoke/report.md": "",
                                          "runs/ml-smoke/generations/multilingual/xnli.jsonl": ""},
