@@ -125,6 +125,12 @@ def mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess:
                            "--site-dir", str(site)], capture_output=True, text=True, timeout=300, check=False)
 
 
+def copy_docs(folder: Path) -> None:
+    """docs/ and mkdocs.yml in ``folder``, to damage them there."""
+    shutil.copytree(DOCS, folder / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", folder / "mkdocs.yml")
+
+
 def test_docs_build_strictly_with_every_page_in_the_nav(tmp_path):
     built = mkdocs_build(ROOT / "mkdocs.yml", tmp_path / "site")
     assert built.returncode == 0, built.stderr[-3000:]
@@ -139,17 +145,22 @@ def test_docs_build_strictly_with_every_page_in_the_nav(tmp_path):
     ("[a page](no-such-page.md)", "no-such-page.md"),
 ])
 def test_a_broken_link_fails_the_build(tmp_path, damage, words):
-    shutil.copytree(DOCS, tmp_path / "docs")
-    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    copy_docs(tmp_path)
     with (tmp_path / "docs" / "install.md").open("a", encoding="utf-8") as page:
         page.write(f"\nSee {damage}.\n")
     built = mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
     assert built.returncode != 0 and words in built.stderr
 
 
+def test_a_missing_page_fails_the_build(tmp_path):
+    copy_docs(tmp_path)
+    (tmp_path / "docs" / "translate.md").unlink()  # in the nav, linked from other pages
+    built = mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert built.returncode != 0 and "translate.md" in built.stderr
+
+
 def test_a_page_left_out_of_the_nav_fails_the_build(tmp_path):
-    shutil.copytree(DOCS, tmp_path / "docs")
-    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    copy_docs(tmp_path)
     (tmp_path / "docs" / "orphan.md").write_text("# Orphan\n", encoding="utf-8")
     built = mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
     assert built.returncode != 0 and "orphan.md" in built.stderr
