@@ -73,6 +73,8 @@ COVERED: dict[str, str] = {
     "serve-curl-translate": "tests/test_serve.py::test_translate_batch_auto_detects_flores_languages_in_order",
     "keys-serve": "tests/test_serve_keys.py::test_each_key_sees_only_its_own_usage",
     "container-cpu": "tests/test_container.py::test_podman_stop_is_a_clean_shutdown",
+    "serve-translate-file": "tests/test_serve_documents.py::test_translate_file_docx_keeps_runs_and_formatting",
+    "serve-detect": "tests/test_serve_documents.py::test_detect_answers_libretranslate_shapes",
 }
 
 NOT_RUN: dict[str, str] = {
@@ -91,6 +93,10 @@ NOT_RUN: dict[str, str] = {
     "train-torchrun": "8 GPUs per node; the 2-process CPU path: tests/test_training_distributed.py",
     "translate-real": "needs the 8B model (GPU) or a server that serves it",
     "publish-release": "pushes to the Hub (network, a token and a trained 8B folder)",
+    "translation-benchmax-metrics": "needs a GPU, the 8B model and FLORES from the Hub; the metrics themselves: "
+                                    "tests/test_translation_units.py",
+    "compare-grid": "compares two real-model runs (GPU); compare itself: tests/test_compare_significance.py",
+    "xifeval-checkers": "needs BenchMAX's task folders, which fetch-data clones from GitHub (network)",
 }
 
 
