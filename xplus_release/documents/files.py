@@ -58,6 +58,8 @@ class FileLimits(Config):
 
     @model_validator(mode="after")
     def _at_least_one(self) -> FileLimits:
+        """Checked here rather than per field so that the message names the flag, as the commands spell it
+        (subclasses such as xplus-serve's limits inherit it for their own fields)."""
         for name, value in self:
             if value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} is {value}; it must be at least 1")
