@@ -22,6 +22,7 @@ from xplus_release.serve.backend import Backend
 from xplus_release.serve.errors import ApiError
 from xplus_release.serve.gate import KEY_SCOPE
 from xplus_release.serve.metering import Metering
+from xplus_release.serve.shared_state import RETRY_AFTER_S, StateUnavailable
 from xplus_release.serve.usage import CHARACTERS, REQUESTS, TOKENS, errors_by_status, prometheus_text
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -36,7 +37,11 @@ def usage_router(metering: Metering | None, client: httpx.AsyncClient, backend: 
         key = request.scope.get(KEY_SCOPE)
         if metering is None or key is None:
             raise ApiError(404, "usage is kept per key only when the server runs with --api-keys FILE")
-        return JSONResponse(usage_body(metering, key))
+        try:
+            return JSONResponse(usage_body(metering, key))
+        except StateUnavailable:
+            raise ApiError(503, f"the shared usage store does not answer; retry in {RETRY_AFTER_S} s",
+                           {"Retry-After": str(RETRY_AFTER_S)}) from None
 
     if metering is not None:
 
@@ -49,7 +54,10 @@ def usage_router(metering: Metering | None, client: httpx.AsyncClient, backend: 
             except httpx.HTTPError:
                 upstream = None
             vllm_text = upstream.text if upstream is not None and upstream.status_code == 200 else ""
-            ours = prometheus_text(metering.usage.all_totals(), metering.in_flight())
+            try:
+                ours = prometheus_text(metering.usage.all_totals(), metering.in_flight())
+            except StateUnavailable:  # vLLM's families still; ours come back with the shared store
+                ours = ""
             return Response(vllm_text + ours, media_type=PROMETHEUS_TEXT)
 
     return router
