@@ -18,6 +18,7 @@ from __future__ import annotations
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+
 from xplus_release.serve.backend import Backend
 from xplus_release.serve.errors import ApiError
 from xplus_release.serve.gate import KEY_SCOPE
