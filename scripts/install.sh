@@ -43,5 +43,8 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
   apt_install "the tests of xplus-serve --state redis:// (a real Redis)" --no-install-recommends redis-server
 fi
+if ! command -v podman-compose >/dev/null 2>&1; then
+  apt_install "the check of compose.replicas.yaml" --no-install-recommends podman-compose
+fi
 
 echo "installed: $(python -c 'import xplus_release; print("xplus-release", xplus_release.__version__)') in $(pwd)/.venv"

@@ -42,6 +42,7 @@ from pydantic import Field
 from xplus_release.config import Config
 from xplus_release.errors import ConfigError
 from xplus_release.serve.keys import KeyLimits
+from xplus_release.serve.quotas import Periods, over_quota
 from xplus_release.serve.ratelimit import KeyLimiter, Refusal
 from xplus_release.serve.usage import CHARACTERS, ERROR_PREFIX, REQUESTS, TOKENS, UsageStore
 
@@ -95,10 +96,12 @@ def open_state(options: StateOptions, keys_path: Path):
     from xplus_release.serve.keys import usage_path
 
     if options.state is None:
-        return KeyLimiter(), UsageStore(usage_path(keys_path))
+        usage = UsageStore(usage_path(keys_path))
+        return KeyLimiter(periods=usage), usage
     kind, location = parse_state_url(options.state)
     if kind == "sqlite":
-        return KeyLimiter(), UsageStore(Path(location))
+        usage = UsageStore(Path(location))
+        return KeyLimiter(periods=usage), usage
     link = RedisLink.connect(location, options.state_slot_expiry)
     return RedisLimiter(link, allow_when_down=options.state_unavailable == "allow"), RedisUsage(link)
 
@@ -107,8 +110,10 @@ class StateUnavailable(Exception):
     """Redis did not answer; the caller answers 503 (or, under ``allow``, carries on locally)."""
 
 
-# KEYS: bucket hash, slots sorted set. ARGV: rpm, chars per minute, concurrency, characters, slot id, expiry ms.
-# Returns {0, 0} admitted, {1, 0} at the concurrency cap, {2, ms} a bucket short for ms milliseconds.
+# KEYS: bucket hash, slots sorted set, period counts hash. ARGV: rpm, chars per minute, concurrency, characters,
+# slot id, expiry ms, day field, month field, day quota, month quota (0: none).
+# Returns {0, 0} admitted, {1, 0} at the concurrency cap, {2, ms} a bucket short for ms milliseconds,
+# {3, day used, month used} over a quota.
 ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -124,6 +129,17 @@ local wait = 0
 if r < 1 then wait = (1 - r) * 60000 / rpm end
 if c < chars then wait = math.max(wait, (chars - c) * 60000 / cpm) end
 if wait > 0 then return {2, math.ceil(wait)} end
+local used = redis.call('HMGET', KEYS[3], ARGV[7], ARGV[8])
+local day, month = tonumber(used[1]) or 0, tonumber(used[2]) or 0
+local day_quota, month_quota = tonumber(ARGV[9]), tonumber(ARGV[10])
+if (day_quota > 0 and day + chars > day_quota) or (month_quota > 0 and month + chars > month_quota) then
+  return {3, day, month}
+end
+if chars > 0 then
+  redis.call('HINCRBY', KEYS[3], ARGV[7], chars)
+  redis.call('HINCRBY', KEYS[3], ARGV[8], chars)
+  redis.call('PEXPIRE', KEYS[3], 3024000000)
+end
 redis.call('HSET', KEYS[1], 'r', tostring(r - 1), 'c', tostring(c - chars), 't', now)
 redis.call('PEXPIRE', KEYS[1], 120000)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[5])
@@ -131,7 +147,8 @@ redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[6]) * 2)
 return {0, 0}
 """
 
-# KEYS: bucket hash. ARGV: chars per minute, characters to take (0: only read). Returns characters in use.
+# KEYS: bucket hash (and the period counts hash when taking). ARGV: chars per minute, characters to take (0: only
+# read), day field, month field. Returns characters in use.
 CHARGE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -142,6 +159,8 @@ local c = math.min(cpm, (tonumber(b[1]) or cpm) + math.max(0, now - last) * cpm 
 if chars > 0 then
   redis.call('HSET', KEYS[1], 'c', tostring(c - chars), 't', now)
   if not b[2] then redis.call('HSET', KEYS[1], 'r', '1e308') end
+  redis.call('HINCRBY', KEYS[2], ARGV[3], chars)
+  redis.call('HINCRBY', KEYS[2], ARGV[4], chars)
   redis.call('PEXPIRE', KEYS[1], 120000)
   c = c - chars
 end
@@ -174,6 +193,10 @@ def _bucket(name: str) -> str:
 
 def _slots(name: str) -> str:
     return f"{PREFIX}:{{{name}}}:slots"
+
+
+def _periods(name: str) -> str:
+    return f"{PREFIX}:{{{name}}}:periods"  # characters per day and month (35 days after the last request)
 
 
 class RedisLink:
@@ -287,8 +310,9 @@ def _without_password(url: str) -> str:
 class RedisLimiter:
     """``KeyLimiter``'s interface on Redis: every replica shares each key's buckets and concurrency slots."""
 
-    def __init__(self, link: RedisLink, allow_when_down: bool = False):
+    def __init__(self, link: RedisLink, allow_when_down: bool = False, calendar=Periods.now):
         self.link = link
+        self._calendar = calendar
         self.allow_when_down = allow_when_down
         self.local = KeyLimiter()  # under ``allow``, while Redis is away
         self._held: dict[str, list[str | None]] = defaultdict(list)  # slot ids held here (None: a local one)
@@ -299,18 +323,21 @@ class RedisLimiter:
         if characters > limits.characters_per_minute:
             return Refusal(413, f"the request has {characters} characters, more than key {name!r} may send in a "
                                 f"minute ({limits.characters_per_minute}); split it")
-        slot = uuid.uuid4().hex
+        slot, periods = uuid.uuid4().hex, self._calendar()
         try:
-            outcome, wait_ms = self.link.run("admit", [_bucket(name), _slots(name)], [
+            outcome, *detail = self.link.run("admit", [_bucket(name), _slots(name), _periods(name)], [
                 limits.requests_per_minute, limits.characters_per_minute, limits.concurrency, characters, slot,
-                self.link.slot_expiry_ms])
+                self.link.slot_expiry_ms, *periods.counters(), limits.characters_per_day or 0,
+                limits.characters_per_month or 0])
         except StateUnavailable:
             return self._admit_locally(name, limits, characters)
+        if outcome == 3:
+            return Refusal(429, *over_quota(name, limits, characters, detail[0], detail[1], periods))
         if outcome == 1:
             return Refusal(429, f"key {name!r} already has {limits.concurrency} request(s) running, its limit; "
                                 f"wait for one to finish", 1)
         if outcome == 2:
-            retry = max(1, math.ceil(wait_ms / 1000))
+            retry = max(1, math.ceil(detail[0] / 1000))
             return Refusal(429, f"key {name!r} is over its limit of {limits.requests_per_minute} requests or "
                                 f"{limits.characters_per_minute} characters per minute; retry in {retry} s", retry)
         with self._lock:
@@ -330,7 +357,8 @@ class RedisLimiter:
     def charge(self, name: str, limits: KeyLimits, characters: int) -> None:
         if characters:
             try:
-                self.link.run("charge", [_bucket(name)], [limits.characters_per_minute, characters])
+                self.link.run("charge", [_bucket(name), _periods(name)],
+                              [limits.characters_per_minute, characters, *self._calendar().counters()])
             except StateUnavailable:
                 self.local.charge(name, limits, characters)
 
@@ -351,6 +379,11 @@ class RedisLimiter:
     def characters_in_use(self, name: str, limits: KeyLimits) -> int:
         """Raises: StateUnavailable."""
         return int(self.link.run("charge", [_bucket(name)], [limits.characters_per_minute, 0]))
+
+    def period_usage(self, name: str) -> tuple[int, int]:
+        """Characters of key ``name`` in the current UTC day and month, on every replica. Raises: StateUnavailable."""
+        used = self.link.command("HMGET", _periods(name), *self._calendar().counters())
+        return tuple(int(v or 0) for v in used)
 
     def _keep_slots(self) -> None:
         """Push the expiry of the slots this replica holds forward (requests still running here)."""

@@ -168,3 +168,59 @@ def test_unreachable_redis_at_start_names_the_fix_without_the_password():
     with pytest.raises(ConfigError, match=r"does not answer.*XPLUS_REDIS_PASSWORD") as err:
         RedisLink.connect(f"redis://:secret@127.0.0.1:{free_port()}/0", 30.0)
     assert "secret" not in str(err.value)
+
+
+# --- quotas per UTC day and month --------------------------------------------------------------------------
+
+def _calendar(day: str):
+    """A calendar stuck at noon UTC of ``day`` (YYYY-MM-DD), as the limiters take it."""
+    from datetime import UTC, datetime
+
+    from xplus_release.serve.quotas import Periods
+
+    return lambda: Periods.now(datetime.fromisoformat(f"{day}T12:00:00").replace(tzinfo=UTC))
+
+
+QUOTA = KeyLimits(requests_per_minute=1000, characters_per_minute=100_000, concurrency=100,
+                  characters_per_day=100, characters_per_month=150)
+
+
+def _moving_calendar():
+    """``(days, calendar)``: the calendar is at noon UTC of ``days["now"]``, which the test moves."""
+    days = {"now": "2026-12-06"}
+    calendar = lambda: _calendar(days["now"])()
+    return days, calendar
+
+
+def test_day_and_month_quotas_on_two_redis_replicas(server):
+    days, calendar = _moving_calendar()
+    a, b = (RedisLimiter(RedisLink.connect(server.url, 30.0), calendar=calendar) for _ in range(2))
+    assert a.admit("quota", QUOTA, 60) is None
+    refusal = b.admit("quota", QUOTA, 50)  # 110 > 100 today, across replicas
+    assert refusal.status == 429
+    assert "used 60 of its 100 characters this day" in refusal.message and "2026-12-07T00:00:00Z" in refusal.message
+    assert 0 < refusal.retry_after_s  # until midnight UTC, from the real clock
+    assert b.admit("quota", QUOTA, 40) is None
+    assert a.period_usage("quota") == (100, 100)
+    days["now"] = "2026-12-07"
+    refusal = a.admit("quota", QUOTA, 60)  # a new day, but 160 > 150 this month
+    assert refusal.status == 429 and "this month" in refusal.message and "2027-01-01T00:00:00Z" in refusal.message
+    assert a.admit("quota", QUOTA, 50) is None and b.period_usage("quota") == (50, 150)
+    days["now"] = "2027-01-01"
+    assert b.admit("quota", QUOTA, 100) is None
+
+
+def test_quotas_of_one_replica_survive_a_restart_in_the_usage_database(tmp_path):
+    from xplus_release.serve.ratelimit import KeyLimiter
+    from xplus_release.serve.usage import UsageStore
+
+    _, calendar = _moving_calendar()
+    store = UsageStore(tmp_path / "usage.sqlite")
+    limiter = KeyLimiter(periods=store, calendar=calendar)
+    assert limiter.admit("q", QUOTA, 70) is None
+    limiter.charge("q", QUOTA, 20)  # a file's text, counted after admission
+    store.close()
+    again = KeyLimiter(periods=UsageStore(tmp_path / "usage.sqlite"), calendar=calendar)
+    assert again.period_usage("q") == (90, 90)
+    refusal = again.admit("q", QUOTA, 11)
+    assert refusal.status == 429 and "used 90 of its 100 characters this day" in refusal.message

@@ -29,6 +29,7 @@ KEYS = {  # name: (rpm, chars per minute, concurrency)
     "ten": (10, 100_000, 10), "chars": (1000, 100, 10), "cap": (1000, 100_000, 1), "rev": (1000, 100_000, 4),
     "redis": (1000, 100_000, 4),
 }
+MONTHLY = {"quota": 100}  # name: characters per month
 
 
 def _key(name: str) -> str:
@@ -57,8 +58,9 @@ def deployment(tmp_path_factory, tiny_model):
     folder = tmp_path_factory.mktemp("replicas")
     save_keys(folder / "keys.yaml", KeysFile(keys=tuple(
         KeyEntry(name=name, sha256=hash_key(_key(name)),
-                 limits=KeyLimits(requests_per_minute=rpm, characters_per_minute=cpm, concurrency=cap))
-        for name, (rpm, cpm, cap) in KEYS.items())))
+                 limits=KeyLimits(requests_per_minute=rpm, characters_per_minute=cpm, concurrency=cap,
+                                  characters_per_month=MONTHLY.get(name)))
+        for name, (rpm, cpm, cap) in {**KEYS, "quota": (1000, 100_000, 4)}.items())))
     redis = RedisServer(folder).start()
     vllm = VLLMServer(tiny_model, api_key=VLLM_KEY, log_path=folder / "vllm.log", startup_timeout=600).start()
     fronts: dict[str, Served] = {}
@@ -112,6 +114,18 @@ def test_characters_per_minute_are_global(deployment):
     refused = _translate(fronts["b"], "chars", "y" * 60)
     assert refused.status_code == 429 and "100 characters per minute" in refused.json()["error"]
     assert _usage(fronts["b"], "chars")["character_count"] >= 59  # A's spending, seen from B
+
+
+def test_monthly_quota_is_global_and_usage_reports_the_month(deployment):
+    fronts = deployment["fronts"]
+    assert _translate(fronts["a"], "quota", "x" * 60).status_code == 200
+    usage = _usage(fronts["b"], "quota")
+    assert (usage["character_count"], usage["character_limit"]) == (60, 100)  # DeepL's fields: the month
+    assert usage["month"]["resets_at"].endswith("-01T00:00:00Z") and usage["minute"]["character_limit"] == 100_000
+    refused = _translate(fronts["b"], "quota", "y" * 50)
+    assert refused.status_code == 429 and "used 60 of its 100 characters this month" in refused.json()["error"]
+    assert int(refused.headers["retry-after"]) >= 1
+    assert _translate(fronts["b"], "quota", "z" * 40).status_code == 200
 
 
 def _hold_slot(front: Served, key: str) -> dict:
