@@ -229,13 +229,15 @@ def mixed_requests(args: argparse.Namespace, n: int, keys: list[str] | None) -> 
 
 
 async def bench_keys(urls: dict[str, str], keys: list[str] | None, args: argparse.Namespace,
-                     meters: dict[str, CpuMeter]) -> list[dict]:
-    """The same mixed load on both servers in alternating blocks (either first half the time)."""
+                     meters: dict[str, CpuMeter], keys_on_both: bool = False) -> list[dict]:
+    """The same mixed load on both servers in alternating blocks (either first half the time); ``keys_on_both``:
+    the baseline server has the keys file too."""
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     headers = {"Authorization": f"Bearer {args.api_key}"}
     results = []
     async with httpx.AsyncClient(headers=headers, timeout=600, limits=limits) as client:
-        loads = {name: _absolute(url, mixed_requests(args, args.requests, keys if name == "keys" else None))
+        loads = {name: _absolute(url, mixed_requests(args, args.requests,
+                                                     keys if name == "keys" or keys_on_both else None))
                  for name, url in urls.items()}
         for name, load in loads.items():  # warm-up
             await run_requests(client, load[:8], 8, meters[name])
@@ -433,7 +435,7 @@ def run_state_comparison(args: argparse.Namespace) -> dict:
             urls = {name: url for name, (_, url) in processes.items()}
             pair = {"no_keys_file": urls["sqlite"], "keys": urls["redis"]}  # bench_keys' names: base, compared
             results = asyncio.run(bench_keys(pair, keys, args, {"no_keys_file": meters["sqlite"],
-                                                                "keys": meters["redis"]}))
+                                                                "keys": meters["redis"]}, keys_on_both=True))
             concurrency = max(int(c) for c in args.concurrency.split(","))
             before = redis_commands(redis_port)
             one = asyncio.run(bench_split([urls["redis"]], keys, args, [meters["redis"]], concurrency))

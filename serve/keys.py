@@ -131,7 +131,8 @@ def load_keys(path: Path) -> KeysFile:
 
 def save_keys(path: Path, keys: KeysFile) -> None:
     """Write ``keys`` to ``path`` through a temporary file in the same folder, flushed, then renamed."""
-    text = HEADER + yaml.safe_dump({"keys": [entry.model_dump() for entry in keys.keys]}, sort_keys=False)
+    text = HEADER + yaml.safe_dump({"keys": [entry.model_dump(exclude_none=True) for entry in keys.keys]},
+                                  sort_keys=False)  # exclude_none: a quota not set is not written
     write_atomic(path, text, mode=0o600)  # hashes only, but nobody else needs to read who has keys
 
 

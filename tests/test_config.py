@@ -110,7 +110,8 @@ def test_a_field_with_its_own_flag_name_keeps_its_yaml_key():
     add_flags(parser, KeyLimits)
     limits = from_flags(KeyLimits, parser.parse_args(["--rpm", "7", "--chars-per-minute", "9"]))
     assert (limits.requests_per_minute, limits.characters_per_minute, limits.concurrency) == (7, 9, 4)
-    assert limits.model_dump() == {"requests_per_minute": 7, "characters_per_minute": 9, "concurrency": 4}
+    assert limits.model_dump() == {"requests_per_minute": 7, "characters_per_minute": 9, "concurrency": 4,
+                                   "characters_per_day": None, "characters_per_month": None}
     with pytest.raises(SystemExit):
         parser.parse_args(["--requests-per-minute", "7"])  # the field's name is not a flag
     with pytest.raises(ConfigError, match=r"^rpm must be at least 1, got 0$"):
