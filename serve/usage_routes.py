@@ -84,7 +84,7 @@ def usage_body(metering: Metering, key) -> dict:
     return {"character_count": shown["character_count"], "character_limit": shown["character_limit"],
             **by_period,
             "key": key.name,
-            "limits": limits.model_dump(),
+            "limits": limits.model_dump(exclude_none=True),  # quotas not set: shown as null below
             "requests_in_flight": metering.limiter.in_flight(key.name),
             "total": {"requests": totals.get(REQUESTS, 0), "characters": totals.get(CHARACTERS, 0),
                       "generated_tokens": totals.get(TOKENS, 0), "errors": errors_by_status(totals)}}
