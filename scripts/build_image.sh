@@ -3,6 +3,9 @@
 #   bash scripts/build_image.sh cpu [TAG]   CPU image (default tag xplus-serve:cpu)
 #   bash scripts/build_image.sh gpu [TAG]   GPU image on vllm/vllm-openai (default tag xplus-serve:gpu); needs
 #                                           a registry that serves that base image (GPU_BASE_IMAGE=...)
+#   bash scripts/build_image.sh redis|haproxy [TAG]   Redis / HAProxy for compose.replicas.yaml from the same
+#                                           Debian base with Debian's packages (default tag
+#                                           localhost/xplus-redis:bookworm, localhost/xplus-haproxy:bookworm)
 # The cpu target's base is Debian bookworm made here with debootstrap (no registry needed), imported once
 # as localhost/xplus-base:bookworm and kept as a tarball in the cache, so later builds skip that step;
 # CPU_BASE_IMAGE=docker.io/library/debian:bookworm-slim uses the registry's image instead.
@@ -13,8 +16,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${1:-}"
-case "$target" in cpu|gpu) ;; *) echo "usage: bash scripts/build_image.sh cpu|gpu [TAG]" >&2; exit 2 ;; esac
-tag="${2:-xplus-serve:$target}"
+case "$target" in cpu|gpu) tag="${2:-xplus-serve:$target}" ;;
+  redis|haproxy) tag="${2:-localhost/xplus-$target:bookworm}" ;;
+  *) echo "usage: bash scripts/build_image.sh cpu|gpu|redis|haproxy [TAG]" >&2; exit 2 ;;
+esac
 base_image=localhost/xplus-base:bookworm
 cache="${XPLUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xplus-release}/container"
 
@@ -72,6 +77,12 @@ pip_build_options() {
 
 need podman
 mapfile -t flags < <(podman_flags)
+if [ "$target" = redis ] || [ "$target" = haproxy ]; then
+  ensure_base
+  echo "podman build --target $target -t $tag (Debian's $target on $base_image)" >&2
+  exec podman build "${flags[@]}" --format docker --layers --target "$target" --tag "$tag" \
+    "--build-arg=BASE_IMAGE=$base_image" --file scripts/container/services.Containerfile scripts/container
+fi
 mapfile -t pip_options < <(pip_build_options)
 base_args=()
 if [ "$target" = cpu ]; then

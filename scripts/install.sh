@@ -40,4 +40,11 @@ if ! command -v podman >/dev/null 2>&1 || [ ! -x /usr/sbin/runc ] || ! command -
   apt_install "the container image's build and test" --no-install-recommends podman runc debootstrap
 fi
 
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt_install "the tests of xplus-serve --state redis:// (a real Redis)" --no-install-recommends redis-server
+fi
+if ! command -v podman-compose >/dev/null 2>&1; then
+  apt_install "the check of compose.replicas.yaml" --no-install-recommends podman-compose
+fi
+
 echo "installed: $(python -c 'import xplus_release; print("xplus-release", xplus_release.__version__)') in $(pwd)/.venv"

@@ -28,12 +28,14 @@ import socket
 import sys
 from pathlib import Path
 
-from xplus_release.serve.limits import ServeLimits
-
 from xplus_release.cli import add_model_arguments, run_cli
 from xplus_release.config import add_flags, from_flags
 from xplus_release.errors import ConfigError, MissingAssetError
 from xplus_release.options import ModelOptions, ServerOptions
+from xplus_release.serve.backend import Backend
+from xplus_release.serve.endpoint import EndpointOptions
+from xplus_release.serve.limits import ServeLimits
+from xplus_release.serve.shared_state import StateOptions
 
 log = logging.getLogger("xplus_release.serve")
 CLIENT_FIELDS = ("endpoint", "api_key", "concurrency")  # ModelOptions of a client; xplus-serve is the server
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fastText language-ID model for source=auto (default: the NLLB model "
                              "facebook/fasttext-language-identification from the Hugging Face cache)")
     add_flags(parser.add_argument_group("request limits"), ServeLimits)
+    add_flags(parser.add_argument_group("shared state (many replicas)"), StateOptions)
+    add_flags(parser.add_argument_group("an existing vLLM server"), EndpointOptions)
     vllm = parser.add_argument_group("vLLM")
     vllm.add_argument("--vllm-args", default="", metavar="'ARGS'",
                       help="more arguments for vLLM's server, one quoted string, e.g. '--max-num-seqs 64 --gpu-memory-utilization 0.8'")
@@ -130,9 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     model = from_flags(ModelOptions, args, exclude=CLIENT_FIELDS)
     server_opts = from_flags(ServerOptions, args)
     extra = vllm_extra_args(args.vllm_args)
-    keys, metering = keys_from_args(args)
+    endpoint = from_flags(EndpointOptions, args)
+    keys, metering = keys_from_args(args, from_flags(StateOptions, args))
     check_port_free(args.host, args.port)
     runs = runs_from_args(args)
+    if endpoint.endpoint:
+        return serve_endpoint(args, limits, endpoint, server_opts, runs, keys, metering)
     vllm_server = vllm_for(model, server_opts, args, extra)  # resolves (or downloads) the model: a missing one is one line, first
     detector, detector_error = load_detector(args.lid_model)
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -144,11 +151,32 @@ def main(argv: list[str] | None = None) -> int:
         log.info("starting vLLM for %s on %s (log: %s)", vllm_server.model.name, vllm_server.root_url,
                  vllm_server.log_path)
         supervisor.start()
-        serve(args, limits, supervisor, detector, detector_error, runs, keys, metering)
+        backend = Backend(vllm_server.root_url, vllm_server.api_key, vllm_server.model.name)
+        serve(args, limits, backend, supervisor, detector, detector_error, runs, keys, metering)
     finally:
         log.info("stopping vLLM")
         supervisor.stop()
     supervisor.raise_if_failed()  # exit 1: the restart budget is spent
+    return 0
+
+
+def serve_endpoint(args, limits: ServeLimits, endpoint: EndpointOptions, server_opts: ServerOptions,
+                   runs: list[Path] | None, keys, metering) -> int:
+    """Front an already-running vLLM server: no vLLM is started or restarted here.
+
+    Raises: ConfigError when the endpoint does not answer within --startup-timeout or lists no model."""
+    from xplus_release.serve.endpoint import EndpointWatch
+
+    watch = EndpointWatch.of(endpoint)
+    model = watch.served_model(server_opts.startup_timeout)
+    detector, detector_error = load_detector(args.lid_model)
+    log.info("fronting %s at %s (no vLLM started here)", model, watch.root_url)
+    watch.start()
+    try:
+        serve(args, limits, Backend(watch.root_url, watch.api_key or "", model), watch, detector, detector_error,
+              runs, keys, metering)
+    finally:
+        watch.stop()
     return 0
 
 
@@ -163,25 +191,31 @@ def vllm_for(options: ModelOptions, server_opts: ServerOptions, args: argparse.N
                       extra_args=extra, log_path=args.vllm_log, startup_timeout=server_opts.startup_timeout)
 
 
-def keys_from_args(args: argparse.Namespace):
+def keys_from_args(args: argparse.Namespace, state: StateOptions | None = None):
     """The key source for the gate and, with --api-keys, the limits and usage store (checked before vLLM starts).
 
-    Raises: ConfigError for both --api-key and --api-keys, or a keys file / usage database that does not load.
+    Raises: ConfigError for both --api-key and --api-keys, --state without --api-keys, a keys file that does not
+    load, a bad --state URL, an unreachable Redis or a usage database that does not open.
     """
-    from xplus_release.serve.keys import KeyRing, SingleKey, usage_path
+    from xplus_release.serve.keys import KeyRing, SingleKey
     from xplus_release.serve.metering import Metering
-    from xplus_release.serve.usage import UsageStore
+    from xplus_release.serve.shared_state import open_state
+
+    state = state or StateOptions()
 
     if args.api_key and args.api_keys:
         raise ConfigError("both --api-key ($XPLUS_API_KEY) and --api-keys ($XPLUS_API_KEYS_FILE) are set; pass one: "
                           "add the single key to the file with 'xplus-serve keys add NAME'")
+    if state.state and not args.api_keys:
+        raise ConfigError("--state keeps the limits and usage of --api-keys FILE keys; pass --api-keys too")
     if not args.api_keys:
         return (SingleKey(args.api_key) if args.api_key else None), None
     ring = KeyRing(args.api_keys)
     if not any(entry.enabled for entry in ring.keys.keys):
         raise ConfigError(f"keys file {args.api_keys} has no enabled key; add one with: "
                           f"xplus-serve keys add NAME --file {args.api_keys}")
-    return ring, Metering(UsageStore(usage_path(args.api_keys)), ring)
+    limiter, usage = open_state(state, args.api_keys)
+    return ring, Metering(usage, ring, limiter)
 
 
 def runs_from_args(args: argparse.Namespace) -> list[Path] | None:
@@ -191,15 +225,13 @@ def runs_from_args(args: argparse.Namespace) -> list[Path] | None:
     return run_folders(args.runs) if args.runs else None
 
 
-def serve(args, limits: ServeLimits, supervisor, detector, detector_error, runs: list[Path] | None = None,
-          keys=None, metering=None) -> None:
-    """Run the front app until SIGTERM/Ctrl-C, or until ``supervisor`` gives up on vLLM."""
+def serve(args, limits: ServeLimits, backend: Backend, supervisor, detector, detector_error,
+          runs: list[Path] | None = None, keys=None, metering=None) -> None:
+    """Run the front app until SIGTERM/Ctrl-C, or until ``supervisor`` (of a managed vLLM) gives up."""
     import uvicorn
-    from xplus_release.serve.app import DEMO_PATH, build_app
-    from xplus_release.serve.backend import Backend
 
-    vllm_server = supervisor.server
-    backend = Backend(vllm_server.root_url, vllm_server.api_key, vllm_server.model.name)
+    from xplus_release.serve.app import DEMO_PATH, build_app
+
     app = build_app(backend, limits, keys, detector, detector_error, demo=args.demo, engine=supervisor,
                     runs=runs, metering=metering)
     if keys is None and args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -212,7 +244,7 @@ def serve(args, limits: ServeLimits, supervisor, detector, detector_error, runs:
                             timeout_graceful_shutdown=60, timeout_keep_alive=30)
     server = uvicorn.Server(config)
     supervisor.on_give_up = lambda _why: setattr(server, "should_exit", True)  # checked by uvicorn's main loop
-    if supervisor.state == "failed":
+    if getattr(supervisor, "state", None) == "failed":
         return  # it gave up while the app was being built
     server.run()
 

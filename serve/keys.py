@@ -39,7 +39,8 @@ from xplus_release.storage import write_atomic
 log = logging.getLogger("xplus_release.serve")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 HEADER = ("# xplus-serve API keys (SHA-256 of each key, never the key). Edit with: xplus-serve keys add|list|revoke\n"
-          "# Limits are per key: requests and characters per minute (token buckets), requests at once.\n")
+          "# Limits are per key: requests and characters per minute (token buckets), requests at once, and\n"
+          "# optional quotas of characters per UTC day and month.\n")
 RELOAD_EVERY_S = 1.0
 
 
@@ -53,6 +54,12 @@ class KeyLimits(Config):
     characters_per_minute: AtLeastOne = Field(100_000, description="characters of input per minute",
                                               json_schema_extra={"flag": "chars-per-minute"})
     concurrency: AtLeastOne = Field(4, description="requests at once")
+    characters_per_day: AtLeastOne | None = Field(None, description=(
+        "characters of input per UTC day (default: no daily quota); over it: 429 until midnight UTC"),
+        json_schema_extra={"flag": "chars-per-day"})
+    characters_per_month: AtLeastOne | None = Field(None, description=(
+        "characters of input per UTC calendar month (default: no monthly quota); over it: 429 until the 1st"),
+        json_schema_extra={"flag": "chars-per-month"})
 
 
 class KeyEntry(Config):
@@ -124,7 +131,8 @@ def load_keys(path: Path) -> KeysFile:
 
 def save_keys(path: Path, keys: KeysFile) -> None:
     """Write ``keys`` to ``path`` through a temporary file in the same folder, flushed, then renamed."""
-    text = HEADER + yaml.safe_dump({"keys": [entry.model_dump() for entry in keys.keys]}, sort_keys=False)
+    text = HEADER + yaml.safe_dump({"keys": [entry.model_dump(exclude_none=True) for entry in keys.keys]},
+                                  sort_keys=False)  # exclude_none: a quota not set is not written
     write_atomic(path, text, mode=0o600)  # hashes only, but nobody else needs to read who has keys
 
 

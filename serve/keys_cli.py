@@ -1,6 +1,7 @@
 """``xplus-serve keys add|list|revoke``: manage the API keys file of ``xplus-serve --api-keys FILE``.
 
     xplus-serve keys add alice --file keys.yaml --rpm 120 --chars-per-minute 200000 --concurrency 8
+    xplus-serve keys add bob --file keys.yaml --chars-per-day 50000 --chars-per-month 500000
     xplus-serve keys list --file keys.yaml
     xplus-serve keys revoke alice --file keys.yaml
 
@@ -16,6 +17,8 @@ import secrets
 import sys
 from pathlib import Path
 
+from xplus_release.config import add_flags, flag_name, from_flags
+from xplus_release.errors import ConfigError
 from xplus_release.serve.keys import (
     KeyEntry,
     KeyLimits,
@@ -26,9 +29,6 @@ from xplus_release.serve.keys import (
     save_keys,
     usage_path,
 )
-
-from xplus_release.config import add_flags, flag_name, from_flags
-from xplus_release.errors import ConfigError
 
 KEY_PREFIX = "xpk-"
 
@@ -93,9 +93,13 @@ def list_keys(args: argparse.Namespace) -> int:
     for e in keys.keys:
         used = usage.get(e.name, {})
         print(f"{e.name:<20} {'yes' if e.enabled else 'REVOKED':<8} {e.sha256[:8]:<10} " +
-              " ".join(f"{getattr(e.limits, name):>{max(7, len(h))}}" for name, h in limits.items()) +
+              " ".join(f"{_shown(getattr(e.limits, name)):>{max(7, len(h))}}" for name, h in limits.items()) +
               f" {used.get('requests', 0):>9} {used.get('characters', 0):>11}")
     return 0
+
+
+def _shown(limit: int | None) -> str:
+    return "-" if limit is None else str(limit)  # a quota that is not set
 
 
 def _usage_totals(path: Path) -> dict[str, dict[str, int]]:

@@ -4,6 +4,10 @@ A bucket holds at most one minute's allowance and refills continuously, so a key
 per-minute limit and then runs at the steady rate. A request takes one request token and as many
 character tokens as it sends; when either bucket is short it is refused with the seconds until both would
 suffice (``Retry-After``) and takes nothing. Time comes from an injected clock, so tests need no sleeps.
+
+Characters are also counted per UTC day and month (``quotas``); a key with ``characters_per_day`` or
+``characters_per_month`` is refused past them until the period ends. Those counts are kept by ``periods``:
+the usage store, so that they survive a restart.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from xplus_release.serve.keys import KeyLimits
+from xplus_release.serve.quotas import PeriodCounts, Periods, over_quota
 
 Clock = Callable[[], float]
 
@@ -57,9 +62,13 @@ class _KeyState:
 class KeyLimiter:
     """The limit state of every key by name. Single-threaded use (the server's event loop)."""
 
-    def __init__(self, clock: Clock = time.monotonic):
+    def __init__(self, clock: Clock = time.monotonic, periods=None, calendar=Periods.now):
+        """``periods``: where the per-day and per-month counts live (``period_totals``/``add_counts``; the
+        usage store persists them); ``calendar``: the current ``Periods`` (tests move it)."""
         self._clock = clock
         self._states: dict[str, _KeyState] = {}
+        self.periods = periods if periods is not None else PeriodCounts()
+        self._calendar = calendar
 
     def admit(self, name: str, limits: KeyLimits, characters: int) -> Refusal | None:
         """Take a request of ``characters`` for key ``name``, or say why not; call ``release`` when it is done."""
@@ -75,16 +84,31 @@ class KeyLimiter:
             retry = max(1, math.ceil(wait))
             return Refusal(429, f"key {name!r} is over its limit of {limits.requests_per_minute} requests or "
                                 f"{limits.characters_per_minute} characters per minute; retry in {retry} s", retry)
+        periods = self._calendar()
+        over = over_quota(name, limits, characters, *self.period_usage(name, periods), periods)
+        if over is not None:
+            return Refusal(429, *over)
         state.requests.take(1)
         state.characters.take(characters)
         state.in_flight += 1
+        self._count_period(name, characters, periods)
         return None
+
+    def period_usage(self, name: str, periods: Periods | None = None) -> tuple[int, int]:
+        """Characters of key ``name`` in the current UTC day and month."""
+        totals = self.periods.period_totals(name)
+        return tuple(totals.get(counter, 0) for counter in (periods or self._calendar()).counters())
+
+    def _count_period(self, name: str, characters: int, periods: Periods) -> None:
+        if characters:
+            self.periods.add_counts(name, dict.fromkeys(periods.counters(), characters))
 
     def charge(self, name: str, limits: KeyLimits, characters: int) -> None:
         """Characters a running request sent after it was admitted (a file's text): the key's next requests
         wait until the allowance has refilled past them."""
         if characters:
             self._state(name, limits).characters.take(characters)
+            self._count_period(name, characters, self._calendar())
 
     def release(self, name: str) -> None:
         self._states[name].in_flight -= 1

@@ -69,6 +69,15 @@ class UsageStore:
                     self._totals[name][counter] += value
                     self._pending[name][counter] += value
 
+    def add_counts(self, name: str, counts: dict[str, int]) -> None:
+        """Counters that are not a request of their own (the characters of a period: ``quotas``)."""
+        with self._lock:
+            self._totals[name].update(counts)
+            self._pending[name].update(counts)
+
+    def period_totals(self, name: str) -> dict[str, int]:
+        return self.totals(name)
+
     def totals(self, name: str) -> dict[str, int]:
         with self._lock:
             return dict(self._totals.get(name, {}))

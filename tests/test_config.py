@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from xplus_release.evalsuite.cli import main
-from xplus_release.evalsuite.reasoning.options import ReasoningOptions
-from xplus_release.evalsuite.translation.options import TranslationOptions
 
 from xplus_release.config import add_flags, from_flags, parse_overrides
 from xplus_release.errors import ConfigError
+from xplus_release.evalsuite.cli import main
+from xplus_release.evalsuite.reasoning.options import ReasoningOptions
+from xplus_release.evalsuite.translation.options import TranslationOptions
 
 
 def test_a_misspelt_option_names_the_one_meant():
@@ -110,7 +110,8 @@ def test_a_field_with_its_own_flag_name_keeps_its_yaml_key():
     add_flags(parser, KeyLimits)
     limits = from_flags(KeyLimits, parser.parse_args(["--rpm", "7", "--chars-per-minute", "9"]))
     assert (limits.requests_per_minute, limits.characters_per_minute, limits.concurrency) == (7, 9, 4)
-    assert limits.model_dump() == {"requests_per_minute": 7, "characters_per_minute": 9, "concurrency": 4}
+    assert limits.model_dump() == {"requests_per_minute": 7, "characters_per_minute": 9, "concurrency": 4,
+                                   "characters_per_day": None, "characters_per_month": None}
     with pytest.raises(SystemExit):
         parser.parse_args(["--requests-per-minute", "7"])  # the field's name is not a flag
     with pytest.raises(ConfigError, match=r"^rpm must be at least 1, got 0$"):
@@ -135,9 +136,8 @@ def test_model_options_are_one_declaration_for_every_command(monkeypatch):
     """xplus-eval, xplus-translate and xplus-serve read --model and the engine flags from ``ModelOptions``:
     the same defaults, and the API key from the environment when the flag is left out."""
     from xplus_release.evalsuite.common import RunOptions
-    from xplus_release.serve.cli import build_parser as serve_parser
-
     from xplus_release.options import ModelOptions, ServerOptions
+    from xplus_release.serve.cli import build_parser as serve_parser
     from xplus_release.translate_cli import build_parser as translate_parser
 
     monkeypatch.setenv("XPLUS_API_KEY", "from-env")

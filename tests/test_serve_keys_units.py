@@ -7,12 +7,12 @@ import json
 import os
 
 import pytest
+
+from xplus_release.errors import ConfigError
 from xplus_release.serve.keys import KeyEntry, KeyLimits, KeyRing, KeysFile, hash_key, load_keys, save_keys
 from xplus_release.serve.metering import Meter, _JsonCounter, _StreamCounter, prompt_characters
 from xplus_release.serve.ratelimit import KeyLimiter, TokenBucket
 from xplus_release.serve.usage import UsageStore, prometheus_text
-
-from xplus_release.errors import ConfigError
 
 
 class Clock:
@@ -233,3 +233,18 @@ def test_keys_add_and_list_take_every_limit_from_its_declaration(tmp_path, capsy
     header, row = capsys.readouterr().out.splitlines()
     assert header.split()[3:6] == ["rpm", "chars-per-minute", "concurrency"]
     assert row.split()[0] == "bob" and row.split()[3:6] == ["7", "900", "4"]
+
+
+def test_keys_add_sets_day_and_month_quotas(tmp_path, capsys):
+    from xplus_release.serve import keys_cli
+
+    path = tmp_path / "keys.yaml"
+    assert keys_cli.main(["add", "dana", "--file", str(path), "--chars-per-day", "500",
+                          "--chars-per-month", "9000"]) == 0
+    limits = load_keys(path).get("dana").limits
+    assert (limits.characters_per_day, limits.characters_per_month) == (500, 9000)
+    with pytest.raises(ConfigError, match="chars-per-month must be at least 1"):
+        keys_cli.main(["add", "eve", "--file", str(path), "--chars-per-month", "0"])
+    capsys.readouterr()
+    assert keys_cli.main(["add", "fay", "--file", str(path)]) == 0
+    assert load_keys(path).get("fay").limits.characters_per_day is None  # no quota unless asked
