@@ -75,6 +75,7 @@ COVERED: dict[str, str] = {
     "container-cpu": "tests/test_container.py::test_podman_stop_is_a_clean_shutdown",
     "serve-translate-file": "tests/test_serve_documents.py::test_translate_file_docx_keeps_runs_and_formatting",
     "serve-detect": "tests/test_serve_documents.py::test_detect_answers_libretranslate_shapes",
+    "keys-quotas": "tests/test_serve_keys_units.py::test_keys_add_sets_day_and_month_quotas",
 }
 
 NOT_RUN: dict[str, str] = {
@@ -96,6 +97,8 @@ NOT_RUN: dict[str, str] = {
     "translation-benchmax-metrics": "needs a GPU, the 8B model and FLORES from the Hub; the metrics themselves: "
                                     "tests/test_translation_units.py",
     "compare-grid": "compares two real-model runs (GPU); compare itself: tests/test_compare_significance.py",
+    "serve-endpoint": "vllm serve of the 8B model needs a GPU; xplus-serve --endpoint in front of a running vLLM: "
+                      "tests/test_serve_replicas.py",
     "xifeval-checkers": "needs BenchMAX's task folders, which fetch-data clones from GitHub (network)",
 }
 
