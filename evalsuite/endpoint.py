@@ -80,7 +80,7 @@ def serve_or_attach(run: RunOptions) -> Iterator[Endpoint]:
     start = time.perf_counter()
     print(f"starting a vLLM server for {model.name} ...", file=sys.stderr)
     server = VLLMServer(model, api_key=api_key, tensor_parallel_size=run.tensor_parallel_size,
-                        startup_timeout=run.startup_timeout)
+                        data_parallel_size=run.data_parallel_size, startup_timeout=run.startup_timeout)
     with SupervisedServer(server, max_restarts=run.max_restarts) as supervisor:
         yield Endpoint(server.base_url, model.name, api_key, started_s=time.perf_counter() - start,
                        describe=server.describe(), supervisor=supervisor)
