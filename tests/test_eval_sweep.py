@@ -41,7 +41,7 @@ def _sweep(tmp_path: Path, models: list[dict], name: str = "test-sweep", **extra
     data = {"name": name, "output": str(tmp_path / "out"), "limit": 2, "data_dir": str(SAMPLE_DATA),
             "suites": {"translation": TRANSLATION, "multilingual": MULTILINGUAL}, "models": models, **extra}
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")  # suites run in the file's order
     return path
 
 
@@ -256,7 +256,7 @@ def test_the_ray_engine_runs_only_the_new_model_and_keeps_the_leaderboard(killed
     data = yaml.safe_load(path.read_text())
     data["models"] = [m for m in data["models"] if m["name"] != "broken"]
     data["models"].append({"name": "tiny-ray", "model": "xplus-tiny", "endpoint": vllm_server.base_url})
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     done = _run(path, "--engine", "ray", "--ray-cpus", "2")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "tiny2: done earlier, skipped" in done.stderr and "tiny: done earlier, skipped" in done.stderr
