@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--langs", default="en,zh,de,fr")
     parser.add_argument("--sentences", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight per replica")
+    parser.add_argument("--concurrency", type=int, default=256, help="requests in flight per replica (the default)")
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--skip", choices=("grid", "sweep"), help="leave one part out")
     args = parser.parse_args()
