@@ -29,8 +29,8 @@ from conftest import SERVER_API_KEY
 
 from xplus_release.evalsuite.cli import build_parser, main
 from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA
-from xplus_release.evalsuite.sweep.leaderboard import build_leaderboard
 from xplus_release.evalsuite.sweep.config import Sweep
+from xplus_release.evalsuite.sweep.leaderboard import build_leaderboard
 from xplus_release.paper import load_table
 
 TRANSLATION = {"langs": ["en", "zh"], "dataset": "flores200-sample", "metrics": ["chrf", "bleu"], "max_tokens": 8}
@@ -116,12 +116,11 @@ def test_slurm_dry_run_prints_one_array_per_gpu_count(tmp_path, capsys):
 
 
 def test_data_parallel_size_reaches_the_vllm_server_and_scales_clients():
+    from xplus_release.config import given_flags
+    from xplus_release.engines.base import DEFAULT_CONCURRENCY
     from xplus_release.evalsuite.base import RunOptions
     from xplus_release.evalsuite.endpoint import command_server
     from xplus_release.registry import resolve_model
-
-    from xplus_release.config import given_flags
-    from xplus_release.engines.base import DEFAULT_CONCURRENCY
 
     for command in ("all", "translation", "multilingual", "reasoning"):
         args = build_parser().parse_args([command, "--data-parallel-size", "2", "-tp", "1"])
@@ -156,6 +155,17 @@ def test_leaderboard_reads_scores_and_sets_the_papers_numbers_beside(tmp_path):
     assert mine["paper"] == {}
     assert board["best"] == {"translation/x-en/spbleu": ["mine"], "translation/x-en/ter": ["mine"],
                              "multilingual/XNLI": ["q"]}
+
+
+def test_view_opens_every_started_run_of_a_sweep_in_its_order(tmp_path):
+    from xplus_release.evalsuite.view.cli import expand_sweeps
+
+    (tmp_path / "sweep.json").write_text(json.dumps({"name": "s", "models": ["b", "a", "not-started"]}))
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text("{}")
+    other = tmp_path.parent / "plain-run"
+    assert expand_sweeps([tmp_path, other]) == [tmp_path / "b", tmp_path / "a", other]
 
 
 # ---- one real sweep ------------------------------------------------------------------------------------
