@@ -133,9 +133,12 @@ def _finish(sweep, args: argparse.Namespace) -> int:
     from xplus_release.evalsuite.sweep.jobs import is_done, model_job, read_status
     from xplus_release.evalsuite.sweep.leaderboard import build_leaderboard, write_leaderboard
 
-    jobs = {m.name: model_job(sweep, m, write=False) for m in sweep.models}
-    statuses = {name: {**read_status(job), "status": "done" if is_done(job) else read_status(job).get("status", "missing")}
-                for name, job in jobs.items()}
+    statuses = {}
+    for model in sweep.models:
+        job = model_job(sweep, model, write=False)
+        status = read_status(job)
+        # a status written for other settings is not done, whatever it says
+        statuses[model.name] = {**status, "status": "done" if is_done(job) else status.get("status", "missing")}
     path = write_leaderboard(sweep, build_leaderboard(sweep, statuses, args.reference, progress=False))
     missing = {name: s for name, s in statuses.items() if s["status"] != "done"}
     print(f"{len(statuses) - len(missing)} of {len(statuses)} models done; leaderboard: {path}")

@@ -61,12 +61,11 @@ def _scores(sweep: Sweep, model: SweepModel) -> dict:
 def _values(scores: dict) -> Iterable[tuple[str, float]]:
     """(column, value) of every aggregate of every suite in one ``scores.json``."""
     for suite, suite_scores in scores.items():
-        if suite == "translation":
-            for key, means in suite_scores.get("aggregates", {}).items():
-                for metric, value in means.items():
-                    if metric != "directions" and value is not None:
-                        yield f"translation/{key}/{metric}", value
-        for task in suite_scores.get("tasks", {}).values() if isinstance(suite_scores, dict) else ():
+        for key, means in suite_scores.get("aggregates", {}).items() if suite == "translation" else ():
+            for metric, value in means.items():
+                if metric != "directions" and value is not None:
+                    yield f"translation/{key}/{metric}", value
+        for task in suite_scores.get("tasks", {}).values():  # multilingual, reasoning
             if task.get("score") is not None:
                 yield f"{suite}/{task.get('paper_name')}", task["score"]
 
