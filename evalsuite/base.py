@@ -62,6 +62,23 @@ class RunOptions(ModelOptions, ServerOptions):
         "datasets fetched by `xplus-eval fetch-data` (default: the HF and OpenCompass caches); for translation "
         "also a FLORES folder with devtest/<code>.devtest files"))
     progress: bool = Field(True, description="progress bars")
+    data_parallel_size: AtLeastOne = Field(1, description=(
+        "model replicas of the vLLM server the command starts (vLLM data parallelism, each replica "
+        "--tensor-parallel-size GPUs); above 1 the translation grid goes through that server too, and the "
+        "clients' concurrency scales with it unless --concurrency is given"), json_schema_extra={"short": "-dp"})
+
+    @property
+    def client_concurrency(self) -> int:
+        """Requests a client keeps in flight: ``--concurrency`` as given, else its default per replica."""
+        if "concurrency" in self.model_fields_set:
+            return self.concurrency
+        return self.concurrency * self.data_parallel_size
+
+    @property
+    def needs_own_server(self) -> bool:
+        """vLLM refuses data parallelism in one process, so several replicas mean a server even for suites
+        that would otherwise run in process."""
+        return self.endpoint is None and self.data_parallel_size > 1
 
 
 @dataclass
@@ -108,8 +125,8 @@ class EvalContext:
 
     @property
     def concurrency(self) -> int:
-        """Requests a client keeps in flight against the server."""
-        return self.run_options.concurrency
+        """Requests a client keeps in flight against the server (scaled with its replicas by default)."""
+        return self.run_options.client_concurrency
 
     @property
     def max_model_len(self) -> int | None:

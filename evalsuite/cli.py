@@ -29,6 +29,7 @@ OTHER_COMMANDS: tuple[str, ...] = (
     "xplus_release.evalsuite.all",
     "xplus_release.evalsuite.fetch",
     "xplus_release.evalsuite.view.cli",
+    "xplus_release.evalsuite.sweep.cli",
 )
 # options every suite of ``all`` shares, given once (``--max-tokens``) rather than once per suite
 SHARED_OPTIONS = ("max_tokens",)

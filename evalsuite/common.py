@@ -102,11 +102,11 @@ def open_backend(run_opts: RunOptions, needs_server: bool) -> Iterator[tuple[Cal
     """What generates for this command: the given ``--endpoint``, a vLLM server started for the command
     when some suite needs one, else vLLM in this process (loaded on first use). Yields an engine factory
     (one engine, shared by the suites) and the endpoint (None in process)."""
-    if run_opts.endpoint or needs_server:
+    if run_opts.endpoint or needs_server or run_opts.needs_own_server:
         from xplus_release.evalsuite.endpoint import serve_or_attach
 
         with serve_or_attach(run_opts) as endpoint:
-            yield functools.cache(lambda: endpoint.engine(run_opts.concurrency)), endpoint
+            yield functools.cache(lambda: endpoint.engine(run_opts.client_concurrency)), endpoint
         return
     engine = functools.cache(lambda: open_in_process_engine(run_opts))  # opened on first call, then shared
     try:

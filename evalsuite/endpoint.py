@@ -19,6 +19,7 @@ from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine, normalis
 from xplus_release.engines.supervisor import SupervisedServer
 
 if TYPE_CHECKING:
+    from xplus_release.engines.server import VLLMServer
     from xplus_release.evalsuite.base import RunOptions
 
 
@@ -72,15 +73,22 @@ def serve_or_attach(run: RunOptions) -> Iterator[Endpoint]:
         endpoint.engine().check()
         yield endpoint
         return
-    from xplus_release.engines.server import VLLMServer
     from xplus_release.registry import resolve_model
 
     api_key = secrets.token_hex(16)  # the server lives only as long as this command: a throwaway key
     model = resolve_model(run.model, max_model_len=run.max_model_len)  # before any start: a missing model is one line
     start = time.perf_counter()
     print(f"starting a vLLM server for {model.name} ...", file=sys.stderr)
-    server = VLLMServer(model, api_key=api_key, tensor_parallel_size=run.tensor_parallel_size,
-                        startup_timeout=run.startup_timeout)
+    server = command_server(run, model, api_key)
     with SupervisedServer(server, max_restarts=run.max_restarts) as supervisor:
         yield Endpoint(server.base_url, model.name, api_key, started_s=time.perf_counter() - start,
                        describe=server.describe(), supervisor=supervisor)
+
+
+def command_server(run: RunOptions, model, api_key: str | None) -> VLLMServer:
+    """The vLLM server a command starts for ``model`` (a ``ResolvedModel``): ``--tensor-parallel-size``
+    GPUs per replica, ``--data-parallel-size`` replicas (vLLM's own data parallelism behind one port)."""
+    from xplus_release.engines.server import VLLMServer
+
+    return VLLMServer(model, api_key=api_key, tensor_parallel_size=run.tensor_parallel_size,
+                      data_parallel_size=run.data_parallel_size, startup_timeout=run.startup_timeout)

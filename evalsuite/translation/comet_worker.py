@@ -11,15 +11,18 @@ from jsonl_worker import run_jsonl_worker
 def add_arguments(parser):
     parser.add_argument("--checkpoint", required=True, help="path of the model's checkpoints/model.ckpt")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--gpus", type=int, default=-1, help="-1: one GPU if torch sees one, else CPU")
+    parser.add_argument("--gpus", type=int, default=-1, help="-1: every GPU torch sees (0 on CPU)")
 
 
 def handle(rows, args):
     import torch
     from comet import load_from_checkpoint
 
-    gpus = args.gpus if args.gpus >= 0 else int(torch.cuda.is_available())
+    gpus = args.gpus if args.gpus >= 0 else torch.cuda.device_count()
     model = load_from_checkpoint(args.checkpoint)
+    # comet sorts by length itself only on one device; on several (its DDP path) batches are cut in the
+    # order given, so sort here: similar lengths share a batch and padding stays small
+    rows = sorted(rows, key=lambda r: len(r["src"]) + len(r["mt"]))
     samples = [{"src": r["src"], "mt": r["mt"], "ref": r["ref"]} for r in rows]
     prediction = model.predict(samples, batch_size=args.batch_size, gpus=gpus, progress_bar=True)
     spans = _error_spans(prediction, len(rows))

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from xplus_release.config import AtLeastOne, Config
+from xplus_release.config import AtLeastOne, AtLeastZero, Config
 from xplus_release.errors import ConfigError
 from xplus_release.languages import ALL_LANGUAGES, PAPER_CODES, Language, get_language, parse_language_list
 from xplus_release.lid import NLLB_LID_REPO
@@ -51,6 +51,9 @@ class TranslationOptions(Config):
         f"xCOMET model: hub id (default {DEFAULT_COMET_MODEL}, as BenchMAX; Unbabel/XCOMET-XL is smaller, its "
         "scores are not comparable) or a local COMET model folder / .ckpt"))
     comet_batch_size: AtLeastOne = Field(16, description="segments per xCOMET batch")
+    comet_gpus: AtLeastZero | None = Field(None, description=(
+        "GPUs xCOMET scores on, through unbabel-comet's own multi-GPU prediction (default: every visible GPU; "
+        "0 on CPU)"), json_schema_extra={"metavar": "N"})
     max_tokens: AtLeastOne = Field(512, description="new tokens per translation (512 is the paper's)")
     chunk_size: AtLeastOne = Field(20000, description=(
         "prompts per engine call, all directions mixed; each chunk is saved before the next, so a killed "

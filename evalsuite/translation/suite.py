@@ -103,7 +103,7 @@ class TranslationSuite(Suite):
     @staticmethod
     def _add_xcomet(ctx: EvalContext, generations, directions, checkpoint, opts: TranslationOptions) -> None:
         segments = xcomet.score_xcomet(ctx.run, generations, opts.comet_model, checkpoint,
-                                      opts.comet_batch_size, ctx.force)
+                                      opts.comet_batch_size, ctx.force, opts.comet_gpus)
         for direction, records in segments.items():
             directions[direction]["xcomet"] = round(sum(r["score"] for r in records) / len(records), 4)
 

@@ -67,8 +67,9 @@ def segment_key(source: str, hypothesis: str, reference: str) -> str:
 
 
 def score_xcomet(run: RunFolder, generations: dict[str, list[dict]], model: str, checkpoint: Path,
-                 batch_size: int, force: bool) -> dict[str, list[dict]]:
-    """Segment records ``{"score" (0-100), "error_spans"}`` per direction, scoring only what is new.
+                 batch_size: int, force: bool, gpus: int | None = None) -> dict[str, list[dict]]:
+    """Segment records ``{"score" (0-100), "error_spans"}`` per direction, scoring only what is new, on
+    ``gpus`` GPUs (None: every visible one).
 
     Raises:
         ManagedEnvError: the comet environment could not be created or its worker failed.
@@ -80,7 +81,7 @@ def score_xcomet(run: RunFolder, generations: dict[str, list[dict]], model: str,
     pending = [(d, r) for d, records in generations.items() for r in records
                if not stores[d].has(r["item_id"], model, _key(r))]
     if pending:
-        _score_pending(pending, stores, model, checkpoint, batch_size)
+        _score_pending(pending, stores, model, checkpoint, batch_size, gpus)
     return {d: [stores[d].get(r["item_id"], model, _key(r)) for r in records] for d, records in generations.items()}
 
 
@@ -89,10 +90,10 @@ def _key(record: dict) -> str:
 
 
 def _score_pending(pending: list[tuple[str, dict]], stores: dict[str, GenerationStore], model: str,
-                   checkpoint: Path, batch_size: int) -> None:
+                   checkpoint: Path, batch_size: int, gpus: int | None) -> None:
     rows = [{"id": i, "src": r["source"], "mt": r["hypothesis"], "ref": r["reference"]}
             for i, (_, r) in enumerate(pending)]
-    args = ["--checkpoint", str(checkpoint), "--batch-size", str(batch_size)]
+    args = ["--checkpoint", str(checkpoint), "--batch-size", str(batch_size), "--gpus", str(-1 if gpus is None else gpus)]
     results = COMET_ENV.run_worker(WORKER, rows, args, env={"HF_HUB_OFFLINE": "1" if hub_offline() else "0"})
     by_id = {row["id"]: row for row in results}
     records: dict[str, list[dict]] = {}

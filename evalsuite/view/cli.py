@@ -20,7 +20,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("view", help="explore run folders in the browser (heatmaps, segments, samples)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN",
-                        help="run folders (the --output of xplus-eval); with several, the last is compared with the first")
+                        help="run folders (the --output of xplus-eval), or a sweep's output folder (its runs, in "
+                             "the sweep's order); with several, the last is compared with the first")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     parser.set_defaults(func=run_view)
@@ -33,7 +34,7 @@ def run_view(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")
-    blocks = build_view(args.runs)  # checks every folder before the server starts
+    blocks = build_view(expand_sweeps(args.runs))  # checks every folder before the server starts
     try:
         blocks.launch(server_name=args.host, server_port=args.port, quiet=True, footer_links=["api"],
                       prevent_thread_lock=True)
@@ -43,3 +44,19 @@ def run_view(args: argparse.Namespace) -> int:
     print(f"xplus-eval view: http://{args.host}:{args.port}/  (Ctrl-C stops)", flush=True)
     blocks.block_thread()
     return 0
+
+
+def expand_sweeps(paths: list[Path]) -> list[Path]:
+    """Each path as it is, except a sweep's output folder (``xplus-eval sweep``), which stands for the run
+    folders of its models that have started, in the sweep file's order."""
+    from xplus_release.evalsuite.sweep.jobs import SWEEP_FILE
+    from xplus_release.runs import RUN_FILE, read_json
+
+    runs: list[Path] = []
+    for path in paths:
+        if (path / SWEEP_FILE).is_file():
+            names = read_json(path / SWEEP_FILE).get("models", [])
+            runs += [path / name for name in names if (path / name / RUN_FILE).is_file()]
+        else:
+            runs.append(path)
+    return runs
