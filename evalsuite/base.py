@@ -62,14 +62,10 @@ class RunOptions(ModelOptions, ServerOptions):
         "datasets fetched by `xplus-eval fetch-data` (default: the HF and OpenCompass caches); for translation "
         "also a FLORES folder with devtest/<code>.devtest files"))
     progress: bool = Field(True, description="progress bars")
-    data_parallel_size: AtLeastOne = Field(1, description=(
-        "model replicas of the vLLM server the command starts (vLLM data parallelism, each replica "
-        "--tensor-parallel-size GPUs); above 1 the translation grid goes through that server too, and the "
-        "clients' concurrency scales with it unless --concurrency is given"), json_schema_extra={"short": "-dp"})
-
     @property
     def client_concurrency(self) -> int:
-        """Requests a client keeps in flight: ``--concurrency`` as given, else its default per replica."""
+        """Requests a client keeps in flight: ``--concurrency`` as given, else its default per replica (so the
+        clients' concurrency scales with ``--data-parallel-size``)."""
         if "concurrency" in self.model_fields_set:
             return self.concurrency
         return self.concurrency * self.data_parallel_size

@@ -56,7 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="YAML file of keys with per-key limits and usage, made with 'xplus-serve keys add NAME "
                              "--file FILE'; changes apply without a restart; usage is kept beside it in "
                              "FILE-stem.usage.sqlite (default: $XPLUS_API_KEYS_FILE)")
-    parser.add_argument("--data-parallel-size", "-dp", type=int, default=1, help="model replicas (vLLM)")
     parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
                         help="serve the Gradio demo at /demo/ (default: on)")
     parser.add_argument("--runs", type=Path, metavar="DIR",
@@ -187,7 +186,8 @@ def vllm_for(options: ModelOptions, server_opts: ServerOptions, args: argparse.N
 
     model = resolve_model(options.model, max_model_len=options.max_model_len)
     return VLLMServer(model, api_key=secrets.token_urlsafe(24),
-                      tensor_parallel_size=options.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
+                      tensor_parallel_size=options.tensor_parallel_size,
+                      data_parallel_size=server_opts.data_parallel_size,
                       extra_args=extra, log_path=args.vllm_log, startup_timeout=server_opts.startup_timeout)
 
 

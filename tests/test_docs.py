@@ -42,6 +42,7 @@ class Promise:
 
 
 RUN: dict[str, Promise] = {
+    "sweep-paper-dry-run": Promise(prints=("#SBATCH --partition=gpu", "#SBATCH --array=0-25")),
     "keys-manage": Promise(files={"keys.yaml": "enabled: false"}, prints=("xpk-", "alice", "revoked key 'alice'")),
     "train-plan": Promise(prints=('"layers": [0, 1, 2, 3]',
                                   '"layers": [21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35]')),
@@ -99,6 +100,8 @@ NOT_RUN: dict[str, str] = {
     "compare-grid": "compares two real-model runs (GPU); compare itself: tests/test_compare_significance.py",
     "serve-endpoint": "vllm serve of the 8B model needs a GPU; xplus-serve --endpoint in front of a running vLLM: "
                       "tests/test_serve_replicas.py",
+    "eval-data-parallel": "needs GPUs and models from the Hub; -dp 2 on CPU: tests/test_eval_sweep.py",
+    "sweep-commands": "needs real models (GPU) or a cluster; the sweep itself: tests/test_eval_sweep.py",
     "xifeval-checkers": "needs BenchMAX's task folders, which fetch-data clones from GitHub (network)",
 }
 

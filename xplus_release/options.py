@@ -66,6 +66,10 @@ class ServerOptions(Config):
 
     section = "server"
     startup_timeout: float = Field(900.0, description="seconds to wait for the vLLM server to answer")
+    data_parallel_size: AtLeastOne = Field(1, description=(
+        "model replicas of the vLLM server the command starts (vLLM data parallelism, each replica "
+        "--tensor-parallel-size GPUs); xplus-eval then sends the translation grid through that server too"),
+        json_schema_extra={"short": "-dp"})
     max_restarts: AtLeastZero = Field(DEFAULT_MAX_RESTARTS, description=(
         f"when the vLLM server exits, restart it, at most N times within {DEFAULT_WINDOW_S / 60:.0f} minutes; "
         "past that, exit with status 1 keeping what was done (0: exit on the first crash)"),
