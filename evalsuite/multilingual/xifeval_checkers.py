@@ -80,7 +80,7 @@ def run_every_checker(ifeval_dir: Path, langs: list[str]) -> tuple[int, list[str
 
 def main(argv: list[str] | None = None) -> int:
     from xplus_release.evalsuite.multilingual.offline_assets import check_xifeval_assets
-    from xplus_release.evalsuite.multilingual.tasks import BENCHMAX_LANGS
+    from xplus_release.multilingual_tasks import BENCHMAX_LANGS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmax-dir", type=Path, required=True, help="a BenchMAX checkout (holds tasks/ifeval)")
