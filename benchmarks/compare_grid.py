@@ -47,7 +47,6 @@ def parse_args():
 def grid_texts(codes: list[str], segments: int) -> dict[str, tuple[list[str], list[str], list[str]]]:
     """direction -> (references, hypotheses of A, hypotheses of B)."""
     from xplus_release.evalsuite.translation.data import load_flores
-
     from xplus_release.languages import get_language
 
     texts = load_flores([get_language(c) for c in codes], "flores200-sample")
@@ -67,8 +66,8 @@ def grid_texts(codes: list[str], segments: int) -> dict[str, tuple[list[str], li
 def write_runs(root: Path, grid: dict) -> tuple[Path, Path, float]:
     """Runs A and B, scored by the suite's scoring step; returns their paths and the scoring time."""
     from tqdm.auto import tqdm
-    from xplus_release.evalsuite.translation.scoring import score_corpus
 
+    from xplus_release.evalsuite.translation.scoring import score_corpus
     from xplus_release.runs import RunFolder
 
     paths, scoring = [], 0.0
@@ -123,8 +122,8 @@ def ensure_spm(root: Path) -> str:
         return "real"
     import sentencepiece as spm
     from sacrebleu.tokenizers import tokenizer_spm
-    from xplus_release.evalsuite.translation.data import load_flores
 
+    from xplus_release.evalsuite.translation.data import load_flores
     from xplus_release.languages import PAPER_LANGUAGES
 
     corpus = root / "spm.txt"
@@ -142,7 +141,6 @@ def ensure_spm(root: Path) -> str:
 
 def main() -> None:
     from xplus_release.evalsuite.translation.sentence_stats import STATS_FOLDER
-
     from xplus_release.languages import PAPER_CODES
 
     args = parse_args()

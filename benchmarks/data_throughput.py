@@ -37,13 +37,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from xplus_release.languages import PAPER_LANGUAGES
 from xplus_release.training.pipeline import simhash
 from xplus_release.training.pipeline.config import PairConfigs
 from xplus_release.training.pipeline.dedup import DedupConfig, shard_index
 from xplus_release.training.pipeline.records import pair_document
 from xplus_release.training.pipeline.tokens import CHARACTER_LANGUAGES, simhash_features, tokenize
-
-from xplus_release.languages import PAPER_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 FLORES = ROOT / "tests" / "data" / "flores200" / "devtest"

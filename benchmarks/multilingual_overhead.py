@@ -98,12 +98,11 @@ def main() -> None:
 
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    from xplus_release.engines.server import VLLMServer
     from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
     from xplus_release.evalsuite.common import run_suite
     from xplus_release.evalsuite.multilingual.harness import task_manager
     from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA
-
-    from xplus_release.engines.server import VLLMServer
     from xplus_release.registry import resolve_model
     from xplus_release.runs import RunFolder
 

@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from xplus_release.training.config import StageConfig
 from xplus_release.training.dataset import IGNORE, Sample, collate, pack
 from xplus_release.training.forward import ForwardSettings, flops_per_step, loss_sum

@@ -44,12 +44,12 @@ def parse_args():
 
 def bench_generation(args) -> dict:
     from vllm import SamplingParams
+
+    from xplus_release.engines.vllm_local import VLLMEngine
     from xplus_release.evalsuite.base import EvalContext, RunOptions
     from xplus_release.evalsuite.translation.data import load_flores
     from xplus_release.evalsuite.translation.generate import CHAT_TEMPLATE_KWARGS, build_prompts, generate
     from xplus_release.evalsuite.translation.options import TranslationOptions, resolve_grid
-
-    from xplus_release.engines.vllm_local import VLLMEngine
     from xplus_release.registry import resolve_model
     from xplus_release.runs import RunFolder
 
@@ -85,12 +85,11 @@ def bench_generation(args) -> dict:
 def bench_bookkeeping(args) -> dict:
     """The suite's own cost per prompt (prompt building, hashing, resume lookups, JSONL writes), measured with
     an engine that answers instantly, over the full 17-language grid of the package's 80-sentence sample."""
+    from xplus_release.engines import ChatEngine, Generation
     from xplus_release.evalsuite.base import EvalContext, RunOptions
     from xplus_release.evalsuite.translation.data import load_flores
     from xplus_release.evalsuite.translation.generate import build_prompts, generate
     from xplus_release.evalsuite.translation.options import TranslationOptions, resolve_grid
-
-    from xplus_release.engines import ChatEngine, Generation
     from xplus_release.runs import RunFolder
 
     class InstantEngine(ChatEngine):
@@ -136,6 +135,7 @@ def synthetic_grid(langs, segments: int) -> dict[str, list[dict]]:
 def ensure_spm() -> str:
     """'real' when sacrebleu's flores200 model is present, else train a stand-in and point sacrebleu at it."""
     from sacrebleu.tokenizers import tokenizer_spm
+
     from xplus_release.evalsuite.translation.metrics import spm_model_path
 
     if os.path.exists(spm_model_path("flores200")):
@@ -156,8 +156,8 @@ def ensure_spm() -> str:
 
 def bench_scoring(args) -> dict:
     from sacrebleu.metrics import BLEU
-    from xplus_release.evalsuite.translation.scoring import score_corpus
 
+    from xplus_release.evalsuite.translation.scoring import score_corpus
     from xplus_release.languages import parse_language_list
 
     spm_model = ensure_spm()

@@ -40,10 +40,10 @@ def parse_args():
 def build_run(path: Path, codes: list[str], segments: int) -> int:
     """The synthetic run; returns the number of generation records written."""
     from tqdm.auto import tqdm
+
     from xplus_release.evalsuite.translation.aggregate import aggregate
     from xplus_release.evalsuite.translation.data import load_flores
     from xplus_release.evalsuite.translation.xcomet import segment_key
-
     from xplus_release.languages import get_language
     from xplus_release.runs import RunFolder
 
@@ -102,6 +102,7 @@ def bench_view(path: Path, direction: str, pages: int) -> dict:
 
 def bench_baselines(path: Path) -> dict:
     import pandas as pd
+
     from xplus_release.evalsuite.translation.compare import load_run_generations
 
     files = sorted((path / "generations" / "translation").glob("*.jsonl"))

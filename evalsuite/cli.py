@@ -17,11 +17,10 @@ import importlib
 import sys
 from pathlib import Path
 
-from xplus_release.evalsuite.base import SUITES, suite_options
-
 from xplus_release.cli import add_model_arguments, run_cli
 from xplus_release.config import add_flags, given_flags, load_yaml_mapping, parse_overrides
 from xplus_release.errors import ConfigError
+from xplus_release.evalsuite.base import SUITES, suite_options
 
 # commands that are not one suite's, listed in --help after the suites' own
 OTHER_COMMANDS: tuple[str, ...] = (

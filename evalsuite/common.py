@@ -19,6 +19,9 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from xplus_release.config import Config
+from xplus_release.engines import ChatEngine
+from xplus_release.errors import ConfigError, UnknownLanguageError, XPlusError
 from xplus_release.evalsuite.base import (
     EvalContext,
     RunOptions,
@@ -28,10 +31,6 @@ from xplus_release.evalsuite.base import (
     write_report,
 )
 from xplus_release.evalsuite.plots import comparison_plot
-
-from xplus_release.config import Config
-from xplus_release.engines import ChatEngine
-from xplus_release.errors import ConfigError, UnknownLanguageError, XPlusError
 from xplus_release.options import ModelOptions
 from xplus_release.runs import RunFolder
 from xplus_release.storage import json_hash_forms

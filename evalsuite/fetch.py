@@ -19,9 +19,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from xplus_release.evalsuite.base import SUITES, load_suite
-
 from xplus_release.errors import MissingAssetError
+from xplus_release.evalsuite.base import SUITES, load_suite
 from xplus_release.registry import hub_offline
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from huggingface_hub import EvalResult
-from xplus_release.model_cards.run_results import RunResults, task_name, task_scores, translation_aggregates
 
+from xplus_release.model_cards.run_results import RunResults, task_name, task_scores, translation_aggregates
 from xplus_release.multilingual_tasks import TASKS, TaskSpec
 
 PAPER_SOURCE_NAME = "LLaMAX2 paper (arXiv:2510.09189)"

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import yaml
 from huggingface_hub import ModelCard, ModelCardData
+
+from xplus_release.languages import PAPER_LANGUAGES, Language, get_language
 from xplus_release.model_cards import tables
 from xplus_release.model_cards.benchmarks import eval_results
 from xplus_release.model_cards.paper_results import paper_scores
 from xplus_release.model_cards.run_results import RunResults, task_scores
 from xplus_release.model_cards.training_recipe import LAYER_KEYS, TrainingRecipe, stage_layers
-
-from xplus_release.languages import PAPER_LANGUAGES, Language, get_language
 from xplus_release.paper import paper_name
 from xplus_release.prompts import translation_prompt
 

@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from xplus_release.cli import run_cli
+from xplus_release.errors import ConfigError, ModelFolderError, RunFolderError, XPlusError
 from xplus_release.model_cards.card import GENERATED_MARKER, CardInputs, build_card
 from xplus_release.model_cards.model_folder import (
     PlannedFile,
@@ -34,9 +36,6 @@ from xplus_release.model_cards.publish import (
 from xplus_release.model_cards.released import paper_card_inputs
 from xplus_release.model_cards.run_results import RunResults, read_run
 from xplus_release.model_cards.training_recipe import TrainingRecipe, read_training_recipe
-
-from xplus_release.cli import run_cli
-from xplus_release.errors import ConfigError, ModelFolderError, RunFolderError, XPlusError
 from xplus_release.registry import get_spec, resolve_model
 from xplus_release.storage import write_atomic
 

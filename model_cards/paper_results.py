@@ -7,10 +7,9 @@ released models are built from these, and a run card puts them beside the run's 
 
 from __future__ import annotations
 
+from xplus_release.errors import UnknownModelError
 from xplus_release.model_cards.benchmarks import benchmark_key
 from xplus_release.model_cards.run_results import RunResults
-
-from xplus_release.errors import UnknownModelError
 from xplus_release.paper import PAPER_MODEL_NAMES, load_table, paper_name
 
 PAPER_SOURCE = "arXiv:2510.09189, Tables 7 and 8"

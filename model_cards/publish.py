@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 
 import httpx
-from xplus_release.model_cards.model_folder import PlannedFile
 
 from xplus_release.errors import HubError
+from xplus_release.model_cards.model_folder import PlannedFile
 from xplus_release.registry import hub_offline
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xplus_release.errors import UnknownModelError
 from xplus_release.model_cards.card import PAPER_DATASETS, CardInputs
 from xplus_release.model_cards.paper_results import paper_results
 from xplus_release.model_cards.training_recipe import TrainingRecipe, parse_training_recipe
-
-from xplus_release.errors import UnknownModelError
 from xplus_release.registry import get_spec
 
 RELEASED_MODELS = ("LLaMAX/Qwen3-XPlus-8B", "LLaMAX/Qwen3-XPlus-14B")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xplus_release.languages import PAPER_CODES
+from xplus_release.markdown import markdown_table
 from xplus_release.model_cards.benchmarks import METRIC_NAMES, benchmark_for, benchmark_key, direction_label
 from xplus_release.model_cards.run_results import (
     other_numbers,
@@ -12,9 +14,6 @@ from xplus_release.model_cards.run_results import (
     translation_aggregates,
     translation_directions,
 )
-
-from xplus_release.languages import PAPER_CODES
-from xplus_release.markdown import markdown_table
 
 # Metrics already on a 0-100 scale; any other metric stored as a fraction (accuracy 0.45, xCOMET 0.85) is
 # shown as a percentage so it lines up with the paper's columns. model-index keeps the stored values.

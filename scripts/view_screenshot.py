@@ -36,9 +36,8 @@ def translate(cwd: Path, output: str, max_tokens: int) -> None:
 
 
 def screenshot(cwd: Path, shot: Path) -> None:
-    from xplus_release.evalsuite.view.app import build_view
-
     from xplus_release.engines.server import free_port
+    from xplus_release.evalsuite.view.app import build_view
 
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:

@@ -20,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
+
+from xplus_release.errors import ConfigError
 from xplus_release.serve.availability import AlwaysReady, Engine, EngineGuard
 from xplus_release.serve.backend import Backend, backend_client
 from xplus_release.serve.errors import ApiError, error_body
@@ -32,8 +34,6 @@ from xplus_release.serve.proxy import VLLMProxy
 from xplus_release.serve.translation import Translator, translation_router
 from xplus_release.serve.usage_routes import usage_router
 from xplus_release.serve.validation import TextGuard
-
-from xplus_release.errors import ConfigError
 
 DEMO_PATH = "/demo"
 RUNS_PATH = "/runs"
@@ -89,6 +89,7 @@ def build_app(backend: Backend, limits: ServeLimits, keys: Keys | None, detector
 
 def _mount_demo(app: FastAPI, translator: Translator, metering: Metering | None) -> None:
     import gradio as gr
+
     from xplus_release.serve.demo import DemoBackend, build_demo
 
     blocks = build_demo(DemoBackend(translator, metering), translator.backend.model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
 from xplus_release.serve.errors import send_json_error
 
 # answered without vLLM

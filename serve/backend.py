@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import httpx
 import openai
-from xplus_release.serve.metering import MeteredTransport
 
 from xplus_release.engines.base import DEFAULT_CONCURRENCY
 from xplus_release.internals import openai_http_package
+from xplus_release.serve.metering import MeteredTransport
 
 
 @dataclass(frozen=True)

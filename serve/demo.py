@@ -15,15 +15,15 @@ from pathlib import Path
 
 import gradio as gr
 from pydantic import ValidationError
+
+from xplus_release.documents.files import SUPPORTED_EXTENSIONS
+from xplus_release.languages import ALL_LANGUAGES
 from xplus_release.serve.errors import ApiError
 from xplus_release.serve.file_route import translate_upload, translated_name
 from xplus_release.serve.gate import KEY_HEADER
 from xplus_release.serve.keys import KeyEntry
 from xplus_release.serve.metering import CURRENT, Meter, Metering
 from xplus_release.serve.translation import Plan, Translated, TranslateRequest, Translator, count_off_target
-
-from xplus_release.documents.files import SUPPORTED_EXTENSIONS
-from xplus_release.languages import ALL_LANGUAGES
 
 AUTO = "auto"
 EXAMPLES = [  # (text, source, target)

@@ -16,14 +16,14 @@ from urllib.parse import quote
 import anyio
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
-from xplus_release.serve.errors import ApiError
-from xplus_release.serve.metering import CURRENT, Meter
-from xplus_release.serve.translation import Document, Plan, Translator, count_off_target
 
 from xplus_release.documents.errors import DocumentError
 from xplus_release.documents.files import media_type, translate_file
 from xplus_release.documents.segmentation import SPLIT_SENTENCES, segment_units
 from xplus_release.languages import Language
+from xplus_release.serve.errors import ApiError
+from xplus_release.serve.metering import CURRENT, Meter
+from xplus_release.serve.translation import Document, Plan, Translator, count_off_target
 
 FILE_PATH = "/v1/translate_file"
 MULTIPART_ROOM = 64 << 10  # the form's own bytes around the file

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from xplus_release.serve.errors import send_json_error
 from xplus_release.serve.keys import KeyEntry, KeyRing, SingleKey
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from xplus_release.serve.errors import send_json_error
 from xplus_release.serve.gate import KEY_SCOPE
 from xplus_release.serve.keys import KeyEntry, KeyRing

@@ -14,6 +14,7 @@ import json
 import anyio
 import httpx
 from starlette.types import Receive, Scope, Send
+
 from xplus_release.serve.availability import Engine, unavailable
 from xplus_release.serve.backend import Backend
 from xplus_release.serve.errors import error_body, send_json_error

@@ -24,6 +24,13 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field
+
+from xplus_release.documents.errors import DocumentError
+from xplus_release.documents.markup import Prepared, prepare
+from xplus_release.documents.segmentation import SegmentedUnits, SplitSentences, segment_units
+from xplus_release.errors import UnknownLanguageError
+from xplus_release.languages import ALL_LANGUAGES, Language, get_language
+from xplus_release.prompts import strip_thinking, translation_messages
 from xplus_release.serve.availability import AlwaysReady, Engine, unavailable
 from xplus_release.serve.backend import POOL_SIZE, Backend, backend_sdk_client
 from xplus_release.serve.errors import ApiError
@@ -32,13 +39,6 @@ from xplus_release.serve.limits import ServeLimits
 from xplus_release.serve.metering import CURRENT
 from xplus_release.serve.usage import OFF_TARGET
 from xplus_release.serve.validation import TextError, check_text
-
-from xplus_release.documents.errors import DocumentError
-from xplus_release.documents.markup import Prepared, prepare
-from xplus_release.documents.segmentation import SegmentedUnits, SplitSentences, segment_units
-from xplus_release.errors import UnknownLanguageError
-from xplus_release.languages import ALL_LANGUAGES, Language, get_language
-from xplus_release.prompts import strip_thinking, translation_messages
 
 # ``chat.completions.create`` first converts every argument against the OpenAI schema, CPU the front process
 # would pay on every translation (about 0.5 ms a request on our CPU machine, measured against a stand-in

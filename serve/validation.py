@@ -14,6 +14,7 @@ import json
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from xplus_release.serve.errors import send_json_error
 
 JSON_SCOPE = "xplus.json"  # the parsed body, for the layers below (the per-key limits count its characters)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import time
 
-from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult
-
 from xplus_release.engines import SamplingConfig
+from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult
 from xplus_release.runs import RunFolder
 
 ITEMS = 6

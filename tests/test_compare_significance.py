@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 from helpers.translation import make_run
+
 from xplus_release.evalsuite.translation.compare import compare_runs
 
 DIRECTIONS = ("en-de", "en-fr", "en-es", "de-en", "fr-en")
@@ -75,6 +76,7 @@ def test_corrected_p_values_are_holm_and_bh_of_the_raw_ones(grid_runs, correctio
 def test_p_values_equal_sacrebleus_paired_tests(grid_runs, sacrebleu_home):
     """Same seed, same draws: each direction's p-value is sacrebleu's PairedTest's, bootstrap and AR."""
     from sacrebleu.significance import PairedTest
+
     from xplus_release.evalsuite.translation.metrics import metric_object
 
     a, b, refs, hyps_a, hyps_b = grid_runs
@@ -130,7 +132,6 @@ def test_stored_sentence_statistics_give_the_same_result_and_stale_ones_are_igno
 
     from xplus_release.evalsuite.translation.scoring import score_corpus
     from xplus_release.evalsuite.translation.sentence_stats import stats_path
-
     from xplus_release.runs import GenerationStore
 
     a, b, *_ = grid_runs
@@ -153,7 +154,6 @@ def test_stored_sentence_statistics_give_the_same_result_and_stale_ones_are_igno
 def _add_xcomet(run, comet_model: str, shift: dict[str, float]) -> None:
     """xCOMET segment records as the suite stores them (scores planted: no xCOMET model runs here)."""
     from xplus_release.evalsuite.translation.xcomet import segment_key
-
     from xplus_release.runs import GenerationStore, read_json, write_json_atomic
 
     for direction in DIRECTIONS:

@@ -14,6 +14,7 @@ from pathlib import Path
 import dill
 import pytest
 from test_data_pipeline import EXAMPLES, all_drops, flores, pair_rows, read_jsonl, write_jsonl
+
 from xplus_release.training.pipeline.cli import main as xplus_data
 
 RAY = Path(sys.executable).with_name("ray")

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.simhash_reference import reference_simhash
+
+from xplus_release.languages import PAPER_LANGUAGES, get_language
+from xplus_release.prompts import TRAINING_TEMPLATES
 from xplus_release.training.pipeline import simhash
 from xplus_release.training.pipeline.cli import main as xplus_data
 from xplus_release.training.pipeline.config import PipelineConfig, load_pipeline
 from xplus_release.training.pipeline.runner import PipelineRun
 from xplus_release.training.pipeline.tokens import simhash_features, tokenize
-
-from xplus_release.languages import PAPER_LANGUAGES, get_language
-from xplus_release.prompts import TRAINING_TEMPLATES
 
 EXAMPLES = Path(__file__).parents[1] / "training" / "pipeline" / "examples"
 LID176 = Path(__file__).parent / "data" / "lid" / "lid.176.ftz"
@@ -704,6 +704,7 @@ def test_output_with_step_folders_named_by_position_resumes_and_redoes_nothing(d
 def test_position_folders_are_moved_on_an_fsspec_output_too():
     """The rename works through fsspec (an s3:// output moves the same way): whole folders, nothing else."""
     import fsspec
+
     from xplus_release.training.pipeline.steps import migrate_position_folders
 
     fs = fsspec.filesystem("memory")

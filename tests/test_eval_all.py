@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from xplus_release.evalsuite.cli import main
 from xplus_release.evalsuite.fetch import fetch
 
@@ -48,10 +49,9 @@ def test_unknown_suite_lists_the_valid_ones(capsys, tmp_path):
 def test_one_registry_entry_gives_a_suite_its_command_options_and_place_in_all(test_suites, capsys):
     """Each suite is one ``SUITES`` entry: its class, its options (flags of its command and of ``all``) and its
     command module. A suite registered with its class alone runs in ``all`` without a command of its own."""
+    from xplus_release.config import Config
     from xplus_release.evalsuite.base import SUITES, load_suite, suite_options
     from xplus_release.evalsuite.cli import build_parser
-
-    from xplus_release.config import Config
 
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     all_flags = {flag for action in commands["all"]._actions for flag in action.option_strings}
@@ -88,6 +88,7 @@ def test_fetched_files_are_written_whole_and_a_failed_download_is_a_line(tmp_pat
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
     from sacrebleu.tokenizers import tokenizer_spm
+
     from xplus_release.evalsuite.multilingual import benchmax, offline_assets
     from xplus_release.evalsuite.reasoning import humaneval_plus
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from xplus_release.evalsuite.cli import main
 
 pytestmark = pytest.mark.slow

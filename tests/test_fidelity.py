@@ -4,6 +4,7 @@ and the xCOMET model every report, card and --help names. No server needed."""
 from __future__ import annotations
 
 import pytest
+
 from xplus_release.evalsuite.fidelity import render_fidelity
 from xplus_release.evalsuite.translation.fidelity import translation_fidelity
 from xplus_release.evalsuite.translation.options import DEFAULT_COMET_MODEL, TranslationOptions

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 from helpers.recording_proxy import RecordingProxy
+
 from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
 from xplus_release.evalsuite.common import run_suite
 from xplus_release.evalsuite.multilingual.benchmax import BenchmaxCheckout
 from xplus_release.evalsuite.multilingual.harness import task_manager
 from xplus_release.evalsuite.multilingual.suite import SAMPLE_DATA
-
 from xplus_release.runs import RunFolder
 
 API_KEY = "test-key"

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 from publish_fixtures import PROVENANCE_YAML, RUN_SCORES, TRAINING_YAML, write_run
+
+from xplus_release.errors import ConfigError, RunFolderError
+from xplus_release.languages import PAPER_CODES
 from xplus_release.model_cards.cli import main
 from xplus_release.model_cards.run_results import (
     other_numbers,
@@ -19,9 +22,6 @@ from xplus_release.model_cards.run_results import (
     translation_directions,
 )
 from xplus_release.model_cards.training_recipe import read_training_recipe, stage_layers
-
-from xplus_release.errors import ConfigError, RunFolderError
-from xplus_release.languages import PAPER_CODES
 from xplus_release.paper import load_table
 
 RELEASED = Path(__file__).parents[1] / "model_cards" / "released"

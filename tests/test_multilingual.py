@@ -12,13 +12,13 @@ import math
 from pathlib import Path
 
 import pytest
+
+from xplus_release.errors import ConfigError, EndpointError, MissingAssetError
 from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
 from xplus_release.evalsuite.cli import main as xplus_eval
 from xplus_release.evalsuite.common import run_suite
 from xplus_release.evalsuite.multilingual.suite import required_datasets
 from xplus_release.evalsuite.multilingual.tasks import TASKS, resolve_tasks, select
-
-from xplus_release.errors import ConfigError, EndpointError, MissingAssetError
 from xplus_release.runs import RunFolder
 
 API_KEY = "test-key"
@@ -113,6 +113,7 @@ def test_data_dir_with_a_fetched_hub_cache(tmp_path):
     import shutil
 
     import datasets
+
     from xplus_release.evalsuite.multilingual.harness import Harness, HarnessConfig
 
     repo = tmp_path / "hf" / "hub" / "datasets--facebook--xnli"
@@ -144,6 +145,7 @@ def test_local_copy_without_the_evaluated_split(tmp_path):
 
 def test_xifeval_without_nltk_data_names_the_fix(tmp_path, monkeypatch):
     import nltk
+
     from xplus_release.evalsuite.multilingual.suite import locate_benchmax
 
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])  # a machine that never fetched punkt_tab
@@ -176,6 +178,7 @@ def test_xifeval_checks_the_flores101_model_and_points_sacrebleu_at_fetched_data
     """BenchMAX's Thai word count loads sacrebleu's FLORES-101 SentencePiece model: checked before a run,
     found where fetch-data puts it, and sacrebleu (which read $SACREBLEU at import) pointed there."""
     from sacrebleu.tokenizers import tokenizer_spm
+
     from xplus_release.evalsuite.multilingual.offline_assets import check_flores101_spm
 
     model = _place_flores101_model(monkeypatch, tmp_path / "data")

@@ -9,6 +9,7 @@ import json
 import pytest
 from conftest import LID176_PATH
 from helpers.translation import make_run
+
 from xplus_release.evalsuite.translation.off_target import OffTargetCounter, add_off_target
 
 WRONG = (0, 3, 7)  # sentences answered in French instead of German
@@ -44,7 +45,6 @@ def test_off_target_reaches_report_heatmap_viewer_filter_and_card(planted, tmp_p
     from xplus_release.evalsuite.view.reading import open_runs
     from xplus_release.evalsuite.view.segments import PageQuery, direction_rows, select_rows
     from xplus_release.model_cards.tables import direction_grids
-
     from xplus_release.runs import RunFolder
 
     records = planted["en-de"]
@@ -79,10 +79,9 @@ def test_off_target_reaches_report_heatmap_viewer_filter_and_card(planted, tmp_p
 
 
 def test_missing_lid_model_fails_before_generating(tmp_path):
+    from xplus_release.errors import MissingAssetError
     from xplus_release.evalsuite.translation.options import TranslationOptions
     from xplus_release.evalsuite.translation.suite import TranslationSuite
-
-    from xplus_release.errors import MissingAssetError
 
     options = TranslationOptions.build({"lid_model": str(tmp_path / "lid.bin"), "metrics": ["chrf", "offtarget"]})
     with pytest.raises(MissingAssetError, match="--lid-model"):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from hub_standin import HubStandIn
 from publish_fixtures import TRAINING_YAML, copy_model, write_run
+
 from xplus_release.model_cards.cli import main
 
 EXPECTED_FILES = [

@@ -13,13 +13,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from xplus_release.errors import ConfigError
 from xplus_release.evalsuite.cli import main
 from xplus_release.evalsuite.reasoning.config import ModelSettings, render_config
 from xplus_release.evalsuite.reasoning.harness import OPENCOMPASS_ENV
 from xplus_release.evalsuite.reasoning.suite import SAMPLE_DATA as REASONING_DATA
 from xplus_release.evalsuite.reasoning.tasks import TASKS, select_tasks
-
-from xplus_release.errors import ConfigError
 from xplus_release.managed_env import WORKER_MODULES
 
 
@@ -134,9 +134,8 @@ def test_evalplus_scores_planted_solutions_in_its_sandbox_under_our_limits(tmp_p
 
 
 def test_missing_humaneval_plus_problems_is_one_line_naming_fetch_data(tmp_path, monkeypatch):
-    from xplus_release.evalsuite.reasoning.humaneval_plus import problems_file
-
     from xplus_release.errors import MissingAssetError
+    from xplus_release.evalsuite.reasoning.humaneval_plus import problems_file
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(MissingAssetError) as info:
@@ -149,9 +148,9 @@ def test_missing_humaneval_plus_problems_is_one_line_naming_fetch_data(tmp_path,
 @pytest.mark.slow
 def test_humaneval_plus_end_to_end_through_evalplus_against_the_server(vllm_server, tmp_path):
     from helpers.recording_proxy import RecordingProxy
+
     from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
     from xplus_release.evalsuite.common import run_suite
-
     from xplus_release.runs import RunFolder
 
     run = RunFolder.open(tmp_path / "run", "xplus-tiny")

@@ -195,9 +195,8 @@ def test_stream_sends_separators_in_order_and_the_flags_last(front):
 
 
 def test_off_target_is_flagged_by_the_lid_model_and_counted_per_key(front, data_dir):
-    from xplus_release.serve.lid import LanguageDetector
-
     from xplus_release.languages import ALL_LANGUAGES
+    from xplus_release.serve.lid import LanguageDetector
 
     client, _ = front
     lid = LanguageDetector(data_dir / "lid" / "lid.176.ftz")
@@ -250,6 +249,7 @@ def test_bad_document_input_is_a_json_4xx(front, path, payload, status, needle):
 
 def test_detect_without_a_lid_model_is_503_naming_the_fix():
     from fastapi.testclient import TestClient
+
     from xplus_release.serve.app import build_app
     from xplus_release.serve.backend import Backend
     from xplus_release.serve.limits import ServeLimits

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from xplus_release.serve.validation import MAX_DEPTH, TextError, check_json_body
 
 from xplus_release.engines.supervisor import MAX_BACKOFF_S, RestartBudget
 from xplus_release.languages import ALL_LANGUAGES
+from xplus_release.serve.validation import MAX_DEPTH, TextError, check_json_body
 
 
 @pytest.mark.parametrize("body,needle", [
@@ -99,13 +99,13 @@ def test_translation_route_and_demo_answer_503_at_once_without_vllm():
 
     import gradio as gr
     from fastapi.testclient import TestClient
+
+    from xplus_release.engines.server import free_port
     from xplus_release.serve.app import build_app
     from xplus_release.serve.backend import Backend
     from xplus_release.serve.demo import DemoBackend
     from xplus_release.serve.limits import ServeLimits
     from xplus_release.serve.translation import Translator
-
-    from xplus_release.engines.server import free_port
 
     backend = Backend(f"http://127.0.0.1:{free_port()}", "internal", "xplus-tiny")  # nothing listens there
     with TestClient(build_app(backend, ServeLimits(), None, None, demo=False)) as client:

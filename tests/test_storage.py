@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from xplus_release.training.pipeline import runner
-from xplus_release.training.pipeline.config import load_pipeline
 
 from xplus_release.errors import ConfigError
 from xplus_release.prompts import prompt_hash
 from xplus_release.storage import json_hash, json_hash_forms, write_atomic, write_json_atomic
+from xplus_release.training.pipeline import runner
+from xplus_release.training.pipeline.config import load_pipeline
 
 NON_ASCII = {"text": "Übersetze ins Deutsche: 你好", "path": "/tmp/données"}
 

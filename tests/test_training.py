@@ -14,14 +14,14 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
+
+from xplus_release.errors import ConfigError, RunFolderError
 from xplus_release.training.config import Recipe, StageConfig, load_recipe
 from xplus_release.training.dataset import IGNORE, collate, encode_conversation, load_samples, pack
 from xplus_release.training.forward import ForwardSettings, per_sample_losses
 from xplus_release.training.layers import LayerPlan, decoder_parts, plan_stages, select_layers
 from xplus_release.training.toy import cipher, cipher_rows
 from xplus_release.training.trainer import load_model, load_tokenizer, run_recipe
-
-from xplus_release.errors import ConfigError, RunFolderError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RECIPE = ROOT / "training" / "recipes" / "xplus-tiny.yaml"

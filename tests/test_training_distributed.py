@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 import torch
 from test_training import TINY_RECIPE, changed_layers, losses, short_data, weights  # noqa: F401 (fixture)
+
+from xplus_release.errors import ConfigError
 from xplus_release.training.config import load_recipe
 from xplus_release.training.layers import plan_stages
 from xplus_release.training.planner import Shape, estimate, header_line, load_config, plan_recipe
 from xplus_release.training.trainer import check_world_size, run_recipe
-
-from xplus_release.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "training" / "recipes"
@@ -169,6 +169,7 @@ def test_planner_agrees_with_measured_peak_on_cpu(tiny_model):
     gradients, activations, logits)."""
     from torch.profiler import ProfilerActivity, profile
     from torch.profiler._memory_profiler import MemoryProfileTimeline
+
     from xplus_release.training.config import StageConfig
     from xplus_release.training.dataset import IGNORE
     from xplus_release.training.forward import ForwardSettings, SelectiveStep

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from conftest import LID176_PATH
-from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
-from xplus_release.evalsuite.common import run_suite
 
 from xplus_release.engines import ChatEngine, SamplingConfig
+from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
+from xplus_release.evalsuite.common import run_suite
 from xplus_release.runs import RunFolder
 
 pytestmark = pytest.mark.slow

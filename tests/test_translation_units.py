@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 from helpers.translation import make_run, point_sacrebleu_at
+
+from xplus_release.errors import ConfigError, MissingAssetError, UnknownLanguageError
 from xplus_release.evalsuite.translation.aggregate import aggregate
 from xplus_release.evalsuite.translation.data import load_flores
 from xplus_release.evalsuite.translation.options import TranslationOptions, resolve_grid
-
-from xplus_release.errors import ConfigError, MissingAssetError, UnknownLanguageError
 from xplus_release.languages import get_language, parse_language_list
 
 
@@ -96,6 +96,7 @@ def test_hub_dataset_offline_is_one_line_with_the_fetch_command(monkeypatch):
 
 def test_spbleu_equals_sacrebleus_own_corpus_bleu(sacrebleu_home, flores_dir):
     import sacrebleu
+
     from xplus_release.evalsuite.translation.metrics import corpus_score
 
     refs = (flores_dir / "devtest" / "zho_Hans.devtest").read_text(encoding="utf-8").splitlines()[:20]
@@ -120,6 +121,7 @@ def test_chrf_is_benchmaxs_whitespace_chrf_and_equals_the_sacrebleu_cli(flores_d
     import sys
 
     import sacrebleu
+
     from xplus_release.evalsuite.translation.metrics import corpus_score
 
     hyps, refs = _shifted(flores_dir, "deu_Latn.devtest")
@@ -136,6 +138,7 @@ def test_chrf_is_benchmaxs_whitespace_chrf_and_equals_the_sacrebleu_cli(flores_d
 
 def test_ter_is_benchmaxs_and_chrfpp_is_sacrebleus(flores_dir):
     import sacrebleu
+
     from xplus_release.evalsuite.translation.metrics import corpus_score
 
     hyps, refs = _shifted(flores_dir, "zho_Hans.devtest")
@@ -188,7 +191,6 @@ def test_aggregation_is_the_papers_mean_into_and_out_of_each_language():
 
 def test_report_puts_the_run_beside_the_paper_with_deltas(tmp_path):
     from xplus_release.evalsuite.translation.suite import TranslationSuite
-
     from xplus_release.runs import RunFolder
 
     run = RunFolder.open(tmp_path / "run", "LLaMAX/Qwen3-XPlus-8B")
@@ -258,6 +260,7 @@ def test_stored_scores_are_reused_only_for_the_same_input_and_signature(sacreble
 def test_chrf_stored_under_another_setting_is_rescored(flores_dir):
     """A scores.json written with whitespace-free chrF (space:no) is not reused for BenchMAX's chrF."""
     import sacrebleu
+
     from xplus_release.evalsuite.translation.scoring import score_corpus
 
     refs = (flores_dir / "devtest" / "deu_Latn.devtest").read_text(encoding="utf-8").splitlines()[:10]
@@ -308,6 +311,7 @@ def test_score_axes_start_at_zero_on_a_run_of_zeros(saved_figures, tmp_path):
     report's and the explorer's) run from 0, never centred on 0 as matplotlib does with an empty range."""
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
+
     from xplus_release.evalsuite.multilingual.report import paper_comparison_rows
     from xplus_release.evalsuite.plots import comparison_plot
     from xplus_release.evalsuite.translation.report import write_heatmap

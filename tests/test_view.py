@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 from helpers.serve import run_serve
-from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
-from xplus_release.evalsuite.common import run_suite
 
 from xplus_release.engines.server import free_port
 from xplus_release.errors import ConfigError
+from xplus_release.evalsuite.base import EvalContext, RunOptions, load_suite
+from xplus_release.evalsuite.common import run_suite
 from xplus_release.runs import RunFolder
 
 pytestmark = pytest.mark.slow
@@ -84,6 +84,7 @@ def runs(tmp_path_factory, vllm_engine, vllm_server, flores_dir, sacrebleu_spm_r
     """Run A (8 new tokens) and run B (24): different outputs of the same sentences; B has xCOMET spans
     for one direction, A has lm-eval samples."""
     from helpers.translation import point_sacrebleu_at
+
     from xplus_release.evalsuite.view import segments
 
     root = tmp_path_factory.mktemp("view")
@@ -102,6 +103,7 @@ def runs(tmp_path_factory, vllm_engine, vllm_server, flores_dir, sacrebleu_spm_r
 def app(runs):
     """The app over both runs, served on a local port; a gradio_client Client of it."""
     from gradio_client import Client
+
     from xplus_release.evalsuite.view.app import build_view
 
     blocks = build_view(list(runs))
@@ -343,6 +345,7 @@ def test_bad_inputs_are_one_line_errors(runs, tmp_path):
 
 def test_headless_chromium_renders_the_heatmap_and_a_direction_page(runs):
     from PIL import Image
+
     from xplus_release.evalsuite.view.app import build_view
 
     blocks = build_view(list(runs), selected="Translation", direction=SPAN_DIRECTION)
@@ -373,6 +376,7 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
 
 def test_xplus_serve_mounts_the_explorer_behind_its_key(runs, tmp_path):
     from fastapi.testclient import TestClient
+
     from xplus_release.serve.app import build_app, run_folders
     from xplus_release.serve.backend import Backend
     from xplus_release.serve.keys import SingleKey

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import torch
 import yaml
+
+from xplus_release.errors import ConfigError
+from xplus_release.markdown import markdown_table
+from xplus_release.registry import resolve_model
 from xplus_release.training.config import Recipe, StageConfig
 from xplus_release.training.dataset import collate, load_samples, pack
 from xplus_release.training.forward import ForwardSettings, SelectiveStep, loss_sum
@@ -29,10 +33,6 @@ from xplus_release.training.trainer import (
     pick_device,
     run_recipe,
 )
-
-from xplus_release.errors import ConfigError
-from xplus_release.markdown import markdown_table
-from xplus_release.registry import resolve_model
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj")
 

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from xplus_release.training.distributed import barrier
 
 from xplus_release.errors import RunFolderError
+from xplus_release.training.distributed import barrier
 
 STATE_FILE = "state.json"
 LOOP_FILE = "loop.pt"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
+
 from xplus_release.training.dataset import IGNORE, attention_mask
 from xplus_release.training.layers import LayerPlan, decoder_parts
 from xplus_release.training.planner import Shape

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xplus_release.training.config import StageConfig
-
 from xplus_release.errors import ConfigError
+from xplus_release.training.config import StageConfig
 
 REQUIRED_PARTS = ("embed_tokens", "layers", "norm", "rotary_emb")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import torch
+
 from xplus_release.training.layers import LayerPlan
 
 MARGIN = 0.90

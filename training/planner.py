@@ -34,10 +34,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError
 from xplus_release.training.layers import LayerPlan, plan_stages
 from xplus_release.training.memory import MARGIN, activation_bytes_per_layer
-
-from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError
 
 GIB = 2**30
 LOGITS_BYTES_PER_VOCAB_TOKEN = 8  # fp32 logits and log-softmax

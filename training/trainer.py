@@ -25,6 +25,11 @@ from pathlib import Path
 
 import torch
 import yaml
+
+from xplus_release.errors import ConfigError, RunFolderError
+from xplus_release.registry import resolve_model
+from xplus_release.runs import package_versions
+from xplus_release.storage import write_atomic
 from xplus_release.training import checkpoint as ckpt
 from xplus_release.training.config import Recipe, StageConfig
 from xplus_release.training.dataset import DatasetReport, Sample, collate, load_samples, pack, sample_order
@@ -44,11 +49,6 @@ from xplus_release.training.layers import LayerPlan, apply_freezing, decoder_par
 from xplus_release.training.memory import choose_checkpointed_layers
 from xplus_release.training.planner import num_layers
 from xplus_release.training.steplog import StepLogger
-
-from xplus_release.errors import ConfigError, RunFolderError
-from xplus_release.registry import resolve_model
-from xplus_release.runs import package_versions
-from xplus_release.storage import write_atomic
 
 RECIPE_FILE = "recipe.yaml"
 

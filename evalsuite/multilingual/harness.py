@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from xplus_release.errors import ConfigError, MissingAssetError
 from xplus_release.evalsuite.fetch import hub_snapshot
 from xplus_release.evalsuite.multilingual.benchmax import COMMIT as BENCHMAX_COMMIT
 from xplus_release.evalsuite.multilingual.benchmax import BenchmaxCheckout
 from xplus_release.evalsuite.multilingual.data import check_cached, local_copy, point_at_local_copy
 from xplus_release.evalsuite.multilingual.offline_assets import use_fetched_modules
 from xplus_release.evalsuite.multilingual.tasks import TaskSpec
-
-from xplus_release.errors import ConfigError, MissingAssetError
 from xplus_release.internals import load_lm_eval_yaml
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from xplus_release.evalsuite.fidelity import render_fidelity
 from xplus_release.evalsuite.plots import comparison_plot
-
 from xplus_release.markdown import markdown_table, score_cell
 from xplus_release.paper import load_table, paper_name
 from xplus_release.runs import RunFolder

@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from statistics import mean
 
+from xplus_release.errors import ConfigError
 from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult, with_sample_defaults
 from xplus_release.evalsuite.multilingual import benchmax
 from xplus_release.evalsuite.multilingual.fidelity import task_fidelity
@@ -23,8 +24,6 @@ from xplus_release.evalsuite.multilingual.offline_assets import check_xifeval_as
 from xplus_release.evalsuite.multilingual.options import MultilingualOptions
 from xplus_release.evalsuite.multilingual.report import report_section
 from xplus_release.evalsuite.multilingual.tasks import TaskSpec, select
-
-from xplus_release.errors import ConfigError
 from xplus_release.registry import get_spec, is_test_model, resolve_model
 from xplus_release.runs import RunFolder
 

@@ -60,8 +60,8 @@ def run_checker(registry, instruction_id: str, lang: str, prompt: str, response:
 def run_every_checker(ifeval_dir: Path, langs: list[str]) -> tuple[int, list[str]]:
     """(checks run, failures as lines) for every checker in every language."""
     from tqdm.auto import tqdm
-    from xplus_release.evalsuite.translation.data import load_flores
 
+    from xplus_release.evalsuite.translation.data import load_flores
     from xplus_release.languages import get_language
 
     registry = load_registry(ifeval_dir)

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from statistics import mean
 
+from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError, XPlusError
 from xplus_release.evalsuite.base import EvalContext, Suite, SuiteResult, with_sample_defaults
 from xplus_release.evalsuite.fidelity import render_fidelity
 from xplus_release.evalsuite.reasoning.config import ABBR_SEP, ModelSettings, render_config
@@ -27,8 +28,6 @@ from xplus_release.evalsuite.reasoning.harness import (
 from xplus_release.evalsuite.reasoning.humaneval_plus import fetch_problems, problems_file, run_humaneval_plus
 from xplus_release.evalsuite.reasoning.options import ReasoningOptions
 from xplus_release.evalsuite.reasoning.tasks import TASKS, ReasoningTask, select_tasks
-
-from xplus_release.errors import ConfigError, MissingAssetError, UnknownModelError, XPlusError
 from xplus_release.markdown import markdown_table, score_cell
 from xplus_release.paper import load_table
 from xplus_release.registry import get_spec, hub_offline, resolve_model

@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+from xplus_release.errors import ConfigError, RunFolderError
 from xplus_release.evalsuite.translation import significance as sig
 from xplus_release.evalsuite.translation.metrics import check_spm_model, metric_object
 from xplus_release.evalsuite.translation.scoring import fingerprint
 from xplus_release.evalsuite.translation.sentence_stats import extract_pair, load_stats, stats_path
 from xplus_release.evalsuite.translation.xcomet import segment_key
-
-from xplus_release.errors import ConfigError, RunFolderError
 from xplus_release.markdown import markdown_table
 from xplus_release.runs import RUN_FILE, SCORES_FILE, GenerationStore, read_json, write_json_atomic
 

@@ -36,10 +36,9 @@ def add_parser(subparsers) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    from xplus_release.errors import ConfigError
     from xplus_release.evalsuite.translation.compare import compare_runs, summary_sentence, write_comparison
     from xplus_release.evalsuite.translation.significance import DEFAULT_SAMPLES, outcome_counts
-
-    from xplus_release.errors import ConfigError
 
     samples = DEFAULT_SAMPLES[args.test] if args.samples is None else args.samples
     if samples < 1:

@@ -56,6 +56,7 @@ def _read_local(lang: Language, data_dir: Path) -> list[str]:
 def _read_benchmax(lang: Language, data_dir: Path | None = None) -> list[str]:
     """From the hub cache ``xplus-eval fetch-data`` fills under ``data_dir``, else the datasets cache."""
     import datasets
+
     from xplus_release.evalsuite.fetch import hub_snapshot
 
     config = f"flores_{lang.code}"

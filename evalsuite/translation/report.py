@@ -7,7 +7,6 @@ from pathlib import Path
 
 from xplus_release.evalsuite.fidelity import render_fidelity
 from xplus_release.evalsuite.plots import heatmap_figure, save_figure, score_grid, score_scale
-
 from xplus_release.markdown import markdown_table, score_cell
 from xplus_release.paper import load_table, paper_name
 from xplus_release.runs import RunFolder

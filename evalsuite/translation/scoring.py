@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tqdm.auto import tqdm
-from xplus_release.storage import json_hash
+
 from xplus_release.evalsuite.translation.metrics import (
     CORPUS_METRICS,
     bleu_tokenizer,
@@ -14,6 +14,7 @@ from xplus_release.evalsuite.translation.metrics import (
     signature,
 )
 from xplus_release.evalsuite.translation.sentence_stats import STATS_METRICS, save_stats, stats_path
+from xplus_release.storage import json_hash
 
 
 def fingerprint(records: list[dict]) -> str:

@@ -19,7 +19,6 @@ from xplus_release.evalsuite.translation.metrics import check_spm_model
 from xplus_release.evalsuite.translation.off_target import add_off_target
 from xplus_release.evalsuite.translation.options import DEFAULT_METRICS, TranslationOptions, resolve_grid
 from xplus_release.evalsuite.translation.scoring import score_corpus
-
 from xplus_release.lid import resolve_lid_model
 from xplus_release.registry import is_test_model
 from xplus_release.runs import RunFolder

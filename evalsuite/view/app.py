@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr  # at module level: gradio resolves handlers' SelectData annotations here
+
+from xplus_release.errors import RunFolderError
 from xplus_release.evalsuite.plots import score_grid
 from xplus_release.evalsuite.translation.compare import compare_generations, summary_sentence
 from xplus_release.evalsuite.translation.report import METRIC_LABELS, PAPER_METRICS, write_heatmap
@@ -31,8 +33,6 @@ from xplus_release.evalsuite.view.segments import (
     select_rows,
     write_csv,
 )
-
-from xplus_release.errors import RunFolderError
 
 SIGNIFICANCE_METRICS = ("spbleu", "chrf")  # the page tests what needs no xCOMET scores
 

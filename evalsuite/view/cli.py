@@ -28,9 +28,8 @@ def add_parser(subparsers) -> None:
 
 
 def run_view(args: argparse.Namespace) -> int:
-    from xplus_release.evalsuite.view.app import build_view
-
     from xplus_release.errors import ConfigError
+    from xplus_release.evalsuite.view.app import build_view
 
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}")

@@ -8,7 +8,6 @@ from xplus_release.evalsuite.fidelity import render_fidelity
 from xplus_release.evalsuite.multilingual.report import paper_scores
 from xplus_release.evalsuite.translation.report import METRIC_LABELS
 from xplus_release.evalsuite.view.reading import RunView
-
 from xplus_release.paper import load_table, paper_name
 
 

@@ -14,10 +14,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from xplus_release.errors import ConfigError, MissingAssetError
 from xplus_release.evalsuite.translation.metrics import check_spm_model, metric_object
 from xplus_release.evalsuite.view.reading import RunView, file_stamp
-
-from xplus_release.errors import ConfigError, MissingAssetError
 
 SENTENCE_METRICS = ("chrf", "spbleu", "xcomet")
 SORTS = ("sentence", "score", "difference")

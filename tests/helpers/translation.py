@@ -31,6 +31,7 @@ def train_sacrebleu_spm(root: Path, flores_dir: Path) -> Path:
 def point_sacrebleu_at(monkeypatch, root: Path) -> None:
     """sacrebleu reads $SACREBLEU once, at import: patch the module constant as well as the variable."""
     from sacrebleu.tokenizers import tokenizer_spm
+
     from xplus_release.evalsuite.translation import metrics
 
     monkeypatch.setenv("SACREBLEU", str(root))

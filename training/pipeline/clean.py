@@ -22,10 +22,10 @@ from typing import Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
-from xplus_release.training.pipeline.records import PairStats
-from xplus_release.training.pipeline.tokens import CHARACTER_LANGUAGES
 
 from xplus_release.config import Config
+from xplus_release.training.pipeline.records import PairStats
+from xplus_release.training.pipeline.tokens import CHARACTER_LANGUAGES
 
 JOINER_LANGUAGES = frozenset({"ar", "bn", "te", "hi", "ta", "ur", "fa"})
 _INVISIBLE = "\ufeff\u200b\u2060\u00ad\u180e"

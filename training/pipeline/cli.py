@@ -16,15 +16,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from xplus_release.cli import run_cli
+from xplus_release.config import add_flags, given_flags, parse_overrides
+from xplus_release.errors import ConfigError
 from xplus_release.training.pipeline.config import PipelineConfig, SlurmConfig, load_pipeline
 from xplus_release.training.pipeline.records import PipelineDataError
 from xplus_release.training.pipeline.runner import PipelineRun, summary_table
 from xplus_release.training.pipeline.steps import STEPS, step_dir
 from xplus_release.training.pipeline.unify import InputSpec
-
-from xplus_release.cli import run_cli
-from xplus_release.config import add_flags, given_flags, parse_overrides
-from xplus_release.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:

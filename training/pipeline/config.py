@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, create_model, field_validator, model_validator
-from xplus_release.training.pipeline.steps import STEPS
-from xplus_release.training.pipeline.unify import InputSpec
 
 from xplus_release.config import AtLeastOne, Config, load_yaml_mapping, merge_assignments, parse_overrides
 from xplus_release.errors import ConfigError
+from xplus_release.training.pipeline.steps import STEPS
+from xplus_release.training.pipeline.unify import InputSpec
 
 
 class PipelineSection(Config):

@@ -31,10 +31,10 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.utils.batching import batched
 from pydantic import Field, model_validator
-from xplus_release.training.pipeline.records import PairStats, pair_name
-from xplus_release.training.pipeline.simhash import BatchFeatures, earlier_conflicts
 
 from xplus_release.config import Config
+from xplus_release.training.pipeline.records import PairStats, pair_name
+from xplus_release.training.pipeline.simhash import BatchFeatures, earlier_conflicts
 
 STATUS_OK, STATUS_TOO_FEW, STATUS_RATIO = 0, 1, 2
 STATUS_REASONS = {STATUS_TOO_FEW: "too_few_tokens", STATUS_RATIO: "length_ratio"}

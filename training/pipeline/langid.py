@@ -12,12 +12,12 @@ import functools
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
-from xplus_release.training.pipeline.records import PairStats
 
 from xplus_release.config import Config
 from xplus_release.internals import fasttext_predict
 from xplus_release.languages import find_language
 from xplus_release.lid import NLLB_LID_REPO, load_lid_model, resolve_lid_model
+from xplus_release.training.pipeline.records import PairStats
 
 
 class LangIdConfig(Config):

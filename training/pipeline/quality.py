@@ -23,13 +23,13 @@ from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from pydantic import Field, model_validator
-from xplus_release.training.pipeline.records import PairStats, pair_name
 
 from xplus_release.config import Config
 from xplus_release.errors import ConfigError, MissingAssetError
 from xplus_release.languages import get_language
 from xplus_release.paths import cache_dir
 from xplus_release.storage import write_json_atomic
+from xplus_release.training.pipeline.records import PairStats, pair_name
 
 NLLB_600M = "facebook/nllb-200-distilled-600M"
 

@@ -27,6 +27,10 @@ from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 from tqdm import tqdm
+
+from xplus_release.errors import ConfigError
+from xplus_release.internals import recorded_slurm_submissions
+from xplus_release.storage import json_hash_forms
 from xplus_release.training.pipeline.config import PipelineConfig
 from xplus_release.training.pipeline.records import PairReader, PairWriter, PipelineDataError, drop_adapter
 from xplus_release.training.pipeline.steps import (
@@ -36,10 +40,6 @@ from xplus_release.training.pipeline.steps import (
     migrate_position_folders,
     step_dir,
 )
-
-from xplus_release.errors import ConfigError
-from xplus_release.internals import recorded_slurm_submissions
-from xplus_release.storage import json_hash_forms
 
 FINAL_FILE = "train.jsonl"
 _QUIET = open(os.devnull, "w")  # noqa: SIM115 - datatrove logs every rank to stderr; task logs keep it all

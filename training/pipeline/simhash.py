@@ -25,6 +25,7 @@ import unicodedata
 from functools import lru_cache
 
 import numpy as np
+
 from xplus_release.training.pipeline.simhash_kernel import (
     PUNCTUATION,
     SENTINEL,

@@ -19,6 +19,10 @@ from typing import Any
 
 from datatrove.io import get_datafolder
 from pydantic import Field
+
+from xplus_release.config import AtLeastOne, Config
+from xplus_release.errors import ConfigError
+from xplus_release.lid import resolve_lid_model
 from xplus_release.training.pipeline import quality
 from xplus_release.training.pipeline.clean import CleanConfig, CleanFilter
 from xplus_release.training.pipeline.dedup import DedupConfig, DedupConflicts, DedupFilter, DedupSignatures
@@ -26,10 +30,6 @@ from xplus_release.training.pipeline.instruct import InstructConfig, InstructSte
 from xplus_release.training.pipeline.langid import LangIdConfig, LangIdFilter
 from xplus_release.training.pipeline.records import record_adapter
 from xplus_release.training.pipeline.unify import UnifyReader
-
-from xplus_release.config import AtLeastOne, Config
-from xplus_release.errors import ConfigError
-from xplus_release.lid import resolve_lid_model
 
 
 class UnifyConfig(Config):

@@ -33,11 +33,11 @@ from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, model_validator
-from xplus_release.training.pipeline.records import PipelineDataError, encode_line, pair_document
 
 from xplus_release.config import Config
 from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import find_language, get_language
+from xplus_release.training.pipeline.records import PipelineDataError, encode_line, pair_document
 
 FORMATS = ("nllb", "opus100", "tsv", "moses", "jsonl")
 _NLLB_NAME = re.compile(r"([a-z]{3}_[A-Z][a-z]{3})-([a-z]{3}_[A-Z][a-z]{3})")
