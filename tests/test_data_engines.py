@@ -28,13 +28,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
-    """A one-node Ray cluster with 2 CPUs and a 200 MB object store, no dashboard; stopped afterwards."""
+    """A one-node Ray cluster with 2 CPUs and a 200 MB object store, no dashboard; stopped afterwards.
+
+    Without token authentication, set explicitly: Ray 2.60 otherwise turns it on for the cluster when a token is
+    in ~/.ray/auth_token (left by any earlier local cluster) and the clients here fail to authenticate."""
     port = _free_port()
     temp = tmp_path_factory.mktemp("ray")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RAY_AUTH_MODE", "disabled")
     start = [str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2"]
     start += ["--object-store-memory=200000000", "--include-dashboard=false", "--disable-usage-stats"]
     subprocess.run(start + [f"--temp-dir={temp}"], check=True, capture_output=True, timeout=180)
-    mp = pytest.MonkeyPatch()
     mp.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
     try:
         yield f"127.0.0.1:{port}"

@@ -181,8 +181,13 @@ def _second_tiny(tiny_model, folder: Path) -> Path:
     return folder
 
 
+# A local Ray cluster generates a token in ~/.ray/auth_token unless the mode is set (Ray 2.60); a test leaves
+# nothing in the home folder, and a token left there changes how later `ray start` clusters authenticate.
+RAY_NO_TOKEN = {"RAY_AUTH_MODE": "disabled"}
+
+
 def _run(path: Path, *flags: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "XPLUS_API_KEY": SERVER_API_KEY}
+    env = {**os.environ, "XPLUS_API_KEY": SERVER_API_KEY, **RAY_NO_TOKEN}
     return subprocess.run([sys.executable, "-m", "xplus_release.evalsuite.cli", "sweep", str(path), *flags],
                           env=env, capture_output=True, text=True, timeout=900, check=False)
 
