@@ -207,7 +207,6 @@ class RedisLink:
         self.url = _without_password(url)
         self.slot_expiry_ms = int(slot_expiry_s * 1000)
         self.up = True
-        self.round_trips = 0  # commands sent (the benchmark reports them per request)
         self._scripts = {name: client.register_script(text) for name, text in
                          (("admit", ADMIT), ("charge", CHARGE), ("slots", SLOTS), ("usage", USAGE))}
         self._ticks: list[tuple[float, Callable[[], None]]] = []
@@ -238,7 +237,6 @@ class RedisLink:
         import redis
 
         try:
-            self.round_trips += 1
             result = self._scripts[script](keys=keys, args=args)
         except (redis.ConnectionError, redis.TimeoutError) as err:
             self.went_down(err)
@@ -251,7 +249,6 @@ class RedisLink:
         import redis
 
         try:
-            self.round_trips += 1
             result = self.client.execute_command(*args)
         except (redis.ConnectionError, redis.TimeoutError) as err:
             self.went_down(err)

@@ -16,9 +16,7 @@ from pathlib import Path
 
 from xplus_release.errors import UnknownLanguageError
 from xplus_release.languages import get_language
-from xplus_release.lid import NLLB_LID_REPO, load_lid_model, resolve_lid_model
-
-DEFAULT_LID_MODEL = NLLB_LID_REPO
+from xplus_release.lid import load_lid_model, resolve_lid_model
 
 
 def _normalised(text: str) -> str:
